@@ -1,0 +1,93 @@
+"""Topology of a grid: islands and radial branches (bridges), from networkx.
+
+A branch is *radial* when its outage splits its island: it is a bridge of the
+graph of in-service branches and has no parallel twin between the same two
+buses. Its LODF column is undefined, so N-1 studies list it instead of
+analysing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Topology:
+    island_of_bus: pd.Series  # bus id -> island number (0 = largest)
+    radial_branches: pd.Index  # branch ids whose outage islands the grid
+
+    @property
+    def islands(self) -> int:
+        return int(self.island_of_bus.max()) + 1 if len(self.island_of_bus) else 0
+
+
+def topology(buses: pd.DataFrame, branches: pd.DataFrame) -> Topology:
+    """Islands and radial branches of the in-service branches of a grid."""
+    live = branches[branches["in_service"]]
+    f = live["from_bus"].to_numpy()
+    t = live["to_bus"].to_numpy()
+    graph = nx.Graph()
+    graph.add_nodes_from(buses.index.to_numpy())
+    graph.add_edges_from(zip(f.tolist(), t.tolist()))
+    components = sorted(nx.connected_components(graph), key=len, reverse=True)
+    island = pd.Series(0, index=buses.index, dtype=int)
+    for number, members in enumerate(components):
+        island.loc[list(members)] = number
+    bridges = {frozenset(e) for e in nx.bridges(graph)}
+    pair = pd.Series([frozenset(p) for p in zip(f.tolist(), t.tolist())], index=live.index)
+    multiplicity = pair.map(pair.value_counts())
+    radial = pair.map(lambda p: p in bridges).to_numpy(bool) & (multiplicity.to_numpy() == 1)
+    return Topology(island_of_bus=island, radial_branches=live.index[radial])
+
+
+def summary(grid, topo: Topology | None = None) -> dict:
+    """Size and totals of a grid, as ``planner grids show`` prints them."""
+    net, buses, branches = grid.net, grid.buses, grid.branches
+    topo = topo or topology(buses, branches)
+    gen_on = net.gen[net.gen["in_service"]]
+    per_ic = {}
+    for ic, group in buses.groupby("interconnect"):
+        br = branches[branches["interconnect"] == ic]
+        g = gen_on[gen_on["bus"].isin(group.index)]
+        per_ic[ic] = {
+            "buses": int(len(group)),
+            "branches": int(len(br)),
+            "load_mw": round(float(group["load_mw"].sum()), 2),
+            "generation_capacity_mw": round(float(g["max_p_mw"].sum()), 2),
+            "dispatch_mw": round(float(g["p_mw"].sum()), 2),
+        }
+    kv_levels = {f"{kv:g}": int(n) for kv, n in buses["kv"].value_counts().sort_index().items()}
+    return {
+        "name": grid.name,
+        "source": grid.source,
+        "buses": int(len(buses)),
+        "branches": int(len(branches)),
+        "lines": int((branches["kind"] == "line").sum()),
+        "transformers": int((branches["kind"] == "transformer").sum()),
+        "monitored_branches": int(branches["monitored"].sum()),
+        "unmonitored_branches": int((~branches["monitored"]).sum()),
+        "generators": int(len(net.gen)),
+        "generators_in_service": int(len(gen_on)),
+        "load_mw": round(float(buses["load_mw"].sum()), 2),
+        "generation_capacity_mw": round(float(gen_on["max_p_mw"].sum()), 2),
+        "dispatch_mw": round(float(gen_on["p_mw"].sum()), 2),
+        "dc_lines": int(len(net.dcline)),
+        "dc_ties_as_fixed_injections": int(
+            (net.sgen["type"] == "dc tie").sum() + net.load["name"].fillna("").str.startswith("dc tie").sum()
+        ),
+        "interconnects": per_ic,
+        "islands": topo.islands,
+        "radial_branches": int(len(topo.radial_branches)),
+        "kv_levels": kv_levels,
+        "has_coordinates": bool(np.isfinite(shapely_x(buses)).all()) if len(buses) else False,
+    }
+
+
+def shapely_x(buses) -> np.ndarray:
+    import shapely
+
+    return np.asarray(shapely.get_x(buses.geometry.values), float)
