@@ -31,6 +31,8 @@ class InputError(PlannerError):
         value: Any = None,
         expected: str | None = None,
     ) -> None:
+        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            value = value.item()  # numpy scalars print as plain numbers
         self.source = str(source) if source is not None else None
         self.field = field
         self.row = row

@@ -339,7 +339,9 @@ def bus_frame(tables: GridTables) -> gpd.GeoDataFrame:
         "load_mw": bus["Pd"].to_numpy(float),
         "generation_capacity_mw": bus["bus_id"].map(cap).fillna(0.0).to_numpy(),
     }, index=pd.Index(bus["bus_id"].to_numpy(int), name="bus_id"))
-    geometry = shapely.points(lon, lat)  # NaN coordinates give empty points
+    located = np.isfinite(lon) & np.isfinite(lat)
+    geometry = np.full(len(bus), None, dtype=object)
+    geometry[located] = shapely.points(lon[located], lat[located])
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=CRS)
 
 
@@ -353,14 +355,14 @@ def branch_frame(tables: GridTables, buses: gpd.GeoDataFrame) -> gpd.GeoDataFram
     trafo = _is_transformer(br, kv_f, kv_t)
     rate = br["rateA"].to_numpy(float)
     ratio = br["ratio"].to_numpy(float)
-    xy = shapely.get_coordinates(buses.geometry)  # empty points are skipped: guard
-    if len(xy) == len(buses):
-        pos = pd.Series(np.arange(len(buses)), index=buses.index)
-        i, j = pos.loc[f].to_numpy(), pos.loc[t].to_numpy()
-        coords = np.stack([xy[i], xy[j]], axis=1)
-        geometry = shapely.linestrings(coords)
-    else:
-        geometry = None
+    # a branch has a geometry only where both of its buses are located
+    x = pd.Series(shapely.get_x(buses.geometry.values), index=buses.index)
+    y = pd.Series(shapely.get_y(buses.geometry.values), index=buses.index)
+    coords = np.stack([np.c_[x.reindex(f), y.reindex(f)], np.c_[x.reindex(t), y.reindex(t)]], axis=1)
+    located = np.isfinite(coords).all(axis=(1, 2))
+    geometry = np.full(len(br), None, dtype=object)
+    if located.any():
+        geometry[located] = shapely.linestrings(coords[located])
     ids = br["branch_id"].to_numpy(int)
     frame = pd.DataFrame({
         "branch_id": ids,

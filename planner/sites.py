@@ -232,7 +232,7 @@ def map_sites(
     if max_km <= 0:
         raise InputError("max_km must be positive", field="max_km", value=max_km, expected="> 0 km")
     buses = grid.buses
-    located = ~(buses.geometry.is_empty | buses.geometry.isna())
+    located = buses.geometry.notna() & ~buses.geometry.is_empty
     live = grid.net.bus["in_service"].reindex(buses.index).fillna(False).to_numpy(bool)
     buses = buses[located.to_numpy() & live]
     if len(buses) == 0:

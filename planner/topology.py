@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
-import numpy as np
 import pandas as pd
 
 
@@ -83,11 +82,5 @@ def summary(grid, topo: Topology | None = None) -> dict:
         "islands": topo.islands,
         "radial_branches": int(len(topo.radial_branches)),
         "kv_levels": kv_levels,
-        "has_coordinates": bool(np.isfinite(shapely_x(buses)).all()) if len(buses) else False,
+        "has_coordinates": bool(len(buses) and buses.geometry.notna().all()),
     }
-
-
-def shapely_x(buses) -> np.ndarray:
-    import shapely
-
-    return np.asarray(shapely.get_x(buses.geometry.values), float)

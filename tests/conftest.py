@@ -1,0 +1,38 @@
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for the dc_reference helpers
+
+warnings.filterwarnings("ignore", message="numba cannot be imported")
+
+
+@pytest.fixture(scope="session")
+def texas():
+    from planner.grid import load_grid
+
+    return load_grid("texas")
+
+
+@pytest.fixture(scope="session")
+def western():
+    from planner.grid import load_grid
+
+    return load_grid("western")
+
+
+@pytest.fixture(scope="session")
+def usa():
+    from planner.grid import load_grid
+
+    return load_grid("usa")
+
+
+@pytest.fixture(scope="session")
+def shipped_sites():
+    from planner.datasets import default_sites
+    from planner.sites import read_sites
+
+    return read_sites(default_sites())
