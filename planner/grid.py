@@ -483,7 +483,7 @@ def load_grid(name_or_path: str | Path) -> Grid:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 net = pp.from_json(str(path))
-        except Exception as exc:  # pandapower raises many kinds on a bad file
+        except Exception as exc:  # noqa: BLE001 (pandapower raises many kinds on a bad file)
             raise InputError(f"not a pandapower JSON net ({type(exc).__name__}: {exc})",
                              source=path) from None
         return grid_from_net(net, name=path.stem, source=str(path))

@@ -24,7 +24,7 @@ BRANCH_COLUMNS = ["from_bus_id", "to_bus_id", "r", "x", "b", "rateA", "rateB", "
 DCLINE_COLUMNS = ["from_bus_id", "to_bus_id", "status", "Pf", "Pt", "Qf", "Qt", "Vf", "Vt", "Pmin",
                   "Pmax", "QminF", "QmaxF", "QminT", "QmaxT", "loss0", "loss1"]
 
-_MATRIX = re.compile(r"mpc\.(\w+)\s*=\s*\[(.*?)\]\s*;", re.S)
+_MATRIX = re.compile(r"mpc\.(\w+)\s*=\s*\[(.*?)\]\s*;", re.DOTALL)
 _SCALAR = re.compile(r"mpc\.baseMVA\s*=\s*([0-9.eE+-]+)\s*;")
 
 

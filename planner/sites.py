@@ -117,7 +117,7 @@ def read_sites(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         elif suffix in GEO_SUFFIXES:
             try:
                 frame = gpd.read_file(path)
-            except Exception as exc:  # pyogrio raises DataSourceError and friends
+            except Exception as exc:  # noqa: BLE001 (pyogrio raises DataSourceError and friends)
                 raise InputError(f"not a readable geospatial file ({exc})", source=path) from None
         else:
             raise InputError("unknown file type", source=path, value=suffix,
@@ -162,7 +162,7 @@ def validate_sites(frame: gpd.GeoDataFrame, source: str = "sites") -> gpd.GeoDat
                          value=kinds.iloc[i], expected="Point geometries (one location per site)")
     try:
         frame = frame.to_crs(CRS)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (pyproj errors vary)
         raise InputError(f"the CRS cannot be converted to EPSG:4326 ({exc})", source=source,
                          field="geometry", value=str(frame.crs)) from None
     x = shapely.get_x(frame.geometry.values)

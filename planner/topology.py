@@ -53,8 +53,8 @@ def summary(grid, topo: Topology | None = None) -> dict:
         br = branches[branches["interconnect"] == ic]
         g = gen_on[gen_on["bus"].isin(group.index)]
         per_ic[ic] = {
-            "buses": int(len(group)),
-            "branches": int(len(br)),
+            "buses": len(group),
+            "branches": len(br),
             "load_mw": round(float(group["load_mw"].sum()), 2),
             "generation_capacity_mw": round(float(g["max_p_mw"].sum()), 2),
             "dispatch_mw": round(float(g["p_mw"].sum()), 2),
@@ -63,24 +63,24 @@ def summary(grid, topo: Topology | None = None) -> dict:
     return {
         "name": grid.name,
         "source": grid.source,
-        "buses": int(len(buses)),
-        "branches": int(len(branches)),
+        "buses": len(buses),
+        "branches": len(branches),
         "lines": int((branches["kind"] == "line").sum()),
         "transformers": int((branches["kind"] == "transformer").sum()),
         "monitored_branches": int(branches["monitored"].sum()),
         "unmonitored_branches": int((~branches["monitored"]).sum()),
-        "generators": int(len(net.gen)),
-        "generators_in_service": int(len(gen_on)),
+        "generators": len(net.gen),
+        "generators_in_service": len(gen_on),
         "load_mw": round(float(buses["load_mw"].sum()), 2),
         "generation_capacity_mw": round(float(gen_on["max_p_mw"].sum()), 2),
         "dispatch_mw": round(float(gen_on["p_mw"].sum()), 2),
-        "dc_lines": int(len(net.dcline)),
+        "dc_lines": len(net.dcline),
         "dc_ties_as_fixed_injections": int(
             (net.sgen["type"] == "dc tie").sum() + net.load["name"].fillna("").str.startswith("dc tie").sum()
         ),
         "interconnects": per_ic,
         "islands": topo.islands,
-        "radial_branches": int(len(topo.radial_branches)),
+        "radial_branches": len(topo.radial_branches),
         "kv_levels": kv_levels,
         "has_coordinates": bool(len(buses) and buses.geometry.notna().all()),
     }

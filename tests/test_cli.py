@@ -11,7 +11,7 @@ from shapely.geometry import Point
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "planner", *args], check=False, capture_output=True, text=True,
                           cwd=cwd, timeout=600)
 
 

@@ -2,7 +2,6 @@
 the data traps are handled, and every source (built-in, .m, .json, pandapower
 case) loads."""
 
-import json
 
 import numpy as np
 import pandapower as pp
