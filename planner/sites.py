@@ -249,16 +249,13 @@ def map_sites(
     country = out["country"].to_numpy(str) if "country" in out else np.full(n, "US")
     ic = (out["interconnect"].fillna("").astype(str).to_numpy() if "interconnect" in out
           else np.full(n, ""))
-    grid_ics = set(buses["interconnect"].unique())
-    eligible = np.ones(n, bool)
-    for i in range(n):
-        if country[i] not in ("US", ""):
-            eligible[i] = False
-            reason[i] = f"outside the US (country {country[i]}); not on a US grid"
-        elif ic[i] and ic[i] not in grid_ics:
-            eligible[i] = False
-            reason[i] = (f"in the {ic[i]} interconnect; grid '{grid.name}' covers "
-                         f"{', '.join(sorted(grid_ics))}")
+    grid_ics = sorted(buses["interconnect"].unique())
+    abroad = ~np.isin(country, ["US", ""])
+    elsewhere = ~abroad & (ic != "") & ~np.isin(ic, grid_ics)
+    eligible = ~(abroad | elsewhere)
+    reason[abroad] = [f"outside the US (country {c}); not on a US grid" for c in country[abroad]]
+    reason[elsewhere] = [f"in the {i} interconnect; grid '{grid.name}' covers {', '.join(grid_ics)}"
+                         for i in ic[elsewhere]]
 
     points = out.to_crs(metric_crs)
     bus_points = buses[["kv", "interconnect", "geometry"]].to_crs(metric_crs)
