@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 
@@ -36,10 +37,15 @@ def topology(buses: pd.DataFrame, branches: pd.DataFrame) -> Topology:
     island = pd.Series(0, index=buses.index, dtype=int)
     for number, members in enumerate(components):
         island.loc[list(members)] = number
-    bridges = {frozenset(e) for e in nx.bridges(graph)}
-    pair = pd.Series([frozenset(p) for p in zip(f.tolist(), t.tolist())], index=live.index)
-    multiplicity = pair.map(pair.value_counts())
-    radial = pair.map(lambda p: p in bridges).to_numpy(bool) & (multiplicity.to_numpy() == 1)
+    # an unordered bus pair as one int64 key: parallel branches share it
+    pos = pd.Series(np.arange(len(buses)), index=buses.index)
+    a, b = pos.loc[f].to_numpy(np.int64), pos.loc[t].to_numpy(np.int64)
+    key = np.minimum(a, b) * len(buses) + np.maximum(a, b)
+    bridge = np.array(list(nx.bridges(graph)), dtype=np.int64).reshape(-1, 2)
+    ba, bb = pos.loc[bridge[:, 0]].to_numpy(np.int64), pos.loc[bridge[:, 1]].to_numpy(np.int64)
+    bridge_key = np.minimum(ba, bb) * len(buses) + np.maximum(ba, bb)
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    radial = np.isin(key, bridge_key) & (counts[inverse] == 1)
     return Topology(island_of_bus=island, radial_branches=live.index[radial])
 
 
