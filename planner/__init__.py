@@ -2,20 +2,29 @@
 
 Public API::
 
-    from planner import load_grid, read_sites, map_sites
-    grid = load_grid("texas")            # pandapower net + bus/branch GeoDataFrames
-    sites = read_sites("sites/sites.geojson")
-    mapped = map_sites(sites, grid)      # nearest eligible bus, distance_km, status
+    import planner
+    grid = planner.load_grid("texas")              # pandapower net + bus/branch GeoDataFrames
+    sites = planner.read_sites("sites/sites.geojson")
+    mapped = planner.map_sites(sites, grid)        # nearest eligible bus, distance_km, status
+    result = planner.plan(grid, mapped, planner.Params())
+    result.allocation, result.branches, result.buses, result.summary
+    planner.hosting_capacity(grid)                 # N-0 hosting MW of every bus
 """
 
+from planner.economics import Economics
 from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
 from planner.grid import Grid, load_grid
+from planner.hosting import hosting_capacity
+from planner.model import Params
+from planner.sensitivity import dc_model, ptdf
 from planner.sites import map_sites, read_sites, validate_sites
+from planner.solve import Result, plan
 from planner.topology import Topology, topology
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Grid", "InfeasibleError", "InputError", "PlannerError", "SolverError", "Topology",
-    "load_grid", "map_sites", "read_sites", "topology", "validate_sites",
+    "Economics", "Grid", "InfeasibleError", "InputError", "Params", "PlannerError", "Result",
+    "SolverError", "Topology", "dc_model", "hosting_capacity", "load_grid", "map_sites", "plan",
+    "ptdf", "read_sites", "topology", "validate_sites",
 ]

@@ -1,0 +1,219 @@
+"""Economics of a megawatt: what one MW of grid connection is worth as a bitcoin
+mine or as a leased AI data center.
+
+Every function is pure and vectorized: any field of :class:`Economics` may be
+a number or a numpy array (one value per site, per scenario, ...), and the
+results broadcast. Money is in US dollars, power in MW of *grid* connection
+unless a name says otherwise (AI leases are priced per kW of critical IT load,
+which is grid power divided by the PUE).
+
+Cash flows are monthly and level in real terms, discounted at
+``discount_rate`` per year, from today to ``horizon_years``. A lead time delays
+the first revenue month; it does not extend the horizon.
+
+The figures behind the defaults are in ``../shared/reference/NUMBERS.md``
+(public reports, late 2025); each field says where its default comes from.
+Fields marked *assumption* are not among those figures: they are the
+planner's judgement, stated so that a user can change them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from planner.errors import InputError
+
+HOURS_PER_YEAR = 8760.0
+DAYS_PER_YEAR = 365.0
+
+
+@dataclass(frozen=True)
+class Economics:
+    """Economic assumptions. Each default names its source."""
+
+    #: $ per PH/s per day. Late-2025 hashprice: $41.6 (4 Nov 2025), $38.2, ~$34.5 (23 Nov 2025).
+    hashprice_usd_per_ph_day: float = 40.0
+    #: J/TH of the fleet. S19 ~29.5, S21 ~17.5, S21 Pro 15 J/TH; NUMBERS.md's worked example uses 20.
+    mining_efficiency_j_per_th: float = 20.0
+    #: $/MWh paid for power by a mine. NUMBERS.md's worked example: $40/MWh.
+    power_price_usd_per_mwh: float = 40.0
+    #: share of hours a mine runs. Assumption (curtailment is modelled separately).
+    mining_uptime: float = 0.95
+    #: $ per MW-year of mine staff and maintenance. Assumption.
+    mining_opex_usd_per_mw_year: float = 40_000.0
+    #: $ per TH/s of ASIC hardware. Assumption: late-2025 price of current-generation machines.
+    mining_hardware_usd_per_th: float = 15.0
+    #: years between hardware refreshes. Assumption.
+    mining_hardware_life_years: float = 4.0
+    #: $ per MW to build a mine (infrastructure, no ASICs): $0.35-0.40M per MW (seed interview, Bitdeer).
+    mining_build_capex_usd_per_mw: float = 375_000.0
+    #: months to energize new mining MW at a site. Assumption.
+    mining_lead_months: float = 6.0
+    #: $ per kW-month of critical IT load. Core Scientific-CoreWeave ~$121, TeraWulf-Fluidstack
+    #: ~$154, CBRE H2-2024 colocation $184.06: the middle of that range.
+    ai_lease_usd_per_kw_month: float = 150.0
+    #: grid power per IT power. Barber Lake 244/168, Abernathy 240/168, Muskogee 100/70, River Bend 330/245.
+    ai_pue: float = 1.35
+    #: landlord's cost per kW-month of IT load under a powered-shell (triple-net) lease. Assumption.
+    ai_opex_usd_per_kw_month: float = 10.0
+    #: $ per MW of grid power to convert a mine into a powered shell. Assumption: shell, cooling and
+    #: substation work by the landlord; the tenant funds the IT fit-out (as CoreWeave did at Core Scientific).
+    ai_conversion_capex_usd_per_mw: float = 2_000_000.0
+    #: $ per MW to build an AI data center from scratch: ~$11M per MW (seed interview, Bitdeer).
+    ai_greenfield_capex_usd_per_mw: float = 11_000_000.0
+    #: months from decision to revenue for a conversion: retrofit of an existing campus ~12 months.
+    ai_conversion_lead_months: float = 12.0
+    #: months for a new site: a new large-load connection takes 2-4 years; 36 months.
+    ai_greenfield_lead_months: float = 36.0
+    #: years of cash flow valued: the term of the Cipher-AWS and Hut 8 River Bend leases (15 years).
+    horizon_years: float = 15.0
+    #: per year, real. Assumption: a long lease to an investment-grade tenant.
+    discount_rate: float = 0.08
+
+    def with_overrides(self, **changes) -> Economics:
+        """A copy with some fields changed; unknown names are an error."""
+        known = {f.name for f in fields(self)}
+        for key in changes:
+            if key not in known:
+                raise InputError("unknown economics field", field=f"economics.{key}", value=key,
+                                 expected="one of " + ", ".join(sorted(known)))
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+    def validate(self, source: str = "economics") -> Economics:
+        positive = ("mining_efficiency_j_per_th", "mining_hardware_life_years", "ai_pue", "horizon_years")
+        for f in fields(self):
+            value = np.asarray(getattr(self, f.name), float)
+            if not np.all(np.isfinite(value)):
+                raise InputError("not a finite number", source=source, field=f.name, value=getattr(self, f.name))
+            if f.name in positive and np.any(value <= 0):
+                raise InputError("must be positive", source=source, field=f.name, value=getattr(self, f.name),
+                                 expected="a number > 0")
+            if f.name not in positive and f.name != "discount_rate" and np.any(value < 0):
+                raise InputError("must not be negative", source=source, field=f.name,
+                                 value=getattr(self, f.name), expected="a number >= 0")
+        if np.any(np.asarray(self.mining_uptime) > 1):
+            raise InputError("is a share of hours", source=source, field="mining_uptime",
+                             value=self.mining_uptime, expected="a number between 0 and 1")
+        if np.any(np.asarray(self.discount_rate) <= -1):
+            raise InputError("must be above -1", source=source, field="discount_rate", value=self.discount_rate)
+        return self
+
+
+# --------------------------------------------------------------------------- discounting
+
+
+def annuity_factor(rate, start_months, end_months):
+    """Present value of $1 per year paid monthly (1/12 at the end of each month)
+    from ``start_months`` to ``end_months`` after today, at a yearly ``rate``."""
+    rate = np.asarray(rate, float)
+    start = np.clip(np.asarray(start_months, float), 0.0, None)
+    end = np.maximum(np.asarray(end_months, float), start)
+    monthly = np.power(1.0 + rate, 1.0 / 12.0) - 1.0
+    small = np.abs(monthly) < 1e-12
+    safe = np.where(small, 1.0, monthly)
+    v = 1.0 / (1.0 + safe)
+    factor = (np.power(v, start) - np.power(v, end)) / safe / 12.0
+    return np.where(small, (end - start) / 12.0, factor)
+
+
+def discount(rate, months):
+    """Present value of $1 paid ``months`` from today."""
+    return np.power(1.0 + np.asarray(rate, float), -np.asarray(months, float) / 12.0)
+
+
+# --------------------------------------------------------------------------- mining
+
+
+def hashrate_ph_per_mw(e: Economics):
+    """PH/s that one MW of miners produces: 1e6 W / (J/TH) TH/s = 1000 / (J/TH) PH/s."""
+    return 1000.0 / np.asarray(e.mining_efficiency_j_per_th, float)
+
+
+def mining_value_per_mw_year(e: Economics):
+    """Operating margin of one MW of mining per year: hash revenue - power - opex."""
+    hours = HOURS_PER_YEAR * np.asarray(e.mining_uptime, float)
+    revenue = hashrate_ph_per_mw(e) * e.hashprice_usd_per_ph_day * DAYS_PER_YEAR * e.mining_uptime
+    return revenue - hours * e.power_price_usd_per_mwh - e.mining_opex_usd_per_mw_year
+
+
+def mining_hardware_usd_per_mw(e: Economics):
+    """ASIC cost of one MW of miners: TH/s per MW times $/TH."""
+    return hashrate_ph_per_mw(e) * 1000.0 * e.mining_hardware_usd_per_th
+
+
+def _refresh_pv(e: Economics, first_months):
+    """PV of buying the hardware at ``first_months`` and every life after, within the horizon."""
+    life = np.asarray(e.mining_hardware_life_years, float) * 12.0
+    horizon = np.asarray(e.horizon_years, float) * 12.0
+    first = np.asarray(first_months, float)
+    n_max = int(np.ceil(np.max(horizon / life))) + 1
+    total = np.zeros(np.broadcast(first, life, horizon, np.asarray(e.discount_rate)).shape)
+    for n in range(n_max):
+        t = first + n * life
+        total = total + np.where(t < horizon, discount(e.discount_rate, t), 0.0)
+    return mining_hardware_usd_per_mw(e) * total
+
+
+def mining_npv_per_mw(e: Economics, existing: bool = True):
+    """NPV of one MW of mining over the horizon.
+
+    ``existing=True``: a running mine: margins from today, hardware refreshed
+    every ``mining_hardware_life_years`` (first refresh one life from now), no
+    build cost. ``existing=False``: new mining MW: build capex today, hardware
+    bought at energization after ``mining_lead_months``, margins from then.
+    """
+    horizon = np.asarray(e.horizon_years, float) * 12.0
+    if existing:
+        margin = mining_value_per_mw_year(e) * annuity_factor(e.discount_rate, 0.0, horizon)
+        return margin - _refresh_pv(e, np.asarray(e.mining_hardware_life_years, float) * 12.0)
+    lead = np.asarray(e.mining_lead_months, float)
+    margin = mining_value_per_mw_year(e) * annuity_factor(e.discount_rate, lead, horizon)
+    return margin - _refresh_pv(e, lead) - np.asarray(e.mining_build_capex_usd_per_mw, float)
+
+
+# --------------------------------------------------------------------------- AI
+
+
+def ai_it_mw(grid_mw, e: Economics):
+    """Critical IT MW of a data center drawing ``grid_mw`` from the grid (grid MW / PUE)."""
+    return np.asarray(grid_mw, float) / np.asarray(e.ai_pue, float)
+
+
+def ai_value_per_mw_year(e: Economics, lease_usd_per_kw_month=None):
+    """Net lease income per MW of grid power per year: (lease - opex) x IT kW x 12."""
+    lease = e.ai_lease_usd_per_kw_month if lease_usd_per_kw_month is None else lease_usd_per_kw_month
+    return (np.asarray(lease, float) - e.ai_opex_usd_per_kw_month) * 1000.0 / e.ai_pue * 12.0
+
+
+def ai_npv_per_mw(e: Economics, kind: str = "conversion", *, lease_usd_per_kw_month=None,
+                  capex_usd_per_mw=None, lead_months=None):
+    """NPV of one MW of grid power leased to an AI tenant.
+
+    ``kind`` is ``conversion`` (an existing mine: conversion capex and lead) or
+    ``greenfield`` (a new data center). Capex is spent today; income starts
+    after the lead time and runs to the horizon. Per-site values may be passed
+    for the lease rate, capex and lead time (arrays broadcast).
+    """
+    if kind not in ("conversion", "greenfield"):
+        raise InputError("unknown AI project kind", field="kind", value=kind,
+                         expected="conversion or greenfield")
+    if capex_usd_per_mw is None:
+        capex_usd_per_mw = (e.ai_conversion_capex_usd_per_mw if kind == "conversion"
+                            else e.ai_greenfield_capex_usd_per_mw)
+    if lead_months is None:
+        lead_months = e.ai_conversion_lead_months if kind == "conversion" else e.ai_greenfield_lead_months
+    horizon = np.asarray(e.horizon_years, float) * 12.0
+    income = ai_value_per_mw_year(e, lease_usd_per_kw_month) * annuity_factor(
+        e.discount_rate, lead_months, horizon)
+    return income - np.asarray(capex_usd_per_mw, float)
+
+
+def conversion_value_per_w(e: Economics):
+    """Value created by converting a running mine into a leased powered shell, $ per W
+    of grid connection: NPV as an AI lease minus NPV of continuing to mine."""
+    return (ai_npv_per_mw(e, "conversion") - mining_npv_per_mw(e, existing=True)) / 1e6

@@ -1,0 +1,320 @@
+"""The allocation MILP: candidates from sites, and the PuLP model (build only).
+
+Per site *i* (one that maps to a bus and has a MW figure):
+
+* ``keep[i]``  MW of today's mining kept running, ``0 <= keep <= existing``;
+* ``new[i]``   MW of new mining (mines only);
+* ``ai[i]``    MW of AI load (grid MW), gated by ``z[i]`` (binary: convert the
+  mine / build the campus), ``block * z <= ai <= cap * z``;
+* ``keep + new + ai <= cap`` (the site's point of interconnection);
+* ``draw[i] >= keep + new + ai - existing``, ``draw >= 0``: the MW drawn from
+  the region's supply pool (today's load already has its supply).
+
+Per candidate bus *k*: ``load[k] = sum of the site loads at k``. Per monitored
+branch *l* the new flow is ``f0[l] + sum_k s[l,k] * load[k]`` with
+``s = -PTDF`` (distributed slack), kept within ``+- limit[l]``; these rows are
+added lazily by :mod:`planner.solve`. Regions: ``sum draw <= pool``,
+``sum ai <= AI demand``. Budget: ``sum capex <= max_capex_usd``. The
+objective is the NPV in million dollars (the solver sees numbers of order 1).
+
+Today's mining load is not in the grid's base case (the synthetic grid does not
+know the mine); keeping it is a decision like any other, and it loads the
+network like any other MW.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pulp
+
+from planner import economics as econ
+from planner.economics import Economics
+from planner.errors import InputError
+
+MINING_USES = ("bitcoin", "conversion")
+SCALE = 1e6  # objective and capex in million USD
+
+
+@dataclass
+class Params:
+    """Everything :func:`planner.plan` needs besides the grid and the sites."""
+
+    economics: Economics = field(default_factory=Economics)
+    #: who picks up new load: headroom (default), pmax or single (see planner.sensitivity)
+    slack: str = "headroom"
+    #: may a mine become an AI data center?
+    allow_conversion: bool = True
+    #: smallest AI block, MW of grid power, when a site converts or builds (capped at the site's size)
+    min_block_mw: float = 25.0
+    #: region -> MW of new supply available (regions not listed: no limit)
+    supply_pools_mw: dict[str, float] = field(default_factory=dict)
+    #: region -> MW of AI demand (regions not listed: no cap)
+    ai_demand_mw: dict[str, float] = field(default_factory=dict)
+    #: optional cap on total capex, USD
+    max_capex_usd: float | None = None
+    #: site column naming the region of pools and demand; missing -> the bus's interconnect
+    region_column: str = "region"
+    solver: str = "highs"
+    time_limit_s: float | None = 300.0
+    mip_gap: float = 1e-4
+    threads: int | None = None
+    max_lazy_rounds: int = 50
+    #: lazily add rows of branches loaded above this share of their limit (as well as violated ones)
+    near_binding: float = 0.98
+    #: also compute how much of today's load the network can carry (one extra LP)
+    check_existing_load: bool = True
+
+    def validate(self) -> Params:
+        self.economics.validate()
+        if self.min_block_mw < 0:
+            raise InputError("must not be negative", field="min_block_mw", value=self.min_block_mw)
+        for name in ("supply_pools_mw", "ai_demand_mw"):
+            for region, mw in getattr(self, name).items():
+                if not np.isfinite(mw) or mw < 0:
+                    raise InputError("must be a number of MW >= 0", field=f"{name}.{region}", value=mw)
+        if self.max_capex_usd is not None and self.max_capex_usd < 0:
+            raise InputError("must not be negative", field="max_capex_usd", value=self.max_capex_usd)
+        if self.solver not in ("highs", "cbc"):
+            raise InputError("unknown solver", field="solver", value=self.solver, expected="highs or cbc")
+        if not 0 < self.near_binding <= 1:
+            raise InputError("must be in (0, 1]", field="near_binding", value=self.near_binding)
+        if not 0 <= self.mip_gap < 1:
+            raise InputError("must be in [0, 1)", field="mip_gap", value=self.mip_gap)
+        return self
+
+
+@dataclass
+class Candidates:
+    """The modelled sites as arrays (one entry per site), and their buses."""
+
+    frame: pd.DataFrame          # modelled sites: site_id, bus, region, cap_mw, existing_mw, ...
+    buses: np.ndarray            # unique candidate bus ids
+    bus_of_site: np.ndarray      # position in ``buses`` of each site
+    skipped: pd.DataFrame        # sites not modelled, with a reason
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _column(sites: pd.DataFrame, name: str, default) -> np.ndarray:
+    if name in sites.columns:
+        values = pd.to_numeric(sites[name], errors="coerce").to_numpy(float)
+        return np.where(np.isfinite(values), values, default)
+    return np.broadcast_to(np.asarray(default, float), len(sites)).copy()
+
+
+def _flag(sites: pd.DataFrame, name: str, default: np.ndarray) -> np.ndarray:
+    if name not in sites.columns:
+        return default
+    col = sites[name]
+    known = col.notna().to_numpy()
+    values = col.astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy()
+    return np.where(known, values, default)
+
+
+def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
+    """Turn mapped sites into model candidates; list the others with a reason.
+
+    Site size (``cap_mw``, grid MW): ``poi_mw``, else ``it_mw`` x PUE, else
+    ``operating_mw``. Mines (``current_use`` bitcoin or conversion) may mine
+    and, when conversions are allowed, convert; other sites (ai, development)
+    may host AI as new builds. Optional per-site columns override defaults:
+    ``allow_mining``, ``allow_ai``, ``min_block_mw``, ``ai_lease_usd_per_kw_month``,
+    ``ai_capex_usd_per_mw``, ``ai_lead_months``, and the region column.
+    """
+    e = params.economics
+    sites = sites.reset_index(drop=True)
+    n = len(sites)
+    status = sites["status"].to_numpy() if "status" in sites else np.full(n, "mapped")
+    poi = _column(sites, "poi_mw", np.nan)
+    it = _column(sites, "it_mw", np.nan)
+    operating = _column(sites, "operating_mw", np.nan)
+    cap = np.where(np.isfinite(poi), poi, np.where(np.isfinite(it), it * float(e.ai_pue), operating))
+    use = (sites["current_use"].fillna("").astype(str).str.lower().to_numpy()
+           if "current_use" in sites else np.full(n, "development"))
+    mine = np.isin(use, MINING_USES)
+    existing = np.where(mine & np.isfinite(operating), np.minimum(np.nan_to_num(operating), np.nan_to_num(cap)),
+                        0.0)
+    reason = np.full(n, "", dtype=object)
+    reason[status != "mapped"] = "not mapped to a bus (" + pd.Series(status[status != "mapped"]).astype(str) + ")"
+    reason[(reason == "") & ~np.isfinite(cap)] = "no MW figure (poi_mw, it_mw or operating_mw)"
+    reason[(reason == "") & (np.nan_to_num(cap) <= 0)] = "size is 0 MW"
+    allow_mining = _flag(sites, "allow_mining", mine)
+    allow_ai = _flag(sites, "allow_ai", ~mine | bool(params.allow_conversion))
+    if not params.allow_conversion:
+        allow_ai = allow_ai & ~mine
+    ok = reason == ""
+    region_col = params.region_column
+    if region_col in sites.columns:
+        region = sites[region_col].astype("string").fillna("").to_numpy(str)
+    else:
+        region = np.full(n, "")
+    fallback = sites["bus_interconnect"].astype(str).to_numpy() if "bus_interconnect" in sites else "grid"
+    region = np.where(region == "", fallback, region)
+
+    kind = np.where(mine, "conversion", "greenfield")
+    lease = _column(sites, "ai_lease_usd_per_kw_month", e.ai_lease_usd_per_kw_month)
+    capex_ai = _column(sites, "ai_capex_usd_per_mw", np.where(
+        mine, e.ai_conversion_capex_usd_per_mw, e.ai_greenfield_capex_usd_per_mw))
+    lead_ai = _column(sites, "ai_lead_months", np.where(
+        mine, e.ai_conversion_lead_months, e.ai_greenfield_lead_months))
+    v_ai = econ.ai_npv_per_mw(e, "conversion", lease_usd_per_kw_month=lease, capex_usd_per_mw=capex_ai,
+                              lead_months=lead_ai)
+    block = np.minimum(_column(sites, "min_block_mw", params.min_block_mw), np.nan_to_num(cap))
+    frame = pd.DataFrame({
+        "site_id": sites["site_id"].astype(str).to_numpy() if "site_id" in sites else np.arange(n).astype(str),
+        "row": np.arange(n),
+        "bus": pd.to_numeric(sites["bus"], errors="coerce").to_numpy() if "bus" in sites else np.nan,
+        "region": region,
+        "current_use": use,
+        "kind": kind,
+        "cap_mw": cap,
+        "existing_mw": existing,
+        "allow_mining": allow_mining.astype(bool),
+        "allow_ai": allow_ai.astype(bool),
+        "min_block_mw": block,
+        "v_keep_usd_per_mw": np.broadcast_to(econ.mining_npv_per_mw(e, existing=True), n),
+        "v_new_usd_per_mw": np.broadcast_to(econ.mining_npv_per_mw(e, existing=False), n),
+        "v_ai_usd_per_mw": np.broadcast_to(v_ai, n),
+        "capex_new_usd_per_mw": np.broadcast_to(
+            e.mining_build_capex_usd_per_mw + econ.mining_hardware_usd_per_mw(e), n),
+        "capex_ai_usd_per_mw": np.broadcast_to(capex_ai, n),
+    })
+    model_frame = frame[ok].reset_index(drop=True)
+    model_frame["bus"] = model_frame["bus"].astype(np.int64)
+    buses, bus_of_site = np.unique(model_frame["bus"].to_numpy(), return_inverse=True)
+    skipped = frame.loc[~ok, ["site_id", "row"]].assign(reason=reason[~ok])
+    regions = set(model_frame["region"])
+    for name in ("supply_pools_mw", "ai_demand_mw"):
+        for key in getattr(params, name):
+            if key not in regions and len(model_frame):
+                raise InputError("names a region no modelled site is in", field=f"{name}.{key}", value=key,
+                                 expected="one of " + ", ".join(sorted(regions)))
+    return Candidates(frame=model_frame, buses=buses, bus_of_site=bus_of_site, skipped=skipped)
+
+
+@dataclass
+class Built:
+    """The PuLP problem and handles on its variables and rows."""
+
+    prob: pulp.LpProblem
+    keep: dict[int, pulp.LpVariable]
+    new: dict[int, pulp.LpVariable]
+    ai: dict[int, pulp.LpVariable]
+    z: dict[int, pulp.LpVariable]
+    load: list[pulp.LpVariable]
+    poi: dict[int, pulp.LpConstraint]
+    aiup: dict[int, pulp.LpConstraint]
+    pools: dict[str, pulp.LpConstraint]
+    demand: dict[str, pulp.LpConstraint]
+    budget: pulp.LpConstraint | None
+    upper: dict[int, pulp.LpConstraint] = field(default_factory=dict)  # branch row -> constraint
+    lower: dict[int, pulp.LpConstraint] = field(default_factory=dict)
+
+
+def _expr(pairs) -> pulp.LpAffineExpression:
+    return pulp.LpAffineExpression(pairs)
+
+
+def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
+    """Build the MILP without network rows (see :func:`add_branch_rows`).
+
+    ``objective="existing"`` builds the LP that maximizes how much of today's
+    load the network can carry (only ``keep`` variables, weight 1 each).
+    """
+    f = cand.frame
+    prob = pulp.LpProblem("planner", pulp.LpMaximize)
+    keep, new, ai, z, draw = {}, {}, {}, {}, {}
+    obj = []
+    capex = []
+    only_existing = objective == "existing"
+    for i, row in enumerate(f.itertuples(index=False)):
+        if row.existing_mw > 0 and (row.allow_mining or only_existing):
+            keep[i] = pulp.LpVariable(f"keep_{i}", 0, row.existing_mw)
+            obj.append((keep[i], 1.0 if only_existing else row.v_keep_usd_per_mw / SCALE))
+        if only_existing:
+            continue
+        if row.allow_mining and row.cap_mw > row.existing_mw:
+            new[i] = pulp.LpVariable(f"new_{i}", 0)  # bounded by the POI row
+            obj.append((new[i], row.v_new_usd_per_mw / SCALE))
+            capex.append((new[i], row.capex_new_usd_per_mw / SCALE))
+        if row.allow_ai:
+            ai[i] = pulp.LpVariable(f"ai_{i}", 0)  # bounded by aiup and the POI row
+            z[i] = pulp.LpVariable(f"z_{i}", cat=pulp.LpBinary)
+            obj.append((ai[i], row.v_ai_usd_per_mw / SCALE))
+            capex.append((ai[i], row.capex_ai_usd_per_mw / SCALE))
+    prob += _expr(obj)
+
+    uses_of = {i: [(v[i], 1.0) for v in (keep, new, ai) if i in v] for i in range(len(f))}
+    poi = {}
+    for i, pairs in uses_of.items():
+        if pairs:
+            poi[i] = pulp.LpConstraint(_expr(pairs), pulp.LpConstraintLE, f"poi_{i}", float(f.cap_mw.iat[i]))
+            prob += poi[i]
+    aiup = {}
+    for i, var in ai.items():
+        cap, block = float(f.cap_mw.iat[i]), float(f.min_block_mw.iat[i])
+        aiup[i] = pulp.LpConstraint(_expr([(var, 1.0), (z[i], -cap)]), pulp.LpConstraintLE, f"aiup_{i}", 0.0)
+        prob += aiup[i]
+        if block > 0:
+            prob += pulp.LpConstraint(_expr([(var, 1.0), (z[i], -block)]), pulp.LpConstraintGE,
+                                      f"ailo_{i}", 0.0)
+
+    load = [pulp.LpVariable(f"load_{k}", 0) for k in range(len(cand.buses))]
+    members: list[list] = [[] for _ in cand.buses]
+    for i, pairs in uses_of.items():
+        members[cand.bus_of_site[i]].extend(pairs)
+    for k, pairs in enumerate(members):
+        prob += pulp.LpConstraint(_expr([(load[k], 1.0)] + [(v, -1.0) for v, _ in pairs]),
+                                  pulp.LpConstraintEQ, f"bus_{k}", 0.0)
+
+    pools, demand = {}, {}
+    if not only_existing:
+        for region, mw in params.supply_pools_mw.items():
+            idx = np.flatnonzero(f["region"].to_numpy() == region)
+            terms = []
+            for i in idx:
+                if not uses_of[i]:
+                    continue
+                draw[i] = pulp.LpVariable(f"draw_{i}", 0)
+                prob += pulp.LpConstraint(_expr([(draw[i], 1.0)] + [(v, -1.0) for v, _ in uses_of[i]]),
+                                          pulp.LpConstraintGE, f"draw_{i}", -float(f.existing_mw.iat[i]))
+                terms.append((draw[i], 1.0))
+            pools[region] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"pool_{region}", float(mw))
+            prob += pools[region]
+        for region, mw in params.ai_demand_mw.items():
+            idx = np.flatnonzero(f["region"].to_numpy() == region)
+            terms = [(ai[i], 1.0) for i in idx if i in ai]
+            demand[region] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"demand_{region}", float(mw))
+            prob += demand[region]
+    budget = None
+    if params.max_capex_usd is not None and not only_existing:
+        budget = pulp.LpConstraint(_expr(capex), pulp.LpConstraintLE, "budget", params.max_capex_usd / SCALE)
+        prob += budget
+    return Built(prob=prob, keep=keep, new=new, ai=ai, z=z, load=load, poi=poi, aiup=aiup, pools=pools,
+                 demand=demand, budget=budget)
+
+
+def add_branch_rows(built: Built, rows: np.ndarray, sides: np.ndarray, sens: np.ndarray,
+                    base_mw: np.ndarray, limit_mw: np.ndarray, tol: float = 1e-12) -> int:
+    """Add network rows ``-limit <= f0 + sens[r] @ load <= limit`` for the given
+    sensitivity rows ``r`` (``sides``: +1 upper, -1 lower). Returns rows added."""
+    added = 0
+    for r, side in zip(rows.tolist(), sides.tolist()):
+        target = built.upper if side > 0 else built.lower
+        if r in target:
+            continue
+        coef = sens[r]
+        nz = np.flatnonzero(np.abs(coef) > tol)
+        expr = _expr(list(zip([built.load[k] for k in nz], coef[nz].tolist())))
+        if side > 0:
+            con = pulp.LpConstraint(expr, pulp.LpConstraintLE, f"up_{r}", float(limit_mw[r] - base_mw[r]))
+        else:
+            con = pulp.LpConstraint(expr, pulp.LpConstraintGE, f"lo_{r}", float(-limit_mw[r] - base_mw[r]))
+        built.prob += con
+        target[r] = con
+        added += 1
+    return added

@@ -1,0 +1,317 @@
+"""DC sensitivities of a grid: base-case flows and PTDF columns of candidate buses.
+
+The DC model is pandapower's own: the internal case (``ppci``) that
+``rundcpp`` solves, so that the flows and PTDFs here are those of the
+pandapower net, lines and transformers alike (tap ratios and phase shifts
+included). From it we keep three sparse matrices: ``Bf`` (branch flow per bus
+angle), ``B`` (bus injection per angle) and one LU factorization of ``B``
+with the reference bus of every island removed. A PTDF column is then one
+pair of triangular solves; only the columns of the buses asked for are ever
+formed — never a dense bus x bus or branch x bus matrix of the whole grid.
+
+Slack (who picks up a change of load):
+
+* ``single``: the reference bus of the island (pandapower's ``ext_grid``).
+  Base flows are exactly those of ``pandapower.rundcpp``; the PTDF equals
+  ``pandapower.pypower.makePTDF``.
+* ``headroom`` (default): the in-service generators of the island, in
+  proportion to their headroom ``max(Pmax - Pg, 0)``.
+* ``pmax``: the in-service generators of the island in proportion to Pmax.
+
+With a distributed slack, the base case is balanced first: the shipped
+dispatch exceeds the load by the AC losses (1.9 GW on Texas), which a
+lossless model would otherwise dump on the reference bus. The surplus of each
+island is removed from its generators in proportion to their output. The
+distributed PTDF column of bus j is the single-slack column minus the flows
+of the island's weight vector: ``PTDF_w[:, j] = PTDF[:, j] - PTDF @ w``.
+
+Sign convention: PTDF columns are for an *injection* at the bus; a new load
+of ``x`` MW at bus j changes the flows by ``-PTDF[:, j] * x``. Flows are
+measured at the from end of each branch, in MW.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.sparse import csgraph
+
+from planner.errors import InputError
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pandapower as pp  # noqa: F401  (registers pandapower's loggers before we quiet them)
+    from pandapower.auxiliary import _add_auxiliary_elements, _clean_up, _init_rundcpp_options
+    from pandapower.pd2ppc import _pd2ppc
+    from pandapower.pypower.idx_brch import BR_STATUS, F_BUS, T_BUS
+    from pandapower.pypower.idx_bus import BUS_TYPE, GS, PD, REF
+    from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, PG
+    from pandapower.pypower.makeBdc import makeBdc
+
+SLACKS = ("headroom", "pmax", "single")
+
+
+@dataclass
+class DCModel:
+    """The DC model of a grid, in pandapower's internal bus and branch order."""
+
+    slack: str
+    base_mva: float
+    bus_ids: np.ndarray          # pandapower bus index at each internal position
+    bus_pos: pd.Series           # bus id -> internal position
+    branch_ids: np.ndarray       # grid branch id of each model branch row
+    from_pos: np.ndarray
+    to_pos: np.ndarray
+    Bf: sp.csr_matrix            # p.u. flow per radian of angle
+    B: sp.csc_matrix
+    pfinj_mw: np.ndarray         # phase-shifter flow offsets
+    pbusinj_mw: np.ndarray
+    in_service: np.ndarray
+    rate_mw: np.ndarray          # NaN = unmonitored
+    island: np.ndarray           # island number of each bus position
+    refs: np.ndarray             # reference bus position of each island
+    nonref: np.ndarray           # bus positions that are not a reference
+    lu: object                   # splu of B[nonref, nonref]
+    injection_mw: np.ndarray     # balanced base-case net injection per bus
+    flow_mw: np.ndarray          # base-case flows
+    gens: pd.DataFrame           # slack participants: gen, bus_pos, island, p_mw, max_p_mw, weight
+    weight_flows: np.ndarray     # (branches x islands) flows of each island's slack weight vector
+
+    @property
+    def n_bus(self) -> int:
+        return len(self.bus_ids)
+
+    @property
+    def n_branch(self) -> int:
+        return len(self.branch_ids)
+
+    @property
+    def monitored(self) -> np.ndarray:
+        return np.isfinite(self.rate_mw) & self.in_service
+
+    @property
+    def limit_mw(self) -> np.ndarray:
+        """Flow limit: the rating, or the base-case flow where that is already higher
+        (a pre-existing overload may not get worse). NaN = unmonitored."""
+        return np.where(self.monitored, np.fmax(self.rate_mw, np.abs(self.flow_mw)), np.nan)
+
+    def positions(self, buses, source: str = "buses") -> np.ndarray:
+        """Internal positions of bus ids; a clear error for a bus the model does not have."""
+        buses = np.asarray(buses)
+        pos = self.bus_pos.reindex(buses).to_numpy()
+        missing = np.isnan(pos)
+        if missing.any():
+            raise InputError("bus is not an energized bus of the grid's DC model", source=source,
+                             field="bus", value=buses[missing][0],
+                             expected="a bus id of the grid that is in service and connected to a slack")
+        return pos.astype(np.int64)
+
+    def headroom_mw(self) -> pd.Series:
+        """Generation headroom max(Pmax - Pg, 0) of each island, MW."""
+        head = np.clip(self.gens["max_p_mw"] - self.gens["p_mw"], 0.0, None)
+        return head.groupby(self.gens["island"]).sum().reindex(range(len(self.refs)), fill_value=0.0)
+
+
+def _quiet_pandapower():
+    for name in ("pandapower", "pandapower.auxiliary", "pandapower.pd2ppc"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _slack_weights(slack: str, gens: pd.DataFrame, n_islands: int, refs: np.ndarray) -> pd.DataFrame:
+    if slack == "headroom":
+        raw = np.clip(gens["max_p_mw"].to_numpy() - gens["p_mw"].to_numpy(), 0.0, None)
+    elif slack == "pmax":
+        raw = np.clip(gens["max_p_mw"].to_numpy(), 0.0, None)
+    else:
+        raw = np.zeros(len(gens))
+    total = np.bincount(gens["island"].to_numpy(), weights=raw, minlength=n_islands)
+    weight = np.divide(raw, total[gens["island"].to_numpy()], out=np.zeros(len(gens)),
+                       where=total[gens["island"].to_numpy()] > 0)
+    gens = gens.assign(weight=weight)
+    # an island without any participating generator falls back on its reference bus
+    orphan = np.flatnonzero(total <= 0)
+    if len(orphan):
+        extra = pd.DataFrame({"gen": -1 - orphan, "bus_pos": refs[orphan], "island": orphan,
+                              "p_mw": 0.0, "max_p_mw": np.inf, "weight": 1.0})
+        gens = pd.concat([gens, extra], ignore_index=True)
+    return gens
+
+
+def dc_model(grid, slack: str = "headroom") -> DCModel:
+    """Build the DC model of ``grid`` (a :class:`planner.grid.Grid`) with the given slack."""
+    if slack not in SLACKS:
+        raise InputError("unknown slack", field="slack", value=slack, expected=" or ".join(SLACKS))
+    net = grid.net
+    _quiet_pandapower()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _init_rundcpp_options(net, trafo_model="t", trafo_loading="current", recycle=None,
+                              check_connectivity=True, switch_rx_ratio=2, trafo3w_losses="hv", numba=False)
+        n_gen = len(net.gen)
+        _add_auxiliary_elements(net)  # DC lines become pairs of fixed generators, as in rundcpp
+        try:
+            _, ppci = _pd2ppc(net)
+        finally:
+            _clean_up(net, res=False)
+        if len(net.gen) != n_gen:  # pragma: no cover - depends on pandapower internals
+            net.gen = net.gen.iloc[:n_gen]
+    base = float(ppci["baseMVA"])
+    bus, branch, gen = ppci["bus"], ppci["branch"], ppci["gen"]
+    nb, nl = len(bus), len(branch)
+    lookup = net._pd2ppc_lookups["bus"]
+    ids = net.bus.index.to_numpy()
+    internal = lookup[ids]
+    energized = (internal >= 0) & (internal < nb)
+    bus_ids = np.empty(nb, dtype=np.int64)
+    bus_ids[internal[energized]] = ids[energized]
+    bus_pos = pd.Series(np.arange(nb), index=pd.Index(bus_ids, name="bus"))
+
+    # branch rows -> grid branch ids
+    key = pd.Series(grid.branches.index.to_numpy(),
+                    index=pd.MultiIndex.from_arrays([grid.branches["element"].to_numpy(),
+                                                     grid.branches["element_index"].to_numpy()]))
+    branch_ids = np.full(nl, -1, dtype=np.int64)
+    for element, (start, end) in net._pd2ppc_lookups["branch"].items():
+        if element not in ("line", "trafo"):
+            continue
+        idx = pd.MultiIndex.from_arrays([np.repeat(element, end - start), net[element].index.to_numpy()])
+        branch_ids[start:end] = key.reindex(idx).to_numpy()
+    rate = grid.branches["rate_mw"].reindex(branch_ids).to_numpy(float)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Bbus, Bf, Pbusinj, Pfinj, _ = makeBdc(bus, branch)
+    Bbus = sp.csc_matrix(Bbus)
+    Bf = sp.csr_matrix(Bf)[:nl]
+    f_pos = branch[:, F_BUS].real.astype(np.int64)
+    t_pos = branch[:, T_BUS].real.astype(np.int64)
+    live = branch[:, BR_STATUS].real > 0
+
+    graph = sp.csr_matrix((np.ones(live.sum()), (f_pos[live], t_pos[live])), shape=(nb, nb))
+    n_islands, island = csgraph.connected_components(graph, directed=False)
+    is_ref = bus[:, BUS_TYPE].real == REF
+    refs = np.full(n_islands, -1, dtype=np.int64)
+    ref_pos = np.flatnonzero(is_ref)
+    refs[island[ref_pos][::-1]] = ref_pos[::-1]  # the first reference bus of each island
+    gen_on = gen[:, GEN_STATUS].real > 0
+    gen_bus = gen[:, GEN_BUS].real.astype(np.int64)
+    no_ref = np.flatnonzero(refs < 0)
+    for k in no_ref:  # an island without a slack: its largest generator bus becomes the reference
+        members = np.flatnonzero(island == k)
+        at = gen_bus[gen_on & np.isin(gen_bus, members)]
+        refs[k] = at[0] if len(at) else members[0]
+    nonref = np.setdiff1d(np.arange(nb), refs)
+    lu = spla.splu(Bbus[nonref][:, nonref].tocsc(), permc_spec="COLAMD")
+
+    # base-case injections, MW (the DC power flow's P = Cg Pg - Pd - Gs)
+    inj = -(bus[:, PD].real + bus[:, GS].real)
+    np.add.at(inj, gen_bus[gen_on], gen[gen_on, PG].real)
+
+    # slack participants: the net's in-service generators on energized buses
+    g = net.gen[net.gen["in_service"].astype(bool)]
+    gpos = lookup[g["bus"].to_numpy()]
+    ok = (gpos >= 0) & (gpos < nb)
+    g, gpos = g[ok], gpos[ok]
+    gens = pd.DataFrame({"gen": g.index.to_numpy(), "bus_pos": gpos, "island": island[gpos],
+                         "p_mw": g["p_mw"].to_numpy(float),
+                         "max_p_mw": g["max_p_mw"].fillna(g["p_mw"]).to_numpy(float)})
+    if slack != "single":
+        # remove each island's surplus (the dispatch's losses) in proportion to generator output
+        surplus = np.bincount(island, weights=inj, minlength=n_islands)
+        out = np.clip(gens["p_mw"].to_numpy(), 0.0, None)
+        out_total = np.bincount(gens["island"].to_numpy(), weights=out, minlength=n_islands)
+        share = np.divide(out, out_total[gens["island"]], out=np.zeros(len(gens)),
+                          where=out_total[gens["island"]] > 0)
+        change = -share * surplus[gens["island"]]
+        gens["p_mw"] = gens["p_mw"] + change
+        np.add.at(inj, gens["bus_pos"].to_numpy(), change)
+        unbalanced = np.flatnonzero(out_total[np.arange(n_islands)] <= 0)
+        inj[refs[unbalanced]] -= surplus[unbalanced]
+    gens = _slack_weights(slack, gens, n_islands, refs)
+
+    pbusinj = Pbusinj.real * base
+    pfinj = Pfinj.real[:nl] * base
+    theta = np.zeros(nb)
+    theta[nonref] = lu.solve((inj[nonref] - pbusinj[nonref]) / base)
+    flow = Bf @ theta * base + pfinj
+
+    model = DCModel(
+        slack=slack, base_mva=base, bus_ids=bus_ids, bus_pos=bus_pos, branch_ids=branch_ids,
+        from_pos=f_pos, to_pos=t_pos, Bf=Bf, B=Bbus, pfinj_mw=pfinj, pbusinj_mw=pbusinj,
+        in_service=live, rate_mw=rate, island=island, refs=refs, nonref=nonref, lu=lu,
+        injection_mw=inj, flow_mw=flow, gens=gens, weight_flows=np.zeros((nl, n_islands)),
+    )
+    if slack != "single":
+        w = np.zeros((nb, n_islands))
+        np.add.at(w, (gens["bus_pos"].to_numpy(), gens["island"].to_numpy()), gens["weight"].to_numpy())
+        model.weight_flows = _solve_flows(model, w)
+    return model
+
+
+def _solve_flows(model: DCModel, injections: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Flows (branches x columns, per unit of injection) of single-slack injection columns."""
+    theta = np.zeros_like(injections, dtype=float)
+    theta[model.nonref] = model.lu.solve(np.ascontiguousarray(injections[model.nonref]))
+    Bf = model.Bf if rows is None else model.Bf[rows]
+    return np.asarray(Bf @ theta)
+
+
+def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
+    """PTDF columns (branch rows x buses) for an injection at each bus id in ``buses``.
+
+    ``rows`` restricts the result to some model branch rows (positions).
+    Columns are solved ``chunk`` at a time from the one LU factorization.
+    """
+    pos = model.positions(buses)
+    n_rows = model.n_branch if rows is None else len(rows)
+    out = np.empty((n_rows, len(pos)))
+    wf = model.weight_flows if rows is None else model.weight_flows[rows]
+    for start in range(0, len(pos), chunk):
+        part = pos[start:start + chunk]
+        rhs = np.zeros((model.n_bus, len(part)))
+        rhs[part, np.arange(len(part))] = 1.0
+        cols = _solve_flows(model, rhs, rows)
+        if model.slack != "single":
+            cols -= wf[:, model.island[part]]
+        out[:, start:start + len(part)] = cols
+    return out
+
+
+def screen(model: DCModel, sensitivity: np.ndarray, max_mw: np.ndarray) -> np.ndarray:
+    """Rows (positions) of monitored branches whose flow *could* exceed its limit.
+
+    ``sensitivity`` is the flow change per MW of new load at each candidate
+    (branches x candidates), ``max_mw`` the most each candidate can take.
+    A branch is dropped when ``|f0| + sum_k |s_lk| max_k <= limit``: no
+    allocation in the box can overload it.
+    """
+    limit = model.limit_mw
+    reach = np.abs(model.flow_mw) + np.abs(sensitivity) @ np.asarray(max_mw, float)
+    return np.flatnonzero(model.monitored & (reach > limit * (1 - 1e-9)))
+
+
+def dispatch(model: DCModel, new_load_mw: np.ndarray) -> pd.Series:
+    """Generator output (MW, by pandapower gen index) that picks up ``new_load_mw``
+    (per bus position) as the model assumes."""
+    island_load = np.bincount(model.island, weights=new_load_mw, minlength=len(model.refs))
+    g = model.gens
+    p = g["p_mw"].to_numpy() + g["weight"].to_numpy() * island_load[g["island"].to_numpy()]
+    real = g["gen"].to_numpy() >= 0
+    return pd.Series(p[real], index=g["gen"].to_numpy()[real], name="p_mw")
+
+
+def flows(model: DCModel, new_load_mw: np.ndarray) -> np.ndarray:
+    """Branch flows (MW) with extra load (per bus position), by a full DC solve."""
+    inj = model.injection_mw - new_load_mw
+    island_load = np.bincount(model.island, weights=new_load_mw, minlength=len(model.refs))
+    g = model.gens
+    np.add.at(inj, g["bus_pos"].to_numpy(), g["weight"].to_numpy() * island_load[g["island"].to_numpy()])
+    theta = np.zeros(model.n_bus)
+    theta[model.nonref] = model.lu.solve((inj[model.nonref] - model.pbusinj_mw[model.nonref]) / model.base_mva)
+    return model.Bf @ theta * model.base_mva + model.pfinj_mw

@@ -1,0 +1,296 @@
+"""Solve the allocation: lazy network rows, HiGHS (CBC fallback), duals, result.
+
+:func:`plan` is the Python entry point::
+
+    result = planner.plan(grid, sites, planner.Params())
+    result.allocation     # GeoDataFrame, one row per site
+    result.branches       # flows, ratings, loading, shadow prices
+    result.buses          # candidate buses: new load, marginal value, hosting
+    result.summary        # the dict written as summary.json
+
+Lazy rows: the MILP is first solved without network rows. The flows of every
+monitored branch are then computed with numpy (base flow plus sensitivity
+times bus loads); the rows of violated branches — and of those above
+``near_binding`` of their limit, which would likely be violated next — are
+added, and the MILP is solved again, until no branch is violated. Screening
+(:func:`planner.sensitivity.screen`) first removes the branches that no
+allocation could overload, so only those can ever get a row.
+
+Duals: with the binaries fixed at their MILP values the problem is an LP; its
+duals give the shadow price of every binding branch, pool, demand cap and
+budget, and the marginal value of one more MW of interconnection at each
+site (the dual of its POI row).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pulp
+
+from planner import model as mdl
+from planner import sensitivity as sens
+from planner.errors import InfeasibleError, InputError, SolverError
+from planner.model import SCALE, Params
+
+STATUS_OK = ("optimal", "time_limit")
+
+
+@dataclass
+class Result:
+    status: str
+    summary: dict
+    allocation: gpd.GeoDataFrame
+    branches: pd.DataFrame
+    buses: gpd.GeoDataFrame
+    model: sens.DCModel = field(repr=False)
+    new_load_mw: pd.Series = field(repr=False)     # bus id -> MW of new load
+    dispatch_mw: pd.Series = field(repr=False)     # pandapower gen index -> MW
+
+
+# --------------------------------------------------------------------------- solver
+
+
+def _solver(params: Params, mip: bool, time_left: float | None):
+    if params.solver == "highs":
+        try:
+            import highspy  # noqa: F401
+            return pulp.HiGHS(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
+                              threads=params.threads)
+        except ImportError:
+            pass
+    return pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
+                             threads=params.threads)
+
+
+def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None]:
+    """Solve; return (status, mip_gap). Falls back on CBC when HiGHS fails."""
+    time_left = None if deadline is None else max(deadline - time.perf_counter(), 1.0)
+    solver = _solver(params, mip, time_left)
+    try:
+        prob.solve(solver)
+    except pulp.PulpSolverError as exc:
+        if isinstance(solver, pulp.HiGHS):
+            solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap)
+            try:
+                prob.solve(solver)
+            except pulp.PulpSolverError as exc2:
+                raise SolverError(f"HiGHS and CBC both failed ({exc}; {exc2}); try another solver "
+                                  "setting, a longer time limit or a smaller scenario") from None
+        else:
+            raise SolverError(f"CBC failed ({exc}); try solver=highs or a longer time limit") from None
+    gap = None
+    status = pulp.LpStatus[prob.status].lower()
+    if isinstance(solver, pulp.HiGHS):
+        import highspy
+
+        hs = prob.solverModel.getModelStatus()
+        info = prob.solverModel.getInfo()
+        if mip:
+            gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else None
+        if hs == highspy.HighsModelStatus.kTimeLimit:
+            status = "time_limit" if prob.sol_status == pulp.LpSolutionIntegerFeasible else "no_solution"
+        elif hs == highspy.HighsModelStatus.kOptimal:
+            status = "optimal"
+    elif status == "optimal" and prob.sol_status == pulp.LpSolutionIntegerFeasible:
+        status = "time_limit"
+    if status == "optimal" and gap is None and mip:
+        gap = 0.0
+    return status, gap
+
+
+def _value(var) -> float:
+    v = var.varValue if var is not None else 0.0
+    return float(v) if v is not None else 0.0
+
+
+# --------------------------------------------------------------------------- lazy loop
+
+
+@dataclass
+class _Network:
+    rows: np.ndarray       # model branch positions of the monitored branches
+    sens: np.ndarray       # flow change per MW of load at each candidate bus (rows x buses)
+    base: np.ndarray
+    limit: np.ndarray
+    screened: np.ndarray   # positions in ``rows`` that can be overloaded
+
+
+def _bus_loads(built: mdl.Built) -> np.ndarray:
+    return np.array([_value(v) for v in built.load])
+
+
+def _lazy_solve(built: mdl.Built, net: _Network, params: Params, mip: bool, deadline, log) -> dict:
+    rounds, added, status, gap = 0, 0, "optimal", None
+    tol = 1e-6
+    solve_s = 0.0
+    while True:
+        rounds += 1
+        t = time.perf_counter()
+        status, gap = _run(built.prob, params, mip, deadline)
+        solve_s += time.perf_counter() - t
+        if status not in STATUS_OK:
+            break
+        flow = net.base + net.sens @ _bus_loads(built)
+        over = np.abs(flow) > net.limit * (1 + tol) + tol
+        if not over.any():
+            break
+        if rounds >= params.max_lazy_rounds:
+            raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
+                              "raise max_lazy_rounds")
+        near = np.zeros_like(over)
+        near[net.screened] = np.abs(flow[net.screened]) >= params.near_binding * net.limit[net.screened]
+        pick = np.flatnonzero(over | near)
+        sides = np.where(flow[pick] >= 0, 1, -1)
+        n = mdl.add_branch_rows(built, pick, sides, net.sens, net.base, net.limit)
+        added += n
+        if log:
+            log(f"lazy round {rounds}: {int(over.sum())} branches over their limit, {n} rows added")
+        if n == 0:
+            raise SolverError("a violated network row was already in the model: numerical trouble; "
+                              "try solver=cbc")
+    return {"status": status, "gap": gap, "rounds": rounds, "rows_added": added, "solve_s": solve_s}
+
+
+def _diagnose(cand: mdl.Candidates, params: Params) -> str:
+    f = cand.frame
+    causes = []
+    if params.max_capex_usd is not None:
+        causes.append(f"budget max_capex_usd = {params.max_capex_usd:,.0f}")
+    for region, mw in params.supply_pools_mw.items():
+        block = f[(f.region == region) & f.allow_ai & (f.existing_mw == 0)].min_block_mw
+        if len(block) and block.min() > mw:
+            causes.append(f"supply pool {region} = {mw:,.0f} MW is smaller than every minimum block there")
+    return "; ".join(causes) or "the site, pool, demand and network constraints have no common solution"
+
+
+# --------------------------------------------------------------------------- duals
+
+
+def _shadow(con) -> float:
+    """Objective gain ($) per unit increase of a constraint's right-hand side (maximization)."""
+    if con is None or con.pi is None:
+        return 0.0
+    return -float(con.pi) * SCALE
+
+
+def _fix_and_price(built: mdl.Built, net: _Network, params: Params, deadline, log) -> dict:
+    for i, z in built.z.items():
+        val = round(_value(z))
+        z.lowBound = z.upBound = val
+        z.cat = pulp.LpContinuous
+        if val == 1:  # ai <= cap * z is then implied by the POI row: drop it so duals are not split
+            built.prob.constraints.pop(built.aiup[i].name, None)
+    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, log=log)
+    if info["status"] != "optimal":
+        raise SolverError(f"the LP with fixed binaries did not solve ({info['status']})")
+    return info
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _versions() -> dict:
+    out = {}
+    for name in ("planner", "pandapower", "pulp", "highspy", "numpy", "scipy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | None = None,
+         log=None, scenario: str | None = None) -> Result:
+    """Allocate interconnect capacity among ``sites`` on ``grid`` (N-0).
+
+    ``sites`` is a GeoDataFrame as read by :func:`planner.read_sites`; it is
+    mapped to buses with :func:`planner.map_sites` unless it already has a
+    ``bus`` column. ``log`` (optional) is called with progress messages.
+    """
+    from planner.sites import map_sites
+
+    params = (params or Params()).validate()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    deadline = None if params.time_limit_s is None else t0 + params.time_limit_s
+    if "bus" not in sites.columns:
+        sites = map_sites(sites, grid)
+    timings["map_sites"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    model = model if model is not None and model.slack == params.slack else sens.dc_model(grid, params.slack)
+    cand = mdl.candidates(sites, params)
+    if len(cand) == 0:
+        raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
+                         expected=f"sites inside grid '{grid.name}' with poi_mw, it_mw or operating_mw")
+    mon = np.flatnonzero(model.monitored)
+    s = -sens.ptdf(model, cand.buses, rows=mon)
+    max_at_bus = np.bincount(cand.bus_of_site, weights=cand.frame["cap_mw"].to_numpy(), minlength=len(cand.buses))
+    base, limit = model.flow_mw[mon], model.limit_mw[mon]
+    reach = np.abs(base) + np.abs(s) @ max_at_bus
+    screened = np.flatnonzero(reach > limit * (1 - 1e-9))
+    net = _Network(rows=mon, sens=s, base=base, limit=limit, screened=screened)
+    timings["sensitivities"] = time.perf_counter() - t
+    if log:
+        log(f"{len(cand)} sites at {len(cand.buses)} buses; {len(screened)} of {len(mon)} monitored "
+            "branches could be overloaded")
+
+    t = time.perf_counter()
+    built = mdl.build(cand, params)
+    timings["build"] = time.perf_counter() - t
+    mip = _lazy_solve(built, net, params, mip=True, deadline=deadline, log=log)
+    timings["solve"] = mip["solve_s"]
+    timings["lazy_rows"] = time.perf_counter() - t - timings["build"] - mip["solve_s"]
+    if mip["status"] == "infeasible":
+        raise InfeasibleError("the allocation is infeasible: " + _diagnose(cand, params))
+    if mip["status"] not in STATUS_OK:
+        raise SolverError(f"the solver stopped without a solution (status {mip['status']}); "
+                          "try a longer time_limit_s or a larger mip_gap")
+    values = _collect(built, cand)
+
+    t = time.perf_counter()
+    lp = _fix_and_price(built, net, params, deadline, log)
+    timings["duals"] = time.perf_counter() - t
+
+    existing = None
+    if params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
+        t = time.perf_counter()
+        existing = _existing_capacity(cand, net, params, deadline)
+        timings["existing_load_check"] = time.perf_counter() - t
+
+    from planner.result import assemble
+
+    result = assemble(grid, sites, model, cand, built, net, values, mip, lp, existing, params,
+                      scenario=scenario)
+    timings["total"] = time.perf_counter() - t0
+    result.summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+    result.summary["versions"] = _versions()
+    return result
+
+
+def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
+    n = len(cand)
+    out = pd.DataFrame({
+        "keep_mw": [(_value(built.keep[i]) if i in built.keep else 0.0) for i in range(n)],
+        "new_mining_mw": [(_value(built.new[i]) if i in built.new else 0.0) for i in range(n)],
+        "ai_mw": [(_value(built.ai[i]) if i in built.ai else 0.0) for i in range(n)],
+        "converted": [(round(_value(built.z[i])) == 1 if i in built.z else False) for i in range(n)],
+    })
+    mw = ["keep_mw", "new_mining_mw", "ai_mw"]
+    out[mw] = out[mw].where(out[mw].abs() > 1e-7, 0.0)  # solver round-off
+    return out
+
+
+def _existing_capacity(cand: mdl.Candidates, net: _Network, params: Params, deadline) -> float:
+    """Largest share of today's load the network can carry with no new load (an LP)."""
+    built = mdl.build(cand, params, objective="existing")
+    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, log=None)
+    if info["status"] != "optimal":
+        raise SolverError(f"the existing-load check did not solve ({info['status']})")
+    return float(sum(_value(v) for v in built.keep.values()))
