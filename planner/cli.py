@@ -140,6 +140,53 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
             out.print(f"wrote {path}")
 
 
+@cli.command("hosting")
+@click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Write buses.csv (one row per bus) and hosting.png here.")
+@click.option("--slack", type=click.Choice(["headroom", "pmax", "single"]), default="headroom", show_default=True,
+              help="Who picks up the new load: generators by headroom, by Pmax, or the slack bus.")
+@click.pass_context
+def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack: str) -> None:
+    """Hosting capacity (N-0) of every bus: the largest new firm load the bus alone can take
+    before a monitored branch reaches its rating."""
+    import numpy as np
+    import pandas as pd
+
+    from planner import io
+    from planner.hosting import hosting_capacity
+    from planner.sensitivity import dc_model
+
+    grid = _load_grid(ctx, grid_name)
+    with progress(ctx, "Building the DC model…"):
+        model = dc_model(grid, slack)
+    quiet = ctx.find_root().obj.get("quiet", False)
+    if quiet or not console.is_terminal:
+        frame = hosting_capacity(grid, model)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("Hosting capacity", total=model.n_bus)
+            frame = hosting_capacity(grid, model, progress=lambda done, total: bar.update(task, completed=done))
+    finite = frame[np.isfinite(frame["hosting_mw"])]
+    table = Table("kV", "buses", "median_mw", "p10_mw", "p90_mw", box=None)
+    for kv, g in finite.groupby("kv"):
+        q = g["hosting_mw"].quantile([0.5, 0.1, 0.9])
+        table.add_row(f"{kv:g}", f"{len(g):,}", f"{q[0.5]:,.0f}", f"{q[0.1]:,.0f}", f"{q[0.9]:,.0f}")
+    out.print(table)
+    limits = pd.Series(frame["limited_by"]).value_counts()
+    out.print(f"{len(frame):,} buses of grid {grid.name} (slack: {slack}); limited by "
+              + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
+    if out_dir is not None:
+        from planner.plot import hosting_map
+
+        with progress(ctx, "Writing…"):
+            paths = io.write_hosting(frame, hosting_map(grid, frame), out_dir)
+        for path in paths:
+            out.print(f"wrote {path}")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

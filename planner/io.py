@@ -63,6 +63,26 @@ def write_geojson(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     return _atomic(path, lambda p: out.to_file(p, driver="GeoJSON"))
 
 
+def write_figure(fig, path: str | Path) -> Path:
+    path = Path(path)
+    import matplotlib.pyplot as plt
+
+    try:
+        return _atomic(path, lambda p: fig.savefig(p, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
+
+
+HOSTING_COLUMNS = ["bus", "lat", "lon", "kv", "hosting_mw", "limiting_branch", "limited_by",
+                   "substation_name", "interconnect"]
+
+
+def write_hosting(frame: gpd.GeoDataFrame, fig, out_dir: str | Path) -> list[Path]:
+    """Write ``buses.csv`` (one row per bus) and ``hosting.png`` into ``out_dir``."""
+    out_dir = ensure_dir(out_dir)
+    return [write_csv(frame[HOSTING_COLUMNS], out_dir / "buses.csv"), write_figure(fig, out_dir / "hosting.png")]
+
+
 SITE_COLUMNS = ["site_id", "name", "operator", "state", "interconnect", "current_use", "poi_mw",
                 "it_mw", "operating_mw", "lat", "lon", "required_kv", "bus", "bus_kv", "bus_name",
                 "bus_interconnect", "distance_km", "status", "reason"]

@@ -233,17 +233,17 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
     only_existing = objective == "existing"
     for i, row in enumerate(f.itertuples(index=False)):
         if row.existing_mw > 0 and (row.allow_mining or only_existing):
-            keep[i] = pulp.LpVariable(f"keep_{i}", 0, row.existing_mw)
+            keep[i] = prob.add_variable(f"keep_{i}", 0, row.existing_mw)
             obj.append((keep[i], 1.0 if only_existing else row.v_keep_usd_per_mw / SCALE))
         if only_existing:
             continue
         if row.allow_mining and row.cap_mw > row.existing_mw:
-            new[i] = pulp.LpVariable(f"new_{i}", 0)  # bounded by the POI row
+            new[i] = prob.add_variable(f"new_{i}", 0)  # bounded by the POI row
             obj.append((new[i], row.v_new_usd_per_mw / SCALE))
             capex.append((new[i], row.capex_new_usd_per_mw / SCALE))
         if row.allow_ai:
-            ai[i] = pulp.LpVariable(f"ai_{i}", 0)  # bounded by aiup and the POI row
-            z[i] = pulp.LpVariable(f"z_{i}", cat=pulp.LpBinary)
+            ai[i] = prob.add_variable(f"ai_{i}", 0)  # bounded by aiup and the POI row
+            z[i] = prob.add_variable(f"z_{i}", 0, 1, cat=pulp.LpBinary)
             obj.append((ai[i], row.v_ai_usd_per_mw / SCALE))
             capex.append((ai[i], row.capex_ai_usd_per_mw / SCALE))
     prob += _expr(obj)
@@ -263,7 +263,7 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += pulp.LpConstraint(_expr([(var, 1.0), (z[i], -block)]), pulp.LpConstraintGE,
                                       f"ailo_{i}", 0.0)
 
-    load = [pulp.LpVariable(f"load_{k}", 0) for k in range(len(cand.buses))]
+    load = [prob.add_variable(f"load_{k}", 0) for k in range(len(cand.buses))]
     members: list[list] = [[] for _ in cand.buses]
     for i, pairs in uses_of.items():
         members[cand.bus_of_site[i]].extend(pairs)
@@ -279,7 +279,7 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             for i in idx:
                 if not uses_of[i]:
                     continue
-                draw[i] = pulp.LpVariable(f"draw_{i}", 0)
+                draw[i] = prob.add_variable(f"draw_{i}", 0)
                 prob += pulp.LpConstraint(_expr([(draw[i], 1.0)] + [(v, -1.0) for v, _ in uses_of[i]]),
                                           pulp.LpConstraintGE, f"draw_{i}", -float(f.existing_mw.iat[i]))
                 terms.append((draw[i], 1.0))

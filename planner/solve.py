@@ -184,8 +184,9 @@ def _fix_and_price(built: mdl.Built, net: _Network, params: Params, deadline, lo
         val = round(_value(z))
         z.lowBound = z.upBound = val
         z.cat = pulp.LpContinuous
-        if val == 1:  # ai <= cap * z is then implied by the POI row: drop it so duals are not split
-            built.prob.constraints.pop(built.aiup[i].name, None)
+        if val == 1:  # ai <= cap * z is then implied by the POI row: relax it so duals are not split
+            con = built.aiup[i]
+            con.constant = -2.0 * abs(con.get(z, 0.0)) - 1.0
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, log=log)
     if info["status"] != "optimal":
         raise SolverError(f"the LP with fixed binaries did not solve ({info['status']})")

@@ -1,0 +1,216 @@
+"""The allocation MILP: hand-solved cases and brute-force enumeration of random small instances."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+import planner
+from planner import economics as E
+from planner import examples as ex
+from planner.errors import InputError
+from planner.validate import run_dc
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from pandapower.pd2ppc import _pd2ppc
+    from pandapower.pypower.makePTDF import makePTDF
+
+ECON = planner.Economics()
+V_CONV = float(E.ai_npv_per_mw(ECON, "conversion"))
+V_KEEP = float(E.mining_npv_per_mw(ECON, existing=True))
+
+
+def test_triangle_by_hand():
+    """Load a at bus 2 and b at bus 3 of the triangle: line 1-3 carries (a + 2b)/3 <= 100 and
+    line 1-2 carries (2a + b)/3 <= 100. Site B (bus 3) must take at least 120 MW if built. The
+    relaxation would pick a = b = 100; with the block the choice is (150, 0) worth 150 v or
+    (60, 120) worth 180 v: the MILP must pick the latter."""
+    g = ex.triangle()
+    sites = ex.sites_at(g, [
+        {"site_id": "A", "bus": 2, "poi_mw": 300, "operating_mw": 0, "current_use": "conversion"},
+        {"site_id": "B", "bus": 3, "poi_mw": 140, "current_use": "development", "min_block_mw": 120,
+         "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 12},
+    ])
+    r = planner.plan(g, sites, planner.Params(slack="single"))
+    a = r.allocation.set_index("site_id")
+    assert a.loc["A", "ai_mw"] == pytest.approx(60, abs=1e-6)
+    assert a.loc["B", "ai_mw"] == pytest.approx(120, abs=1e-6)
+    assert r.summary["objective_usd"] == pytest.approx(180 * V_CONV, rel=1e-9)
+    br = r.branches.set_index("branch_id")
+    assert br.loc[3, "flow_mw"] == pytest.approx(100) and br.loc[3, "binding"]
+    # one more MW of rating on line 1-3 lets A take 3 MW more
+    assert br.loc[3, "shadow_price_usd_per_mw"] == pytest.approx(3 * V_CONV, rel=1e-6)
+    assert br.loc[1, "shadow_price_usd_per_mw"] == 0
+    # the network charges 1/3 and 2/3 of that price to a MW at buses 2 and 3
+    bus = r.buses.set_index("bus")
+    assert bus.loc[2, "network_cost_usd_per_mw"] == pytest.approx(V_CONV, rel=1e-6)
+    assert bus.loc[3, "network_cost_usd_per_mw"] == pytest.approx(2 * V_CONV, rel=1e-6)
+    assert bus.loc[2, "hosting_mw"] == pytest.approx(150)
+    # no POI binds, so one more MW of interconnection is worth nothing at either site
+    assert (a["marginal_value_usd_per_mw"] == 0).all()
+
+
+def chain_case():
+    g = ex.chain()  # ratings 1-2: 1000, 2-3: 500, 3-4: 400, 4-5: 200
+    sites = ex.sites_at(g, [
+        {"site_id": "C", "bus": 3, "poi_mw": 400, "operating_mw": 100, "current_use": "conversion", "region": "R"},
+        {"site_id": "G", "bus": 4, "poi_mw": 300, "current_use": "development", "region": "R",
+         "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 12, "ai_lease_usd_per_kw_month": 200},
+        {"site_id": "M", "bus": 5, "poi_mw": 300, "operating_mw": 250, "current_use": "bitcoin", "region": "R"},
+    ])
+    return g, sites
+
+
+def test_chain_by_hand():
+    """Radial chain: loads at buses 5, 4, 3 share lines 4-5 (200), 3-4 (400) and 2-3 (500).
+    AI demand 350 MW, new supply pool 300 MW. G is the most valuable AI site and takes its
+    300 MW (the whole pool); 50 MW of AI remain for a conversion; C and M together may only
+    use 200 MW (line 2-3) within today's load (the pool is spent), so 150 MW keep mining."""
+    g, sites = chain_case()
+    v_g = float(E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=200, capex_usd_per_mw=2e6, lead_months=12))
+    params = planner.Params(slack="single", ai_demand_mw={"R": 350}, supply_pools_mw={"R": 300}, mip_gap=0)
+    r = planner.plan(g, sites, params)
+    s = r.summary
+    assert s["objective_usd"] == pytest.approx(300 * v_g + 50 * V_CONV + 150 * V_KEEP, rel=1e-9)
+    a = r.allocation.set_index("site_id")
+    assert a.loc["G", "ai_mw"] == pytest.approx(300)
+    assert a.loc["C", "ai_mw"] + a.loc["M", "ai_mw"] == pytest.approx(50)
+    assert s["served_ai_mw"] == pytest.approx(350) and s["unmet_ai_mw"] == pytest.approx(0)
+    assert s["served_mining_mw"] == pytest.approx(150)
+    # today's load: 350 MW; the network alone could carry 300 of it (line 4-5 limits M to 200)
+    ex_load = s["existing_load"]
+    assert ex_load["today_mw"] == 350 and ex_load["network_can_carry_mw"] == pytest.approx(300)
+    assert ex_load["network_cannot_carry_mw"] == pytest.approx(50)
+    assert ex_load["kept_mw"] + ex_load["converted_to_ai_mw"] + ex_load["shed_mw"] == pytest.approx(350)
+    assert s["supply_pools"]["R"]["drawn_mw"] == pytest.approx(300)
+    # line 2-3 already limits C + M, so a bigger pool is worth nothing here ...
+    assert s["supply_pools"]["R"]["shadow_price_usd_per_mw"] == pytest.approx(0, abs=1e-3)
+    # ... but a smaller one costs: G gets 250 MW, 100 MW of AI go to conversions instead
+    less = planner.plan(g, sites, planner.Params(slack="single", ai_demand_mw={"R": 350},
+                                                 supply_pools_mw={"R": 250}))
+    assert less.summary["objective_usd"] == pytest.approx(250 * v_g + 100 * V_CONV + 150 * V_KEEP, rel=1e-9)
+    assert less.summary["supply_pools"]["R"]["shadow_price_usd_per_mw"] > 0
+    uncapped = planner.plan(g, sites, planner.Params(slack="single", supply_pools_mw={"R": 300}))
+    assert uncapped.summary["served_ai_mw"] > 350
+
+
+def test_budget_binds():
+    g, sites = chain_case()
+    free = planner.plan(g, sites, planner.Params(slack="single"))
+    cap = 0.5 * free.summary["capex_usd"]
+    tight = planner.plan(g, sites, planner.Params(slack="single", max_capex_usd=cap))
+    assert tight.summary["capex_usd"] <= cap * (1 + 1e-9)
+    assert tight.summary["objective_usd"] < free.summary["objective_usd"]
+    assert tight.summary["budget_shadow_usd_per_usd"] > 0
+
+
+def test_no_conversion_means_no_ai_at_mines():
+    g, sites = chain_case()
+    r = planner.plan(g, sites, planner.Params(slack="single", allow_conversion=False))
+    a = r.allocation.set_index("site_id")
+    assert a.loc[["C", "M"], "ai_mw"].sum() == 0 and r.summary["converted_sites"] == 0
+
+
+def test_unknown_region_is_an_input_error():
+    g, sites = chain_case()
+    with pytest.raises(InputError, match="supply_pools_mw.Texas"):
+        planner.plan(g, sites, planner.Params(supply_pools_mw={"Texas": 10}))
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+def brute_force(grid, sites, params):
+    """Enumerate every binary choice; for each, an LP (scipy linprog) on the full single-slack
+    PTDF from pandapower's makePTDF and base flows from pandapower's rundcpp."""
+    net = grid.net
+    flows = run_dc(net)
+    _, ppci = _pd2ppc(net)
+    full = makePTDF(ppci["baseMVA"], ppci["bus"], ppci["branch"])
+    lookup = net._pd2ppc_lookups["bus"]
+    br = grid.branches
+    f0 = flows.reindex(list(zip(br["element"], br["element_index"]))).to_numpy()
+    rate = br["rate_mw"].to_numpy()
+    limit = np.maximum(rate, np.abs(f0))
+    rows = [full[:, lookup[b]] for b in sites["bus"]]
+    s = -np.column_stack(rows)  # flow change per MW of load at each site
+    m = len(sites)
+    mine = sites["current_use"].isin(["bitcoin", "conversion"]).to_numpy()
+    cap = sites["poi_mw"].to_numpy(float)
+    existing = np.where(mine, sites["operating_mw"].fillna(0).to_numpy(float), 0)
+    lease = sites["ai_lease_usd_per_kw_month"].to_numpy(float)
+    capex_ai = np.where(mine, 2e6, sites["ai_capex_usd_per_mw"].to_numpy(float))
+    v_ai = E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=lease, capex_usd_per_mw=capex_ai, lead_months=12)
+    v_new = float(E.mining_npv_per_mw(ECON, existing=False))
+    capex_new = ECON.mining_build_capex_usd_per_mw + float(E.mining_hardware_usd_per_mw(ECON))
+    block = np.minimum(sites["min_block_mw"].to_numpy(float), cap)
+    # variables: keep, new, ai, draw (m each)
+    c = -np.r_[np.full(m, V_KEEP), np.full(m, v_new), v_ai, np.zeros(m)] / 1e6
+    A, b = [], []
+    eye = np.eye(m)
+    A.append(np.c_[eye, eye, eye, 0 * eye]); b.append(cap)
+    A.append(np.c_[eye, eye, eye, -eye]); b.append(existing)
+    A.append(np.r_[s, -s] @ np.c_[eye, eye, eye, 0 * eye]); b.append(np.r_[limit - f0, limit + f0])
+    if params.supply_pools_mw:
+        A.append(np.r_[np.zeros(3 * m), np.ones(m)][None]); b.append([params.supply_pools_mw["R"]])
+    if params.ai_demand_mw:
+        A.append(np.r_[np.zeros(2 * m), np.ones(m), np.zeros(m)][None]); b.append([params.ai_demand_mw["R"]])
+    if params.max_capex_usd is not None:
+        A.append(np.r_[np.zeros(m), np.full(m, capex_new), capex_ai, np.zeros(m)][None] / 1e6)
+        b.append([params.max_capex_usd / 1e6])
+    A = np.vstack(A)
+    b = np.concatenate([np.atleast_1d(x) for x in b])
+    keep_ub = np.where(mine, existing, 0)
+    new_ub = np.where(mine, None, 0)
+    best = -np.inf
+    for z in itertools.product([0, 1], repeat=m):
+        z = np.array(z)
+        ai_lb = block * z
+        ai_ub = cap * z
+        bounds = ([(0, u) for u in keep_ub] + [(0, u) for u in new_ub]
+                  + list(zip(ai_lb, ai_ub)) + [(0, None)] * m)
+        res = linprog(c, A_ub=A, b_ub=b, bounds=bounds, method="highs")
+        if res.status == 0:
+            best = max(best, -res.fun * 1e6)
+    return best
+
+
+site_rows = st.lists(st.fixed_dictionaries({
+    "bus": st.integers(2, 6),
+    "poi_mw": st.floats(20, 250),
+    "mine": st.booleans(),
+    "operating_share": st.floats(0, 1),
+    "ai_lease_usd_per_kw_month": st.floats(60, 260),
+    "ai_capex_usd_per_mw": st.floats(1e6, 5e6),
+    "min_block_mw": st.floats(0, 150),
+}), min_size=1, max_size=8)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=site_rows, pool=st.one_of(st.none(), st.floats(0, 400)),
+       demand=st.one_of(st.none(), st.floats(0, 400)), budget=st.one_of(st.none(), st.floats(0, 2e9)))
+def test_milp_equals_brute_force(rows, pool, demand, budget):
+    g = ex.mesh()
+    table = []
+    for i, r in enumerate(rows):
+        table.append({
+            "site_id": f"s{i}", "bus": r["bus"], "poi_mw": r["poi_mw"], "region": "R",
+            "current_use": "bitcoin" if r["mine"] else "development",
+            "operating_mw": r["poi_mw"] * r["operating_share"] if r["mine"] else 0.0,
+            "ai_lease_usd_per_kw_month": r["ai_lease_usd_per_kw_month"],
+            "ai_capex_usd_per_mw": r["ai_capex_usd_per_mw"] if not r["mine"] else 2e6,
+            "ai_lead_months": 12, "min_block_mw": r["min_block_mw"],
+        })
+    sites = ex.sites_at(g, table)
+    params = planner.Params(slack="single", mip_gap=0.0,
+                            supply_pools_mw={"R": pool} if pool is not None else {},
+                            ai_demand_mw={"R": demand} if demand is not None else {},
+                            max_capex_usd=budget)
+    expected = brute_force(g, sites, params)
+    got = planner.plan(g, sites, params).summary["objective_usd"]
+    assert got == pytest.approx(expected, rel=1e-6, abs=1.0)
