@@ -25,6 +25,7 @@ site (the dual of its POI row).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -56,6 +57,17 @@ class Result:
 # --------------------------------------------------------------------------- solver
 
 
+def _cbc(params: Params, mip: bool, time_left: float | None):
+    """CBC: a system/`pulp[cbc]` binary through COIN_CMD, else the binary PuLP bundles."""
+    kw = {"mip": mip, "msg": False, "timeLimit": time_left, "gapRel": params.mip_gap, "threads": params.threads}
+    coin = pulp.COIN_CMD(**kw)
+    if coin.available():
+        return coin
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pulp.PULP_CBC_CMD(**kw)
+
+
 def _solver(params: Params, mip: bool, time_left: float | None):
     if params.solver == "highs":
         try:
@@ -64,8 +76,7 @@ def _solver(params: Params, mip: bool, time_left: float | None):
                               threads=params.threads)
         except ImportError:
             pass
-    return pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
-                             threads=params.threads)
+    return _cbc(params, mip, time_left)
 
 
 def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None, float]:
@@ -76,7 +87,7 @@ def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None
         prob.solve(solver)
     except pulp.PulpSolverError as exc:
         if isinstance(solver, pulp.HiGHS):
-            solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap)
+            solver = _cbc(params, mip, time_left)
             try:
                 prob.solve(solver)
             except pulp.PulpSolverError as exc2:

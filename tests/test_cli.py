@@ -91,3 +91,10 @@ def test_out_path_that_is_a_file(tmp_path):
     clash.write_text("keep me")
     one_line_error(run("sites", "check", "--grid", "texas", "--out", str(clash)), "not a directory")
     assert clash.read_text() == "keep me"
+
+
+def test_hosting_unknown_grid_is_one_line_exit_2():
+    res = run("hosting", "--grid", "atlantis")
+    assert res.returncode == 2
+    assert res.stderr.startswith("error:") and "atlantis" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -214,3 +214,20 @@ def test_milp_equals_brute_force(rows, pool, demand, budget):
     expected = brute_force(g, sites, params)
     got = planner.plan(g, sites, params).summary["objective_usd"]
     assert got == pytest.approx(expected, rel=1e-6, abs=1.0)
+
+
+def test_cbc_gives_the_same_answer_as_highs():
+    g, sites = chain_case()
+    params = {"slack": "single", "ai_demand_mw": {"R": 350}, "supply_pools_mw": {"R": 300}, "mip_gap": 0}
+    highs = planner.plan(g, sites, planner.Params(**params))
+    cbc = planner.plan(g, sites, planner.Params(solver="cbc", **params))
+    assert cbc.summary["objective_usd"] == pytest.approx(highs.summary["objective_usd"], rel=1e-9)
+    assert cbc.summary["supply_pools"]["R"]["drawn_mw"] == pytest.approx(300)
+
+
+def test_bad_params_are_input_errors():
+    g, sites = chain_case()
+    with pytest.raises(InputError, match="solver"):
+        planner.plan(g, sites, planner.Params(solver="gurobi"))
+    with pytest.raises(InputError, match="min_block_mw"):
+        planner.plan(g, sites, planner.Params(min_block_mw=-1))
