@@ -76,9 +76,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
 
     # branches: full DC solve with the new load (exact for every branch)
     load_pos = np.zeros(model.n_bus)
-    bus_load = values.groupby(cand.bus_of_site).apply(lambda d: (d.keep_mw + d.new_mining_mw + d.ai_mw).sum())
-    load_by_bus = pd.Series(0.0, index=cand.buses)
-    load_by_bus.iloc[bus_load.index.to_numpy()] = bus_load.to_numpy()
+    load_by_bus = pd.Series(np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses)),
+                            index=pd.Index(cand.buses, name="bus"))
     load_pos[model.positions(cand.buses)] = load_by_bus.to_numpy()
     flow = sens.flows(model, load_pos)
     limit = model.limit_mw

@@ -283,17 +283,17 @@ def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512
     return out
 
 
-def screen(model: DCModel, sensitivity: np.ndarray, max_mw: np.ndarray) -> np.ndarray:
-    """Rows (positions) of monitored branches whose flow *could* exceed its limit.
+def screen(base_mw: np.ndarray, limit_mw: np.ndarray, sensitivity: np.ndarray, max_mw) -> np.ndarray:
+    """Rows whose flow *could* exceed its limit.
 
     ``sensitivity`` is the flow change per MW of new load at each candidate
-    (branches x candidates), ``max_mw`` the most each candidate can take.
-    A branch is dropped when ``|f0| + sum_k |s_lk| max_k <= limit``: no
-    allocation in the box can overload it.
+    (rows x candidates), ``max_mw`` the most each candidate can take. A row is
+    dropped when ``|f0| + sum_k |s_lk| max_k <= limit``: no allocation in the
+    box can overload it. Rows with a NaN limit (unmonitored) are never kept.
     """
-    limit = model.limit_mw
-    reach = np.abs(model.flow_mw) + np.abs(sensitivity) @ np.asarray(max_mw, float)
-    return np.flatnonzero(model.monitored & (reach > limit * (1 - 1e-9)))
+    reach = np.abs(base_mw) + np.abs(sensitivity) @ np.asarray(max_mw, float)
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(reach > limit_mw * (1 - 1e-9))
 
 
 def dispatch(model: DCModel, new_load_mw: np.ndarray) -> pd.Series:

@@ -24,6 +24,7 @@ site (the dual of its POI row).
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -69,14 +70,10 @@ def _cbc(params: Params, mip: bool, time_left: float | None):
 
 
 def _solver(params: Params, mip: bool, time_left: float | None):
-    if params.solver == "highs":
-        try:
-            import highspy  # noqa: F401
-            return pulp.HiGHS(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
-                              threads=params.threads)
-        except ImportError:
-            pass
-    return _cbc(params, mip, time_left)
+    if params.solver == "highs" and importlib.util.find_spec("highspy") is not None:
+        return pulp.HiGHS(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
+                          threads=params.threads)
+    return _cbc(params, mip, time_left)  # asked for, or highspy is missing
 
 
 def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None, float]:
@@ -249,8 +246,7 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     s = -sens.ptdf(model, cand.buses, rows=mon)
     max_at_bus = np.bincount(cand.bus_of_site, weights=cand.frame["cap_mw"].to_numpy(), minlength=len(cand.buses))
     base, limit = model.flow_mw[mon], model.limit_mw[mon]
-    reach = np.abs(base) + np.abs(s) @ max_at_bus
-    screened = np.flatnonzero(reach > limit * (1 - 1e-9))
+    screened = sens.screen(base, limit, s, max_at_bus)
     net = _Network(rows=mon, sens=s, base=base, limit=limit, screened=screened)
     timings["sensitivities"] = time.perf_counter() - t
     if log:
