@@ -22,6 +22,9 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     n = len(f)
     keep, new, ai = (values[c].to_numpy() for c in ("keep_mw", "new_mining_mw", "ai_mw"))
     mining = keep + new
+    existing = f["existing_mw"].to_numpy()
+    to_ai = np.minimum(ai, existing - keep)  # today's load that moves to AI
+    shed = existing - keep - to_ai
     value = (keep * f["v_keep_usd_per_mw"] + new * f["v_new_usd_per_mw"] + ai * f["v_ai_usd_per_mw"]).to_numpy()
     capex = (new * f["capex_new_usd_per_mw"] + ai * f["capex_ai_usd_per_mw"]).to_numpy()
     marginal = np.array([_shadow(built.poi.get(i)) for i in range(n)])
@@ -60,7 +63,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     put("mining_mw", mining, 0.0)
     put("kept_mining_mw", keep, 0.0)
     put("new_mining_mw", new, 0.0)
-    put("shed_mw", f["existing_mw"].to_numpy() - keep - np.minimum(ai, f["existing_mw"].to_numpy() - keep), 0.0)
+    put("shed_mw", shed, 0.0)
     put("value_usd", value, 0.0)
     put("capex_usd", capex, 0.0)
     put("marginal_value_usd_per_mw", marginal, np.nan)
@@ -122,13 +125,13 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
 
     dispatch = sens.dispatch(model, load_pos)
     summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
-                       branches, built, scenario, net)
+                       branches, built, scenario, net, value, to_ai, shed)
     return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
                   buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=dispatch)
 
 
 def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params, branches,
-             built, scenario, net):
+             built, scenario, net, value, to_ai, shed):
     from planner.solve import _shadow
 
     region = f["region"].to_numpy()
@@ -140,8 +143,7 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
     pre = mon[mon["preexisting_overload"]]
     existing = float(f["existing_mw"].sum())
     kept = float(keep.sum())
-    objective = float((keep * f["v_keep_usd_per_mw"] + new * f["v_new_usd_per_mw"]
-                       + ai * f["v_ai_usd_per_mw"]).sum())
+    objective = float(value.sum())
     converted = values["converted"].to_numpy(bool) & (f["kind"].to_numpy() == "conversion")
     draw = np.maximum(keep + new + ai - f["existing_mw"].to_numpy(), 0.0)
     pools = {r: {"pool_mw": mw, "drawn_mw": _round(draw[region == r].sum()),
@@ -167,8 +169,8 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
         "existing_load": {
             "today_mw": _round(existing),
             "kept_mw": _round(kept),
-            "converted_to_ai_mw": _round(float(np.minimum(ai, f["existing_mw"].to_numpy() - keep).sum())),
-            "shed_mw": _round(existing - kept - float(np.minimum(ai, f["existing_mw"].to_numpy() - keep).sum())),
+            "converted_to_ai_mw": _round(float(to_ai.sum())),
+            "shed_mw": _round(float(shed.sum())),
             "network_can_carry_mw": _round(existing_capacity) if existing_capacity is not None else None,
             "network_cannot_carry_mw": (_round(existing - existing_capacity)
                                         if existing_capacity is not None else None),
