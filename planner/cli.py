@@ -42,11 +42,12 @@ def _load_grid(ctx: click.Context, name: str):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each step with its time.")
 @click.version_option(package_name="planner")
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """planner: grid capacity and interconnect planning for AI and bitcoin-mining loads."""
-    ctx.obj = {"quiet": quiet}
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
 @cli.group()
@@ -185,6 +186,155 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
             paths = io.write_hosting(frame, hosting_map(grid, frame), out_dir)
         for path in paths:
             out.print(f"wrote {path}")
+
+
+@contextmanager
+def reporter(ctx: click.Context, quiet: bool, verbose: bool):
+    """Yield a ``log(message)`` callable: a live status line on a terminal, one
+    timestamped line per step with --verbose, nothing with --quiet."""
+    import time
+
+    root = ctx.find_root().obj or {}
+    quiet = quiet or root.get("quiet", False)
+    verbose = verbose or root.get("verbose", False)
+    t0 = time.perf_counter()
+    if verbose:
+        yield lambda m: console.print(f"[dim]{time.perf_counter() - t0:7.1f} s[/dim]  {m}", markup=True,
+                                      highlight=False)
+    elif quiet or not console.is_terminal:
+        yield lambda m: None
+    else:
+        with console.status("starting…") as status:
+            yield lambda m: status.update(f"{m}  [dim]({time.perf_counter() - t0:.0f} s)[/dim]")
+
+
+def _default_out(name: str) -> Path:
+    import time
+
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@cli.command("solve")
+@click.argument("scenario_file", metavar="SCENARIO")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario field, e.g. --set economics.hashprice_usd_per_ph_day=35 (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Run directory to write (default: output.dir, else runs/<scenario>-<timestamp>).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each step with its time.")
+@click.pass_context
+def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out_dir: Path | None, force: bool,
+              quiet: bool, verbose: bool) -> None:
+    """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
+    and write its run directory."""
+    from planner import io
+    from planner.errors import InputError
+    from planner.scenario import load_scenario, run
+
+    sc = load_scenario(scenario_file, sets)
+    out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
+    if out_dir.exists() and not force:  # fail before the solve, not after
+        raise InputError("the output directory already exists", source=out_dir, field="--out",
+                         expected="a new directory, or --force to replace it")
+    with reporter(ctx, quiet, verbose) as log:
+        prep, result = run(sc, log=log)
+        paths = _write_solve(prep, result, out_dir, force, log)
+    _print_solve(result, out_dir, paths)
+
+
+def _write_solve(prep, result, out_dir: Path, force: bool, log):
+    from planner import io, plot
+    from planner.validate import allocated_net, dc_check
+
+    sc = prep.scenario
+    log("checking the allocation with pandapower's DC power flow")
+    net = allocated_net(prep.grid, result)
+    check = dc_check(prep.grid, result, net=net)
+    result.summary["validation"] = {
+        "dc_power_flow": "pandapower rundcpp on the allocated case (case.json)",
+        "max_flow_diff_mw": round(check["max_flow_diff_mw"], 6),
+        "monitored_branches_over_limit": check["branches_over_limit"],
+        "slack_mw": round(check["slack_mw"], 6),
+    }
+    log("drawing the maps")
+    fig = plot.allocation_map(prep.grid, result) if sc.output.map_png else None
+    fmap = plot.allocation_html(prep.grid, result) if sc.output.map_html else None
+    if sc.output.map_html and fmap is None:
+        result.summary["map_html"] = "not written: folium is not installed (pip install folium)"
+    log(f"writing {out_dir}")
+    with io.run_directory(out_dir, force) as tmp:
+        paths = io.write_run(tmp, result, case_net=net if sc.output.case_json else None, map_png=fig,
+                             map_html=fmap)
+    return [out_dir / p.name for p in paths]
+
+
+def _print_solve(result, out_dir: Path, paths) -> None:
+    s = result.summary
+    table = Table(title=f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", box=None,
+                  show_header=False)
+    gap = s.get("mip_gap")
+    rows = [
+        ("NPV of the allocation", f"${s['objective_usd'] / 1e9:,.2f} B" + (f" (gap {gap:.2%})" if gap else "")),
+        ("AI requested", f"{s['requested_ai_mw']:,.0f} MW"),
+        ("AI served", f"{s['served_ai_mw']:,.0f} MW"),
+        ("AI unmet", f"{s['unmet_ai_mw']:,.0f} MW"),
+        ("mining served", f"{s['served_mining_mw']:,.0f} MW"),
+        ("mines converted to AI", f"{s['converted_sites']} ({s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI)"
+         if "conversions" in s else str(s["converted_sites"])),
+        ("binding branches", f"{s['binding_branches']} (max loading {s['max_branch_loading_percent']:.1f} %)"),
+        ("time", f"{s['timings_s']['total']:.1f} s"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    if s.get("regions"):
+        reg = Table("region", "pool_mw", "requested_mw", "served_ai_mw", "at_miner_sites_mw", "unmet_mw",
+                    "mining_mw", box=None)
+        for name, r in s["regions"].items():
+            reg.add_row(name, "-" if r["pool_mw"] is None else f"{r['pool_mw']:,.0f}",
+                        f"{r['requested_ai_mw']:,.0f}", f"{r['served_ai_mw']:,.0f}",
+                        f"{r['ai_at_miner_sites_mw']:,.0f}", f"{r['unmet_ai_mw']:,.0f}", f"{r['mining_mw']:,.0f}")
+        out.print(reg)
+    out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths))
+
+
+@cli.command("compare")
+@click.argument("dir_a", type=click.Path(path_type=Path))
+@click.argument("dir_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def compare_cmd(dir_a: Path, dir_b: Path, as_json: bool) -> None:
+    """What changed from run DIR_A to run DIR_B: served MW by use, unmet AI, NPV, sites
+    that changed use, branches that became binding or free."""
+    from planner.compare import compare
+
+    diff = compare(dir_a, dir_b)
+    if as_json:
+        out.print(json.dumps(diff, indent=2, default=str), markup=False)
+        return
+    table = Table("", "A", "B", "B - A", box=None, title=f"A = {dir_a}   B = {dir_b}")
+    for key, m in diff["metrics"].items():
+        def fmt(v, key=key):
+            if v is None:
+                return "-"
+            return f"${v / 1e9:,.2f} B" if key.endswith("_usd") else f"{v:,.1f}" if isinstance(v, float) else str(v)
+        table.add_row(key, fmt(m["a"]), fmt(m["b"]), fmt(m["change"]) if m["change"] is not None else "-")
+    out.print(table)
+    if diff["sites_changed"]:
+        sites_table = Table("site", "use A", "use B", "AI MW A", "AI MW B", "mining MW A", "mining MW B", box=None,
+                            title=f"{len(diff['sites_changed'])} sites changed")
+        for r in diff["sites_changed"]:
+            sites_table.add_row(r["site_id"], r["use_a"], r["use_b"], f"{r['ai_mw_a']:,.0f}", f"{r['ai_mw_b']:,.0f}",
+                                f"{r['mining_mw_a']:,.0f}", f"{r['mining_mw_b']:,.0f}")
+        out.print(sites_table)
+    else:
+        out.print("no site changed use or MW")
+    for key, label in (("branches_now_binding", "became binding"), ("branches_now_free", "became free")):
+        ids = [str(r["branch_id"]) for r in diff[key]]
+        out.print(f"{len(ids)} branches {label}" + (": " + ", ".join(ids[:20]) + (" …" if len(ids) > 20 else "")
+                                                   if ids else ""))
+    if not diff["same_grid"]:
+        out.print("note: the two runs are on different grids; branches are compared by id")
 
 
 def main() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -96,3 +98,81 @@ def write_mapped_sites(mapped: gpd.GeoDataFrame, out_dir: str | Path) -> list[Pa
     frame = mapped[front + rest + ["geometry"]].reset_index(drop=True)
     return [write_csv(frame, out_dir / "mapped_sites.csv"),
             write_geojson(frame, out_dir / "mapped_sites.geojson")]
+
+
+# --------------------------------------------------------------------------- a solve run
+
+
+@contextmanager
+def run_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary directory next to ``target``; on success it is renamed
+    to ``target`` (replacing an existing one only when ``force``); on any failure it is
+    removed, so a failed run leaves no half-written result."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise InputError("exists and is not a directory", source=target, field="--out",
+                         expected="a directory path")
+    if target.exists() and not force:
+        raise InputError("the output directory already exists", source=target, field="--out",
+                         expected="a new directory, or --force to replace it")
+    parent = ensure_dir(target.parent if str(target.parent) else Path("."))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = tmp.with_name(tmp.name.replace(".partial", ".old"))
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_case(net, path: str | Path) -> Path:
+    """A pandapower net as pandapower JSON (``pandapower.from_json`` reads it back)."""
+    import warnings
+
+    import pandapower as pp
+
+    def write(p: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.to_json(net, str(p))
+
+    return _atomic(Path(path), write)
+
+
+def write_html(fmap, path: str | Path) -> Path:
+    return _atomic(Path(path), lambda p: fmap.save(str(p)))
+
+
+ALLOCATION_COLUMNS = ["site_id", "name", "operator", "state", "region", "bus", "lat", "lon", "use", "ai_mw",
+                      "mining_mw", "converted", "value_usd", "capex_usd", "cap_mw", "existing_mw",
+                      "kept_mining_mw", "new_mining_mw", "shed_mw", "request", "requested_mw",
+                      "marginal_value_usd_per_mw", "current_use", "bus_kv", "bus_name", "distance_km", "reason"]
+BRANCH_COLUMNS = ["branch_id", "from_bus", "to_bus", "flow_mw", "rate_mw", "loading_percent", "binding",
+                  "shadow_price_usd_per_mw", "kind", "monitored", "base_flow_mw", "limit_mw",
+                  "preexisting_overload"]
+
+
+def write_run(out_dir: Path, result, *, case_net=None, map_png=None, map_html=None) -> list[Path]:
+    """Write the files of a solve run into ``out_dir`` (see DESIGN.md's contract)."""
+    alloc = result.allocation
+    front = [c for c in ALLOCATION_COLUMNS if c in alloc.columns]
+    alloc = alloc[front + ["geometry"]]
+    branches = result.branches[[c for c in BRANCH_COLUMNS if c in result.branches.columns]]
+    paths = [write_json(result.summary, out_dir / "summary.json"),
+             write_csv(alloc, out_dir / "allocation.csv"),
+             write_geojson(alloc, out_dir / "allocation.geojson"),
+             write_csv(branches, out_dir / "branches.csv"),
+             write_csv(result.buses, out_dir / "buses.csv")]
+    if map_png is not None:
+        paths.append(write_figure(map_png, out_dir / "map.png"))
+    if map_html is not None:
+        paths.append(write_html(map_html, out_dir / "map.html"))
+    if case_net is not None:
+        paths.append(write_case(case_net, out_dir / "case.json"))
+    return paths

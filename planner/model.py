@@ -55,8 +55,13 @@ class Params:
     ai_demand_mw: dict[str, float] = field(default_factory=dict)
     #: optional cap on total capex, USD
     max_capex_usd: float | None = None
+    #: MW of AI requested in all (reported as requested_ai_mw); default: the sum of ``ai_demand_mw``
+    requested_ai_mw: float | None = None
     #: site column naming the region of pools and demand; missing -> the bus's interconnect
     region_column: str = "region"
+    #: a branch overloaded before any new load may not get worse; a load counts as worsening it
+    #: only where its distribution factor is at least this (PJM-style 5 % DFAX cut-off); 0: any amount
+    overload_dfax: float = 0.05
     solver: str = "highs"
     time_limit_s: float | None = 300.0
     mip_gap: float = 1e-4
@@ -81,6 +86,8 @@ class Params:
             raise InputError("unknown solver", field="solver", value=self.solver, expected="highs or cbc")
         if not 0 < self.near_binding <= 1:
             raise InputError("must be in (0, 1]", field="near_binding", value=self.near_binding)
+        if not 0 <= self.overload_dfax < 1:
+            raise InputError("must be in [0, 1)", field="overload_dfax", value=self.overload_dfax)
         if not 0 <= self.mip_gap < 1:
             raise InputError("must be in [0, 1)", field="mip_gap", value=self.mip_gap)
         return self
@@ -123,7 +130,10 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     and, when conversions are allowed, convert; other sites (ai, development)
     may host AI as new builds. Optional per-site columns override defaults:
     ``allow_mining``, ``allow_ai``, ``min_block_mw``, ``ai_lease_usd_per_kw_month``,
-    ``ai_capex_usd_per_mw``, ``ai_lead_months``, and the region column.
+    ``ai_capex_usd_per_mw``, ``ai_lead_months``, ``ai_value_usd_per_mw`` (NPV of a MW
+    of AI there, replacing the lease arithmetic), ``ai_max_mw`` (most AI MW the site
+    may take, e.g. the MW a tenant asked for), ``ai_min_mw`` (AI MW that must be
+    served there: the site is then always built), and the region column.
     """
     e = params.economics
     sites = sites.reset_index(drop=True)
@@ -163,7 +173,10 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
         mine, e.ai_conversion_lead_months, e.ai_greenfield_lead_months))
     v_ai = econ.ai_npv_per_mw(e, "conversion", lease_usd_per_kw_month=lease, capex_usd_per_mw=capex_ai,
                               lead_months=lead_ai)
-    block = np.minimum(_column(sites, "min_block_mw", params.min_block_mw), np.nan_to_num(cap))
+    v_ai = np.where(np.isfinite(value := _column(sites, "ai_value_usd_per_mw", np.nan)), value, v_ai)
+    ai_cap = np.minimum(np.nan_to_num(cap), _column(sites, "ai_max_mw", np.inf))
+    ai_min = _column(sites, "ai_min_mw", 0.0)
+    block = np.minimum(_column(sites, "min_block_mw", params.min_block_mw), ai_cap)
     frame = pd.DataFrame({
         "site_id": sites["site_id"].astype(str).to_numpy() if "site_id" in sites else np.arange(n).astype(str),
         "row": np.arange(n),
@@ -176,6 +189,8 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
         "allow_mining": allow_mining.astype(bool),
         "allow_ai": allow_ai.astype(bool),
         "min_block_mw": block,
+        "ai_cap_mw": ai_cap,
+        "ai_min_mw": ai_min,
         "v_keep_usd_per_mw": np.broadcast_to(econ.mining_npv_per_mw(e, existing=True), n),
         "v_new_usd_per_mw": np.broadcast_to(econ.mining_npv_per_mw(e, existing=False), n),
         "v_ai_usd_per_mw": np.broadcast_to(v_ai, n),
@@ -183,6 +198,16 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
             e.mining_build_capex_usd_per_mw + econ.mining_hardware_usd_per_mw(e), n),
         "capex_ai_usd_per_mw": np.broadcast_to(capex_ai, n),
     })
+    must = ok & (ai_min > 0)
+    for i in np.flatnonzero(must):
+        sid = frame["site_id"].iat[i]
+        if not frame["allow_ai"].iat[i]:
+            raise InputError("AI must be served at a site that may not host AI"
+                             + ("" if params.allow_conversion else " (conversions are not allowed)"),
+                             field="ai_min_mw", row=sid, value=float(ai_min[i]))
+        if ai_min[i] > ai_cap[i] + 1e-9:
+            raise InputError(f"more AI must be served than the site can take ({ai_cap[i]:g} MW)",
+                             field="ai_min_mw", row=sid, value=float(ai_min[i]))
     model_frame = frame[ok].reset_index(drop=True)
     model_frame["bus"] = model_frame["bus"].astype(np.int64)
     buses, bus_of_site = np.unique(model_frame["bus"].to_numpy(), return_inverse=True)
@@ -241,9 +266,10 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             new[i] = prob.add_variable(f"new_{i}", 0)  # bounded by the POI row
             obj.append((new[i], row.v_new_usd_per_mw / SCALE))
             capex.append((new[i], row.capex_new_usd_per_mw / SCALE))
-        if row.allow_ai:
-            ai[i] = prob.add_variable(f"ai_{i}", 0)  # bounded by aiup and the POI row
-            z[i] = prob.add_variable(f"z_{i}", 0, 1, cat=pulp.LpBinary)
+        if row.allow_ai and row.ai_cap_mw > 0:
+            must = float(row.ai_min_mw)  # must-serve: z = 1 and ai >= the MW asked for
+            ai[i] = prob.add_variable(f"ai_{i}", must)  # bounded by aiup and the POI row
+            z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
             obj.append((ai[i], row.v_ai_usd_per_mw / SCALE))
             capex.append((ai[i], row.capex_ai_usd_per_mw / SCALE))
     prob += _expr(obj)
@@ -256,7 +282,7 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += poi[i]
     aiup = {}
     for i, var in ai.items():
-        cap, block = float(f.cap_mw.iat[i]), float(f.min_block_mw.iat[i])
+        cap, block = float(f.ai_cap_mw.iat[i]), float(f.min_block_mw.iat[i])
         aiup[i] = pulp.LpConstraint(_expr([(var, 1.0), (z[i], -cap)]), pulp.LpConstraintLE, f"aiup_{i}", 0.0)
         prob += aiup[i]
         if block > 0:

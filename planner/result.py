@@ -43,7 +43,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     alloc = pd.DataFrame(index=pd.RangeIndex(len(sites)))
     rows = f["row"].to_numpy()
     src = sites.reset_index(drop=True)
-    for col in ("site_id", "name", "operator", "current_use", "bus", "bus_kv", "bus_name", "distance_km"):
+    for col in ("site_id", "name", "operator", "state", "current_use", "request", "requested_mw", "bus", "bus_kv",
+                "bus_name", "distance_km"):
         if col in src:
             alloc[col] = src[col].to_numpy()
     geom = src.geometry if isinstance(src, gpd.GeoDataFrame) else gpd.GeoSeries([None] * len(src))
@@ -136,8 +137,12 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
 
     region = f["region"].to_numpy()
     greenfield = f["allow_ai"].to_numpy() & (f["kind"].to_numpy() == "greenfield")
-    requested = (sum(params.ai_demand_mw.values()) if params.ai_demand_mw
-                 else float(f.loc[greenfield, "cap_mw"].sum()))
+    if params.requested_ai_mw is not None:
+        requested = float(params.requested_ai_mw)
+    elif params.ai_demand_mw:
+        requested = sum(params.ai_demand_mw.values())
+    else:
+        requested = float(f.loc[greenfield, "ai_cap_mw"].sum())
     served_ai = float(ai.sum())
     mon = branches[branches["monitored"]]
     pre = mon[mon["preexisting_overload"]]
@@ -187,6 +192,7 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
             "lazy_rows_added": int(mip["rows_added"] + lp["rows_added"]),
             "lazy_rounds": int(mip["rounds"]),
             "preexisting_overloads": len(pre),
+            "overload_dfax_cutoff": params.overload_dfax,
             "worst_preexisting_loading_percent": _round(float(pre["loading_percent"].max())) if len(pre) else None,
         },
         "sites": {"modelled": len(f), "not_modelled": len(cand.skipped),

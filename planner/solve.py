@@ -169,16 +169,44 @@ def _lazy_solve(built: mdl.Built, net: _Network, params: Params, mip: bool, dead
             "solver_s": highs_s}
 
 
-def _diagnose(cand: mdl.Candidates, params: Params) -> str:
+def _diagnose(cand: mdl.Candidates, params: Params, net: _Network, model: sens.DCModel) -> str:
+    """Name the constraints in conflict. Only must-serve AI (``ai_min_mw``) can make the
+    model infeasible: without it, building nothing is always a solution."""
     f = cand.frame
+    must = f["ai_min_mw"].to_numpy(float)
+    region = f["region"].to_numpy()
+    names = f["site_id"].to_numpy()
     causes = []
+    need = np.maximum(must - f["existing_mw"].to_numpy(float), 0.0)
+    for r, pool in params.supply_pools_mw.items():
+        here = (region == r) & (must > 0)
+        if need[here].sum() > pool + 1e-6:
+            causes.append(f"must-serve AI in region {r} ({', '.join(names[here])}) needs "
+                          f"{need[here].sum():,.0f} MW of new supply but the region's supply pool has "
+                          f"{pool:,.0f} MW")
+    for r, cap in params.ai_demand_mw.items():
+        here = (region == r) & (must > 0)
+        if must[here].sum() > cap + 1e-6:
+            causes.append(f"must-serve AI in region {r} is {must[here].sum():,.0f} MW, above the region's "
+                          f"AI demand of {cap:,.0f} MW")
     if params.max_capex_usd is not None:
-        causes.append(f"budget max_capex_usd = {params.max_capex_usd:,.0f}")
-    for region, mw in params.supply_pools_mw.items():
-        block = f[(f.region == region) & f.allow_ai & (f.existing_mw == 0)].min_block_mw
-        if len(block) and block.min() > mw:
-            causes.append(f"supply pool {region} = {mw:,.0f} MW is smaller than every minimum block there")
-    return "; ".join(causes) or "the site, pool, demand and network constraints have no common solution"
+        capex = float((must * f["capex_ai_usd_per_mw"].to_numpy(float)).sum())
+        if capex > params.max_capex_usd + 1e-6:
+            causes.append(f"must-serve AI costs ${capex:,.0f} of capex, above max_capex_usd = "
+                          f"${params.max_capex_usd:,.0f}")
+    load = np.bincount(cand.bus_of_site, weights=must, minlength=len(cand.buses))
+    flow = net.base + net.sens @ load
+    over = np.flatnonzero(np.abs(flow) > net.limit * (1 + 1e-6) + 1e-6)
+    if len(over):
+        worst = over[np.argmax(np.abs(flow[over]) / net.limit[over])]
+        causes.append(f"the must-serve AI loads alone overload {len(over)} branch(es) of the grid; worst: "
+                      f"branch {model.branch_ids[net.rows[worst]]} at "
+                      f"{abs(flow[worst]) / net.limit[worst] * 100:,.0f} % of its limit")
+    if not causes:
+        ids = ", ".join(names[must > 0]) or "none"
+        causes.append(f"the must-serve AI sites ({ids}) cannot all be served within the supply pools, "
+                      "budget and branch limits together")
+    return "; ".join(causes) + ". Lower or drop must_serve, or raise the pool, budget or limits in conflict"
 
 
 # --------------------------------------------------------------------------- duals
@@ -246,6 +274,13 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     s = -sens.ptdf(model, cand.buses, rows=mon)
     max_at_bus = np.bincount(cand.bus_of_site, weights=cand.frame["cap_mw"].to_numpy(), minlength=len(cand.buses))
     base, limit = model.flow_mw[mon], model.limit_mw[mon]
+    over_before = np.flatnonzero(np.abs(base) > model.rate_mw[mon] * (1 + 1e-9))
+    if len(over_before) and params.overload_dfax > 0:
+        # a branch overloaded without any new load: a load "worsens" it only where its
+        # distribution factor reaches the cut-off (as interconnection studies count contributions)
+        block = s[over_before]
+        block[np.abs(block) < params.overload_dfax] = 0.0
+        s[over_before] = block
     screened = sens.screen(base, limit, s, max_at_bus)
     net = _Network(rows=mon, sens=s, base=base, limit=limit, screened=screened)
     timings["sensitivities"] = time.perf_counter() - t
@@ -262,7 +297,7 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     timings["pulp_to_solver"] = mip["solve_s"] - timings["solve"]
     timings["lazy_rows"] = time.perf_counter() - t - timings["build"] - mip["solve_s"]
     if mip["status"] == "infeasible":
-        raise InfeasibleError("the allocation is infeasible: " + _diagnose(cand, params))
+        raise InfeasibleError("the allocation is infeasible: " + _diagnose(cand, params, net, model))
     if mip["status"] not in STATUS_OK:
         raise SolverError(f"the solver stopped without a solution (status {mip['status']}); "
                           "try a longer time_limit_s or a larger mip_gap")

@@ -45,14 +45,14 @@ def run_dc(net) -> pd.Series:
     return pd.concat([line, trafo])
 
 
-def dc_check(grid, result) -> dict:
+def dc_check(grid, result, net=None) -> dict:
     """Run ``rundcpp`` on the allocated case; compare with ``result.branches``.
 
     Returns the largest flow difference (MW), the largest loading of a
     monitored branch (percent of rating) and the number of monitored branches
     above their limit (rating, or base flow where already overloaded).
     """
-    net = allocated_net(grid, result)
+    net = copy.deepcopy(net) if net is not None else allocated_net(grid, result)
     flows = run_dc(net)
     br = grid.branches.set_index(["element", "element_index"])
     pp_flow = pd.Series(flows.reindex(br.index).to_numpy(), index=br["branch_id"].to_numpy() if "branch_id" in br
