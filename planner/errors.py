@@ -33,6 +33,7 @@ class InputError(PlannerError):
     ) -> None:
         if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             value = value.item()  # numpy scalars print as plain numbers
+        self.message = message
         self.source = str(source) if source is not None else None
         self.field = field
         self.row = row

@@ -177,6 +177,12 @@ class Scenario(_Strict):
     def path(self) -> Path | None:
         return self._path
 
+    @property
+    def label(self) -> str:
+        """How errors name this scenario: its file (and the --set overrides, if any)."""
+        where = str(self._path) if self._path else f"scenario {self.name}"
+        return where + (f" (with {len(self._sets)} --set)" if self._sets else "")
+
     def economics_overrides(self) -> dict[str, float]:
         return {k: v for k, v in self.economics.model_dump().items() if v is not None}
 
@@ -428,11 +434,11 @@ def _read_all_sites(sc: Scenario) -> gpd.GeoDataFrame:
             keep &= have.str.upper().isin([w.upper() for w in wanted]).to_numpy()
     unknown = sorted(set(s.exclude) - set(sites["site_id"]))
     if unknown:
-        raise InputError("unknown site id", source="scenario", field="sites.exclude", value=unknown[0],
+        raise InputError("unknown site id", source=sc.label, field="sites.exclude", value=unknown[0],
                          expected=_close_ids(unknown[0], sites["site_id"]))
     keep &= ~sites["site_id"].isin(s.exclude).to_numpy()
     if not keep.any():
-        raise InputError("the filters leave no site", source="scenario", field="sites",
+        raise InputError("the filters leave no site", source=sc.label, field="sites",
                          expected="filters (interconnects, states, countries, uses, exclude) that keep some sites")
     return sites[keep].reset_index(drop=True)
 
@@ -474,10 +480,10 @@ def _add_requests(sc: Scenario, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if req.site is not None:
             hit = np.flatnonzero(sites["site_id"].to_numpy() == req.site)
             if len(hit) == 0:
-                raise InputError("unknown site id", source="scenario", field=f"demand.requests.{i}.site",
+                raise InputError("unknown site id", source=sc.label, field=f"demand.requests.{i}.site",
                                  value=req.site, expected=_close_ids(req.site, sites["site_id"]))
             if req.site in used_sites:
-                raise InputError(f"site already has request {used_sites[req.site]}", source="scenario",
+                raise InputError(f"site already has request {used_sites[req.site]}", source=sc.label,
                                  field=f"demand.requests.{i}.site", value=req.site,
                                  expected="one request per site")
             used_sites[req.site] = i
@@ -493,7 +499,7 @@ def _add_requests(sc: Scenario, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         frame = pd.DataFrame(new_rows)
         dup = frame["site_id"].duplicated() | frame["site_id"].isin(sites["site_id"])
         if dup.any():
-            raise InputError("two requests have the same name (or the name of a site)", source="scenario",
+            raise InputError("two requests have the same name (or the name of a site)", source=sc.label,
                              field="demand.requests", value=frame["name"][dup].iloc[0],
                              expected="distinct request names")
         extra = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
@@ -508,7 +514,7 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
         return region
     for name in set(region) - {""}:
         if name not in regions:
-            raise InputError("names a region that supply.regions does not define", source="scenario",
+            raise InputError("names a region that supply.regions does not define", source=sc.label,
                              field="region", value=name, expected="one of " + ", ".join(regions))
     state = sites["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in sites else \
         np.full(len(sites), "")
@@ -529,7 +535,7 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
     if len(lost):
         i = lost[0]
         raise InputError(f"site {sites['site_id'].iat[i]} (state {state[i] or '?'}, interconnect {ic[i] or '?'}) "
-                         "is in no region of supply.regions", source="scenario", field="supply.regions",
+                         "is in no region of supply.regions", source=sc.label, field="supply.regions",
                          expected="a region whose states and interconnects include it, or a sites filter "
                                   "that leaves it out")
     return region
@@ -542,13 +548,17 @@ def prepare(sc: Scenario, grid=None, log=None) -> Prepared:
     from planner.sites import map_sites
 
     if sc.constraints.security != "n-0":
-        raise InputError("N-1 security is not available in this version", source="scenario",
+        raise InputError("N-1 security is not available in this version", source=sc.label,
                          field="constraints.security", value=sc.constraints.security, expected="n-0")
-    economics = Economics().with_overrides(**sc.economics_overrides()).validate("scenario economics")
+    economics = Economics().with_overrides(**sc.economics_overrides()).validate(sc.label)
     if grid is None:
         if log:
             log(f"loading grid {sc.grid.name}")
-        grid = load_grid(sc.grid.name)
+        try:
+            grid = load_grid(sc.grid.name)
+        except InputError as exc:
+            raise InputError(exc.message, source=sc.label, field="grid.name", value=exc.value,
+                             expected=exc.expected) from None
     sites = _add_requests(sc, _read_all_sites(sc))
     if log:
         log(f"mapping {len(sites)} sites and requests to buses")

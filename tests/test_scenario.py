@@ -1,0 +1,138 @@
+"""Scenario files: schema, did-you-mean, --set, extends, demand and regions."""
+
+from pathlib import Path
+
+import pytest
+
+from planner.errors import InputError
+from planner.scenario import load_scenario, prepare
+
+REPO = Path(__file__).resolve().parent.parent
+TEXAS = REPO / "scenarios" / "texas.yaml"
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_shipped_texas_scenario_validates():
+    sc = load_scenario(TEXAS)
+    assert sc.name == "texas" and sc.grid.name == "texas"
+    assert len(sc.demand.requests) == 10
+    assert sum(r.mw for r in sc.demand.requests) == 9310
+    assert sc.supply.regions["ERCOT"].available_mw == 6500
+    # a shipped scenario is also found by name
+    assert load_scenario("texas").path == sc.path
+
+
+def test_us_2028_requests_and_pools_add_up():
+    sc = load_scenario("us-2028")
+    assert sum(r.mw for r in sc.demand.requests) == 65_000
+    regions = sc.supply.regions.values()
+    assert sum(r.available_mw for r in regions) == 15_000
+    assert sum(r.under_construction_mw for r in regions) == 6_000
+
+
+def test_unknown_key_in_file_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, "s.yaml", "grid:\n  name: texas\n  slak: single\n")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    msg = str(err.value)
+    assert str(path) in msg and "grid.slak" in msg and "did you mean 'grid.slack'" in msg
+
+
+def test_unknown_section_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, "s.yaml", "economic:\n  hashprice_usd_per_ph_day: 30\n")
+    with pytest.raises(InputError, match="did you mean 'economics'"):
+        load_scenario(path)
+
+
+def test_set_overrides_and_is_type_checked():
+    sc = load_scenario(TEXAS, ["economics.hashprice_usd_per_ph_day=35", "constraints.allow_conversion=false",
+                               "demand.requests.5.mw=1234", "supply.regions.ERCOT.available_mw=100"])
+    assert sc.economics.hashprice_usd_per_ph_day == 35
+    assert sc.constraints.allow_conversion is False
+    assert sc.demand.requests[5].mw == 1234
+    assert sc.supply.regions["ERCOT"].available_mw == 100
+    with pytest.raises(InputError) as err:
+        load_scenario(TEXAS, ["constraints.allow_conversion=maybe"])
+    assert "--set constraints.allow_conversion=maybe" in str(err.value)
+    assert "valid boolean" in str(err.value) and "'maybe'" in str(err.value)
+    with pytest.raises(InputError, match="did you mean 'economics.hashprice_usd_per_ph_day'"):
+        load_scenario(TEXAS, ["economics.hashprice=30"])
+    with pytest.raises(InputError, match="greater than 0"):
+        load_scenario(TEXAS, ["solver.time_limit_s=-1"])
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        load_scenario(TEXAS, ["economics.hashprice_usd_per_ph_day"])
+    with pytest.raises(InputError, match="no such list item"):
+        load_scenario(TEXAS, ["demand.requests.99.mw=5"])
+
+
+def test_extends_changes_a_few_fields(tmp_path):
+    sites = write(tmp_path, "mine.csv", "site_id,lat,lon,current_use,operating_mw,poi_mw\nm1,32.4,-100.4,bitcoin,50,80\n")
+    base = tmp_path / "base"
+    base.mkdir()
+    write(base, "parent.yaml", "name: parent\ngrid: {name: texas}\nsites: {files: [../mine.csv], max_km: 60}\n"
+                               "economics: {hashprice_usd_per_ph_day: 45, discount_rate: 0.09}\n")
+    child = write(tmp_path, "child.yaml", "extends: base/parent.yaml\nname: child\n"
+                                          "economics: {hashprice_usd_per_ph_day: 30}\n")
+    sc = load_scenario(child)
+    assert sc.name == "child"
+    assert sc.economics.hashprice_usd_per_ph_day == 30       # changed
+    assert sc.economics.discount_rate == 0.09                # inherited, merged key by key
+    assert sc.sites.max_km == 60
+    assert Path(sc.sites.files[0]) == sites.resolve()        # relative to the parent file
+
+
+def test_extends_cycle_and_missing_parent(tmp_path):
+    write(tmp_path, "a.yaml", "extends: b.yaml\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(InputError, match="cycle"):
+        load_scenario(tmp_path / "a.yaml")
+    write(tmp_path, "c.yaml", "extends: nowhere.yaml\n")
+    with pytest.raises(InputError, match="does not exist"):
+        load_scenario(tmp_path / "c.yaml")
+
+
+def test_yaml_errors_name_the_line(tmp_path):
+    path = write(tmp_path, "s.yaml", "grid:\n  name: texas\n solver: [\n")
+    with pytest.raises(InputError, match=r"not valid YAML at line \d+"):
+        load_scenario(path)
+    path = write(tmp_path, "l.yaml", "- a\n- b\n")
+    with pytest.raises(InputError, match="mapping of sections"):
+        load_scenario(path)
+
+
+def test_request_needs_a_site_or_a_location(tmp_path):
+    path = write(tmp_path, "s.yaml", "demand:\n  requests:\n    - {name: X, mw: 10, lat: 32.0}\n")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert "demand.requests.0" in str(err.value) and "'lat' and 'lon'" in str(err.value)
+
+
+def test_prepare_turns_requests_and_regions_into_params(texas):
+    prep = prepare(load_scenario(TEXAS), grid=texas)
+    p = prep.params
+    assert p.supply_pools_mw == {"ERCOT": 6500.0}
+    assert p.ai_demand_mw == {"ERCOT": 9310.0}
+    assert p.requested_ai_mw == 9310.0
+    sites = prep.sites.set_index("site_id")
+    # a request at a location is a new site mapped to a bus; one at a site sets that site's terms
+    assert sites.loc["demand-dallas", "status"] == "mapped"
+    assert sites.loc["demand-dallas", "poi_mw"] == 2000 and sites.loc["demand-dallas", "state"] == "TX"
+    assert sites.loc["crusoe-abilene", "ai_max_mw"] == 1200
+    assert sites.loc["crusoe-abilene", "ai_lease_usd_per_kw_month"] == 250
+    assert set(sites["region"]) == {"ERCOT"}
+
+
+def test_prepare_errors_name_the_scenario_field(texas):
+    with pytest.raises(InputError) as err:
+        prepare(load_scenario(TEXAS, ["demand.requests.0.site=crusoe-abilen"]), grid=texas)
+    assert "demand.requests.0.site" in str(err.value) and "did you mean 'crusoe-abilene'" in str(err.value)
+    # a mapped site in no region of supply.regions is an error, not a silent guess
+    with pytest.raises(InputError, match="in no region of supply.regions"):
+        prepare(load_scenario(TEXAS, ["supply.regions.ERCOT.interconnects=[Eastern]"]), grid=texas)
+    with pytest.raises(InputError, match="grid.name"):
+        prepare(load_scenario(TEXAS, ["grid.name=nogrid"]))
