@@ -9,6 +9,10 @@ Public API::
     result = planner.plan(grid, mapped, planner.Params())
     result.allocation, result.branches, result.buses, result.summary
     planner.hosting_capacity(grid)                 # N-0 hosting MW of every bus
+
+    scenario = planner.load_scenario("texas", ["economics.hashprice_usd_per_ph_day=35"])
+    prepared, result = planner.run_scenario(scenario)   # the same run as `planner solve`
+    planner.allocation_map(grid, result)           # matplotlib figure; planner.dc_check(grid, result)
 """
 
 from planner.economics import Economics
@@ -16,14 +20,21 @@ from planner.errors import InfeasibleError, InputError, PlannerError, SolverErro
 from planner.grid import Grid, load_grid
 from planner.hosting import hosting_capacity
 from planner.model import Params
+from planner.plot import allocation_map
+from planner.scenario import Scenario, load_scenario, prepare
+from planner.scenario import run as run_scenario
 from planner.sensitivity import dc_model, ptdf
 from planner.sites import map_sites, read_sites, validate_sites
 from planner.solve import Result, plan
 from planner.topology import Topology, topology
+from planner.validate import allocated_net, dc_check
+from planner.datasets import default_sites
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Scenario", "allocated_net", "allocation_map", "dc_check", "default_sites", "load_scenario", "prepare",
+    "run_scenario",
     "Economics", "Grid", "InfeasibleError", "InputError", "Params", "PlannerError", "Result",
     "SolverError", "Topology", "dc_model", "hosting_capacity", "load_grid", "map_sites", "plan",
     "ptdf", "read_sites", "topology", "validate_sites",

@@ -67,12 +67,13 @@ def write_geojson(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
 
 def write_figure(fig, path: str | Path) -> Path:
     path = Path(path)
-    import matplotlib.pyplot as plt
-
     try:
         return _atomic(path, lambda p: fig.savefig(p, format=path.suffix.lstrip(".") or "png"))
     finally:
-        plt.close(fig)
+        if fig.canvas.manager is not None:  # a pyplot figure: release it
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
 
 
 HOSTING_COLUMNS = ["bus", "lat", "lon", "kv", "hosting_mw", "limiting_branch", "limited_by",

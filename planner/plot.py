@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import shapely
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+
+def _figure(figsize, dpi):
+    """A figure outside pyplot: no GUI backend needed, nothing global to close, and it
+    still displays in a notebook."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots()
 
 
 def _branch_segments(grid):
@@ -22,7 +26,7 @@ def _branch_segments(grid):
 
 def hosting_map(grid, frame, title: str | None = None):
     """Buses coloured by hosting capacity (log scale) over the grid's branches."""
-    fig, ax = plt.subplots(figsize=(10, 8), dpi=110)
+    fig, ax = _figure((10, 8), 110)
     ax.add_collection(LineCollection(_branch_segments(grid), colors="#bbbbbb", linewidths=0.3, zorder=1))
     ok = frame.geometry.notna().to_numpy() & np.isfinite(frame["hosting_mw"].to_numpy())
     f = frame[ok]
@@ -73,7 +77,7 @@ def allocation_map(grid, result, title: str | None = None):
 
     alloc = result.allocation
     x0, x1, y0, y1 = _extent(grid, alloc)
-    fig, ax = plt.subplots(figsize=(11, 8.5), dpi=110)
+    fig, ax = _figure((11, 8.5), 110)
     states = us_states().cx[x0:x1, y0:y1]
     states.boundary.plot(ax=ax, color="#8c8c8c", linewidth=0.6, zorder=0)
 
