@@ -118,7 +118,7 @@ def allocation_map(grid, result, title: str | None = None):
                        edgecolors="#e31a1c", linewidths=1.4, linestyle="--", zorder=3)
             handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none",
                                   markeredgecolor="#e31a1c", markersize=10,
-                                  label=f"unmet AI request ({unmet[unmet > 0.5].sum():,.0f} MW)"))
+                                  label=f"request not served at its site ({unmet[unmet > 0.5].sum():,.0f} MW)"))
     handles.append(Line2D([], [], color="#b10026", linewidth=2.6, label=f"binding branch ({int(binding.sum())})"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9, title="marker area ~ MW")
     ax.set_xlim(x0, x1)
