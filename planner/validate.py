@@ -52,7 +52,7 @@ def dc_check(grid, result, net=None) -> dict:
     monitored branch (percent of rating) and the number of monitored branches
     above their limit (rating, or base flow where already overloaded).
     """
-    net = copy.deepcopy(net) if net is not None else allocated_net(grid, result)
+    net = net if net is not None else allocated_net(grid, result)  # a given net gets rundcpp's res_ tables
     flows = run_dc(net)
     br = grid.branches.set_index(["element", "element_index"])
     pp_flow = pd.Series(flows.reindex(br.index).to_numpy(), index=br["branch_id"].to_numpy() if "branch_id" in br
