@@ -15,27 +15,49 @@ Public API::
     planner.allocation_map(grid, result)           # matplotlib figure; planner.dc_check(grid, result)
 """
 
+from planner.datasets import default_sites
 from planner.economics import Economics
 from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
 from planner.grid import Grid, load_grid
 from planner.hosting import hosting_capacity
 from planner.model import Params
 from planner.plot import allocation_map
-from planner.scenario import Scenario, load_scenario, prepare
-from planner.scenario import run as run_scenario
+from planner.prepare import prepare
+from planner.prepare import run as run_scenario
+from planner.scenario import Scenario, load_scenario
 from planner.sensitivity import dc_model, ptdf
 from planner.sites import map_sites, read_sites, validate_sites
 from planner.solve import Result, plan
 from planner.topology import Topology, topology
 from planner.validate import allocated_net, dc_check
-from planner.datasets import default_sites
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Scenario", "allocated_net", "allocation_map", "dc_check", "default_sites", "load_scenario", "prepare",
+    "Economics",
+    "Grid",
+    "InfeasibleError",
+    "InputError",
+    "Params",
+    "PlannerError",
+    "Result",
+    "Scenario",
+    "SolverError",
+    "Topology",
+    "allocated_net",
+    "allocation_map",
+    "dc_check",
+    "dc_model",
+    "default_sites",
+    "hosting_capacity",
+    "load_grid",
+    "load_scenario",
+    "map_sites",
+    "plan",
+    "prepare",
+    "ptdf",
+    "read_sites",
     "run_scenario",
-    "Economics", "Grid", "InfeasibleError", "InputError", "Params", "PlannerError", "Result",
-    "SolverError", "Topology", "dc_model", "hosting_capacity", "load_grid", "map_sites", "plan",
-    "ptdf", "read_sites", "topology", "validate_sites",
+    "topology",
+    "validate_sites",
 ]

@@ -229,14 +229,12 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
     """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
     and write its run directory."""
     from planner import io
-    from planner.errors import InputError
-    from planner.scenario import load_scenario, run
+    from planner.prepare import run
+    from planner.scenario import load_scenario
 
     sc = load_scenario(scenario_file, sets)
     out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
-    if out_dir.exists() and not force:  # fail before the solve, not after
-        raise InputError("the output directory already exists", source=out_dir, field="--out",
-                         expected="a new directory, or --force to replace it")
+    io.check_run_target(out_dir, force)  # fail before the solve, not after
     with reporter(ctx, quiet, verbose) as log:
         prep, result = run(sc, log=log)
         paths = _write_solve(prep, result, out_dir, force, log)

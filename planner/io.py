@@ -104,11 +104,8 @@ def write_mapped_sites(mapped: gpd.GeoDataFrame, out_dir: str | Path) -> list[Pa
 # --------------------------------------------------------------------------- a solve run
 
 
-@contextmanager
-def run_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to ``target``; on success it is renamed
-    to ``target`` (replacing an existing one only when ``force``); on any failure it is
-    removed, so a failed run leaves no half-written result."""
+def check_run_target(target: str | Path, force: bool = False) -> Path:
+    """A run directory may be written at ``target``: new, or an existing directory with ``force``."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise InputError("exists and is not a directory", source=target, field="--out",
@@ -116,6 +113,15 @@ def run_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
     if target.exists() and not force:
         raise InputError("the output directory already exists", source=target, field="--out",
                          expected="a new directory, or --force to replace it")
+    return target
+
+
+@contextmanager
+def run_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary directory next to ``target``; on success it is renamed
+    to ``target`` (replacing an existing one only when ``force``); on any failure it is
+    removed, so a failed run leaves no half-written result."""
+    target = check_run_target(target, force)
     parent = ensure_dir(target.parent if str(target.parent) else Path("."))
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
     try:

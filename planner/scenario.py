@@ -9,23 +9,20 @@ are replaced. ``--set a.b.c=VALUE`` overrides any field after that; the value
 is read as YAML (``false``, ``35``, ``[TX, OK]``) and type-checked with the
 rest.
 
-:func:`load_scenario` reads and validates; :func:`prepare` loads the grid and
+:func:`load_scenario` reads and validates; :func:`planner.prepare.prepare` loads the grid and
 sites, adds the demand requests as sites, assigns regions and builds the
-:class:`planner.Params`; :func:`run` also solves and adds the scenario's
-summary blocks (regions, conversions).
+:class:`planner.Params` (both in :mod:`planner.prepare`, with :func:`run`,
+which also solves).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
@@ -294,29 +291,23 @@ def parse_set(item: str) -> tuple[list[str | int], Any]:
 
 
 def _apply_set(data: dict, parts: list, value: Any, item: str) -> None:
+    """Set ``data[parts[0]][parts[1]]... = value``; missing sections are created,
+    list items must exist."""
     node: Any = data
-    for i, part in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
+    for i, part in enumerate(parts):
+        where = ".".join(map(str, parts[:i + 1]))
         if isinstance(part, int):
             if not isinstance(node, list) or part >= len(node):
-                raise InputError("no such list item", source="--set", field=".".join(map(str, parts[:i + 1])),
-                                 value=part, expected=f"an index below {len(node) if isinstance(node, list) else 0}")
+                raise InputError("no such list item", source=f"--set {item}", field=where, value=part,
+                                 expected=f"an index below {len(node) if isinstance(node, list) else 0}")
+        elif not isinstance(node, dict):
+            raise InputError("is not a section", source=f"--set {item}", field=".".join(map(str, parts[:i])))
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = [] if isinstance(parts[i + 1], int) else {}
             node = node[part]
-            continue
-        if not isinstance(node, dict):
-            raise InputError("is not a section", source="--set", field=".".join(map(str, parts[:i])))
-        if node.get(part) is None:
-            node[part] = [] if isinstance(nxt, int) else {}
-        node = node[part]
-    last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise InputError("no such list item", source="--set", field=item.split("=")[0], value=last)
-        node[last] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise InputError("is not a section", source="--set", field=".".join(map(str, parts[:-1])))
 
 
 def _known_keys(loc: tuple) -> list[str]:
@@ -367,8 +358,7 @@ def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
             ("known keys: " + ", ".join(known) if known else None)
         return InputError("unknown key" + (f"; {hint}" if hint else "") + more, source=source, field=dotted)
     message = err["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+    message = message.removeprefix("Value error, ")
     value = err.get("input")
     if isinstance(value, dict | list):
         value = None
@@ -392,257 +382,3 @@ def load_scenario(name: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
     scenario._path = path.resolve()
     scenario._sets = tuple(sets)
     return scenario
-
-
-# --------------------------------------------------------------------------- preparing a run
-
-
-@dataclass
-class Prepared:
-    scenario: Scenario
-    grid: Any
-    sites: gpd.GeoDataFrame      # sites of the files plus the demand requests, mapped to buses
-    params: Any                  # planner.Params
-    regions: dict[str, dict]     # region -> pool and demand figures
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "request"
-
-
-def _read_all_sites(sc: Scenario) -> gpd.GeoDataFrame:
-    from planner import datasets
-    from planner.sites import read_sites
-
-    files = sc.sites.files or [str(datasets.default_sites())]
-    frames = []
-    for f in files:
-        frame = read_sites(f)
-        frame["source_file"] = f
-        frames.append(frame)
-    sites = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-    dup = sites["site_id"].duplicated()
-    if dup.any():
-        raise InputError("the same site id is in two site files", source=", ".join(files), field="site_id",
-                         value=sites["site_id"][dup].iloc[0], expected="unique ids across sites.files")
-    s = sc.sites
-    keep = np.ones(len(sites), bool)
-    for column, wanted in (("interconnect", s.interconnects), ("state", s.states), ("country", s.countries),
-                           ("current_use", s.uses)):
-        if wanted:
-            have = sites[column].fillna("").astype(str) if column in sites else pd.Series("", index=sites.index)
-            keep &= have.str.upper().isin([w.upper() for w in wanted]).to_numpy()
-    unknown = sorted(set(s.exclude) - set(sites["site_id"]))
-    if unknown:
-        raise InputError("unknown site id", source=sc.label, field="sites.exclude", value=unknown[0],
-                         expected=_close_ids(unknown[0], sites["site_id"]))
-    keep &= ~sites["site_id"].isin(s.exclude).to_numpy()
-    if not keep.any():
-        raise InputError("the filters leave no site", source=sc.label, field="sites",
-                         expected="filters (interconnects, states, countries, uses, exclude) that keep some sites")
-    return sites[keep].reset_index(drop=True)
-
-
-def _close_ids(value: str, ids) -> str:
-    close = difflib.get_close_matches(value, list(map(str, ids)), n=3, cutoff=0.5)
-    return ("a site id of the (filtered) sites; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-            if close else "a site id of the (filtered) sites")
-
-
-TERM_COLUMNS = {"lease_usd_per_kw_month": "ai_lease_usd_per_kw_month", "capex_usd_per_mw": "ai_capex_usd_per_mw",
-                "lead_months": "ai_lead_months", "value_usd_per_mw": "ai_value_usd_per_mw",
-                "min_block_mw": "min_block_mw"}
-
-
-def _add_requests(sc: Scenario, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Requests at a site set that site's AI terms; requests at a location become new sites."""
-    from planner.states import state_of
-
-    sites = sites.copy()
-    for col in (*TERM_COLUMNS.values(), "ai_max_mw", "ai_min_mw"):
-        if col not in sites:
-            sites[col] = np.nan
-    sites["request"] = ""
-    sites["requested_mw"] = 0.0
-    if "region" not in sites:
-        sites["region"] = ""
-    defaults = sc.demand.defaults.model_dump()
-    new_rows = []
-    used_sites: dict[str, int] = {}
-    for i, req in enumerate(sc.demand.requests):
-        terms = {k: (getattr(req, k) if getattr(req, k) is not None else defaults[k]) for k in TERM_COLUMNS}
-        values = {TERM_COLUMNS[k]: v for k, v in terms.items() if v is not None}
-        values.update(ai_max_mw=req.mw, request=req.name, requested_mw=req.mw)
-        if req.must_serve:
-            values["ai_min_mw"] = req.mw
-        if req.region:
-            values["region"] = req.region
-        if req.site is not None:
-            hit = np.flatnonzero(sites["site_id"].to_numpy() == req.site)
-            if len(hit) == 0:
-                raise InputError("unknown site id", source=sc.label, field=f"demand.requests.{i}.site",
-                                 value=req.site, expected=_close_ids(req.site, sites["site_id"]))
-            if req.site in used_sites:
-                raise InputError(f"site already has request {used_sites[req.site]}", source=sc.label,
-                                 field=f"demand.requests.{i}.site", value=req.site,
-                                 expected="one request per site")
-            used_sites[req.site] = i
-            for col, v in values.items():
-                sites.loc[hit[0], col] = v
-            continue
-        state = req.state or state_of(req.lon, req.lat)[0]
-        new_rows.append({"site_id": f"demand-{_slug(req.name)}", "name": req.name, "operator": "",
-                         "state": state.upper(), "country": "US", "current_use": "development",
-                         "status": "requested", "poi_mw": req.mw, "operating_mw": 0.0,
-                         "lat": req.lat, "lon": req.lon, **values})
-    if new_rows:
-        frame = pd.DataFrame(new_rows)
-        dup = frame["site_id"].duplicated() | frame["site_id"].isin(sites["site_id"])
-        if dup.any():
-            raise InputError("two requests have the same name (or the name of a site)", source=sc.label,
-                             field="demand.requests", value=frame["name"][dup].iloc[0],
-                             expected="distinct request names")
-        extra = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326")
-        sites = gpd.GeoDataFrame(pd.concat([sites, extra], ignore_index=True), crs="EPSG:4326")
-    return sites
-
-
-def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
-    regions = sc.supply.regions
-    region = sites["region"].fillna("").astype(str).to_numpy(object)
-    if not regions:
-        return region
-    for name in set(region) - {""}:
-        if name not in regions:
-            raise InputError("names a region that supply.regions does not define", source=sc.label,
-                             field="region", value=name, expected="one of " + ", ".join(regions))
-    state = sites["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in sites else \
-        np.full(len(sites), "")
-    ic = np.where(sites["bus_interconnect"].fillna("").astype(str) != "",
-                  sites["bus_interconnect"].fillna("").astype(str),
-                  sites["interconnect"].fillna("").astype(str) if "interconnect" in sites else "")
-    open_ = region == ""
-    for name, r in regions.items():
-        match = open_.copy()
-        if r.states:
-            match &= np.isin(state, [s.upper() for s in r.states])
-        if r.interconnects:
-            match &= np.isin(np.char.lower(ic.astype(str)), [i.lower() for i in r.interconnects])
-        region[match] = name
-        open_ &= ~match
-    mapped = (sites["status"] == "mapped").to_numpy()
-    lost = np.flatnonzero(mapped & (region == ""))
-    if len(lost):
-        i = lost[0]
-        raise InputError(f"site {sites['site_id'].iat[i]} (state {state[i] or '?'}, interconnect {ic[i] or '?'}) "
-                         "is in no region of supply.regions", source=sc.label, field="supply.regions",
-                         expected="a region whose states and interconnects include it, or a sites filter "
-                                  "that leaves it out")
-    return region
-
-
-def prepare(sc: Scenario, grid=None, log=None) -> Prepared:
-    """Load the grid and sites of a scenario, add the demand, assign regions, build Params."""
-    from planner.grid import load_grid
-    from planner.model import Params
-    from planner.sites import map_sites
-
-    if sc.constraints.security != "n-0":
-        raise InputError("N-1 security is not available in this version", source=sc.label,
-                         field="constraints.security", value=sc.constraints.security, expected="n-0")
-    economics = Economics().with_overrides(**sc.economics_overrides()).validate(sc.label)
-    if grid is None:
-        if log:
-            log(f"loading grid {sc.grid.name}")
-        try:
-            grid = load_grid(sc.grid.name)
-        except InputError as exc:
-            raise InputError(exc.message, source=sc.label, field="grid.name", value=exc.value,
-                             expected=exc.expected) from None
-    sites = _add_requests(sc, _read_all_sites(sc))
-    if log:
-        log(f"mapping {len(sites)} sites and requests to buses")
-    sites = map_sites(sites, grid, min_kv=sc.sites.min_kv, max_km=sc.sites.max_km,
-                      kv_by_mw=sorted(sc.sites.kv_by_mw.items()) or None)
-    sites["region"] = _assign_regions(sc, sites)
-    fallback = sites["bus_interconnect"].fillna("").astype(str).replace("", "grid")
-    sites["region"] = np.where(sites["region"] == "", fallback, sites["region"])
-    modelled_regions = set(sites.loc[sites["status"] == "mapped", "region"])
-
-    regions: dict[str, dict] = {}
-    for name, r in sc.supply.regions.items():
-        pool = None if r.available_mw is None else r.available_mw + r.under_construction_mw
-        regions[name] = {"available_mw": r.available_mw, "under_construction_mw": r.under_construction_mw,
-                         "pool_mw": pool, "requested_ai_mw": 0.0}
-    requested = sites.groupby("region")["requested_mw"].sum()
-    for name, mw in requested.items():
-        regions.setdefault(name, {"available_mw": None, "under_construction_mw": 0.0, "pool_mw": None})
-        regions[name]["requested_ai_mw"] = float(mw)
-    pools = {r: v["pool_mw"] for r, v in regions.items() if v["pool_mw"] is not None and r in modelled_regions}
-    has_requests = len(sc.demand.requests) > 0
-    demand = {}
-    if has_requests:  # AI must serve a request: every modelled region gets a cap (0 without requests)
-        demand = {r: float(requested.get(r, 0.0)) for r in modelled_regions}
-    c, s = sc.constraints, sc.solver
-    params = Params(economics=economics, slack=sc.grid.slack, allow_conversion=c.allow_conversion,
-                    min_block_mw=c.min_block_mw, supply_pools_mw=pools, ai_demand_mw=demand,
-                    max_capex_usd=c.max_capex_usd, overload_dfax=c.overload_dfax,
-                    requested_ai_mw=float(requested.sum()) if has_requests else None,
-                    solver=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads,
-                    max_lazy_rounds=s.max_lazy_rounds, near_binding=s.near_binding,
-                    check_existing_load=s.existing_load_check)
-    return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions)
-
-
-def scenario_summary(prep: Prepared, result) -> dict:
-    """Scenario blocks of summary.json: per region and what the miner sites add."""
-    alloc = result.allocation
-    region = alloc["region"].fillna("").astype(str).to_numpy()
-    ai = alloc["ai_mw"].fillna(0).to_numpy(float)
-    mining = (alloc["kept_mining_mw"].fillna(0) + alloc["new_mining_mw"].fillna(0)).to_numpy(float)
-    existing = alloc["existing_mw"].fillna(0).to_numpy(float)
-    miner = alloc["converted"].fillna(False).to_numpy(bool)
-    draw = np.maximum(ai + mining - existing, 0.0)
-    out = {}
-    for name, r in prep.regions.items():
-        here = region == name
-        out[name] = {**{k: _r(v) for k, v in r.items()},
-                     "served_ai_mw": _r(ai[here].sum()),
-                     "unmet_ai_mw": _r(max(r.get("requested_ai_mw", 0.0) - ai[here].sum(), 0.0)),
-                     "ai_at_miner_sites_mw": _r(ai[here & miner].sum()),
-                     "mining_mw": _r(mining[here].sum()),
-                     "pool_drawn_mw": _r(draw[here].sum())}
-    by_region = {name: v["ai_at_miner_sites_mw"] for name, v in out.items() if v["ai_at_miner_sites_mw"]}
-    on_existing = np.minimum(ai, existing)
-    conversions = {
-        "ai_at_miner_sites_mw": _r(ai[miner].sum()),
-        "on_existing_mining_supply_mw": _r(on_existing[miner].sum()),
-        "by_region_mw": by_region,
-        "sites": {sid: _r(mw) for sid, mw in zip(alloc["site_id"][miner], ai[miner])},
-    }
-    return {"regions": out, "conversions": conversions,
-            "overrides": list(prep.scenario._sets), "description": prep.scenario.description}
-
-
-def _r(v, digits: int = 3):
-    if v is None:
-        return None
-    return round(float(v), digits)
-
-
-def run(sc: Scenario, grid=None, log=None):
-    """Prepare and solve a scenario; return (Prepared, Result) with the scenario blocks in the summary."""
-    import time
-
-    from planner.solve import plan
-
-    t0 = time.perf_counter()
-    prep = prepare(sc, grid=grid, log=log)
-    prepared_s = time.perf_counter() - t0
-    result = plan(prep.grid, prep.sites, prep.params, log=log, scenario=sc.name)
-    result.summary.update(scenario_summary(prep, result))
-    timings = result.summary["timings_s"]
-    result.summary["timings_s"] = {"load_grid_and_sites": round(prepared_s, 4),
-                                   **{k: v for k, v in timings.items() if k != "total"},
-                                   "total": round(time.perf_counter() - t0, 4)}
-    return prep, result

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from planner.errors import InputError
-from planner.scenario import load_scenario, prepare
+from planner.prepare import prepare
+from planner.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = REPO / "scenarios" / "texas.yaml"

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.scenario import load_scenario, run
+from planner.prepare import run
+from planner.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
