@@ -221,17 +221,21 @@ def _default_out(name: str) -> Path:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Run directory to write (default: output.dir, else runs/<scenario>-<timestamp>).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--n-1", "n_1", is_flag=True, help="N-1 security (same as --set constraints.security=n-1).")
+@click.option("--ac-tighten", is_flag=True,
+              help="Derate the DC limits of branches AC shows overloaded and solve again (at most ac.max_rounds).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time.")
 @click.pass_context
 def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out_dir: Path | None, force: bool,
-              quiet: bool, verbose: bool) -> None:
+              n_1: bool, ac_tighten: bool, quiet: bool, verbose: bool) -> None:
     """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
     and write its run directory."""
     from planner import io
     from planner.prepare import run
     from planner.scenario import load_scenario
 
+    sets = sets + (("constraints.security=n-1",) if n_1 else ()) + (("ac.tighten=true",) if ac_tighten else ())
     sc = load_scenario(scenario_file, sets)
     out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
     io.check_run_target(out_dir, force)  # fail before the solve, not after
@@ -247,14 +251,18 @@ def _write_solve(prep, result, out_dir: Path, force: bool, log):
 
     sc = prep.scenario
     log("checking the allocation with pandapower's DC power flow")
-    net = allocated_net(prep.grid, result)
-    check = dc_check(prep.grid, result, net=net)
-    result.summary["validation"] = {
-        "dc_power_flow": "pandapower rundcpp on the allocated case (case.json)",
-        "max_flow_diff_mw": round(check["max_flow_diff_mw"], 6),
-        "monitored_branches_over_limit": check["branches_over_limit"],
-        "slack_mw": round(check["slack_mw"], 6),
-    }
+    nets = {}
+    validation = {}
+    for state in result.states:
+        nets[state] = allocated_net(prep.grid, result, state)
+        check = dc_check(prep.grid, result, net=nets[state], state=state)
+        validation[state] = {
+            "dc_power_flow": f"pandapower rundcpp on the allocated case ({_case_name(state)})",
+            "max_flow_diff_mw": round(check["max_flow_diff_mw"], 6),
+            "monitored_branches_over_limit": check["branches_over_limit"],
+            "slack_mw": round(check["slack_mw"], 6),
+        }
+    result.summary["validation"] = validation
     log("drawing the maps")
     fig = plot.allocation_map(prep.grid, result) if sc.output.map_png else None
     fmap = plot.allocation_html(prep.grid, result) if sc.output.map_html else None
@@ -262,9 +270,13 @@ def _write_solve(prep, result, out_dir: Path, force: bool, log):
         result.summary["map_html"] = "not written: folium is not installed (pip install folium)"
     log(f"writing {out_dir}")
     with io.run_directory(out_dir, force) as tmp:
-        paths = io.write_run(tmp, result, case_net=net if sc.output.case_json else None, map_png=fig,
-                             map_html=fmap)
+        cases = {_case_name(k): v for k, v in nets.items()} if sc.output.case_json else {}
+        paths = io.write_run(tmp, result, cases=cases, map_png=fig, map_html=fmap)
     return [out_dir / p.name for p in paths]
+
+
+def _case_name(state: str) -> str:
+    return "case.json" if state == "peak" else f"case_{state}.json"
 
 
 def _print_solve(result, out_dir: Path, paths) -> None:

@@ -162,10 +162,11 @@ ALLOCATION_COLUMNS = ["site_id", "name", "operator", "state", "region", "bus", "
                       "marginal_value_usd_per_mw", "current_use", "bus_kv", "bus_name", "distance_km", "reason"]
 BRANCH_COLUMNS = ["branch_id", "from_bus", "to_bus", "flow_mw", "rate_mw", "loading_percent", "binding",
                   "shadow_price_usd_per_mw", "kind", "monitored", "base_flow_mw", "limit_mw",
-                  "preexisting_overload"]
+                  "preexisting_overload", "offpeak_base_flow_mw", "offpeak_flow_mw", "offpeak_limit_mw",
+                  "offpeak_loading_percent", "n1_loading_percent", "n1_worst_outage_branch_id"]
 
 
-def write_run(out_dir: Path, result, *, case_net=None, map_png=None, map_html=None) -> list[Path]:
+def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None, map_html=None) -> list[Path]:
     """Write the files of a solve run into ``out_dir`` (see DESIGN.md's contract)."""
     alloc = result.allocation
     front = [c for c in ALLOCATION_COLUMNS if c in alloc.columns]
@@ -180,6 +181,6 @@ def write_run(out_dir: Path, result, *, case_net=None, map_png=None, map_html=No
         paths.append(write_figure(map_png, out_dir / "map.png"))
     if map_html is not None:
         paths.append(write_html(map_html, out_dir / "map.html"))
-    if case_net is not None:
-        paths.append(write_case(case_net, out_dir / "case.json"))
+    for name, net in (cases or {}).items():  # file name -> pandapower net
+        paths.append(write_case(net, out_dir / name))
     return paths

@@ -62,6 +62,20 @@ class Params:
     #: a branch overloaded before any new load may not get worse; a load counts as worsening it
     #: only where its distribution factor is at least this (PJM-style 5 % DFAX cut-off); 0: any amount
     overload_dfax: float = 0.05
+    #: "n-0" or "n-1" (outages of monitored branches that do not island the grid; see planner.security)
+    security: str = "n-0"
+    #: emergency rating = this x rateA: the data has no emergency ratings (rateB/rateC are 0)
+    emergency_rating_factor: float = 1.2
+    #: share of new mining MW that still runs at peak (mines curtail; ERCOT counts them as flexible)
+    mining_firm_share: float = 0.1
+    #: share of new AI MW that runs at peak (firm)
+    ai_firm_share: float = 1.0
+    #: off-peak hour: every base load x this factor, with all new load running
+    offpeak_load_factor: float = 0.6
+    #: branch id -> multiplier of its rating (planner solve --ac-tighten sets these)
+    rating_derate: dict[int, float] = field(default_factory=dict)
+    #: keep the LODF columns in memory when the branch x outage matrix is at most this size
+    lodf_cache_mb: float = 512.0
     solver: str = "highs"
     time_limit_s: float | None = 300.0
     mip_gap: float = 1e-4
@@ -84,6 +98,21 @@ class Params:
             raise InputError("must not be negative", field="max_capex_usd", value=self.max_capex_usd)
         if self.solver not in ("highs", "cbc"):
             raise InputError("unknown solver", field="solver", value=self.solver, expected="highs or cbc")
+        if self.security not in ("n-0", "n-1"):
+            raise InputError("unknown security level", field="security", value=self.security,
+                             expected="n-0 or n-1")
+        if not np.isfinite(self.emergency_rating_factor) or self.emergency_rating_factor < 1:
+            raise InputError("must be at least 1 (an emergency rating is not below the normal one)",
+                             field="emergency_rating_factor", value=self.emergency_rating_factor)
+        for name in ("mining_firm_share", "ai_firm_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InputError("is a share of MW", field=name, value=getattr(self, name),
+                                 expected="a number between 0 and 1")
+        if not 0 < self.offpeak_load_factor <= 1:
+            raise InputError("must be in (0, 1]", field="offpeak_load_factor", value=self.offpeak_load_factor)
+        for branch, factor in self.rating_derate.items():
+            if not 0 < factor <= 1:
+                raise InputError("must be in (0, 1]", field=f"rating_derate.{branch}", value=factor)
         if not 0 < self.near_binding <= 1:
             raise InputError("must be in (0, 1]", field="near_binding", value=self.near_binding)
         if not 0 <= self.overload_dfax < 1:
@@ -236,8 +265,10 @@ class Built:
     pools: dict[str, pulp.LpConstraint]
     demand: dict[str, pulp.LpConstraint]
     budget: pulp.LpConstraint | None
-    upper: dict[int, pulp.LpConstraint] = field(default_factory=dict)  # branch row -> constraint
-    lower: dict[int, pulp.LpConstraint] = field(default_factory=dict)
+    #: state name ("peak", "offpeak") -> new load per candidate bus that counts in that state
+    loads: dict[str, list] = field(default_factory=dict)
+    #: network rows added lazily: (kind, state, row id, side) -> constraint
+    rows: dict[tuple, pulp.LpConstraint] = field(default_factory=dict)
 
 
 def _expr(pairs) -> pulp.LpAffineExpression:
@@ -245,7 +276,7 @@ def _expr(pairs) -> pulp.LpAffineExpression:
 
 
 def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
-    """Build the MILP without network rows (see :func:`add_branch_rows`).
+    """Build the MILP without network rows (see :func:`add_rows`).
 
     ``objective="existing"`` builds the LP that maximizes how much of today's
     load the network can carry (only ``keep`` variables, weight 1 each).
@@ -289,13 +320,25 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += pulp.LpConstraint(_expr([(var, 1.0), (z[i], -block)]), pulp.LpConstraintGE,
                                       f"ailo_{i}", 0.0)
 
-    load = [prob.add_variable(f"load_{k}", 0) for k in range(len(cand.buses))]
-    members: list[list] = [[] for _ in cand.buses]
-    for i, pairs in uses_of.items():
-        members[cand.bus_of_site[i]].extend(pairs)
-    for k, pairs in enumerate(members):
-        prob += pulp.LpConstraint(_expr([(load[k], 1.0)] + [(v, -1.0) for v, _ in pairs]),
-                                  pulp.LpConstraintEQ, f"bus_{k}", 0.0)
+    from planner.security import state_shares
+
+    loads, by_shares = {}, {}
+    for state, share in state_shares(params).items():
+        key = (share["mining"], share["ai"])
+        if key not in by_shares:
+            name = "all" if key == (1.0, 1.0) else state
+            members: list[list] = [[] for _ in cand.buses]
+            for (mw_share, var) in ((key[0], keep), (key[0], new), (key[1], ai)):
+                for i, v in var.items():
+                    if mw_share > 0:
+                        members[cand.bus_of_site[i]].append((v, -mw_share))
+            vec = [prob.add_variable(f"load_{name}_{k}", 0) for k in range(len(cand.buses))]
+            for k, pairs in enumerate(members):
+                prob += pulp.LpConstraint(_expr([(vec[k], 1.0)] + pairs), pulp.LpConstraintEQ,
+                                          f"bus_{name}_{k}", 0.0)
+            by_shares[key] = vec
+        loads[state] = by_shares[key]
+    load = by_shares[(1.0, 1.0)]  # all new load (every state set has one with all of it)
 
     pools, demand = {}, {}
     if not only_existing:
@@ -321,26 +364,28 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
         budget = pulp.LpConstraint(_expr(capex), pulp.LpConstraintLE, "budget", params.max_capex_usd / SCALE)
         prob += budget
     return Built(prob=prob, keep=keep, new=new, ai=ai, z=z, load=load, poi=poi, aiup=aiup, pools=pools,
-                 demand=demand, budget=budget)
+                 demand=demand, budget=budget, loads=loads)
 
 
-def add_branch_rows(built: Built, rows: np.ndarray, sides: np.ndarray, sens: np.ndarray,
-                    base_mw: np.ndarray, limit_mw: np.ndarray, tol: float = 1e-12) -> int:
-    """Add network rows ``-limit <= f0 + sens[r] @ load <= limit`` for the given
-    sensitivity rows ``r`` (``sides``: +1 upper, -1 lower). Returns rows added."""
+def add_rows(built: Built, keys: list, coef: np.ndarray, base_mw: np.ndarray, limit_mw: np.ndarray,
+             state: str, tol: float = 1e-12) -> int:
+    """Add network rows ``-limit <= base + coef @ load[state] <= limit``, one side each:
+    ``keys[i] = (kind, state, row id, side)`` with side +1 (upper) or -1 (lower).
+    Rows already in the model are skipped. Returns the number added."""
+    load = built.loads[state]
     added = 0
-    for r, side in zip(rows.tolist(), sides.tolist()):
-        target = built.upper if side > 0 else built.lower
-        if r in target:
+    for i, key in enumerate(keys):
+        if key in built.rows:
             continue
-        coef = sens[r]
-        nz = np.flatnonzero(np.abs(coef) > tol)
-        expr = _expr(list(zip([built.load[k] for k in nz], coef[nz].tolist())))
-        if side > 0:
-            con = pulp.LpConstraint(expr, pulp.LpConstraintLE, f"up_{r}", float(limit_mw[r] - base_mw[r]))
+        c = coef[i]
+        nz = np.flatnonzero(np.abs(c) > tol)
+        expr = _expr(list(zip([load[k] for k in nz], c[nz].tolist())))
+        name = f"net_{len(built.rows)}"
+        if key[-1] > 0:
+            con = pulp.LpConstraint(expr, pulp.LpConstraintLE, name, float(limit_mw[i] - base_mw[i]))
         else:
-            con = pulp.LpConstraint(expr, pulp.LpConstraintGE, f"lo_{r}", float(-limit_mw[r] - base_mw[r]))
+            con = pulp.LpConstraint(expr, pulp.LpConstraintGE, name, float(-limit_mw[i] - base_mw[i]))
         built.prob += con
-        target[r] = con
+        built.rows[key] = con
         added += 1
     return added

@@ -172,9 +172,6 @@ def prepare(sc: Scenario, grid=None, log=None) -> Prepared:
     from planner.model import Params
     from planner.sites import map_sites
 
-    if sc.constraints.security != "n-0":
-        raise InputError("N-1 security is not available in this version", source=sc.label,
-                         field="constraints.security", value=sc.constraints.security, expected="n-0")
     economics = Economics().with_overrides(**sc.economics_overrides()).validate(sc.label)
     if grid is None:
         if log:
@@ -211,7 +208,9 @@ def prepare(sc: Scenario, grid=None, log=None) -> Prepared:
     c, s = sc.constraints, sc.solver
     params = Params(economics=economics, slack=sc.grid.slack, allow_conversion=c.allow_conversion,
                     min_block_mw=c.min_block_mw, supply_pools_mw=pools, ai_demand_mw=demand,
-                    max_capex_usd=c.max_capex_usd, overload_dfax=c.overload_dfax,
+                    max_capex_usd=c.max_capex_usd, overload_dfax=c.overload_dfax, security=c.security,
+                    emergency_rating_factor=c.emergency_rating_factor, mining_firm_share=c.mining_firm_share,
+                    ai_firm_share=c.ai_firm_share, offpeak_load_factor=c.offpeak_load_factor,
                     requested_ai_mw=float(requested.sum()) if has_requests else None,
                     solver=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads,
                     max_lazy_rounds=s.max_lazy_rounds, near_binding=s.near_binding,
@@ -264,10 +263,41 @@ def run(sc: Scenario, grid=None, log=None):
     t0 = time.perf_counter()
     prep = prepare(sc, grid=grid, log=log)
     prepared_s = time.perf_counter() - t0
-    result = plan(prep.grid, prep.sites, prep.params, log=log, scenario=sc.name)
+    result = _solve_and_check(prep, log)
     result.summary.update(scenario_summary(prep, result))
     timings = result.summary["timings_s"]
     result.summary["timings_s"] = {"load_grid_and_sites": round(prepared_s, 4),
                                    **{k: v for k, v in timings.items() if k != "total"},
                                    "total": round(time.perf_counter() - t0, 4)}
     return prep, result
+
+
+def _solve_and_check(prep: Prepared, log):
+    """Solve; then the AC check (and, with ``ac.tighten``, the derate-and-resolve rounds)."""
+    from planner import acpf
+    from planner.solve import plan
+
+    sc = prep.scenario
+    ac = sc.ac
+
+    def solve(params):
+        return plan(prep.grid, prep.sites, params, log=log, scenario=sc.name)
+
+    if not ac.check and not ac.tighten:
+        result = solve(prep.params)
+        result.summary["ac_check"] = {"run": False, "skipped_reason": "ac.check is false in the scenario"}
+        return result
+    if ac.tighten:
+        result, check, rounds = acpf.solve_ac_tightened(solve, prep.params, prep.grid, rounds=ac.max_rounds,
+                                                        log=log, power_factor=ac.power_factor)
+        check["tighten_rounds"] = rounds
+        prep.params = rounds[-1]["_params"]
+        for r in rounds:
+            del r["_params"]
+    else:
+        result = solve(prep.params)
+        if log:
+            log("checking the allocation with pandapower's AC power flow")
+        check = acpf.ac_check(prep.grid, result, power_factor=ac.power_factor)
+    result.summary["ac_check"] = check
+    return result

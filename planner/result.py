@@ -29,14 +29,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     capex = (new * f["capex_new_usd_per_mw"] + ai * f["capex_ai_usd_per_mw"]).to_numpy()
     marginal = np.array([_shadow(built.poi.get(i)) for i in range(n)])
 
-    # branch duals and the network cost of one more MW of load at each candidate bus
-    mu = np.zeros(len(net.rows))
-    for r, con in built.upper.items():
-        mu[r] += _shadow(con)
-    for r, con in built.lower.items():
-        mu[r] -= _shadow(con)  # a lower row binds when flow runs at -limit
-    network_cost = mu @ net.sens  # $ per MW of load at each candidate bus
-
+    duals = _row_duals(built, net, cand)
     # allocation: one row per input site
     use = np.where((ai > 0) & (mining > 0), "ai+mining", np.where(ai > 0, "ai", np.where(mining > 0, "mining",
                                                                                            "none")))
@@ -78,17 +71,29 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     alloc["reason"] = reason
     alloc = gpd.GeoDataFrame(alloc, geometry=geom.to_numpy(), crs="EPSG:4326")
 
-    # branches: full DC solve with the new load (exact for every branch)
-    load_pos = np.zeros(model.n_bus)
+    # branches: full DC solve of each state (exact for every branch)
+    shares = {st.name: st.share for st in net.states}
+    states = {}
+    for st in net.states:
+        mw = (keep + new) * st.share["mining"] + ai * st.share["ai"]
+        by_bus = pd.Series(np.bincount(cand.bus_of_site, weights=mw, minlength=len(cand.buses)),
+                           index=pd.Index(cand.buses, name="bus"))
+        pos = np.zeros(model.n_bus)
+        pos[model.positions(cand.buses)] = by_bus.to_numpy()
+        states[st.name] = {"load_mw": by_bus, "dispatch_mw": sens.dispatch(st.model, pos),
+                           "base_dispatch_mw": sens.dispatch(st.model, np.zeros(model.n_bus)),
+                           "flow_mw": sens.flows(st.model, pos), "load_factor": 1.0 if st.name == "peak"
+                           else float(params.offpeak_load_factor), "share": shares[st.name]}
     load_by_bus = pd.Series(np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses)),
                             index=pd.Index(cand.buses, name="bus"))
-    load_pos[model.positions(cand.buses)] = load_by_bus.to_numpy()
-    flow = sens.flows(model, load_pos)
-    limit = model.limit_mw
+    peak = net.states[0]
+    limit = np.full(model.n_branch, np.nan)
+    limit[net.mon] = peak.n0.limit
+    rate = np.full(model.n_branch, np.nan)
+    rate[net.mon] = model.rate_mw[net.mon]
+    flow = states["peak"]["flow_mw"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        loading = np.abs(flow) / model.rate_mw * 100.0
-    shadow = np.zeros(model.n_branch)
-    shadow[net.rows] = np.abs(mu)
+        loading = np.abs(flow) / rate * 100.0
     binding = model.monitored & (np.abs(flow) >= limit - 1e-3)
     br = grid.branches.reindex(model.branch_ids)
     branches = pd.DataFrame({
@@ -99,17 +104,39 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         "monitored": model.monitored,
         "base_flow_mw": model.flow_mw,
         "flow_mw": flow,
-        "rate_mw": model.rate_mw,
+        "rate_mw": rate,
         "limit_mw": limit,
         "loading_percent": loading,
         "binding": binding,
-        "shadow_price_usd_per_mw": shadow,
-        "preexisting_overload": model.monitored & (np.abs(model.flow_mw) > model.rate_mw * (1 + 1e-9)),
+        "shadow_price_usd_per_mw": duals["branch"],
+        "preexisting_overload": model.monitored & (np.abs(model.flow_mw) > rate * (1 + 1e-9)),
     })
+    if "offpeak" in states:
+        off = net.state("offpeak")
+        off_limit = np.full(model.n_branch, np.nan)
+        off_limit[net.mon] = off.n0.limit
+        off_flow = states["offpeak"]["flow_mw"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            branches["offpeak_base_flow_mw"] = off.model.flow_mw
+            branches["offpeak_flow_mw"] = off_flow
+            branches["offpeak_loading_percent"] = np.abs(off_flow) / rate * 100.0
+        branches["offpeak_limit_mw"] = off_limit
+        branches["binding"] |= model.monitored & (np.abs(off_flow) >= off_limit - 1e-3)
+    branches["binding"] |= duals["branch"] > 1e-6
+    n1 = None
+    if net.contingencies is not None:
+        n1 = security_report(net, {n: v["load_mw"].to_numpy() for n, v in states.items()}, model)
+        branches["n1_loading_percent"] = np.nan
+        branches["n1_worst_outage_branch_id"] = pd.array([pd.NA] * model.n_branch, dtype="Int64")
+        branches.loc[net.mon, "n1_loading_percent"] = n1.pop("_loading")
+        worst = n1.pop("_outage")
+        branches.loc[net.mon, "n1_worst_outage_branch_id"] = pd.array(
+            np.where(worst >= 0, worst, 0), dtype="Int64")
+        branches.loc[net.mon[worst < 0], "n1_worst_outage_branch_id"] = pd.NA
 
     # candidate buses
     bg = grid.buses.reindex(cand.buses)
-    host, _ = hosting_mod.limits_from_sensitivity(net.base, net.limit, net.sens)
+    host, _ = hosting_mod.limits_from_sensitivity(peak.n0.base, peak.n0.limit, peak.n0.sens)
     best = pd.Series(marginal).groupby(cand.bus_of_site).max()
     buses = gpd.GeoDataFrame({
         "bus": cand.buses,
@@ -121,18 +148,21 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         "new_load_mw": load_by_bus.to_numpy(),
         "hosting_mw": host,
         "marginal_value_usd_per_mw": best.reindex(range(len(cand.buses))).to_numpy(),
-        "network_cost_usd_per_mw": network_cost,
+        "network_cost_usd_per_mw": duals["cost_ai"],
+        "network_cost_mining_usd_per_mw": duals["cost_mining"],
     }, geometry=bg.geometry.to_numpy(), crs=grid.buses.crs)
 
-    dispatch = sens.dispatch(model, load_pos)
     summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
-                       branches, built, scenario, net, value, to_ai, shed)
+                       branches, built, scenario, net, value, to_ai, shed, n1, duals)
+    for v in states.values():
+        del v["flow_mw"]
     return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
-                  buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=dispatch)
+                  buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=states["peak"]["dispatch_mw"],
+                  states=states)
 
 
 def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params, branches,
-             built, scenario, net, value, to_ai, shed):
+             built, scenario, net, value, to_ai, shed, n1, duals):
     from planner.solve import _shadow
 
     region = f["region"].to_numpy()
@@ -184,19 +214,134 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
         "ai_demand": demand,
         "budget_usd": params.max_capex_usd,
         "budget_shadow_usd_per_usd": _round(_shadow(built.budget) / 1e6, 6) if built.budget is not None else None,
+        "security": params.security,
+        "contingencies_checked": n1["contingencies_checked"] if n1 else 0,
+        "lazy_rows_added": int(mip["rows_added"] + lp["rows_added"]),
         "network": {
-            "security": "n-0",
+            "security": params.security,
             "slack": model.slack,
             "monitored_branches": int(model.monitored.sum()),
             "screened_branches": len(net.screened),
             "lazy_rows_added": int(mip["rows_added"] + lp["rows_added"]),
+            "lazy_rows_by_kind": duals["rows_by_kind"],
             "lazy_rounds": int(mip["rounds"]),
+            "binding_rows": duals["binding_rows"],
             "preexisting_overloads": len(pre),
             "overload_dfax_cutoff": params.overload_dfax,
             "worst_preexisting_loading_percent": _round(float(pre["loading_percent"].max())) if len(pre) else None,
+            "derated_branches": {str(k): v for k, v in params.rating_derate.items()},
         },
+        "states": _states_block(net, params, branches),
+        "n_1": n1,
         "sites": {"modelled": len(f), "not_modelled": len(cand.skipped),
                   "not_modelled_reasons": dict(zip(cand.skipped["site_id"], cand.skipped["reason"]))},
         "scenario": scenario,
         "grid": grid.name,
+    }
+
+
+def _row_duals(built, net, cand) -> dict:
+    """Duals of the network rows: shadow price of each monitored branch (all its rows,
+    N-0 and N-1, in every state) and the network cost of one more MW of AI or mining
+    load at each candidate bus (sum over rows of dual x coefficient x the use's share)."""
+    from planner.solve import _shadow
+
+    model_rows = len(net.sens)
+    pos_of = np.full(int(net.mon.max()) + 1 if len(net.mon) else 1, -1, dtype=np.int64)
+    pos_of[net.mon] = np.arange(len(net.mon))
+    branch = np.zeros(model_rows)
+    index = {}
+    for vec in built.loads.values():
+        for k, v in enumerate(vec):
+            index[v.name] = k
+    shares = {st.name: st.share for st in net.states}
+    cost_ai = np.zeros(len(cand.buses))
+    cost_mining = np.zeros(len(cand.buses))
+    by_kind: dict[str, int] = {}
+    binding: dict[str, int] = {}
+    for key, con in built.rows.items():
+        kind, state, rid, _ = key
+        label = f"{kind} {state}"
+        by_kind[label] = by_kind.get(label, 0) + 1
+        sh = _shadow(con)
+        if abs(sh) <= 1e-9:
+            continue
+        binding[label] = binding.get(label, 0) + 1
+        if kind == "n-1":
+            limited = net.mon[rid[0]]
+        elif kind == "n-0":
+            limited = net.mon[rid]
+        else:
+            limited = net.state(state).pre.branch[rid]
+        branch[pos_of[limited]] += abs(sh)
+        for var, c in con.items():
+            k = index.get(var.name)
+            if k is not None:
+                cost_ai[k] += sh * c * shares[state]["ai"]
+                cost_mining[k] += sh * c * shares[state]["mining"]
+    full = np.zeros(len(net.states[0].model.branch_ids))
+    full[net.mon] = branch
+    return {"branch": full, "cost_ai": cost_ai, "cost_mining": cost_mining, "rows_by_kind": by_kind,
+            "binding_rows": binding}
+
+
+def _states_block(net, params, branches) -> dict:
+    out = {}
+    for st in net.states:
+        col = "loading_percent" if st.name == "peak" else "offpeak_loading_percent"
+        mon = branches[branches["monitored"]]
+        out[st.name] = {
+            "base_load_factor": 1.0 if st.name == "peak" else params.offpeak_load_factor,
+            "share_of_new_mw": st.share,
+            "max_branch_loading_percent": _round(float(mon[col].max())) if len(mon) else None,
+        }
+    return out
+
+
+def security_report(net, loads: dict, model) -> dict:
+    """The N-1 figures of a solved plan: every pair checked once more, the worst
+    post-contingency loading of each monitored branch, and the pairs already over."""
+    c = net.contingencies
+    worst_all = np.zeros(len(net.mon))
+    outage_all = np.full(len(net.mon), -1, dtype=np.int64)
+    over = 0
+    pre = {}
+    for st in net.states:
+        flow_mon = st.model.flow_mw[net.mon] + net.sens @ loads[st.name]
+        _, _, _, _, n_over, worst, worst_k = c.violations(st, flow_mon, near=np.inf)
+        over += n_over
+        better = worst > worst_all
+        worst_all[better] = worst[better]
+        outage_all[better] = worst_k[better]
+        rows = st.pre
+        if rows is not None and len(rows.base):
+            after = rows.flows(loads[st.name])
+            rate = model.rate_mw[rows.branch]
+            i = int(np.argmax(np.abs(rows.base) / rate))
+            pre[st.name] = {
+                "count": len(rows.base),
+                "branches": len(np.unique(rows.branch)),
+                "worst": {"branch_id": int(model.branch_ids[rows.branch[i]]),
+                          "outage_branch_id": int(model.branch_ids[rows.outage[i]]),
+                          "loading_percent_without_new_load": _round(abs(rows.base[i]) / rate[i] * 100),
+                          "loading_percent": _round(abs(after[i]) / rate[i] * 100)},
+                "worsened": int(np.sum(np.abs(after) > np.abs(rows.base) * (1 + 1e-6) + 1e-6)),
+            }
+        else:
+            pre[st.name] = {"count": 0, "branches": 0, "worst": None, "worsened": 0}
+    factor = c.factor
+    return {
+        "emergency_rating_factor": factor,
+        "emergency_rating_basis": "the grid data has no emergency ratings (rateB and rateC are 0): "
+                                  "emergency rating = factor x rateA",
+        "contingencies_checked": len(c.outages),
+        "branch_outage_pairs_checked": int(c.pairs) * len(net.states),
+        "radial_branches_not_outaged": len(c.radial),
+        "radial_branch_ids": [int(b) for b in model.branch_ids[c.radial]],
+        "pairs_over_emergency_rating": int(over),
+        "max_post_contingency_loading_percent": _round(float(worst_all.max() * factor * 100))
+        if len(worst_all) else None,
+        "preexisting_overloads": pre,
+        "_loading": worst_all * factor * 100,
+        "_outage": np.where(outage_all >= 0, model.branch_ids[net.mon[np.maximum(outage_all, 0)]], -1),
     }

@@ -123,6 +123,9 @@ EconomicsSection = create_model(
 )
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class ConstraintsSection(_Strict):
     security: Literal["n-0", "n-1"] = "n-0"
     allow_conversion: bool = True
@@ -132,6 +135,14 @@ class ConstraintsSection(_Strict):
     #: a branch overloaded before any new load may not get worse; a load worsens it only where
     #: its distribution factor reaches this cut-off (0: any amount)
     overload_dfax: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    #: N-1: emergency rating = factor x rateA (the data has no emergency ratings)
+    emergency_rating_factor: Annotated[float, Field(ge=1)] = 1.2
+    #: share of new mining MW still running at peak (mines curtail)
+    mining_firm_share: Share = 0.1
+    #: share of new AI MW running at peak
+    ai_firm_share: Share = 1.0
+    #: off-peak hour: base load x this factor, all new load running
+    offpeak_load_factor: Annotated[float, Field(gt=0, le=1)] = 0.6
 
 
 class SolverSection(_Strict):
@@ -143,6 +154,17 @@ class SolverSection(_Strict):
     near_binding: Annotated[float, Field(gt=0, le=1)] = 0.98
     #: also find how much of today's mining load the network can carry (one more LP)
     existing_load_check: bool = True
+
+
+class AcSection(_Strict):
+    #: run pandapower's AC power flow on the allocated case (Texas and Western; skipped with a reason on Eastern)
+    check: bool = True
+    #: power factor (lagging) of the new loads in the AC case
+    power_factor: Annotated[float, Field(gt=0, le=1)] = 0.98
+    #: derate the DC limits of branches AC shows overloaded by the new load and solve again
+    tighten: bool = False
+    #: most re-solves when tightening
+    max_rounds: Annotated[int, Field(ge=1, le=20)] = 5
 
 
 class OutputSection(_Strict):
@@ -165,6 +187,7 @@ class Scenario(_Strict):
     economics: EconomicsSection = Field(default_factory=EconomicsSection)  # type: ignore[valid-type]
     constraints: ConstraintsSection = Field(default_factory=ConstraintsSection)
     solver: SolverSection = Field(default_factory=SolverSection)
+    ac: AcSection = Field(default_factory=AcSection)
     output: OutputSection = Field(default_factory=OutputSection)
     #: the file read (not a YAML key)
     _path: Path | None = None

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -315,3 +315,69 @@ def flows(model: DCModel, new_load_mw: np.ndarray) -> np.ndarray:
     theta = np.zeros(model.n_bus)
     theta[model.nonref] = model.lu.solve((inj[model.nonref] - model.pbusinj_mw[model.nonref]) / model.base_mva)
     return model.Bf @ theta * model.base_mva + model.pfinj_mw
+
+
+# --------------------------------------------------------------------------- states and outages
+
+
+def scaled_loads(model: DCModel, net, factor: float) -> DCModel:
+    """The same grid with its loads scaled by ``factor`` (an off-peak hour).
+
+    Every load of the net except the fixed DC-tie exports is multiplied by
+    ``factor``; the generators absorb the change of each island in proportion
+    to their output (as the loss surplus is removed in :func:`dc_model`), DC ties
+    and shunts stay as they are. New load is still picked up by the slack
+    weights of ``model``. Returns a copy of ``model`` with the new injections,
+    flows and dispatch.
+    """
+    if factor == 1.0:
+        return model
+    load = net.load[net.load["in_service"].astype(bool)]
+    load = load[~load["name"].fillna("").astype(str).str.startswith("dc tie")]
+    pos = model.bus_pos.reindex(load["bus"].to_numpy()).to_numpy()
+    ok = np.isfinite(pos)
+    change = np.zeros(model.n_bus)
+    mw = (load["p_mw"] * load["scaling"]).to_numpy(float)[ok]
+    np.add.at(change, pos[ok].astype(np.int64), (1.0 - factor) * mw)  # less load = more injection
+    inj = model.injection_mw + change
+    island_change = np.bincount(model.island, weights=change, minlength=len(model.refs))
+    g = model.gens.copy()
+    out = np.clip(g["p_mw"].to_numpy(), 0.0, None) * (g["gen"].to_numpy() >= 0)
+    total = np.bincount(g["island"].to_numpy(), weights=out, minlength=len(model.refs))
+    share = np.divide(out, total[g["island"]], out=np.zeros(len(g)), where=total[g["island"]] > 0)
+    delta = -share * island_change[g["island"].to_numpy()]
+    g["p_mw"] = g["p_mw"].to_numpy() + delta
+    np.add.at(inj, g["bus_pos"].to_numpy(), delta)
+    theta = np.zeros(model.n_bus)
+    theta[model.nonref] = model.lu.solve((inj[model.nonref] - model.pbusinj_mw[model.nonref]) / model.base_mva)
+    flow = model.Bf @ theta * model.base_mva + model.pfinj_mw
+    return replace(model, injection_mw=inj, flow_mw=flow, gens=g)
+
+
+def transfer_columns(model: DCModel, outages: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flows on ``rows`` per unit of transfer from the from-bus to the to-bus of each
+    outage branch (rows x outages), and the transfer's share on the outage branch itself."""
+    f, t = model.from_pos[outages], model.to_pos[outages]
+    rhs = np.zeros((model.n_bus, len(outages)))
+    cols = np.arange(len(outages))
+    np.add.at(rhs, (f, cols), 1.0)
+    np.add.at(rhs, (t, cols), -1.0)
+    theta = np.zeros_like(rhs)
+    theta[model.nonref] = model.lu.solve(np.ascontiguousarray(rhs[model.nonref]))
+    own = np.asarray((model.Bf[outages].multiply(theta.T)).sum(axis=1)).ravel()
+    return np.asarray(model.Bf[rows] @ theta), own
+
+
+def lodf(model: DCModel, outages: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Line outage distribution factors: the share of an outaged branch's pre-outage
+    flow that moves onto each branch of ``rows`` (rows x outages).
+
+    ``LODF[l, k] = PTDF_l(f_k -> t_k) / (1 - PTDF_k(f_k -> t_k))``. The second array
+    flags outages that island the grid (denominator ~ 0): their columns are NaN.
+    """
+    cols, own = transfer_columns(model, outages, rows)
+    denom = 1.0 - own
+    islanding = np.abs(denom) < 1e-6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = cols / np.where(islanding, np.nan, denom)[None, :]
+    return out, islanding

@@ -39,6 +39,7 @@ from planner import model as mdl
 from planner import sensitivity as sens
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.model import SCALE, Params
+from planner.security import Network, build_network
 
 STATUS_OK = ("optimal", "time_limit")
 
@@ -52,7 +53,9 @@ class Result:
     buses: gpd.GeoDataFrame
     model: sens.DCModel = field(repr=False)
     new_load_mw: pd.Series = field(repr=False)     # bus id -> MW of new load
-    dispatch_mw: pd.Series = field(repr=False)     # pandapower gen index -> MW
+    dispatch_mw: pd.Series = field(repr=False)     # pandapower gen index -> MW (peak state)
+    #: state name -> {"load_mw": bus -> MW counted in that state, "dispatch_mw", "load_factor", "share"}
+    states: dict = field(default_factory=dict, repr=False)
 
 
 # --------------------------------------------------------------------------- solver
@@ -78,7 +81,7 @@ def _solver(params: Params, mip: bool, time_left: float | None):
 
 def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None, float]:
     """Solve; return (status, mip_gap, solver seconds). Falls back on CBC when HiGHS fails."""
-    time_left = None if deadline is None else max(deadline - time.perf_counter(), 1.0)
+    time_left = None if deadline is None else max(deadline - time.perf_counter(), 2.0 if mip else 1.0)
     solver = _solver(params, mip, time_left)
     try:
         prob.solve(solver)
@@ -103,6 +106,10 @@ def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None
         info = prob.solverModel.getInfo()
         if mip:
             gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else None
+            if gap is None and np.isfinite(info.mip_dual_bound) and np.isfinite(info.objective_function_value):
+                obj, bound = info.objective_function_value, info.mip_dual_bound
+                # HiGHS leaves the gap undefined when the incumbent is worth 0: report 100 % then
+                gap = abs(bound - obj) / abs(obj) if abs(obj) > 1e-9 else (1.0 if abs(bound) > 1e-9 else 0.0)
         if hs == highspy.HighsModelStatus.kTimeLimit:
             status = "time_limit" if prob.sol_status == pulp.LpSolutionIntegerFeasible else "no_solution"
         elif hs == highspy.HighsModelStatus.kOptimal:
@@ -122,23 +129,13 @@ def _value(var) -> float:
 # --------------------------------------------------------------------------- lazy loop
 
 
-@dataclass
-class _Network:
-    rows: np.ndarray       # model branch positions of the monitored branches
-    sens: np.ndarray       # flow change per MW of load at each candidate bus (rows x buses)
-    base: np.ndarray
-    limit: np.ndarray
-    screened: np.ndarray   # positions in ``rows`` that can be overloaded
+def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
+    return {state: np.array([_value(v) for v in vec]) for state, vec in built.loads.items()}
 
 
-def _bus_loads(built: mdl.Built) -> np.ndarray:
-    return np.array([_value(v) for v in built.load])
-
-
-def _lazy_solve(built: mdl.Built, net: _Network, params: Params, mip: bool, deadline, log) -> dict:
+def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline, log) -> dict:
     rounds, added, status, gap = 0, 0, "optimal", None
-    tol = 1e-6
-    solve_s = highs_s = 0.0
+    solve_s = highs_s = check_s = 0.0
     while True:
         rounds += 1
         t = time.perf_counter()
@@ -147,29 +144,26 @@ def _lazy_solve(built: mdl.Built, net: _Network, params: Params, mip: bool, dead
         highs_s += run_s
         if status not in STATUS_OK:
             break
-        flow = net.base + net.sens @ _bus_loads(built)
-        over = np.abs(flow) > net.limit * (1 + tol) + tol
-        if not over.any():
+        t = time.perf_counter()
+        todo, n_over = net.violations(_state_loads(built), params.near_binding)
+        check_s += time.perf_counter() - t
+        if n_over == 0:
             break
         if rounds >= params.max_lazy_rounds:
             raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
                               "raise max_lazy_rounds")
-        near = np.zeros_like(over)
-        near[net.screened] = np.abs(flow[net.screened]) >= params.near_binding * net.limit[net.screened]
-        pick = np.flatnonzero(over | near)
-        sides = np.where(flow[pick] >= 0, 1, -1)
-        n = mdl.add_branch_rows(built, pick, sides, net.sens, net.base, net.limit)
+        n = sum(mdl.add_rows(built, keys, coef, base, limit, state) for keys, coef, base, limit, state in todo)
         added += n
         if log:
-            log(f"lazy round {rounds}: {int(over.sum())} branches over their limit, {n} rows added")
+            log(f"lazy round {rounds}: {n_over} rows or branch-outage pairs over their limit, {n} rows added")
         if n == 0:
             raise SolverError("a violated network row was already in the model: numerical trouble; "
                               "try solver=cbc")
     return {"status": status, "gap": gap, "rounds": rounds, "rows_added": added, "solve_s": solve_s,
-            "solver_s": highs_s}
+            "solver_s": highs_s, "check_s": check_s}
 
 
-def _diagnose(cand: mdl.Candidates, params: Params, net: _Network, model: sens.DCModel) -> str:
+def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DCModel) -> str:
     """Name the constraints in conflict. Only must-serve AI (``ai_min_mw``) can make the
     model infeasible: without it, building nothing is always a solution."""
     f = cand.frame
@@ -194,14 +188,17 @@ def _diagnose(cand: mdl.Candidates, params: Params, net: _Network, model: sens.D
         if capex > params.max_capex_usd + 1e-6:
             causes.append(f"must-serve AI costs ${capex:,.0f} of capex, above max_capex_usd = "
                           f"${params.max_capex_usd:,.0f}")
-    load = np.bincount(cand.bus_of_site, weights=must, minlength=len(cand.buses))
-    flow = net.base + net.sens @ load
-    over = np.flatnonzero(np.abs(flow) > net.limit * (1 + 1e-6) + 1e-6)
-    if len(over):
-        worst = over[np.argmax(np.abs(flow[over]) / net.limit[over])]
-        causes.append(f"the must-serve AI loads alone overload {len(over)} branch(es) of the grid; worst: "
-                      f"branch {model.branch_ids[net.rows[worst]]} at "
-                      f"{abs(flow[worst]) / net.limit[worst] * 100:,.0f} % of its limit")
+    for st in net.states:
+        n0 = st.n0
+        load = np.bincount(cand.bus_of_site, weights=must * st.share["ai"], minlength=len(cand.buses))
+        flow = n0.flows(load)
+        over = np.flatnonzero(np.abs(flow) > n0.limit * (1 + 1e-6) + 1e-6)
+        if len(over):
+            worst = over[np.argmax(np.abs(flow[over]) / n0.limit[over])]
+            causes.append(f"the must-serve AI loads alone overload {len(over)} branch(es) of the grid "
+                          f"({st.name}); worst: branch {model.branch_ids[n0.branch[worst]]} at "
+                          f"{abs(flow[worst]) / n0.limit[worst] * 100:,.0f} % of its limit")
+            break
     if not causes:
         ids = ", ".join(names[must > 0]) or "none"
         causes.append(f"the must-serve AI sites ({ids}) cannot all be served within the supply pools, "
@@ -219,7 +216,7 @@ def _shadow(con) -> float:
     return -float(con.pi) * SCALE
 
 
-def _fix_and_price(built: mdl.Built, net: _Network, params: Params, deadline, log) -> dict:
+def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline, log) -> dict:
     for i, z in built.z.items():
         val = round(_value(z))
         z.lowBound = z.upBound = val
@@ -248,7 +245,7 @@ def _versions() -> dict:
 
 def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | None = None,
          log=None, scenario: str | None = None) -> Result:
-    """Allocate interconnect capacity among ``sites`` on ``grid`` (N-0).
+    """Allocate interconnect capacity among ``sites`` on ``grid``.
 
     ``sites`` is a GeoDataFrame as read by :func:`planner.read_sites`; it is
     mapped to buses with :func:`planner.map_sites` unless it already has a
@@ -270,22 +267,11 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     if len(cand) == 0:
         raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
                          expected=f"sites inside grid '{grid.name}' with poi_mw, it_mw or operating_mw")
-    mon = np.flatnonzero(model.monitored)
-    s = -sens.ptdf(model, cand.buses, rows=mon)
-    max_at_bus = np.bincount(cand.bus_of_site, weights=cand.frame["cap_mw"].to_numpy(), minlength=len(cand.buses))
-    base, limit = model.flow_mw[mon], model.limit_mw[mon]
-    over_before = np.flatnonzero(np.abs(base) > model.rate_mw[mon] * (1 + 1e-9))
-    if len(over_before) and params.overload_dfax > 0:
-        # a branch overloaded without any new load: a load "worsens" it only where its
-        # distribution factor reaches the cut-off (as interconnection studies count contributions)
-        block = s[over_before]
-        block[np.abs(block) < params.overload_dfax] = 0.0
-        s[over_before] = block
-    screened = sens.screen(base, limit, s, max_at_bus)
-    net = _Network(rows=mon, sens=s, base=base, limit=limit, screened=screened)
+    net = build_network(model, grid, cand, params, log=log)
+    screened = net.screened
     timings["sensitivities"] = time.perf_counter() - t
     if log:
-        log(f"{len(cand)} sites at {len(cand.buses)} buses; {len(screened)} of {len(mon)} monitored "
+        log(f"{len(cand)} sites at {len(cand.buses)} buses; {len(screened)} of {len(net.mon)} monitored "
             "branches could be overloaded")
 
     t = time.perf_counter()
@@ -336,7 +322,7 @@ def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
     return out
 
 
-def _existing_capacity(cand: mdl.Candidates, net: _Network, params: Params, deadline) -> float:
+def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params, deadline) -> float:
     """Largest share of today's load the network can carry with no new load (an LP)."""
     built = mdl.build(cand, params, objective="existing")
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, log=None)

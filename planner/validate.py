@@ -20,15 +20,31 @@ with warnings.catch_warnings():
     import pandapower as pp
 
 
-def allocated_net(grid, result):
-    """The allocated case as a pandapower net (a deep copy; the grid is not changed)."""
+def allocated_net(grid, result, state: str = "peak", power_factor: float = 1.0, new_load: bool = True):
+    """The allocated case as a pandapower net (a deep copy; the grid is not changed).
+
+    ``state``: ``peak`` (base load as given, the firm share of each new load) or
+    ``offpeak`` (every base load except DC-tie exports x the off-peak factor, all
+    new load), with the generators dispatched as the model assumed in that state.
+    ``power_factor`` gives the new loads reactive power (lagging) for AC studies.
+    ``new_load=False`` gives the same state without any new load.
+    """
     net = copy.deepcopy(grid.net)
-    load = result.new_load_mw[result.new_load_mw > 0]
+    info = result.states.get(state) if result.states else None
+    if info is None:
+        raise ValueError(f"the result has no state '{state}' (it has: {', '.join(result.states) or 'none'})")
+    factor = info["load_factor"]
+    if factor != 1.0:
+        scaled = ~net.load["name"].fillna("").astype(str).str.startswith("dc tie")
+        net.load.loc[scaled, ["p_mw", "q_mvar"]] *= factor
+    load = info["load_mw"][info["load_mw"] > 0] if new_load else info["load_mw"][[]]
     if len(load):
-        pp.create_loads(net, load.index.to_numpy(), p_mw=load.to_numpy(), q_mvar=0.0,
+        q = load.to_numpy() * np.tan(np.arccos(power_factor))
+        pp.create_loads(net, load.index.to_numpy(), p_mw=load.to_numpy(), q_mvar=q,
                         name=[f"planner new load {b}" for b in load.index])
-    if result.model.slack != "single":
-        net.gen.loc[result.dispatch_mw.index, "p_mw"] = result.dispatch_mw.to_numpy()
+    if result.model.slack != "single" or factor != 1.0:
+        dispatch = info["dispatch_mw"] if new_load else info["base_dispatch_mw"]
+        net.gen.loc[dispatch.index, "p_mw"] = dispatch.to_numpy()
     return net
 
 
@@ -45,23 +61,24 @@ def run_dc(net) -> pd.Series:
     return pd.concat([line, trafo])
 
 
-def dc_check(grid, result, net=None) -> dict:
+def dc_check(grid, result, net=None, state: str = "peak") -> dict:
     """Run ``rundcpp`` on the allocated case; compare with ``result.branches``.
 
     Returns the largest flow difference (MW), the largest loading of a
     monitored branch (percent of rating) and the number of monitored branches
     above their limit (rating, or base flow where already overloaded).
     """
-    net = net if net is not None else allocated_net(grid, result)  # a given net gets rundcpp's res_ tables
+    net = net if net is not None else allocated_net(grid, result, state)  # a given net gets rundcpp's res_ tables
     flows = run_dc(net)
     br = grid.branches.set_index(["element", "element_index"])
     pp_flow = pd.Series(flows.reindex(br.index).to_numpy(), index=br["branch_id"].to_numpy() if "branch_id" in br
                         else grid.branches.index.to_numpy())
     table = result.branches.set_index("branch_id")
     pp_flow = pp_flow.reindex(table.index)
-    diff = np.abs(pp_flow.to_numpy() - table["flow_mw"].to_numpy())
+    prefix = "" if state == "peak" else f"{state}_"
+    diff = np.abs(pp_flow.to_numpy() - table[f"{prefix}flow_mw"].to_numpy())
     mon = table["monitored"].to_numpy()
-    limit = table["limit_mw"].to_numpy()
+    limit = table[f"{prefix}limit_mw"].to_numpy()
     over = mon & (np.abs(pp_flow.to_numpy()) > limit * (1 + 1e-6))
     with np.errstate(invalid="ignore"):
         loading = np.abs(pp_flow.to_numpy()[mon]) / table["rate_mw"].to_numpy()[mon] * 100

@@ -15,7 +15,7 @@ from planner.scenario import load_scenario
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
 RUN_FILES = {"summary.json", "allocation.csv", "allocation.geojson", "branches.csv", "buses.csv", "map.png",
-             "map.html", "case.json"}
+             "map.html", "case.json", "case_offpeak.json"}
 
 
 def cli(*args, cwd=None):
@@ -97,10 +97,40 @@ def test_case_json_reproduces_branch_flows_with_rundcpp(texas_run):
     mon = table["monitored"].to_numpy(bool) & ~table["preexisting_overload"].to_numpy(bool)
     rating = table["rate_mw"].to_numpy()
     assert np.all(np.abs(pp_flow.reindex(table.index).to_numpy()[mon]) <= rating[mon] * (1 + 1e-6) + 1e-6)
-    # the new load is in the case: total load = the grid's plus the allocation
+    # the peak case holds the firm share of the new load: all AI, 10 % of mining (the defaults)
     alloc = pd.read_csv(out / "allocation.csv")
     added = net.load["p_mw"].sum() - grid.net.load["p_mw"].sum()
-    assert added == pytest.approx(alloc["ai_mw"].sum() + alloc["mining_mw"].sum(), abs=1e-3)
+    assert added == pytest.approx(alloc["ai_mw"].sum() + 0.1 * alloc["mining_mw"].sum(), abs=1e-3)
+
+
+def test_offpeak_case_reproduces_offpeak_flows_with_rundcpp(texas_run):
+    """The off-peak case: base load x 0.6 (DC-tie exports unchanged), all new load."""
+    import warnings
+
+    import pandapower as pp
+
+    from planner.grid import load_grid
+    from planner.validate import run_dc
+
+    out, _ = texas_run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = pp.from_json(str(out / "case_offpeak.json"))
+    grid = load_grid("texas")
+    flow = run_dc(net)
+    ids = grid.branches.set_index(["element", "element_index"])
+    pp_flow = pd.Series(flow.reindex(ids.index).to_numpy(), index=grid.branches.index)
+    table = pd.read_csv(out / "branches.csv").set_index("branch_id")
+    pp_flow = pp_flow.reindex(table.index).to_numpy()
+    assert np.nanmax(np.abs(pp_flow - table["offpeak_flow_mw"].to_numpy())) < 1e-6
+    assert np.all(np.abs(pp_flow) <= table["offpeak_limit_mw"].to_numpy() * (1 + 1e-6) + 1e-6)
+    base = grid.net.load
+    tie = base["name"].fillna("").str.startswith("dc tie")
+    alloc = pd.read_csv(out / "allocation.csv")
+    expected = 0.6 * base.loc[~tie, "p_mw"].sum() + base.loc[tie, "p_mw"].sum() + alloc["ai_mw"].sum() \
+        + alloc["mining_mw"].sum()
+    assert net.load["p_mw"].sum() == pytest.approx(expected, abs=1e-3)
+    assert float(net.res_ext_grid["p_mw"].abs().sum()) < 1e-6  # generators re-dispatched as the model assumed
 
 
 def test_existing_out_dir_is_never_overwritten_without_force(texas_run, monkeypatch, capsys):
@@ -118,7 +148,7 @@ def test_force_replaces_and_a_failed_run_leaves_nothing(tmp_path, monkeypatch, c
     code, _, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(target), "--force", "-q",
                                    "--set", "output.map_html=false", "--set", "output.case_json=false")
     assert code == 0, err
-    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json"}
+    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json"}
 
     import planner.io
 

@@ -1,0 +1,318 @@
+"""Network rows of the allocation: load states, N-0 branch limits and N-1 security.
+
+The network is checked in one or two *states*:
+
+* ``peak``: the grid's base case as given, with only the firm share of each
+  new load (a mine curtails at peak; an AI campus does not);
+* ``offpeak``: every base load scaled by ``offpeak_load_factor``
+  (:func:`planner.sensitivity.scaled_loads`), with all new load.
+
+When every firm share is 1 and the factor is 1 the two are the same and only
+``peak`` is kept. In each state the flow on monitored branch *l* is
+``f0[l] + S[l] @ x`` (``S = -PTDF`` of the candidate buses, ``x`` the state's
+new load per bus).
+
+N-0: ``|f| <= limit``: the rating, or the flow without new load where that is
+already higher (a load may not worsen an existing overload; with the DFAX
+cut-off, only loads whose distribution factor reaches the cut-off count).
+
+N-1: for every outage *k* of a monitored branch that does not island the
+grid, ``|f[l] + LODF[l, k] * f[k]| <= emergency_rating_factor * rating[l]``
+for every other monitored branch *l*. A pair already over without any new load
+(in that state) may not grow in magnitude: it becomes an explicit row with the
+pre-contingency flow as its limit and the same DFAX cut-off as N-0.
+
+Rows are added lazily (:mod:`planner.solve`): after each solve every
+(branch, outage) pair is checked with numpy, a chunk of outages at a time,
+and only the violated (and nearly violated) pairs become rows. Their
+coefficients ``S[l] + LODF[l, k] * S[k]`` are formed for those pairs only; the
+branch x outage x bus block is never built. LODF columns are kept when the
+branch x outage matrix fits in ``lodf_cache_mb``; otherwise each check
+recomputes them chunk by chunk from the one LU factorization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner import sensitivity as sens
+
+TOL = 1e-6
+
+
+def over_limit(flow: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    return np.abs(flow) > limit * (1 + TOL) + TOL
+
+
+@dataclass
+class Rows:
+    """An explicit family of network rows in one state (N-0 branches, or the
+    N-1 pairs already over without new load)."""
+
+    kind: str              # "n-0" | "n-1 pre-existing"
+    state: str             # "peak" | "offpeak"
+    branch: np.ndarray     # model branch position each row limits
+    outage: np.ndarray     # model branch position of the outage (-1: none)
+    sens: np.ndarray       # rows x candidate buses
+    base: np.ndarray
+    limit: np.ndarray
+    screened: np.ndarray   # rows some allocation in the box could overload
+
+    def flows(self, x: np.ndarray) -> np.ndarray:
+        return self.base + self.sens @ x
+
+    def violations(self, x: np.ndarray, near: float):
+        """(row ids, sides, number over): rows over their limit, and screened rows above
+        ``near`` of it (likely the next to be violated)."""
+        flow = self.flows(x)
+        over = over_limit(flow, self.limit)
+        pick = over.copy()
+        s = self.screened
+        pick[s] |= np.abs(flow[s]) >= near * self.limit[s]
+        ids = np.flatnonzero(pick)
+        return ids, np.where(flow[ids] >= 0, 1, -1), int(over.sum())
+
+    def rows(self, ids: np.ndarray):
+        """(coefficients, base flow, limit) of some rows."""
+        return self.sens[ids], self.base[ids], self.limit[ids]
+
+
+@dataclass
+class State:
+    name: str
+    model: sens.DCModel           # the DC model in this state (base injections and flows)
+    share: dict[str, float]       # use -> share of new MW that counts in this state
+    n0: Rows | None = None
+    pre: Rows | None = None        # N-1 pairs over without new load
+    #: (l, k) of the pairs in ``pre``, as indices into the monitored list
+    pre_pairs: tuple = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+class Contingencies:
+    """The outages and their LODF columns, shared by the states (the topology is the same)."""
+
+    def __init__(self, model: sens.DCModel, mon: np.ndarray, factor: float, cache_mb: float = 512.0,
+                 chunk: int = 256, log=None):
+        self.model, self.mon, self.factor, self.chunk = model, mon, float(factor), chunk
+        pos = np.full(model.n_branch, -1, dtype=np.int64)
+        pos[mon] = np.arange(len(mon))
+        self.pos = pos
+        self.emergency = factor * model.rate_mw[mon]
+        self.cache = None
+        if len(mon) * len(mon) * 8 / 2**20 <= cache_mb:
+            # one pass: every transfer column, then keep the LODF columns of non-islanding outages
+            full = np.empty((len(mon), len(mon)))
+            island = np.zeros(len(mon), bool)
+            for start in range(0, len(mon), chunk):
+                cols, flags = sens.lodf(model, mon[start:start + chunk], mon)
+                full[:, start:start + cols.shape[1]] = cols
+                island[start:start + cols.shape[1]] = flags
+            self.outages = np.flatnonzero(~island)   # indices into mon
+            self.cache = full[:, self.outages] if island.any() else full
+            del full
+        else:
+            island = self._islanding(mon)
+            self.outages = np.flatnonzero(~island)
+        self.radial = mon[island]   # model branch positions: listed, not outaged
+        if log:
+            log(f"N-1: {len(self.outages)} outages of {len(mon)} monitored branches "
+                f"({len(self.radial)} radial branches island the grid and are not outaged)")
+
+    def _islanding(self, mon):
+        flags = np.zeros(len(mon), bool)
+        for start in range(0, len(mon), self.chunk):
+            part = mon[start:start + self.chunk]
+            _, own = sens.transfer_columns(self.model, part, part[:1])
+            flags[start:start + len(part)] = np.abs(1.0 - own) < 1e-6
+        return flags
+
+    def _computed_chunks(self):
+        for start in range(0, len(self.outages), self.chunk):
+            k = self.outages[start:start + self.chunk]
+            cols, _ = sens.lodf(self.model, self.mon[k], self.mon)
+            yield start, cols
+
+    def chunks(self):
+        """(first outage number, LODF columns of a chunk of outages: monitored x chunk)."""
+        if self.cache is None:
+            yield from self._computed_chunks()
+        else:
+            for start in range(0, len(self.outages), self.chunk):
+                yield start, self.cache[:, start:start + self.chunk]
+
+    @property
+    def pairs(self) -> int:
+        return len(self.mon) * len(self.outages) - len(self.outages)
+
+    def post_flows(self, flow_mon: np.ndarray, start: int, cols: np.ndarray) -> np.ndarray:
+        """Post-contingency flows (monitored x chunk) of a chunk; the outaged branch carries 0."""
+        k = self.outages[start:start + cols.shape[1]]
+        post = flow_mon[:, None] + cols * flow_mon[k][None, :]
+        post[k, np.arange(len(k))] = 0.0
+        return post
+
+    def preexisting(self, state: State, s: np.ndarray, dfax: float) -> Rows:
+        """Pairs over the emergency rating without any new load in a state, as explicit rows."""
+        base = state.model.flow_mw[self.mon]
+        ls, ks, lo = [], [], []
+        for start, cols in self.chunks():
+            post = self.post_flows(base, start, cols)
+            l, j = np.nonzero(over_limit(post, self.emergency[:, None]) & (np.abs(post) > 0))
+            ls.append(l)
+            ks.append(self.outages[start + j])
+            lo.append(cols[l, j])
+        l, k, lo = (np.concatenate(a) if a else np.zeros(0, int) for a in (ls, ks, lo))
+        l, k = l.astype(np.int64), k.astype(np.int64)
+        coef = s[l] + lo[:, None] * s[k]
+        if dfax > 0:
+            coef[np.abs(coef) < dfax] = 0.0
+        post0 = base[l] + lo * base[k]
+        state.pre_pairs = (l, k)
+        return Rows(kind="n-1 pre-existing", state=state.name, branch=self.mon[l], outage=self.mon[k], sens=coef,
+                    base=post0, limit=np.abs(post0), screened=np.arange(len(l)))
+
+    def violations(self, state: State, flow_mon: np.ndarray, near: float, report: bool = False):
+        """Every (branch, outage) pair of a state checked against the emergency rating.
+
+        Returns (l, k, lodf, post, n_over, worst, worst_k): for each monitored branch over
+        its emergency rating (or above ``near`` of it) after some outage, the worst such
+        outage (l, k: indices into the monitored list), with its LODF and post-contingency
+        flow; the number of pairs over; and the worst post-contingency loading of every
+        monitored branch (share of its emergency rating) with its outage (-1: none).
+        """
+        m = len(self.mon)
+        n_over = 0
+        worst = np.zeros(m)
+        worst_k = np.full(m, -1, dtype=np.int64)
+        worst_lo = np.zeros(m)
+        worst_post = np.zeros(m)
+        pl, pk = state.pre_pairs
+        rows = np.arange(m)
+        for start, cols in self.chunks():
+            post = self.post_flows(flow_mon, start, cols)
+            k = self.outages[start:start + cols.shape[1]]
+            if len(pk):  # pairs over without new load are checked as explicit rows instead
+                j = np.clip(np.searchsorted(k, pk), 0, len(k) - 1)
+                hit = k[j] == pk
+                post[pl[hit], j[hit]] = 0.0
+            ratio = np.abs(post) / self.emergency[:, None]
+            n_over += int(np.count_nonzero(ratio > 1 + TOL + TOL / self.emergency[:, None]))
+            arg = np.argmax(ratio, axis=1)
+            r = ratio[rows, arg]
+            better = r > worst
+            worst[better] = r[better]
+            worst_k[better] = k[arg[better]]
+            worst_lo[better] = cols[rows[better], arg[better]]
+            worst_post[better] = post[rows[better], arg[better]]
+        pick = np.flatnonzero((worst > 1 + TOL + TOL / self.emergency) | (worst >= near))
+        return pick, worst_k[pick], worst_lo[pick], worst_post[pick], n_over, worst, worst_k
+
+
+# --------------------------------------------------------------------------- the network of a plan
+
+
+@dataclass
+class Network:
+    """Every network row family of a plan, and the checks of the lazy loop."""
+
+    mon: np.ndarray                 # model branch positions of the monitored branches
+    sens: np.ndarray                # flow change per MW of new load at each candidate bus (mon x buses)
+    states: list[State]
+    contingencies: Contingencies | None
+    screened: np.ndarray            # monitored rows some allocation could overload (peak, N-0)
+
+    def families(self) -> list[Rows]:
+        return [f for s in self.states for f in (s.n0, s.pre) if f is not None]
+
+    def state(self, name: str) -> State:
+        return next(s for s in self.states if s.name == name)
+
+    def violations(self, loads: dict[str, np.ndarray], near: float):
+        """Rows to add: a list of (keys, coefficients, base flows, limits, state), and the
+        number of rows and branch-outage pairs over their limit.
+
+        N-1: for each monitored branch only its worst outage is added in a round (the
+        next round finds the next one if it is still over)."""
+        out, n_over = [], 0
+        for fam in self.families():
+            ids, sides, n = fam.violations(loads[fam.state], near)
+            n_over += n
+            if len(ids):
+                coef, base, limit = fam.rows(ids)
+                keys = [(fam.kind, fam.state, int(i), int(sd)) for i, sd in zip(ids, sides)]
+                out.append((keys, coef, base, limit, fam.state))
+        if self.contingencies is not None:
+            c = self.contingencies
+            for st in self.states:
+                base0 = st.model.flow_mw[self.mon]
+                flow_mon = base0 + self.sens @ loads[st.name]
+                l, k, lo, post, n, _, _ = c.violations(st, flow_mon, near)
+                n_over += n
+                if len(l):
+                    coef = self.sens[l] + lo[:, None] * self.sens[k]
+                    base = base0[l] + lo * base0[k]
+                    sides = np.where(post >= 0, 1, -1)
+                    keys = [("n-1", st.name, (int(a), int(b)), int(sd)) for a, b, sd in zip(l, k, sides)]
+                    out.append((keys, coef, base, c.emergency[l], st.name))
+        return out, n_over
+
+
+def state_shares(params) -> dict[str, dict[str, float]]:
+    """The states to check and the share of each use's new MW that counts in each."""
+    peak = {"mining": float(params.mining_firm_share), "ai": float(params.ai_firm_share)}
+    if peak == {"mining": 1.0, "ai": 1.0} and params.offpeak_load_factor == 1.0:
+        return {"peak": peak}
+    return {"peak": peak, "offpeak": {"mining": 1.0, "ai": 1.0}}
+
+
+def build_network(model: sens.DCModel, grid, cand, params, log=None) -> Network:
+    """All row families of a plan: states, N-0 limits, and with ``params.security == "n-1"``
+    the contingencies and the N-1 pairs already over without new load."""
+    mon = np.flatnonzero(model.monitored)
+    s = -sens.ptdf(model, cand.buses, rows=mon)
+    derate = _derate(model, mon, params)
+    f = cand.frame
+    states = []
+    for name, share in state_shares(params).items():
+        m = model if name == "peak" else sens.scaled_loads(model, grid.net, params.offpeak_load_factor)
+        st = State(name=name, model=m, share=share)
+        use_share = np.where(f["allow_ai"].to_numpy() & ~f["allow_mining"].to_numpy(), share["ai"],
+                             max(share["ai"], share["mining"]))
+        max_at_bus = np.bincount(cand.bus_of_site, weights=f["cap_mw"].to_numpy() * use_share,
+                                 minlength=len(cand.buses))
+        base = m.flow_mw[mon]
+        rate = model.rate_mw[mon] * derate
+        limit = np.fmax(rate, np.abs(base))
+        row_s = s
+        over_before = np.flatnonzero(np.abs(base) > rate * (1 + 1e-9))
+        if len(over_before) and params.overload_dfax > 0:
+            # a branch overloaded without any new load: a load "worsens" it only where its
+            # distribution factor reaches the cut-off (as interconnection studies count contributions)
+            row_s = s.copy()
+            block = row_s[over_before]
+            block[np.abs(block) < params.overload_dfax] = 0.0
+            row_s[over_before] = block
+        screened = sens.screen(base, limit, row_s, max_at_bus)
+        st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=row_s, base=base,
+                     limit=limit, screened=screened)
+        states.append(st)
+    cont = None
+    if params.security == "n-1":
+        cont = Contingencies(model, mon, params.emergency_rating_factor, cache_mb=params.lodf_cache_mb, log=log)
+        cont.emergency = cont.emergency * derate
+        for st in states:
+            st.pre = cont.preexisting(st, s, params.overload_dfax)
+    peak = states[0].n0
+    return Network(mon=mon, sens=s, states=states, contingencies=cont, screened=peak.screened)
+
+
+def _derate(model, mon, params) -> np.ndarray:
+    """Rating multipliers of the monitored branches (``params.rating_derate``: branch id -> factor)."""
+    out = np.ones(len(mon))
+    if params.rating_derate:
+        factor = dict(params.rating_derate)
+        ids = model.branch_ids[mon]
+        out = np.array([factor.get(int(b), 1.0) for b in ids])
+    return out
