@@ -121,8 +121,8 @@ def ac_check(grid, result, power_factor: float = 0.98, tolerance_percent: float 
         "max_loading_percent": round(float(loading.max()), 3) if len(loading) else None,
         "min_vm_pu": round(float(vm.min()), 5),
         "max_vm_pu": round(float(vm.max()), 5),
-        "branches_over_rating": int(len(over)),
-        "caused_by_new_load": int(len(worse)),
+        "branches_over_rating": len(over),
+        "caused_by_new_load": len(worse),
         "preexisting_worsened": int(sum(loading[b] > base[b] + tolerance_percent for b in pre)),
         "over_rating": [{"branch_id": int(b), "loading_percent": round(float(v), 3),
                          "loading_percent_without_new_load": round(float(base.get(b, np.nan)), 3)}

@@ -147,29 +147,44 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
               help="Write buses.csv (one row per bus) and hosting.png here.")
 @click.option("--slack", type=click.Choice(["headroom", "pmax", "single"]), default="headroom", show_default=True,
               help="Who picks up the new load: generators by headroom, by Pmax, or the slack bus.")
+@click.option("--n-1", "n_1", is_flag=True,
+              help="N-1: also after any outage of a monitored branch that does not island the grid.")
+@click.option("--use", type=click.Choice(["ai", "mining"]), default="ai", show_default=True,
+              help="ai: firm load; mining: flexible load (only --firm-share of it at peak, all of it off-peak).")
+@click.option("--firm-share", type=click.FloatRange(0, 1), default=None,
+              help="Share of the load running at peak [default: 1 for ai, 0.1 for mining].")
+@click.option("--emergency-rating-factor", type=click.FloatRange(min=1), default=1.2, show_default=True,
+              help="N-1 limit = factor x rateA (the data has no emergency ratings).")
+@click.option("--offpeak-load-factor", type=click.FloatRange(0, 1, min_open=True), default=0.6, show_default=True,
+              help="Off-peak base load as a share of the case's load (flexible use only).")
 @click.pass_context
-def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack: str) -> None:
-    """Hosting capacity (N-0) of every bus: the largest new firm load the bus alone can take
-    before a monitored branch reaches its rating."""
+def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack: str, n_1: bool, use: str,
+                firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float) -> None:
+    """Hosting capacity of every bus: the largest new load the bus alone can take before a
+    monitored branch reaches its rating (N-0) or, with --n-1, its emergency rating after an
+    outage. --use mining gives it for flexible (curtailable) load."""
     import numpy as np
     import pandas as pd
 
     from planner import io
-    from planner.hosting import hosting_capacity
+    from planner.hosting import security_hosting
     from planner.sensitivity import dc_model
 
     grid = _load_grid(ctx, grid_name)
     with progress(ctx, "Building the DC model…"):
         model = dc_model(grid, slack)
     quiet = ctx.find_root().obj.get("quiet", False)
+    kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
+          "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor}
     if quiet or not console.is_terminal:
-        frame = hosting_capacity(grid, model)
+        frame = security_hosting(grid, model, **kw)
     else:
         from rich.progress import Progress
 
         with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("Hosting capacity", total=model.n_bus)
-            frame = hosting_capacity(grid, model, progress=lambda done, total: bar.update(task, completed=done))
+            task = bar.add_task("Hosting capacity" + (" (N-1)" if n_1 else ""), total=model.n_bus)
+            frame = security_hosting(grid, model, progress=lambda done, total: bar.update(task, completed=done),
+                                     **kw)
     finite = frame[np.isfinite(frame["hosting_mw"])]
     table = Table("kV", "buses", "median_mw", "p10_mw", "p90_mw", box=None)
     for kv, g in finite.groupby("kv"):
@@ -177,7 +192,7 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
         table.add_row(f"{kv:g}", f"{len(g):,}", f"{q[0.5]:,.0f}", f"{q[0.1]:,.0f}", f"{q[0.9]:,.0f}")
     out.print(table)
     limits = pd.Series(frame["limited_by"]).value_counts()
-    out.print(f"{len(frame):,} buses of grid {grid.name} (slack: {slack}); limited by "
+    out.print(f"{len(frame):,} buses of grid {grid.name} ({kw['security'].upper()}, {use}, slack: {slack}); limited by "
               + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
     if out_dir is not None:
         from planner.plot import hosting_map

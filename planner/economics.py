@@ -41,6 +41,9 @@ class Economics:
     power_price_usd_per_mwh: float = 40.0
     #: share of hours a mine runs. Assumption (curtailment is modelled separately).
     mining_uptime: float = 0.95
+    #: hours per year a mine is curtailed at peak (its flexible share off): 177 h, the average curtailment
+    #: of Duke's "Rethinking Load Growth" at 0.5 % of annual energy. Curtailed hours earn nothing.
+    mining_curtailed_hours_per_year: float = 177.0
     #: $ per MW-year of mine staff and maintenance. Assumption.
     mining_opex_usd_per_mw_year: float = 40_000.0
     #: $ per TH/s of ASIC hardware. Assumption: late-2025 price of current-generation machines.
@@ -99,6 +102,9 @@ class Economics:
         if np.any(np.asarray(self.mining_uptime) > 1):
             raise InputError("is a share of hours", source=source, field="mining_uptime",
                              value=self.mining_uptime, expected="a number between 0 and 1")
+        if np.any(np.asarray(self.mining_curtailed_hours_per_year) > HOURS_PER_YEAR):
+            raise InputError("is more hours than a year has", source=source, field="mining_curtailed_hours_per_year",
+                             value=self.mining_curtailed_hours_per_year, expected="a number of hours in [0, 8760]")
         if np.any(np.asarray(self.discount_rate) <= -1):
             raise InputError("must be above -1", source=source, field="discount_rate", value=self.discount_rate)
         return self
@@ -136,9 +142,15 @@ def hashrate_ph_per_mw(e: Economics):
 
 def mining_value_per_mw_year(e: Economics):
     """Operating margin of one MW of mining per year: hash revenue - power - opex."""
-    hours = HOURS_PER_YEAR * np.asarray(e.mining_uptime, float)
-    revenue = hashrate_ph_per_mw(e) * e.hashprice_usd_per_ph_day * DAYS_PER_YEAR * e.mining_uptime
+    hours = mining_hours_per_year(e)
+    revenue = hashrate_ph_per_mw(e) * e.hashprice_usd_per_ph_day * hours / 24.0
     return revenue - hours * e.power_price_usd_per_mwh - e.mining_opex_usd_per_mw_year
+
+
+def mining_hours_per_year(e: Economics):
+    """Hours a MW of mining runs in a year: uptime less the curtailed hours (never below 0)."""
+    return np.clip(HOURS_PER_YEAR * np.asarray(e.mining_uptime, float)
+                   - np.asarray(e.mining_curtailed_hours_per_year, float), 0.0, None)
 
 
 def mining_hardware_usd_per_mw(e: Economics):

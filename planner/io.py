@@ -77,13 +77,15 @@ def write_figure(fig, path: str | Path) -> Path:
 
 
 HOSTING_COLUMNS = ["bus", "lat", "lon", "kv", "hosting_mw", "limiting_branch", "limited_by",
-                   "substation_name", "interconnect"]
+                   "substation_name", "interconnect", "n0_hosting_mw", "limiting_outage", "limiting_state", "use",
+                   "security"]
 
 
 def write_hosting(frame: gpd.GeoDataFrame, fig, out_dir: str | Path) -> list[Path]:
     """Write ``buses.csv`` (one row per bus) and ``hosting.png`` into ``out_dir``."""
     out_dir = ensure_dir(out_dir)
-    return [write_csv(frame[HOSTING_COLUMNS], out_dir / "buses.csv"), write_figure(fig, out_dir / "hosting.png")]
+    columns = [c for c in HOSTING_COLUMNS if c in frame.columns]
+    return [write_csv(frame[columns], out_dir / "buses.csv"), write_figure(fig, out_dir / "hosting.png")]
 
 
 SITE_COLUMNS = ["site_id", "name", "operator", "state", "interconnect", "current_use", "poi_mw",

@@ -258,7 +258,6 @@ def run(sc: Scenario, grid=None, log=None):
     """Prepare and solve a scenario; return (Prepared, Result) with the scenario blocks in the summary."""
     import time
 
-    from planner.solve import plan
 
     t0 = time.perf_counter()
     prep = prepare(sc, grid=grid, log=log)

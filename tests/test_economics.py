@@ -13,7 +13,14 @@ def test_mining_margin_by_hand():
     # 20 J/TH -> 50 PH/s per MW; 50 x $40 x 365 x 0.95 = $693,500 of hash revenue a year,
     # power 8760 x 0.95 x $40 = $332,880, opex $40,000
     assert E.hashrate_ph_per_mw(e) == pytest.approx(50.0)
-    assert E.mining_value_per_mw_year(e) == pytest.approx(693_500 - 332_880 - 40_000)
+    # less 177 curtailed hours: 8,322 - 177 = 8,145 running hours; revenue 50 x $40 x 8,145 / 24 = $678,750,
+    # power 8,145 x $40 = $325,800
+    assert E.mining_value_per_mw_year(e) == pytest.approx(678_750 - 325_800 - 40_000)
+    uncurtailed = Economics(mining_curtailed_hours_per_year=0)
+    assert E.mining_value_per_mw_year(uncurtailed) == pytest.approx(693_500 - 332_880 - 40_000)
+    # each curtailed hour costs the hour's margin: 50 x $40 / 24 - $40 = $43.33
+    assert (E.mining_value_per_mw_year(uncurtailed) - E.mining_value_per_mw_year(e)) / 177 == pytest.approx(
+        50 * 40 / 24 - 40)
     # hardware: 50,000 TH/s x $15
     assert E.mining_hardware_usd_per_mw(e) == pytest.approx(750_000)
 

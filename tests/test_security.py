@@ -1,0 +1,276 @@
+"""N-1 security, flexible load and AC validation, checked against pandapower and by hand."""
+
+import copy
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import planner
+from planner import acpf
+from planner import examples as ex
+from planner import sensitivity as sens
+from planner.grid import grid_from_tables
+from planner.hosting import security_hosting
+from planner.security import Contingencies
+from planner.validate import allocated_net, run_dc
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pandapower as pp
+
+
+@pytest.fixture(scope="module")
+def texas_sites(texas, shipped_sites):
+    return planner.map_sites(shipped_sites, texas)
+
+
+@pytest.fixture(scope="module")
+def n1_plan(texas, texas_sites):
+    # the strict rule: a pair over without new load may not grow at all (no DFAX cut-off)
+    return planner.plan(texas, texas_sites, planner.Params(security="n-1", overload_dfax=0.0))
+
+
+def _flows_by_id(grid, net) -> pd.Series:
+    flow = run_dc(net)
+    ids = grid.branches.set_index(["element", "element_index"])
+    return pd.Series(flow.reindex(ids.index).to_numpy(), index=grid.branches.index)
+
+
+def _outage(grid, net, branch_id):
+    row = grid.branches.loc[branch_id]
+    net[row["element"]].at[row["element_index"], "in_service"] = False
+
+
+def test_lodf_equals_pandapower_outages(texas):
+    """Post-outage flows f + LODF[:, k] f[k] against rundcpp with the branch out (single slack)."""
+    model = sens.dc_model(texas, "single")
+    mon = np.flatnonzero(model.monitored)
+    cont = Contingencies(model, mon, 1.2)
+    assert len(cont.radial) == 450  # the radial branches of DESIGN.md, listed, not outaged
+    rng = np.random.default_rng(3)
+    for k in rng.choice(cont.outages, 4, replace=False):
+        col, island = sens.lodf(model, np.array([mon[k]]), mon)
+        assert not island[0]
+        predicted = model.flow_mw[mon] + col[:, 0] * model.flow_mw[mon[k]]
+        predicted[k] = 0.0
+        net = copy.deepcopy(texas.net)
+        _outage(texas, net, int(model.branch_ids[mon[k]]))
+        pp_flow = _flows_by_id(texas, net).reindex(model.branch_ids[mon]).to_numpy()
+        assert np.max(np.abs(pp_flow - predicted)) < 1e-6
+
+
+def test_n1_allocation_by_brute_force(texas, n1_plan):
+    """For a sample of outages (the binding ones, the worst ones and random ones), remove the
+    branch in pandapower and run rundcpp on the allocated case and on the same state
+    without new load: no monitored branch is above its emergency rating unless it already
+    was without new load, and then it is no worse."""
+    r = n1_plan
+    s = r.summary
+    assert s["security"] == "n-1" and s["status"] == "optimal"
+    assert s["contingencies_checked"] == 3206 - 450
+    assert s["n_1"]["pairs_over_emergency_rating"] == 0
+    assert s["served_ai_mw"] > 100
+    br = r.branches.set_index("branch_id")
+    rate = br["rate_mw"]
+    worst = br["n1_worst_outage_branch_id"].dropna().astype(int)
+    top = br["n1_loading_percent"].sort_values(ascending=False).index[:6]
+    model = sens.dc_model(texas)
+    cont = Contingencies(model, np.flatnonzero(model.monitored), 1.2)
+    radial = set(model.branch_ids[cont.radial].tolist())
+    rng = np.random.default_rng(7)
+    sample = set(worst.loc[top].tolist()) | set(rng.choice(
+        [b for b in br.index[br["monitored"]] if b not in radial], 8, replace=False).tolist())
+    assert not sample & radial
+    checked = 0
+    for state in r.states:
+        with_load = allocated_net(texas, r, state)
+        without = allocated_net(texas, r, state, new_load=False)
+        for k in sample:
+            a, b = copy.deepcopy(with_load), copy.deepcopy(without)
+            _outage(texas, a, k)
+            _outage(texas, b, k)
+            fa, fb = _flows_by_id(texas, a), _flows_by_id(texas, b)
+            mon = br["monitored"].to_numpy() & (br.index != k)
+            fa, fb, lim = fa.reindex(br.index)[mon], fb.reindex(br.index)[mon], 1.2 * rate[mon]
+            over = np.abs(fa) > lim * (1 + 1e-6) + 1e-6
+            was_over = np.abs(fb) > lim * (1 + 1e-9)
+            assert not (over & ~was_over).any(), f"outage {k} ({state}): the new load causes an overload"
+            assert np.all(np.abs(fa[over]) <= np.abs(fb[over]) + 1e-6), f"outage {k} ({state}): worse"
+            checked += 1
+    assert checked == len(sample) * len(r.states)
+
+
+def test_n1_rows_are_lazy_and_few(n1_plan):
+    s = n1_plan.summary
+    pairs = s["n_1"]["branch_outage_pairs_checked"]
+    assert pairs == 2 * (3206 * 2756 - 2756)  # two states
+    n1_rows = sum(v for k, v in s["network"]["lazy_rows_by_kind"].items() if k.startswith("n-1"))
+    assert 0 < n1_rows < pairs / 1000
+
+
+def test_preexisting_pairs_are_listed_and_not_worsened(n1_plan):
+    pre = n1_plan.summary["n_1"]["preexisting_overloads"]["peak"]
+    assert pre["count"] == 5 and pre["worsened"] == 0  # 7 with the single slack (brute force in the note)
+    w = pre["worst"]
+    assert w["loading_percent_without_new_load"] > 120 and w["loading_percent"] <= w[
+        "loading_percent_without_new_load"] + 1e-6
+
+
+def test_n1_hosting_by_brute_force(texas):
+    """N-1 hosting of two buses: at the hosting MW the limiting branch sits at its emergency
+    rating after the limiting outage (rundcpp), and 1 % more overloads it."""
+    model = sens.dc_model(texas)
+    frame = security_hosting(texas, model, buses=[3001001, 3006107], security="n-1").set_index("bus")
+    for bus, row in frame.iterrows():
+        assert row["hosting_mw"] <= row["n0_hosting_mw"] + 1e-9
+        if row["limited_by"] != "branch after outage":
+            continue
+        branch, outage = int(row["limiting_branch"]), int(row["limiting_outage"])
+        rate = texas.branches.loc[branch, "rate_mw"]
+        for x, inside in ((row["hosting_mw"], True), (row["hosting_mw"] * 1.01, False)):
+            net = copy.deepcopy(texas.net)
+            pos = np.zeros(model.n_bus)
+            pos[model.positions([bus])] = x
+            d = sens.dispatch(model, pos)
+            net.gen.loc[d.index, "p_mw"] = d.to_numpy()
+            pp.create_load(net, bus, p_mw=x)
+            _outage(texas, net, outage)
+            flow = abs(_flows_by_id(texas, net)[branch])
+            assert (flow <= 1.2 * rate * (1 + 1e-6)) == inside
+            if inside:
+                assert flow == pytest.approx(1.2 * rate, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- flexible load
+
+
+def _pair_grid():
+    """Bus 1 (slack, generator) - line of 100 MW - bus 2 with 80 MW of base load."""
+    return grid_from_tables(ex._tables(2, [(1, 2, 0.1, 100.0)], [(1, 80.0, 5000.0)], loads={2: 80.0}),
+                            name="pair", source="test")
+
+
+def test_flexible_mining_hosts_more_than_firm_ai_by_hand():
+    """Peak: base flow 80, limit 100. Off-peak (x 0.5): base flow 40.
+    Firm AI:           80 + x <= 100 -> 20 MW (off-peak 40 + x <= 100 is looser).
+    Mining (10 % firm): 80 + 0.1 x <= 100 -> 200; off-peak 40 + x <= 100 -> 60 MW.
+    Difference 40 MW = (1 - 0.5) x 80, the base load off-peak takes off the line."""
+    g = _pair_grid()
+    params = planner.Params(slack="single", mining_firm_share=0.1, offpeak_load_factor=0.5, mip_gap=0, min_block_mw=0)
+    ai = planner.plan(g, ex.sites_at(g, [{"site_id": "A", "bus": 2, "poi_mw": 500, "current_use": "development",
+                                          "ai_value_usd_per_mw": 1e6}]), params)
+    mine = planner.plan(g, ex.sites_at(g, [{"site_id": "M", "bus": 2, "poi_mw": 500, "operating_mw": 500,
+                                            "current_use": "bitcoin", "allow_ai": False}]), params)
+    ai_mw = ai.summary["served_ai_mw"]
+    mining_mw = mine.summary["served_mining_mw"]
+    assert ai_mw == pytest.approx(20.0, abs=1e-6)
+    assert mining_mw == pytest.approx(60.0, abs=1e-6)
+    assert mining_mw - ai_mw == pytest.approx((1 - 0.5) * 80.0, abs=1e-6)
+    # which state binds: peak for AI, off-peak for mining
+    assert ai.branches.loc[0, "loading_percent"] == pytest.approx(100.0)
+    assert mine.branches.loc[0, "offpeak_loading_percent"] == pytest.approx(100.0)
+    assert mine.branches.loc[0, "loading_percent"] == pytest.approx(86.0)  # 80 + 0.1 x 60
+    # the same numbers from the hosting map
+    for use, mw in (("ai", 20.0), ("mining", 60.0)):
+        h = security_hosting(g, sens.dc_model(g, "single"), buses=[2], use=use, offpeak_load_factor=0.5)
+        assert h["hosting_mw"].iat[0] == pytest.approx(mw)
+
+
+def test_flexible_mining_on_texas(texas):
+    """One Texas bus, as firm AI and as flexible mining: the solve gives each the hosting the
+    hosting map computes (the hand calculation of the two-state bound), and mining gets more."""
+    model = sens.dc_model(texas)
+    bus = 3001071  # Cipher Odessa's bus (115 kV)
+    h = {use: security_hosting(texas, model, buses=[bus], use=use)["hosting_mw"].iat[0] for use in ("ai", "mining")}
+    params = planner.Params(mip_gap=0)
+    ai = planner.plan(texas, ex.sites_at(texas, [{"site_id": "A", "bus": bus, "poi_mw": 3000,
+                                                  "current_use": "development", "ai_value_usd_per_mw": 1e6}]),
+                      params, model=model)
+    mine = planner.plan(texas, ex.sites_at(texas, [{"site_id": "M", "bus": bus, "poi_mw": 3000,
+                                                    "operating_mw": 3000, "current_use": "bitcoin",
+                                                    "allow_ai": False}]), params, model=model)
+    assert ai.summary["served_ai_mw"] == pytest.approx(h["ai"], rel=1e-6)
+    assert mine.summary["served_mining_mw"] == pytest.approx(h["mining"], rel=1e-6)
+    assert h["mining"] > h["ai"] + 10
+
+
+def test_curtailment_reduces_the_value_of_mining():
+    g = _pair_grid()
+    sites = ex.sites_at(g, [{"site_id": "M", "bus": 2, "poi_mw": 50, "operating_mw": 50, "current_use": "bitcoin",
+                             "allow_ai": False}])
+    values = []
+    for hours in (0.0, 500.0):
+        e = planner.Economics(mining_curtailed_hours_per_year=hours)
+        values.append(planner.plan(g, sites, planner.Params(economics=e, slack="single")).summary["objective_usd"])
+    e0 = planner.Economics(mining_curtailed_hours_per_year=0.0)
+    margin = 50 * 40 / 24 - 40  # $ per MWh of hash revenue less power, as in test_economics
+    from planner.economics import annuity_factor
+
+    expected = 50 * 500 * margin * float(annuity_factor(e0.discount_rate, 0.0, e0.horizon_years * 12))
+    assert values[0] - values[1] == pytest.approx(expected, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- AC
+
+
+def _ac_grid():
+    """Bus 1 (slack) - a 100 MVA line with resistance - bus 2 with 50 MW + 40 Mvar of base load.
+    DC lets 50 MW more load in (flow 100 MW); in AC the line then carries
+    sqrt(100^2 + 40^2) MVA plus losses: over its rating."""
+    t = ex._tables(2, [(1, 2, 0.05, 100.0)], [(1, 50.0, 5000.0)], loads={2: 50.0})
+    t.branch["r"] = 0.01
+    t.bus["Qd"] = [0.0, 40.0]
+    return grid_from_tables(t, name="ac-pair", source="test")
+
+
+def test_ac_check_catches_and_ac_tighten_removes_an_overload_dc_cannot_see():
+    g = _ac_grid()
+    sites = ex.sites_at(g, [{"site_id": "A", "bus": 2, "poi_mw": 500, "current_use": "development",
+                             "ai_value_usd_per_mw": 1e6}])
+    params = planner.Params(slack="single", mip_gap=0)
+    r = planner.plan(g, sites, params)
+    assert r.summary["served_ai_mw"] == pytest.approx(50.0)
+    assert r.branches.loc[0, "loading_percent"] == pytest.approx(100.0)  # DC: exactly at the rating
+    check = acpf.ac_check(g, r, power_factor=1.0)
+    assert check["converged"] and check["caused_by_new_load"] == 1
+    assert check["over_rating"][0]["loading_percent"] > 105  # sqrt(100^2 + 40^2) = 107.7 before losses
+    assert check["over_rating"][0]["loading_percent_without_new_load"] < 100
+
+    final, last, rounds = acpf.solve_ac_tightened(lambda p: planner.plan(g, sites, p), params, g, rounds=5,
+                                                  power_factor=1.0)
+    assert 2 <= len(rounds) <= 6 and rounds[0]["ac_caused_by_new_load"] == 1
+    assert last["converged"] and last["caused_by_new_load"] == 0
+    assert last["max_loading_percent"] <= 100.1
+    assert 0 < final.summary["served_ai_mw"] < 50.0
+
+
+def test_ac_check_skips_eastern_with_a_reason():
+    from types import SimpleNamespace
+
+    check = acpf.ac_check(SimpleNamespace(interconnects=("Eastern", "Texas")), None)
+    assert check["run"] is False and "Eastern" in check["skipped_reason"]
+
+
+def test_solve_n1_ac_tighten_on_texas_cli(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "planner", "solve", "texas", "--n-1", "--ac-tighten", "--out",
+                          str(out), "-q"], check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["security"] == "n-1" and s["contingencies_checked"] == 2756 and s["lazy_rows_added"] > 0
+    ac = s["ac_check"]
+    assert ac["run"] and ac["tighten_rounds"][0]["round"] == 0
+    assert len(ac["tighten_rounds"]) <= 6
+    assert ac["caused_by_new_load"] == 0
+    for key in ("converged", "max_loading_percent", "min_vm_pu", "max_vm_pu", "branches_over_rating"):
+        assert key in ac
+    assert s["n_1"]["radial_branches_not_outaged"] == 450
+    branches = pd.read_csv(out / "branches.csv")
+    assert {"n1_loading_percent", "n1_worst_outage_branch_id", "offpeak_flow_mw"} <= set(branches.columns)
+    assert branches["n1_loading_percent"].max() <= 120.0 + 1e-3
