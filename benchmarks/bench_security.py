@@ -101,7 +101,7 @@ def main() -> None:
               f"listed), branch x outage pairs checked per round {n1['branch_outage_pairs_checked']:,}")
         print(f"  lazy rows: {s['lazy_rows_added']:,} in all, {n1_rows:,} N-1 rows = "
               f"{n1_rows / n1['branch_outage_pairs_checked']:.2e} of the full branch x outage x state block")
-        print(f"  timings: " + ", ".join(f"{k} {v:.2f}" for k, v in s["timings_s"].items()))
+        print("  timings: " + ", ".join(f"{k} {v:.2f}" for k, v in s["timings_s"].items()))
         # brute force: each outage out of the allocated peak case, one rundcpp each
         import pandas as pd
 
