@@ -290,6 +290,30 @@ def _write_solve(prep, result, out_dir: Path, force: bool, log):
     return [out_dir / p.name for p in paths]
 
 
+def _security_line(s: dict) -> str:
+    if s.get("security") != "n-1":
+        return f"N-0 ({s['lazy_rows_added']:,} lazy rows)"
+    n1 = s["n_1"]
+    pre = sum(v["count"] for v in n1["preexisting_overloads"].values())
+    return (f"N-1: {n1['contingencies_checked']:,} outages ({n1['radial_branches_not_outaged']:,} radial listed), "
+            f"{s['lazy_rows_added']:,} lazy rows, {pre} pairs over without new load")
+
+
+def _ac_line(ac: dict) -> str:
+    if not ac.get("run"):
+        return "skipped: " + ac.get("skipped_reason", "not run")
+    if "max_loading_percent" not in ac:
+        return "did not converge: " + ac.get("reason", "")
+    head = "converged" if ac["converged"] else f"converges with {ac['share_of_new_load']:.0%} of the new load only"
+    pre = len(ac.get("preexisting_over_rating", []))
+    line = (f"{head}; V {ac['min_vm_pu']:.3f}-{ac['max_vm_pu']:.3f} pu; over rating: {ac['caused_by_new_load']} "
+            f"by the new load, {pre} already without it (max {ac['max_loading_percent']:.0f} %)")
+    rounds = len(ac.get("tighten_rounds", [])) - 1
+    if rounds > 0:
+        line += f"; {rounds} tightening round(s)"
+    return line
+
+
 def _case_name(state: str) -> str:
     return "case.json" if state == "peak" else f"case_{state}.json"
 
@@ -308,6 +332,8 @@ def _print_solve(result, out_dir: Path, paths) -> None:
         ("mines converted to AI", f"{s['converted_sites']} ({s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI)"
          if "conversions" in s else str(s["converted_sites"])),
         ("binding branches", f"{s['binding_branches']} (max loading {s['max_branch_loading_percent']:.1f} %)"),
+        ("security", _security_line(s)),
+        ("AC check", _ac_line(s.get("ac_check") or {})),
         ("time", f"{s['timings_s']['total']:.1f} s"),
     ]
     for k, v in rows:

@@ -273,6 +273,8 @@ def run(sc: Scenario, grid=None, log=None):
 
 def _solve_and_check(prep: Prepared, log):
     """Solve; then the AC check (and, with ``ac.tighten``, the derate-and-resolve rounds)."""
+    import time
+
     from planner import acpf
     from planner.solve import plan
 
@@ -286,6 +288,7 @@ def _solve_and_check(prep: Prepared, log):
         result = solve(prep.params)
         result.summary["ac_check"] = {"run": False, "skipped_reason": "ac.check is false in the scenario"}
         return result
+    t_ac = time.perf_counter()
     if ac.tighten:
         result, check, rounds = acpf.solve_ac_tightened(solve, prep.params, prep.grid, rounds=ac.max_rounds,
                                                         log=log, power_factor=ac.power_factor)
@@ -295,8 +298,10 @@ def _solve_and_check(prep: Prepared, log):
             del r["_params"]
     else:
         result = solve(prep.params)
+        t_ac = time.perf_counter()
         if log:
             log("checking the allocation with pandapower's AC power flow")
         check = acpf.ac_check(prep.grid, result, power_factor=ac.power_factor)
     result.summary["ac_check"] = check
+    result.summary["timings_s"]["ac_check"] = round(time.perf_counter() - t_ac, 4)
     return result
