@@ -15,11 +15,12 @@ Public API::
     planner.allocation_map(grid, result)           # matplotlib figure; planner.dc_check(grid, result)
 """
 
+from planner.acpf import ac_check
 from planner.datasets import default_sites
 from planner.economics import Economics
 from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
 from planner.grid import Grid, load_grid
-from planner.hosting import hosting_capacity
+from planner.hosting import hosting_capacity, security_hosting
 from planner.model import Params
 from planner.plot import allocation_map
 from planner.prepare import prepare
@@ -44,6 +45,7 @@ __all__ = [
     "Scenario",
     "SolverError",
     "Topology",
+    "ac_check",
     "allocated_net",
     "allocation_map",
     "dc_check",
@@ -58,6 +60,7 @@ __all__ = [
     "ptdf",
     "read_sites",
     "run_scenario",
+    "security_hosting",
     "topology",
     "validate_sites",
 ]

@@ -34,8 +34,7 @@ with warnings.catch_warnings():
 
 #: interconnects where pandapower's AC power flow does not converge on the base case
 AC_UNSOLVABLE = {"Eastern": "pandapower's AC power flow does not converge on the Eastern interconnect's "
-                            "base case (Newton-Raphson diverges from a flat start), so an AC result there "
-                            "would say nothing about the allocation"}
+                            "base case, so it cannot judge an allocation there"}
 #: margin below the rating that a derated branch aims for
 MARGIN = 0.01
 

@@ -274,3 +274,18 @@ def test_solve_n1_ac_tighten_on_texas_cli(tmp_path):
     branches = pd.read_csv(out / "branches.csv")
     assert {"n1_loading_percent", "n1_worst_outage_branch_id", "offpeak_flow_mw"} <= set(branches.columns)
     assert branches["n1_loading_percent"].max() <= 120.0 + 1e-3
+
+
+@pytest.mark.parametrize("setting", ["constraints.emergency_rating_factor=0.9", "constraints.mining_firm_share=1.5",
+                                     "constraints.offpeak_load_factor=0", "constraints.security=n-2",
+                                     "ac.power_factor=1.2"])
+def test_bad_security_settings_exit_2(setting, tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "planner", "solve", "texas", "--set", setting, "--out",
+                          str(tmp_path / "run"), "-q"], check=False, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    key = setting.split("=")[0]
+    assert key in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "run").exists()
