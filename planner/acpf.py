@@ -39,15 +39,20 @@ AC_UNSOLVABLE = {"Eastern": "pandapower's AC power flow does not converge on the
 MARGIN = 0.01
 
 
-def _apparent_mva(net) -> pd.Series:
-    """Apparent power (MVA) at the more loaded end of each line and transformer."""
-    rl, rt = net.res_line, net.res_trafo
-    line = np.fmax(np.hypot(rl["p_from_mw"], rl["q_from_mvar"]), np.hypot(rl["p_to_mw"], rl["q_to_mvar"]))
-    trafo = np.fmax(np.hypot(rt["p_hv_mw"], rt["q_hv_mvar"]), np.hypot(rt["p_lv_mw"], rt["q_lv_mvar"]))
-    return pd.concat([
-        pd.Series(line.to_numpy(), index=pd.MultiIndex.from_arrays([["line"] * len(line), net.line.index])),
-        pd.Series(trafo.to_numpy(), index=pd.MultiIndex.from_arrays([["trafo"] * len(trafo), net.trafo.index])),
-    ])
+def _end_flows(net) -> pd.DataFrame:
+    """Apparent power (MVA) at the more loaded end of each line and transformer, with the
+    active (MW) and reactive (Mvar) power at that end."""
+    parts = []
+    for element, a, b in (("line", "from", "to"), ("trafo", "hv", "lv")):
+        res = net[f"res_{element}"]
+        pa, qa = res[f"p_{a}_mw"].to_numpy(), res[f"q_{a}_mvar"].to_numpy()
+        pb, qb = res[f"p_{b}_mw"].to_numpy(), res[f"q_{b}_mvar"].to_numpy()
+        sa, sb = np.hypot(pa, qa), np.hypot(pb, qb)
+        first = sa >= sb
+        parts.append(pd.DataFrame({"s_mva": np.where(first, sa, sb), "p_mw": np.where(first, pa, pb),
+                                   "q_mvar": np.where(first, qa, qb)},
+                                  index=pd.MultiIndex.from_arrays([[element] * len(res), net[element].index])))
+    return pd.concat(parts)
 
 
 def _runpp(net) -> tuple[bool, str]:
@@ -60,12 +65,14 @@ def _runpp(net) -> tuple[bool, str]:
     return True, ""
 
 
-def _loading(grid, net) -> pd.Series:
-    """AC loading (percent of rating) of every monitored branch, by branch id."""
-    br = grid.branches
-    mva = _apparent_mva(net).reindex(pd.MultiIndex.from_arrays([br["element"], br["element_index"]]))
-    loading = pd.Series(mva.to_numpy() / br["rate_mw"].to_numpy() * 100.0, index=br.index)
-    return loading[br["monitored"].to_numpy()]
+def _loading(grid, net) -> pd.DataFrame:
+    """AC loading (percent of rating), MW and Mvar at the more loaded end of every monitored
+    branch, by branch id."""
+    br = grid.branches[grid.branches["monitored"]]
+    ends = _end_flows(net).reindex(pd.MultiIndex.from_arrays([br["element"], br["element_index"]]))
+    ends.index = br.index
+    ends["loading_percent"] = ends["s_mva"].to_numpy() / br["rate_mw"].to_numpy() * 100.0
+    return ends
 
 
 #: shares of the new load tried, largest first, when the AC power flow with all of it does not converge
@@ -107,8 +114,9 @@ def ac_check(grid, result, power_factor: float = 0.98, tolerance_percent: float 
     if not ok:
         out["seconds"] = round(time.perf_counter() - t, 3)
         return out
-    loading = _loading(grid, net)
-    base = _loading(grid, before) if ok_before else pd.Series(0.0, index=loading.index)
+    ends = _loading(grid, net)
+    loading = ends["loading_percent"]
+    base = _loading(grid, before)["loading_percent"] if ok_before else pd.Series(0.0, index=loading.index)
     over = loading[loading > 100.0 + tolerance_percent]
     was = base.reindex(over.index).fillna(0.0)
     worse = over[was <= 100.0 + tolerance_percent]   # caused by the new load
@@ -124,7 +132,8 @@ def ac_check(grid, result, power_factor: float = 0.98, tolerance_percent: float 
         "caused_by_new_load": len(worse),
         "preexisting_worsened": int(sum(loading[b] > base[b] + tolerance_percent for b in pre)),
         "over_rating": [{"branch_id": int(b), "loading_percent": round(float(v), 3),
-                         "loading_percent_without_new_load": round(float(base.get(b, np.nan)), 3)}
+                         "loading_percent_without_new_load": round(float(base.get(b, np.nan)), 3),
+                         "p_mw": round(float(ends.at[b, "p_mw"]), 3), "q_mvar": round(float(ends.at[b, "q_mvar"]), 3)}
                         for b, v in top.items()],
         "preexisting_over_rating": [{"branch_id": int(b), "loading_percent": round(float(loading[b]), 3),
                                      "loading_percent_without_new_load": round(float(base[b]), 3)}
@@ -139,19 +148,35 @@ def _needs_tightening(check: dict) -> bool:
     return bool(check.get("run")) and (check.get("caused_by_new_load", 0) > 0 or check.get("converged") is False)
 
 
-def derates(check: dict, result, current: dict[int, float]) -> dict[int, float]:
-    """Rating multipliers after an AC check: a branch the new load pushed over its
-    rating in AC gets the DC limit that would bring it back: its DC flow x rating /
-    AC loading, less a margin (as a multiplier of its rating, never above the
-    current one)."""
+def derates(check: dict, result, current: dict[int, float]) -> tuple[dict[int, float], list[dict]]:
+    """Rating multipliers after an AC check, and the overloads DC derating cannot remove.
+
+    A branch the new load pushed over its rating in AC carries P MW and Q Mvar at its
+    more loaded end. With Q as it is, it is within its rating at
+    ``P* = sqrt(rating^2 - Q^2)``: its DC limit becomes its DC flow x P* / |P|, less a
+    margin (as a multiplier of its rating, never above the current one). When
+    ``Q >= rating``, or when the limit would fall below the branch's DC flow without new
+    load, no DC limit can remove the overload (it is reactive, or not from the new MW):
+    such branches are returned instead, with the reason.
+    """
     out = dict(current)
+    stuck = []
     flows = result.branches.set_index("branch_id")
     for row in check.get("over_rating", []):
         b = row["branch_id"]
         f = flows.loc[b]
-        target = abs(f["flow_mw"]) / f["rate_mw"] * 100.0 / row["loading_percent"] * (1 - MARGIN)
-        out[b] = max(min(out.get(b, 1.0), target), 0.01)
-    return out
+        rate, q, p = float(f["rate_mw"]), abs(row["q_mvar"]), abs(row["p_mw"])
+        if q >= rate * (1 - MARGIN) or p <= 1e-6:
+            stuck.append({"branch_id": b, "reason": f"reactive: {q:,.1f} Mvar alone fill most of the "
+                                                    f"{rate:,.1f} MVA rating"})
+            continue
+        target_mw = abs(f["flow_mw"]) * np.sqrt(rate**2 - q**2) / p * (1 - MARGIN)
+        if target_mw <= abs(f["base_flow_mw"]) + 1e-6:
+            stuck.append({"branch_id": b, "reason": f"its DC flow without new load ({abs(f['base_flow_mw']):,.1f} MW) "
+                                                    f"is already above the {target_mw:,.1f} MW AC allows"})
+            continue
+        out[b] = max(min(out.get(b, 1.0), target_mw / rate), 0.01)
+    return out, stuck
 
 
 def solve_ac_tightened(solve, params, grid, rounds: int = 5, log=None, power_factor: float = 0.98):
@@ -166,12 +191,18 @@ def solve_ac_tightened(solve, params, grid, rounds: int = 5, log=None, power_fac
     for number in range(1, rounds + 1):
         if not _needs_tightening(check) or not check.get("over_rating"):
             break
-        params = replace(params, rating_derate=derates(check, result, params.rating_derate))
+        derate, stuck = derates(check, result, params.rating_derate)
+        check["not_removable_by_dc_derating"] = stuck
+        if derate == params.rating_derate:
+            break
+        params = replace(params, rating_derate=derate)
         if log:
             log(f"AC tightening round {number}: derating {len(params.rating_derate)} branch(es), solving again")
         result = solve(params)
         check = ac_check(grid, result, power_factor=power_factor)
         history.append(_round_row(number, result, check, params))
+    if check.get("over_rating") and "not_removable_by_dc_derating" not in check:
+        check["not_removable_by_dc_derating"] = derates(check, result, params.rating_derate)[1]
     return result, check, history
 
 

@@ -75,7 +75,7 @@ class Params:
     #: branch id -> multiplier of its rating (planner solve --ac-tighten sets these)
     rating_derate: dict[int, float] = field(default_factory=dict)
     #: keep the LODF columns in memory when the branch x outage matrix is at most this size
-    lodf_cache_mb: float = 512.0
+    lodf_cache_mb: float = 2048.0
     solver: str = "highs"
     time_limit_s: float | None = 300.0
     mip_gap: float = 1e-4

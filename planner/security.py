@@ -93,7 +93,7 @@ class State:
 class Contingencies:
     """The outages and their LODF columns, shared by the states (the topology is the same)."""
 
-    def __init__(self, model: sens.DCModel, mon: np.ndarray, factor: float, cache_mb: float = 512.0,
+    def __init__(self, model: sens.DCModel, mon: np.ndarray, factor: float, cache_mb: float = 2048.0,
                  chunk: int = 256, log=None):
         self.model, self.mon, self.factor, self.chunk = model, mon, float(factor), chunk
         pos = np.full(model.n_branch, -1, dtype=np.int64)

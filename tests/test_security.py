@@ -289,3 +289,29 @@ def test_bad_security_settings_exit_2(setting, tmp_path):
     key = setting.split("=")[0]
     assert key in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_ac_check_and_tightening_on_western(western):
+    """Western: AC converges on the allocated case; tightening removes every overload the new
+    MW cause, and names the ones no DC limit can remove (reactive)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_engine import synthetic_sites
+
+    sites = synthetic_sites(western, 30, 5)
+    r = planner.plan(western, sites, planner.Params())
+    check = acpf.ac_check(western, r)
+    assert check["converged"] and check["share_of_new_load"] == 1.0
+    assert check["min_vm_pu"] < 1.0 < check["max_vm_pu"]
+    assert check["branches_over_rating"] == check["caused_by_new_load"] + len(check["preexisting_over_rating"])
+    assert check["caused_by_new_load"] > 0
+    final, last, rounds = acpf.solve_ac_tightened(lambda p: planner.plan(western, sites, p), planner.Params(),
+                                                  western)
+    assert len(rounds) <= 6 and rounds[0]["ac_caused_by_new_load"] == check["caused_by_new_load"]
+    stuck = last.get("not_removable_by_dc_derating", [])
+    assert last["caused_by_new_load"] == len(stuck)
+    for row in stuck:
+        assert row["reason"]
+    assert final.summary["served_ai_mw"] < r.summary["served_ai_mw"]
