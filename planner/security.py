@@ -113,6 +113,9 @@ class Contingencies:
             self.cache = full[:, self.outages] if island.any() else full
             del full
         else:
+            if log:
+                log(f"N-1: the LODF matrix ({len(mon):,} x {len(mon):,}) exceeds lodf_cache_mb = {cache_mb:,.0f}; "
+                    "every check recomputes its columns (slow on large grids)")
             island = self._islanding(mon)
             self.outages = np.flatnonzero(~island)
         self.radial = mon[island]   # model branch positions: listed, not outaged
