@@ -172,22 +172,18 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
         from planner.security import Contingencies
 
         cont = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
-    n0_peak = None
     for name, m, phi in states:
-        mon = np.flatnonzero(m.monitored)
-        h0 = hosting_capacity(grid, m, buses=ids)["hosting_mw"].to_numpy() if m is not model \
-            else frame["hosting_mw"].to_numpy()
-        b0 = (hosting_capacity(grid, m, buses=ids)["limiting_branch"] if m is not model
-              else frame["limiting_branch"]).fillna(-1).to_numpy(np.int64)
-        if n0_peak is None:
-            n0_peak = h0 / phi if phi > 0 else np.full(len(ids), np.inf)
+        if m is model:
+            h0, b0 = frame["hosting_mw"].to_numpy(), frame["limiting_branch"]
+        else:
+            other = hosting_capacity(grid, m, buses=ids)
+            h0, b0 = other["hosting_mw"].to_numpy(), other["limiting_branch"]
+        b0 = b0.fillna(-1).to_numpy(np.int64)
         cand = [(h0, b0, np.full(len(ids), -1))]
-        if cont is not None:
-            c = cont if m is model else _with_base(cont, m)
-            h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=dfax, cont=c, progress=progress)
+        if cont is not None:  # the same topology: the LODF columns serve every state
+            h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=dfax, cont=cont, progress=progress)
             cand.append((h1, np.where(br >= 0, m.branch_ids[np.maximum(br, 0)], -1),
                          np.where(out >= 0, m.branch_ids[np.maximum(out, 0)], -1)))
-        del mon
         for h, b, o in cand:
             scaled = h / phi if phi > 0 else np.full(len(ids), np.inf)
             better = scaled < best
@@ -210,11 +206,3 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
     frame["security"] = security
     return frame
 
-
-def _with_base(cont, model):
-    """The contingencies of one topology seen from another state's base flows (same LODF)."""
-    import copy
-
-    c = copy.copy(cont)
-    c.model = model
-    return c

@@ -96,9 +96,6 @@ class Contingencies:
     def __init__(self, model: sens.DCModel, mon: np.ndarray, factor: float, cache_mb: float = 2048.0,
                  chunk: int = 256, log=None):
         self.model, self.mon, self.factor, self.chunk = model, mon, float(factor), chunk
-        pos = np.full(model.n_branch, -1, dtype=np.int64)
-        pos[mon] = np.arange(len(mon))
-        self.pos = pos
         self.emergency = factor * model.rate_mw[mon]
         self.cache = None
         if len(mon) * len(mon) * 8 / 2**20 <= cache_mb:
