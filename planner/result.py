@@ -89,8 +89,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     peak = net.states[0]
     limit = np.full(model.n_branch, np.nan)
     limit[net.mon] = peak.n0.limit
-    rate = np.full(model.n_branch, np.nan)
-    rate[net.mon] = model.rate_mw[net.mon]
+    rate = model.rate_mw
     flow = states["peak"]["flow_mw"]
     with np.errstate(invalid="ignore", divide="ignore"):
         loading = np.abs(flow) / rate * 100.0
