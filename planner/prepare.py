@@ -276,13 +276,16 @@ def _solve_and_check(prep: Prepared, log):
     import time
 
     from planner import acpf
+    from planner.sensitivity import dc_model
     from planner.solve import plan
 
     sc = prep.scenario
     ac = sc.ac
 
+    model = dc_model(prep.grid, prep.params.slack)  # one DC model (and LODF) for every tightening round
+
     def solve(params):
-        return plan(prep.grid, prep.sites, params, log=log, scenario=sc.name)
+        return plan(prep.grid, prep.sites, params, model=model, log=log, scenario=sc.name)
 
     if not ac.check and not ac.tighten:
         result = solve(prep.params)

@@ -33,6 +33,7 @@ recomputes them chunk by chunk from the one LU factorization.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -300,7 +301,11 @@ def build_network(model: sens.DCModel, grid, cand, params, log=None) -> Network:
         states.append(st)
     cont = None
     if params.security == "n-1":
-        cont = Contingencies(model, mon, params.emergency_rating_factor, cache_mb=params.lodf_cache_mb, log=log)
+        key = ("contingencies", float(params.emergency_rating_factor), float(params.lodf_cache_mb))
+        if key not in model.cache:  # the LODF columns depend on the topology only: reuse them across solves
+            model.cache[key] = Contingencies(model, mon, params.emergency_rating_factor,
+                                             cache_mb=params.lodf_cache_mb, log=log)
+        cont = copy.copy(model.cache[key])
         cont.emergency = cont.emergency * derate
         for st in states:
             st.pre = cont.preexisting(st, s, params.overload_dfax)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,8 @@ class DCModel:
     flow_mw: np.ndarray          # base-case flows
     gens: pd.DataFrame           # slack participants: gen, bus_pos, island, p_mw, max_p_mw, weight
     weight_flows: np.ndarray     # (branches x islands) flows of each island's slack weight vector
+    #: results that depend only on the topology (e.g. the N-1 contingencies), reused across solves
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_bus(self) -> int:
