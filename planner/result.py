@@ -95,14 +95,17 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         loading = np.abs(flow) / rate * 100.0
     binding = model.monitored & (np.abs(flow) >= limit - 1e-3)
     br = grid.branches.reindex(model.branch_ids)
+    # the model's flows run from pandapower's from/hv end; report them from the grid table's from_bus
+    # to its to_bus (the TAMU tables put 840 Texas transformers' from_bus on the low-voltage side)
+    orient = np.where(br["from_bus"].to_numpy() == model.bus_ids[model.from_pos], 1.0, -1.0)
     branches = pd.DataFrame({
         "branch_id": model.branch_ids,
         "from_bus": br["from_bus"].to_numpy(),
         "to_bus": br["to_bus"].to_numpy(),
         "kind": br["kind"].to_numpy(),
         "monitored": model.monitored,
-        "base_flow_mw": model.flow_mw,
-        "flow_mw": flow,
+        "base_flow_mw": orient * model.flow_mw,
+        "flow_mw": orient * flow,
         "rate_mw": rate,
         "limit_mw": limit,
         "loading_percent": loading,
@@ -116,8 +119,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         off_limit[net.mon] = off.n0.limit
         off_flow = states["offpeak"]["flow_mw"]
         with np.errstate(invalid="ignore", divide="ignore"):
-            branches["offpeak_base_flow_mw"] = off.model.flow_mw
-            branches["offpeak_flow_mw"] = off_flow
+            branches["offpeak_base_flow_mw"] = orient * off.model.flow_mw
+            branches["offpeak_flow_mw"] = orient * off_flow
             branches["offpeak_loading_percent"] = np.abs(off_flow) / rate * 100.0
         branches["offpeak_limit_mw"] = off_limit
         branches["binding"] |= model.monitored & (np.abs(off_flow) >= off_limit - 1e-3)

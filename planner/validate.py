@@ -48,9 +48,10 @@ def allocated_net(grid, result, state: str = "peak", power_factor: float = 1.0, 
     return net
 
 
-def run_dc(net) -> pd.Series:
-    """pandapower DC flows (MW at the from/hv end) of lines and transformers, indexed
-    by ('line' | 'trafo', element index)."""
+def run_dc(net, branches=None) -> pd.Series:
+    """pandapower DC flows of lines and transformers, indexed by ('line' | 'trafo', element
+    index): MW at the from/hv end, or, given the grid's ``branches`` table (``element``,
+    ``element_index``, ``from_bus``), MW flowing from each branch's ``from_bus`` to its ``to_bus``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pp.rundcpp(net, numba=False)
@@ -58,7 +59,15 @@ def run_dc(net) -> pd.Series:
                      index=pd.MultiIndex.from_arrays([["line"] * len(net.line), net.line.index]))
     trafo = pd.Series(net.res_trafo["p_hv_mw"].to_numpy(),
                       index=pd.MultiIndex.from_arrays([["trafo"] * len(net.trafo), net.trafo.index]))
-    return pd.concat([line, trafo])
+    flows = pd.concat([line, trafo])
+    if branches is None:
+        return flows
+    # the end each flow above is measured at: a line's from_bus, a transformer's hv_bus
+    end = pd.concat([pd.Series(net.line["from_bus"].to_numpy(), index=line.index),
+                     pd.Series(net.trafo["hv_bus"].to_numpy(), index=trafo.index)])
+    key = pd.MultiIndex.from_arrays([branches["element"].to_numpy(), branches["element_index"].to_numpy()])
+    sign = np.where(end.reindex(key).to_numpy() == branches["from_bus"].to_numpy(), 1.0, -1.0)
+    return pd.Series(flows.reindex(key).to_numpy() * sign, index=key)
 
 
 def dc_check(grid, result, net=None, state: str = "peak") -> dict:
@@ -69,10 +78,9 @@ def dc_check(grid, result, net=None, state: str = "peak") -> dict:
     above their limit (rating, or base flow where already overloaded).
     """
     net = net if net is not None else allocated_net(grid, result, state)  # a given net gets rundcpp's res_ tables
-    flows = run_dc(net)
-    br = grid.branches.set_index(["element", "element_index"])
-    pp_flow = pd.Series(flows.reindex(br.index).to_numpy(), index=br["branch_id"].to_numpy() if "branch_id" in br
-                        else grid.branches.index.to_numpy())
+    flows = run_dc(net, grid.branches)
+    pp_flow = pd.Series(flows.to_numpy(), index=grid.branches["branch_id"].to_numpy()
+                        if "branch_id" in grid.branches else grid.branches.index.to_numpy())
     table = result.branches.set_index("branch_id")
     pp_flow = pp_flow.reindex(table.index)
     prefix = "" if state == "peak" else f"{state}_"
