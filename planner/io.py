@@ -165,7 +165,8 @@ ALLOCATION_COLUMNS = ["site_id", "name", "operator", "state", "region", "bus", "
 BRANCH_COLUMNS = ["branch_id", "from_bus", "to_bus", "flow_mw", "rate_mw", "loading_percent", "binding",
                   "shadow_price_usd_per_mw", "kind", "monitored", "base_flow_mw", "limit_mw",
                   "preexisting_overload", "offpeak_base_flow_mw", "offpeak_flow_mw", "offpeak_limit_mw",
-                  "offpeak_loading_percent", "n1_loading_percent", "n1_worst_outage_branch_id"]
+                  "offpeak_loading_percent", "n1_loading_percent", "n1_worst_outage_branch_id", "n1_worst_state",
+                  "n1_worst_preexisting"]
 
 
 def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None, map_html=None) -> list[Path]:

@@ -135,6 +135,10 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         branches.loc[net.mon, "n1_worst_outage_branch_id"] = pd.array(
             np.where(worst >= 0, worst, 0), dtype="Int64")
         branches.loc[net.mon[worst < 0], "n1_worst_outage_branch_id"] = pd.NA
+        branches["n1_worst_state"] = ""
+        branches.loc[net.mon, "n1_worst_state"] = n1.pop("_state")
+        branches["n1_worst_preexisting"] = False
+        branches.loc[net.mon, "n1_worst_preexisting"] = n1.pop("_preexisting")
 
     # candidate buses
     bg = grid.buses.reindex(cand.buses)
@@ -300,21 +304,54 @@ def _states_block(net, params, branches) -> dict:
     return out
 
 
+def _worst_pairs(c, flow_mon: np.ndarray, base_mon: np.ndarray):
+    """For each monitored branch, its worst post-contingency loading over every outage (share of
+    the emergency rating; pairs already over without new load included), that outage (-1: none),
+    and whether that pair was already over its emergency rating without new load."""
+    m = len(flow_mon)
+    rows = np.arange(m)
+    worst = np.zeros(m)
+    worst_k = np.full(m, -1, dtype=np.int64)
+    pre = np.zeros(m, bool)
+    for start, cols in c.chunks():
+        post = c.post_flows(flow_mon, start, cols)
+        ratio = np.abs(post) / c.emergency[:, None]
+        arg = np.argmax(ratio, axis=1)
+        r = ratio[rows, arg]
+        better = r > worst
+        if not better.any():
+            continue
+        k = c.outages[start + arg[better]]
+        lo = cols[rows[better], arg[better]]
+        post0 = base_mon[better] + lo * base_mon[k]
+        worst[better] = r[better]
+        worst_k[better] = k
+        pre[better] = np.abs(post0) > c.emergency[better] * (1 + 1e-6) + 1e-6
+    return worst, worst_k, pre
+
+
 def security_report(net, loads: dict, model) -> dict:
     """The N-1 figures of a solved plan: every pair checked once more, the worst
-    post-contingency loading of each monitored branch, and the pairs already over."""
+    post-contingency loading of each monitored branch (whether or not that pair was over
+    without new load), and the pairs already over."""
     c = net.contingencies
     worst_all = np.zeros(len(net.mon))
     outage_all = np.full(len(net.mon), -1, dtype=np.int64)
+    pre_all = np.zeros(len(net.mon), bool)
+    state_all = np.full(len(net.mon), "", dtype=object)
     over = 0
     pre = {}
     for st in net.states:
-        flow_mon = st.model.flow_mw[net.mon] + net.sens @ loads[st.name]
-        _, _, _, _, n_over, worst, worst_k = c.violations(st, flow_mon, near=np.inf)
+        base_mon = st.model.flow_mw[net.mon]
+        flow_mon = base_mon + net.sens @ loads[st.name]
+        n_over = c.violations(st, flow_mon, near=np.inf)[4]  # pairs over that the new load caused or worsened
         over += n_over
+        worst, worst_k, was_over = _worst_pairs(c, flow_mon, base_mon)
         better = worst > worst_all
         worst_all[better] = worst[better]
         outage_all[better] = worst_k[better]
+        pre_all[better] = was_over[better]
+        state_all[better] = st.name
         rows = st.pre
         if rows is not None and len(rows.base):
             after = rows.flows(loads[st.name])
@@ -332,6 +369,7 @@ def security_report(net, loads: dict, model) -> dict:
         else:
             pre[st.name] = {"count": 0, "branches": 0, "worst": None, "worsened": 0}
     factor = c.factor
+    new = ~pre_all
     return {
         "emergency_rating_factor": factor,
         "emergency_rating_basis": "the grid data has no emergency ratings (rateB and rateC are 0): "
@@ -343,7 +381,11 @@ def security_report(net, loads: dict, model) -> dict:
         "pairs_over_emergency_rating": int(over),
         "max_post_contingency_loading_percent": _round(float(worst_all.max() * factor * 100))
         if len(worst_all) else None,
+        "max_post_contingency_loading_percent_not_preexisting": _round(float(worst_all[new].max() * factor * 100))
+        if new.any() else None,
         "preexisting_overloads": pre,
         "_loading": worst_all * factor * 100,
         "_outage": np.where(outage_all >= 0, model.branch_ids[net.mon[np.maximum(outage_all, 0)]], -1),
+        "_preexisting": pre_all,
+        "_state": state_all,
     }
