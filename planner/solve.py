@@ -41,7 +41,8 @@ from planner.errors import InfeasibleError, InputError, SolverError
 from planner.model import SCALE, Params
 from planner.security import Network, build_network
 
-STATUS_OK = ("optimal", "time_limit")
+#: stopped by a limit with an incumbent: the best allocation found, with its gap
+STATUS_OK = ("optimal", "time_limit", "solution_limit")
 
 
 @dataclass
@@ -72,10 +73,31 @@ def _cbc(params: Params, mip: bool, time_left: float | None):
         return pulp.PULP_CBC_CMD(**kw)
 
 
-def _solver(params: Params, mip: bool, time_left: float | None):
+class _HiGHS(pulp.HiGHS):
+    """PuLP's HiGHS interface, also for a MIP stopped by a node or solution limit: PuLP 3.3 has no
+    status for HiGHS's ``kSolutionLimit`` (a KeyError after it has read the solution values);
+    the incumbent is then kept like a time-limited one. Covered by a test that sets such a limit."""
+
+    def findSolutionValues(self, lp):
+        try:
+            return super().findSolutionValues(lp)
+        except KeyError:
+            import highspy
+
+            if lp.solverModel.getModelStatus() != highspy.HighsModelStatus.kSolutionLimit:
+                raise
+            found = np.isfinite(lp.solverModel.getInfo().objective_function_value) and \
+                lp.solverModel.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+            if found:
+                return pulp.constants.LpStatusOptimal, pulp.constants.LpSolutionIntegerFeasible
+            return pulp.constants.LpStatusNotSolved, pulp.constants.LpSolutionNoSolutionFound
+
+
+def _solver(params: Params, mip: bool, time_left: float | None, **options):
+    """The solver for one solve; ``options`` go to HiGHS as they are (e.g. ``mip_max_improving_sols``)."""
     if params.solver == "highs" and importlib.util.find_spec("highspy") is not None:
-        return pulp.HiGHS(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
-                          threads=params.threads)
+        return _HiGHS(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
+                      threads=params.threads, **options)
     return _cbc(params, mip, time_left)  # asked for, or highspy is missing
 
 
@@ -112,6 +134,8 @@ def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None
                 gap = abs(bound - obj) / abs(obj) if abs(obj) > 1e-9 else (1.0 if abs(bound) > 1e-9 else 0.0)
         if hs == highspy.HighsModelStatus.kTimeLimit:
             status = "time_limit" if prob.sol_status == pulp.LpSolutionIntegerFeasible else "no_solution"
+        elif hs == highspy.HighsModelStatus.kSolutionLimit:
+            status = "solution_limit" if prob.sol_status == pulp.LpSolutionIntegerFeasible else "no_solution"
         elif hs == highspy.HighsModelStatus.kOptimal:
             status = "optimal"
     elif status == "optimal" and prob.sol_status == pulp.LpSolutionIntegerFeasible:
