@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from planner.errors import InputError
+from planner.errors import LEAD_MONTHS, USD_PER_MW, Bound, InputError
 
 HOURS_PER_YEAR = 8760.0
 DAYS_PER_YEAR = 365.0
@@ -88,26 +88,43 @@ class Economics:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
     def validate(self, source: str = "economics") -> Economics:
-        positive = ("mining_efficiency_j_per_th", "mining_hardware_life_years", "ai_pue", "horizon_years")
+        """Check every field (a number or an array) against its bound in :data:`BOUNDS`."""
         for f in fields(self):
-            value = np.asarray(getattr(self, f.name), float)
-            if not np.all(np.isfinite(value)):
-                raise InputError("not a finite number", source=source, field=f.name, value=getattr(self, f.name))
-            if f.name in positive and np.any(value <= 0):
-                raise InputError("must be positive", source=source, field=f.name, value=getattr(self, f.name),
-                                 expected="a number > 0")
-            if f.name not in positive and f.name != "discount_rate" and np.any(value < 0):
-                raise InputError("must not be negative", source=source, field=f.name,
-                                 value=getattr(self, f.name), expected="a number >= 0")
-        if np.any(np.asarray(self.mining_uptime) > 1):
-            raise InputError("is a share of hours", source=source, field="mining_uptime",
-                             value=self.mining_uptime, expected="a number between 0 and 1")
-        if np.any(np.asarray(self.mining_curtailed_hours_per_year) > HOURS_PER_YEAR):
-            raise InputError("is more hours than a year has", source=source, field="mining_curtailed_hours_per_year",
-                             value=self.mining_curtailed_hours_per_year, expected="a number of hours in [0, 8760]")
-        if np.any(np.asarray(self.discount_rate) <= -1):
-            raise InputError("must be above -1", source=source, field="discount_rate", value=self.discount_rate)
+            BOUNDS[f.name].check(getattr(self, f.name), source=source, field=f.name)
         return self
+
+
+_PER_KW_MONTH = Bound(0.0, 1e4, "$ per kW-month", "about 50 times the colocation rates of 2025 ($120-195)")
+
+#: Plausibility bound of each field: the one definition, read by :meth:`Economics.validate` and by
+#: the scenario schema (``economics:`` section). Each says why; values outside are input errors.
+BOUNDS: dict[str, Bound] = {
+    "hashprice_usd_per_ph_day": Bound(0.0, 1e5, "$ per PH/s per day",
+                                      "far above any hashprice ever paid; late 2025: $35-42"),
+    "mining_efficiency_j_per_th": Bound(1.0, 1e4, "J/TH", "today's fleet runs at 15-30 J/TH; "
+                                        "below 1 is no machine, above 10,000 no miner would run"),
+    "power_price_usd_per_mwh": Bound(0.0, 1e4, "$ per MWh",
+                                     "an average price twice ERCOT's $5,000/MWh price cap"),
+    "mining_uptime": Bound(0.0, 1.0, "", "a share of the hours of a year"),
+    "mining_curtailed_hours_per_year": Bound(0.0, HOURS_PER_YEAR, "hours", "the hours of a year"),
+    "mining_opex_usd_per_mw_year": Bound(0.0, 1e9, "$ per MW-year", "25,000 times what a mine spends on staff "
+                                         "and maintenance"),
+    "mining_hardware_usd_per_th": Bound(0.0, 1e4, "$ per TH/s", "hundreds of times the late-2025 price, ~$15"),
+    "mining_hardware_life_years": Bound(0.1, 100.0, "years",
+                                        "hardware lasts at least about a month and is refreshed within a century"),
+    "mining_build_capex_usd_per_mw": USD_PER_MW,
+    "mining_lead_months": LEAD_MONTHS,
+    "ai_lease_usd_per_kw_month": _PER_KW_MONTH,
+    "ai_pue": Bound(1.0, 10.0, "", "grid power / IT power: at least 1 by definition, 1.1-1.6 in practice"),
+    "ai_opex_usd_per_kw_month": _PER_KW_MONTH,
+    "ai_conversion_capex_usd_per_mw": USD_PER_MW,
+    "ai_greenfield_capex_usd_per_mw": USD_PER_MW,
+    "ai_conversion_lead_months": LEAD_MONTHS,
+    "ai_greenfield_lead_months": LEAD_MONTHS,
+    "horizon_years": Bound(1.0, 100.0, "years", "cash flows of one year to a century"),
+    "discount_rate": Bound(0.0, 1.0, "per year", "a real yearly rate; at 100 % or more nothing after the "
+                           "first years counts", hi_open=True),
+}
 
 
 # --------------------------------------------------------------------------- discounting

@@ -3,6 +3,7 @@ names the file, the row or field, the value found and what was expected."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,13 @@ class InputError(PlannerError):
         where = ", ".join(parts)
         text = message or ""
         if value is not None:
-            text = f"{text}{'; ' if text else ''}got {value!r}"
+            shown = repr(value)
+            shown = shown if len(shown) <= 100 else shown[:80] + f"… ({len(shown)} characters)"
+            text = f"{text}{'; ' if text else ''}got {shown}"
         if expected:
             text = f"{text}{'; ' if text else ''}expected {expected}"
-        super().__init__(f"{where}: {text}" if where else text)
+        # one line, whatever a library or a path put in it (the CLI prints exactly one line)
+        super().__init__(one_line(f"{where}: {text}" if where else text))
 
 
 class InfeasibleError(PlannerError):
@@ -61,3 +65,92 @@ class InfeasibleError(PlannerError):
 
 class SolverError(PlannerError):
     """The solver failed or returned no usable solution; the message says what to try."""
+
+
+# --------------------------------------------------------------------------- plausibility bounds
+
+
+def one_line(text: object) -> str:
+    """A library's message on one line: whitespace runs (newlines of pandas' tokenizer,
+    YAML's context lines) become single spaces; NUL and other control characters are shown escaped."""
+    text = " ".join(str(text).split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _num(x: float) -> str:
+    """1e+13 -> '1e13', 1000000.0 -> '1,000,000', 0.5 -> '0.5'."""
+    if x == int(x) and abs(x) < 1e7:
+        return f"{int(x):,}"
+    if abs(x) >= 1e7:
+        return f"{x:.3g}".replace("e+", "e")
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A plausibility bound of an input number: finite and within [lo, hi] (an end is
+    excluded when ``lo_open`` / ``hi_open``). ``why`` says where the limit comes from; the
+    error message quotes it. Each bound is defined once (the scenario schema, the site
+    columns and :class:`planner.Economics` all read the same objects), so the planner never
+    hands a solver a number it cannot represent (1e308 MW, an infinite budget)."""
+
+    lo: float
+    hi: float
+    unit: str
+    why: str
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def describe(self) -> str:
+        """``a number in [0, 1,000,000] MW (why)``."""
+        unit = f" {self.unit}" if self.unit else ""
+        return (f"a finite number in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
+                f"{')' if self.hi_open else ']'}{unit} ({self.why})")
+
+    def _bad(self, value: Any):
+        """(what is wrong, the first bad value) or None when ``value`` (number or array) is inside."""
+        import numpy as np
+
+        try:
+            v = np.asarray(value, dtype=float)
+        except (TypeError, ValueError, OverflowError):
+            return "not a number", value
+        for problem, mask in (("not a finite number", ~np.isfinite(v)),
+                              ("too small", (v <= self.lo) if self.lo_open else (v < self.lo)),
+                              ("too large", (v >= self.hi) if self.hi_open else (v > self.hi))):
+            if np.any(mask):
+                if v.ndim == 0:
+                    return problem, value
+                i = int(np.flatnonzero(mask.ravel())[0])
+                return f"{problem} (element {i})", v.ravel()[i].item()
+        return None
+
+    def problem(self, value: Any) -> str | None:
+        """None when ``value`` (a number or an array) is inside the bound; else what is wrong."""
+        bad = self._bad(value)
+        return bad[0] if bad else None
+
+    def check(self, value: Any, *, source: str | Path | None = None, field: str | None = None,
+              row: Any = None) -> Any:
+        """Return ``value`` if it is inside; raise :class:`InputError` naming the bound otherwise."""
+        bad = self._bad(value)
+        if bad:
+            raise InputError(bad[0], source=source, field=field, row=row, value=bad[1], expected=self.describe())
+        return value
+
+    def validator(self, value: float) -> float:
+        """For pydantic (``AfterValidator``): ValueError with the bound and its reason."""
+        problem = self.problem(value)
+        if problem:
+            raise ValueError(f"{problem}; expected {self.describe()}")
+        return value
+
+
+#: MW of one site, request, block or supply pool: 1,000 GW is more than the peak load of the whole US (~760 GW)
+MW = Bound(0.0, 1e6, "MW", "1,000 GW: more than the peak load of the whole US")
+#: $ per MW to build: an AI data center costs about $11M per MW; 1,000 $M per MW is ~100 times that
+USD_PER_MW = Bound(0.0, 1e9, "$ per MW", "$1,000M per MW: about 100 times what an AI data center costs")
+#: $ of capex in all: $10 trillion is about a third of US GDP
+BUDGET_USD = Bound(0.0, 1e13, "$", "$10 trillion: about a third of US GDP")
+#: months before revenue: a new large-load connection takes 2-4 years; 20 years is beyond any queue
+LEAD_MONTHS = Bound(0.0, 240.0, "months", "20 years: longer than any interconnection queue")
