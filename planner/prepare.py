@@ -168,6 +168,13 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
 
 def prepare(sc: Scenario, grid=None, log=None) -> Prepared:
     """Load the grid and sites of a scenario, add the demand, assign regions, build Params."""
+    try:
+        return _prepare(sc, grid, log)
+    except InputError as exc:  # blame the --set that caused it, not the scenario file
+        raise sc.blame(exc) from None
+
+
+def _prepare(sc: Scenario, grid=None, log=None) -> Prepared:
     from planner.grid import load_grid
     from planner.model import Params
     from planner.sites import map_sites

@@ -19,19 +19,91 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
+from planner.economics import BOUNDS as ECONOMICS_BOUNDS
 from planner.economics import Economics
-from planner.errors import InputError
+from planner.errors import BUDGET_USD, LEAD_MONTHS, MW, USD_PER_MW, Bound, InputError
 
 SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "output")
-NonNeg = Annotated[float, Field(ge=0)]
-Pos = Annotated[float, Field(gt=0)]
+
+# ----------------------------------------------------------------------------- plausibility bounds
+# Every number of a scenario is finite and inside a bound that says why (planner.errors.Bound);
+# the MW, $ per MW, budget and lead-time bounds are shared with the site columns and Economics.
+
+#: a request, block or pool of MW: > 0 where it must be (a request of 0 MW asks for nothing)
+POSITIVE_MW = replace(MW, lo_open=True)
+#: NPV of one MW of a request, $ (may be negative): an AI MW is worth ~$8M over 15 years
+VALUE_USD_PER_MW = Bound(-1e9, 1e9, "$ per MW", "about 100 times the NPV of a leased AI MW (~$8M)")
+LAT = Bound(-90.0, 90.0, "degrees", "a WGS84 latitude")
+LON = Bound(-180.0, 180.0, "degrees", "a WGS84 longitude")
+#: bus voltage: the highest AC transmission voltage in service is 1,100 kV (China)
+KV = Bound(0.0, 2000.0, "kV", "the highest transmission voltage in service is 1,100 kV", lo_open=True)
+#: distance on Earth: no two places are farther apart than half its circumference
+KM = Bound(0.0, 20_040.0, "km", "no two places on Earth are farther apart", lo_open=True)
+SHARE = Bound(0.0, 1.0, "", "a share")
+DFAX = Bound(0.0, 1.0, "", "a distribution factor cut-off", hi_open=True)
+EMERGENCY_FACTOR = Bound(1.0, 10.0, "x rateA", "an emergency rating is not below the normal one; "
+                         "1.1-1.5 in practice")
+LOAD_FACTOR = Bound(0.0, 1.0, "", "a share of the case's base load", lo_open=True)
+TIME_LIMIT_S = Bound(0.0, 1e6, "s", "11.6 days; null for no limit", lo_open=True)
+MIP_GAP = Bound(0.0, 1.0, "", "a relative gap", hi_open=True)
+NEAR_BINDING = Bound(0.0, 1.0, "", "a share of the rating", lo_open=True)
+POWER_FACTOR = Bound(0.0, 1.0, "", "a power factor", lo_open=True)
+
+#: a scenario name names its run directory (runs/<name>-<time>): a plain file name, never a path
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+
+
+class BoundError(ValueError):
+    """A number outside its :class:`Bound` (pydantic passes it on in the error's context)."""
+
+    def __init__(self, problem: str, bound: Bound) -> None:
+        super().__init__(f"{problem}; expected {bound.describe()}")
+        self.problem = problem
+        self.bound = bound
+
+
+def bounded(bound: Bound) -> Any:
+    """A float field that is finite and inside ``bound`` (the field's help says the bound and why)."""
+
+    def check(value: float) -> float:
+        problem = bound.problem(value)
+        if problem:
+            raise BoundError(problem, bound)
+        return value
+
+    return Annotated[float, AfterValidator(check), Field(description=bound.describe())]
+
+
+def _path_text(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("a path cannot contain a NUL byte")
+    return value
+
+
+def _safe_name(value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise ValueError("not a safe file name: it names the run directory runs/<name>-<time>; expected "
+                         "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (no '/', no '..')")
+    return value
+
+
+#: a file path (or a grid name): text without NUL bytes
+PathText = Annotated[str, AfterValidator(_path_text)]
 
 
 class _Strict(BaseModel):
@@ -40,14 +112,14 @@ class _Strict(BaseModel):
 
 class GridSection(_Strict):
     #: built-in grid (texas, western, eastern, usa), pandapower case, or a .json / .m file
-    name: str = "texas"
+    name: PathText = "texas"
     #: who picks up new load: headroom, pmax or single (see planner.sensitivity)
     slack: Literal["headroom", "pmax", "single"] = "headroom"
 
 
 class SitesSection(_Strict):
     #: site files (GeoJSON, GeoPackage, Shapefile, CSV); empty: the shipped sites
-    files: list[str] = Field(default_factory=list)
+    files: list[PathText] = Field(default_factory=list)
     #: keep only sites of these interconnects / states / countries / current uses (empty: all)
     interconnects: list[str] = Field(default_factory=list)
     states: list[str] = Field(default_factory=list)
@@ -55,31 +127,32 @@ class SitesSection(_Strict):
     uses: list[Literal["bitcoin", "ai", "conversion", "development"]] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     #: site -> bus mapping (see planner.map_sites)
-    min_kv: Pos = 115.0
-    max_km: Pos = 50.0
-    kv_by_mw: dict[float, float] = Field(default_factory=dict)
+    min_kv: bounded(KV) = 115.0
+    max_km: bounded(KM) = 50.0
+    #: site MW threshold -> lowest kV for sites of that size or more
+    kv_by_mw: dict[bounded(MW), bounded(KV)] = Field(default_factory=dict)
 
 
 class RequestTerms(_Strict):
     #: what the tenant pays, $ per kW-month of critical IT load (default: economics)
-    lease_usd_per_kw_month: NonNeg | None = None
+    lease_usd_per_kw_month: bounded(ECONOMICS_BOUNDS["ai_lease_usd_per_kw_month"]) | None = None
     #: $ per MW to build (default: economics greenfield capex; a request at a mine: conversion)
-    capex_usd_per_mw: NonNeg | None = None
-    lead_months: NonNeg | None = None
+    capex_usd_per_mw: bounded(USD_PER_MW) | None = None
+    lead_months: bounded(LEAD_MONTHS) | None = None
     #: NPV of one MW served there, $; replaces the lease arithmetic
-    value_usd_per_mw: float | None = None
-    min_block_mw: NonNeg | None = None
+    value_usd_per_mw: bounded(VALUE_USD_PER_MW) | None = None
+    min_block_mw: bounded(MW) | None = None
 
 
 class Request(RequestTerms):
     name: str
     #: MW of grid power asked for
-    mw: Pos
+    mw: bounded(POSITIVE_MW)
     #: an id of the sites files (the request is served there) ...
     site: str | None = None
     #: ... or a location: a new campus mapped to its nearest bus
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: bounded(LAT) | None = None
+    lon: bounded(LON) | None = None
     #: USPS code; default: the state containing lat/lon
     state: str | None = None
     #: region of supply.regions; default: by state and interconnect
@@ -106,9 +179,9 @@ class Region(_Strict):
     states: list[str] = Field(default_factory=list)
     interconnects: list[str] = Field(default_factory=list)
     #: MW of new supply that can be connected near-term; none: no pool (unlimited)
-    available_mw: NonNeg | None = None
+    available_mw: bounded(MW) | None = None
     #: MW under construction, added to the pool
-    under_construction_mw: NonNeg = 0.0
+    under_construction_mw: bounded(MW) = 0.0
     #: where the numbers come from
     basis: str = ""
 
@@ -119,39 +192,36 @@ class SupplySection(_Strict):
 
 EconomicsSection = create_model(
     "EconomicsSection", __config__=ConfigDict(extra="forbid"),
-    **{f.name: (float | None, None) for f in fields(Economics)},
+    **{f.name: (bounded(ECONOMICS_BOUNDS[f.name]) | None, None) for f in fields(Economics)},
 )
-
-
-Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class ConstraintsSection(_Strict):
     security: Literal["n-0", "n-1"] = "n-0"
     allow_conversion: bool = True
-    max_capex_usd: NonNeg | None = None
+    max_capex_usd: bounded(BUDGET_USD) | None = None
     #: smallest AI block, MW, when a site converts or builds
-    min_block_mw: NonNeg = 25.0
+    min_block_mw: bounded(MW) = 25.0
     #: a branch overloaded before any new load may not get worse; a load worsens it only where
     #: its distribution factor reaches this cut-off (0: any amount)
-    overload_dfax: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    overload_dfax: bounded(DFAX) = 0.05
     #: N-1: emergency rating = factor x rateA (the data has no emergency ratings)
-    emergency_rating_factor: Annotated[float, Field(ge=1)] = 1.2
+    emergency_rating_factor: bounded(EMERGENCY_FACTOR) = 1.2
     #: share of new mining MW still running at peak (mines curtail)
-    mining_firm_share: Share = 0.1
+    mining_firm_share: bounded(SHARE) = 0.1
     #: share of new AI MW running at peak
-    ai_firm_share: Share = 1.0
+    ai_firm_share: bounded(SHARE) = 1.0
     #: off-peak hour: base load x this factor, all new load running
-    offpeak_load_factor: Annotated[float, Field(gt=0, le=1)] = 0.6
+    offpeak_load_factor: bounded(LOAD_FACTOR) = 0.6
 
 
 class SolverSection(_Strict):
     name: Literal["highs", "cbc"] = "highs"
-    time_limit_s: Pos | None = 300.0
-    mip_gap: Annotated[float, Field(ge=0, lt=1)] = 1e-4
-    threads: Annotated[int, Field(gt=0)] | None = None
-    max_lazy_rounds: Annotated[int, Field(gt=0)] = 50
-    near_binding: Annotated[float, Field(gt=0, le=1)] = 0.98
+    time_limit_s: bounded(TIME_LIMIT_S) | None = 300.0
+    mip_gap: bounded(MIP_GAP) = 1e-4
+    threads: Annotated[int, Field(gt=0, le=1024)] | None = None
+    max_lazy_rounds: Annotated[int, Field(gt=0, le=10_000)] = 50
+    near_binding: bounded(NEAR_BINDING) = 0.98
     #: also find how much of today's mining load the network can carry (one more LP)
     existing_load_check: bool = True
 
@@ -160,7 +230,7 @@ class AcSection(_Strict):
     #: run pandapower's AC power flow on the allocated case (Texas and Western; skipped with a reason on Eastern)
     check: bool = True
     #: power factor (lagging) of the new loads in the AC case
-    power_factor: Annotated[float, Field(gt=0, le=1)] = 0.98
+    power_factor: bounded(POWER_FACTOR) = 0.98
     #: derate the DC limits of branches AC shows overloaded by the new load and solve again
     tighten: bool = False
     #: most re-solves when tightening
@@ -169,7 +239,7 @@ class AcSection(_Strict):
 
 class OutputSection(_Strict):
     #: default run directory; the command line's --out wins; default runs/<name>-<timestamp>
-    dir: str | None = None
+    dir: PathText | None = None
     map_png: bool = True
     #: map.html, when folium is installed
     map_html: bool = True
@@ -177,9 +247,11 @@ class OutputSection(_Strict):
 
 
 class Scenario(_Strict):
-    name: str | None = None
+    #: names the run directory (runs/<name>-<time>): letters, digits, '.', '_', '-'; default: the file's name
+    name: Annotated[str, AfterValidator(_safe_name)] | None = None
     description: str = ""
-    extends: str | None = None
+    #: a scenario file (relative to this one) or a shipped scenario's name (texas, us-2028)
+    extends: PathText | None = None
     grid: GridSection = Field(default_factory=GridSection)
     sites: SitesSection = Field(default_factory=SitesSection)
     demand: DemandSection = Field(default_factory=DemandSection)
@@ -192,6 +264,8 @@ class Scenario(_Strict):
     #: the file read (not a YAML key)
     _path: Path | None = None
     _sets: tuple[str, ...] = ()
+    #: dotted key -> what set it (a file, or "--set KEY=VALUE")
+    _origin: dict[str, str] = {}
 
     @property
     def path(self) -> Path | None:
@@ -203,6 +277,22 @@ class Scenario(_Strict):
         where = str(self._path) if self._path else f"scenario {self.name}"
         return where + (f" (with {len(self._sets)} --set)" if self._sets else "")
 
+    def source_of(self, field: str) -> str | None:
+        """The ``--set`` that caused a problem at the dotted ``field`` (one that set the field, a field
+        inside it or a section around it), else the file that set it; None when nothing did."""
+        return _source_of(field, self._origin)
+
+    def blame(self, exc: InputError) -> InputError:
+        """``exc`` (raised with :attr:`label` as its source) re-sourced to what set its field: the
+        ``--set`` that caused it, or the file it ``extends`` when the field came from there."""
+        if not exc.field or exc.source != self.label:
+            return exc
+        source = self.source_of(exc.field)
+        if source is None or source == str(self._path):
+            return exc
+        return InputError(exc.message, source=source, field=exc.field, row=exc.row, value=exc.value,
+                          expected=exc.expected)
+
     def economics_overrides(self) -> dict[str, float]:
         return {k: v for k, v in self.economics.model_dump().items() if v is not None}
 
@@ -210,37 +300,111 @@ class Scenario(_Strict):
 # --------------------------------------------------------------------------- reading
 
 
-def resolve_path(name: str | Path) -> Path:
-    """A scenario file: a path, or the name of a shipped scenario (``texas``, ``us-2028``)."""
+def _path_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (None when it can, or may not exist)."""
+    if "\0" in str(path):
+        return "a path cannot contain a NUL byte"
+    if path.is_dir():
+        return "is a directory"
+    return None
+
+
+def _shipped_scenarios() -> list[str]:
+    from planner import datasets
+
+    try:
+        return sorted(p.stem for p in datasets.data_dir("scenarios").glob("*.yaml"))
+    except FileNotFoundError:
+        return []
+
+
+def _shipped(name: str) -> Path | None:
+    """The shipped scenario file called ``name`` (``texas``), if ``name`` is a bare name."""
     from planner import datasets
 
     path = Path(name)
+    if path.suffix or path.parent != Path(".") or not re.fullmatch(NAME_PATTERN, name):
+        return None
+    try:
+        shipped = datasets.data_dir("scenarios") / f"{path.name}.yaml"
+    except FileNotFoundError:
+        return None
+    return shipped if shipped.is_file() else None
+
+
+def resolve_path(name: str | Path) -> Path:
+    """A scenario file: a path, or the name of a shipped scenario (``texas``, ``us-2028``)."""
+    path = Path(name)
+    problem = _path_problem(path)
+    if problem:
+        raise InputError(problem, source=path, expected="a scenario file (YAML)")
     if path.is_file():
         return path
-    if path.suffix == "" and path.parent == Path("."):
-        shipped = datasets.data_dir("scenarios") / f"{path.name}.yaml"
-        if shipped.is_file():
-            return shipped
-    try:
-        names = sorted(p.stem for p in datasets.data_dir("scenarios").glob("*.yaml"))
-    except FileNotFoundError:
-        names = []
+    shipped = _shipped(str(name))
+    if shipped is not None:
+        return shipped
+    names = _shipped_scenarios()
     raise InputError("no such scenario file", source=path,
                      expected="a YAML file" + (f" or a shipped scenario: {', '.join(names)}" if names else ""))
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping (YAML keeps the last silently; planner refuses)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses duplicate keys: the first block would otherwise be lost."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                break
+            if first is not key_node.start_mark:
+                raise DuplicateKeyError(
+                    None, None, f"duplicate key {key!r} (first at line {first.line + 1}); "
+                    "a key may appear once in a mapping", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"not valid YAML{where}: {problem}"
+
+
 def _read_yaml(path: Path) -> dict:
+    problem = _path_problem(path)
+    if problem:
+        raise InputError(problem, source=path, expected="a scenario file (YAML)")
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read the file ({exc.strerror})", source=path) from None
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", source=path) from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise InputError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+                         + ("; it looks like UTF-16" if utf16 else ""), source=path,
+                         expected="a YAML file saved as UTF-8") from None
+    try:
+        data = safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"not valid YAML{where}: {problem}", source=path) from None
+        raise InputError(_yaml_problem(exc), source=path) from None
+    except RecursionError:
+        raise InputError("not a scenario: nested too deeply", source=path) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -251,14 +415,18 @@ def _read_yaml(path: Path) -> dict:
 
 def _absolute_files(data: dict, base: Path) -> None:
     """Make the paths a file names (sites files, a grid file) relative to that file absolute."""
+
+    def usable(f: Any) -> bool:  # anything else is left to the schema's error
+        return isinstance(f, str) and "\0" not in f
+
     sites = data.get("sites")
     if isinstance(sites, dict) and isinstance(sites.get("files"), list):
-        sites["files"] = [str((base / f).resolve()) if isinstance(f, str) and not Path(f).is_absolute() else f
+        sites["files"] = [str((base / f).resolve()) if usable(f) and not Path(f).is_absolute() else f
                           for f in sites["files"]]
     grid = data.get("grid")
-    if isinstance(grid, dict) and isinstance(grid.get("name"), str):
+    if isinstance(grid, dict) and usable(grid.get("name")):
         candidate = base / grid["name"]
-        if Path(grid["name"]).suffix in (".json", ".m") and candidate.is_file():
+        if Path(grid["name"]).suffix in (".json", ".m") and candidate.exists():
             grid["name"] = str(candidate.resolve())
 
 
@@ -275,6 +443,24 @@ def _merge(base: dict, top: dict, origin: dict, source: str, prefix: str = "") -
     return out
 
 
+def _extends_target(path: Path, parent: str) -> Path:
+    """The file ``extends: parent`` of ``path`` names: relative to ``path``, else a shipped scenario."""
+    target = path.parent / parent
+    problem = _path_problem(Path(parent)) or (_path_problem(target) if not target.is_file() else None)
+    if problem:
+        raise InputError(problem, source=path, field="extends", value=parent,
+                         expected="a scenario file (YAML)")
+    if target.is_file():
+        return target
+    shipped = _shipped(parent)
+    if shipped is not None:
+        return shipped
+    names = _shipped_scenarios()
+    raise InputError("the scenario it extends does not exist", source=path, field="extends", value=parent,
+                     expected=f"a file relative to {path.parent}"
+                     + (f" or a shipped scenario: {', '.join(names)}" if names else ""))
+
+
 def _load_raw(path: Path, origin: dict, seen: tuple[Path, ...] = ()) -> dict:
     path = path.resolve()
     if path in seen:
@@ -285,13 +471,10 @@ def _load_raw(path: Path, origin: dict, seen: tuple[Path, ...] = ()) -> dict:
     parent = data.get("extends")
     if parent is None:
         return _merge({}, data, origin, str(path))
-    if not isinstance(parent, str):
-        raise InputError("must be a file path", source=path, field="extends", value=parent)
-    parent_path = (path.parent / parent)
-    if not parent_path.is_file():
-        raise InputError("the scenario it extends does not exist", source=path, field="extends",
-                         value=parent, expected=f"a file relative to {path.parent}")
-    base = _load_raw(parent_path, origin, (*seen, path))
+    if not isinstance(parent, str) or not parent.strip():
+        raise InputError("must be a file path or a shipped scenario's name", source=path, field="extends",
+                         value=parent)
+    base = _load_raw(_extends_target(path, parent), origin, (*seen, path))
     return _merge(base, data, origin, str(path))
 
 
@@ -302,13 +485,15 @@ def parse_set(item: str) -> tuple[list[str | int], Any]:
                          expected="e.g. economics.hashprice_usd_per_ph_day=35")
     key, text = item.split("=", 1)
     key = key.strip()
-    if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", key):
+    if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", key, flags=re.ASCII):
         raise InputError("not a dotted key", source="--set", field=key or "(empty)",
                          expected="section.field, e.g. constraints.allow_conversion")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
+        value = safe_load(text) if text.strip() else None
+    except DuplicateKeyError as exc:
+        raise InputError(_yaml_problem(exc), source=f"--set {item}") from None
+    except (yaml.YAMLError, RecursionError):
+        value = text  # not YAML: the text itself (the schema says whether text may go there)
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.split(".")]
     return parts, value
 
@@ -360,19 +545,29 @@ def _inner_model(annotation):
     return None
 
 
+def _source_of(dotted: str, origin: dict[str, str]) -> str | None:
+    """What caused a problem at ``dotted``: a ``--set`` of that key, of a key inside it or of a section
+    around it (the last one given wins); else the file that set the key or its nearest section."""
+    sets = [src for key, src in origin.items() if src.startswith("--set ")
+            and (key == dotted or key.startswith(dotted + ".") or dotted.startswith(key + "."))]
+    if sets:
+        return sets[-1]
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        if key in origin:
+            return origin[key]
+    return None
+
+
 def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
     errors = exc.errors()
     err = errors[0]
     loc = tuple(err["loc"])
-    # pydantic adds the class name of a model validator's failure to loc; drop non-field parts
+    is_key = "[key]" in loc  # pydantic marks a bad mapping key with a "[key]" part
+    loc = tuple(p for p in loc if p != "[key]")
     dotted = ".".join(str(p) for p in loc)
-    source = None
-    for n in range(len(loc), 0, -1):
-        key = ".".join(str(p) for p in loc[:n])
-        if key in origin:
-            source = origin[key]
-            break
-    source = source or (str(path) if path else "scenario")
+    source = _source_of(dotted, origin) or (str(path) if path else "scenario")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     if err["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])
@@ -380,11 +575,14 @@ def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
         hint = f"did you mean '{'.'.join(str(p) for p in loc[:-1] + (close[0],))}'?" if close else \
             ("known keys: " + ", ".join(known) if known else None)
         return InputError("unknown key" + (f"; {hint}" if hint else "") + more, source=source, field=dotted)
-    message = err["msg"]
-    message = message.removeprefix("Value error, ")
     value = err.get("input")
     if isinstance(value, dict | list):
         value = None
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, BoundError):  # the bound and its reason go in "expected"
+        return InputError(("a key: " if is_key else "") + cause.problem + more, source=source, field=dotted, value=value,
+                          expected=cause.bound.describe())
+    message = ("a key: " if is_key else "") + err["msg"].removeprefix("Value error, ")
     return InputError(message + more, source=source, field=dotted, value=value)
 
 
@@ -401,7 +599,9 @@ def load_scenario(name: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _error(exc, origin, path) from None
-    scenario.name = scenario.name or path.stem
+    # the file's name names the run when the scenario does not: made safe the same way
+    scenario.name = scenario.name or (re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-_")[:100] or "scenario")
     scenario._path = path.resolve()
     scenario._sets = tuple(sets)
+    scenario._origin = origin
     return scenario
