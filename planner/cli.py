@@ -253,15 +253,20 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
     sets = sets + (("constraints.security=n-1",) if n_1 else ()) + (("ac.tighten=true",) if ac_tighten else ())
     sc = load_scenario(scenario_file, sets)
     out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
-    io.check_run_target(out_dir, force)  # fail before the solve, not after
-    with reporter(ctx, quiet, verbose) as log:
-        prep, result = run(sc, log=log)
-        paths = _write_solve(prep, result, out_dir, force, log)
+    # claim the run directory before the solve: an unwritable or busy --out fails now, not after
+    claim = io.claim_run(out_dir, force)
+    try:
+        with reporter(ctx, quiet, verbose) as log:
+            prep, result = run(sc, log=log)
+            paths = _write_solve(prep, result, out_dir, force, log, claim)
+    finally:
+        io.release_run(claim)
     _print_solve(result, out_dir, paths)
 
 
-def _write_solve(prep, result, out_dir: Path, force: bool, log):
+def _write_solve(prep, result, out_dir: Path, force: bool, log, claim=None):
     from planner import io, plot
+    from planner.resolved import resolved_scenario
     from planner.validate import allocated_net, dc_check
 
     sc = prep.scenario
@@ -280,13 +285,12 @@ def _write_solve(prep, result, out_dir: Path, force: bool, log):
     result.summary["validation"] = validation
     log("drawing the maps")
     fig = plot.allocation_map(prep.grid, result) if sc.output.map_png else None
-    fmap = plot.allocation_html(prep.grid, result) if sc.output.map_html else None
-    if sc.output.map_html and fmap is None:
-        result.summary["map_html"] = "not written: folium is not installed (pip install folium)"
+    page = plot.allocation_html(prep.grid, result) if sc.output.map_html else None
     log(f"writing {out_dir}")
-    with io.run_directory(out_dir, force) as tmp:
+    with io.run_directory(out_dir, force, claim=claim) as tmp:
         cases = {_case_name(k): v for k, v in nets.items()} if sc.output.case_json else {}
-        paths = io.write_run(tmp, result, cases=cases, map_png=fig, map_html=fmap)
+        paths = io.write_run(tmp, result, cases=cases, map_png=fig, map_html=page,
+                             scenario_yaml=resolved_scenario(sc, prep.params.economics))
     return [out_dir / p.name for p in paths]
 
 

@@ -7,12 +7,16 @@ half-written file behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,26 +122,150 @@ def check_run_target(target: str | Path, force: bool = False) -> Path:
     return target
 
 
-@contextmanager
-def run_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to ``target``; on success it is renamed
-    to ``target`` (replacing an existing one only when ``force``); on any failure it is
-    removed, so a failed run leaves no half-written result."""
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.(?P<kind>partial|old|lock)$")
+
+
+def clean_leftovers(parent: str | Path) -> list[Path]:
+    """Remove what interrupted runs left in ``parent``: ``.NAME.HOST-PID.partial`` directories
+    (a run being written), ``.old`` (a run being replaced) and ``.lock`` files, where the run
+    that wrote them (process PID on this host) is gone. Leftovers of live runs, and of runs on
+    another host sharing the directory, are kept. Returns what was removed."""
+    removed = []
+    parent = Path(parent)
+    host = _host()
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        m = _LEFTOVER.match(path.name)
+        if not m or m["host"] != host or _alive(int(m["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        removed.append(path)
+    return removed
+
+
+@dataclass
+class RunClaim:
+    """A run directory being written: ``tmp`` is filled, then renamed to ``target``."""
+
+    target: Path
+    tmp: Path
+    lock: Path
+
+
+def _lock_name(target: Path) -> str:
+    return f".{target.name}.lock"
+
+
+def claim_run(target: str | Path, force: bool = False) -> RunClaim:
+    """Claim ``target`` for one run, before any work: check it may be written (new, or
+    ``force``), clean up leftovers of interrupted runs, take an exclusive lock next to it
+    (a second run to the same directory is refused while the first is alive) and create the
+    temporary directory the run is written to. Every failure is an :class:`InputError`."""
     target = check_run_target(target, force)
     parent = ensure_dir(target.parent if str(target.parent) else Path("."))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+    clean_leftovers(parent)
+    lock = parent / _lock_name(target)
+    me = f"{_host()}-{os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _read_text(lock)
+            host, _, pid = owner.rpartition("-")
+            if host == _host() and pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    lock.unlink()  # its writer is gone: stale
+                continue
+            raise InputError(f"another planner run ({owner or 'starting'}) is writing this directory", source=target,
+                             field="--out", expected="another --out, or wait for that run to finish") from None
+        except OSError as exc:
+            raise InputError(f"cannot write there ({exc.strerror})", source=parent, field="--out",
+                             expected="a directory you can write to") from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(me)
+        break
+    else:
+        raise InputError("cannot take the lock of the run directory", source=lock, field="--out")
+    tmp = parent / f".{target.name}.{me}.partial"
     try:
-        yield tmp
-        if target.exists():
-            old = tmp.with_name(tmp.name.replace(".partial", ".old"))
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        os.mkdir(tmp)  # the user's umask applies (mkdtemp would make it 0700)
+        probe = tmp / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            lock.unlink()
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise InputError(f"cannot write there ({exc.strerror})", source=parent, field="--out",
+                         expected="a directory you can write to") from None
+    check_run_target(target, force)  # created meanwhile by something else than planner?
+    return RunClaim(target=target, tmp=tmp, lock=lock)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def publish_run(claim: RunClaim, force: bool = False) -> Path:
+    """Move the finished temporary directory into place (replacing ``target`` only with ``force``)."""
+    target, tmp = claim.target, claim.tmp
+    if target.exists():
+        check_run_target(target, force)
+        old = tmp.with_name(tmp.name.removesuffix(".partial") + ".old")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
+def release_run(claim: RunClaim) -> None:
+    """Remove the temporary directory (if still there) and the lock."""
+    shutil.rmtree(claim.tmp, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        if _read_text(claim.lock) == f"{_host()}-{os.getpid()}":
+            claim.lock.unlink()
+
+
+@contextmanager
+def run_directory(target: str | Path, force: bool = False, claim: RunClaim | None = None) -> Iterator[Path]:
+    """Yield a fresh temporary directory next to ``target``; on success it is renamed
+    to ``target`` (replacing an existing one only when ``force``); on any failure, or
+    Ctrl-C, it is removed, so a failed run leaves no half-written result. Pass the
+    ``claim`` of :func:`claim_run` when the target was claimed before the work began."""
+    claim = claim or claim_run(target, force)
+    try:
+        yield claim.tmp
+        publish_run(claim, force)
+    finally:
+        release_run(claim)
 
 
 def write_case(net, path: str | Path) -> Path:
@@ -154,8 +282,9 @@ def write_case(net, path: str | Path) -> Path:
     return _atomic(Path(path), write)
 
 
-def write_html(fmap, path: str | Path) -> Path:
-    return _atomic(Path(path), lambda p: fmap.save(str(p)))
+def write_html(page: str, path: str | Path) -> Path:
+    """A complete HTML page (a string, e.g. :func:`planner.plot.allocation_html`), UTF-8."""
+    return _atomic(Path(path), lambda p: p.write_text(page, encoding="utf-8"))
 
 
 ALLOCATION_COLUMNS = ["site_id", "name", "operator", "state", "region", "bus", "lat", "lon", "use", "ai_mw",
@@ -169,8 +298,14 @@ BRANCH_COLUMNS = ["branch_id", "from_bus", "to_bus", "flow_mw", "rate_mw", "load
                   "n1_worst_preexisting"]
 
 
-def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None, map_html=None) -> list[Path]:
-    """Write the files of a solve run into ``out_dir`` (see DESIGN.md's contract)."""
+def write_text(text: str, path: str | Path) -> Path:
+    return _atomic(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None, map_html=None,
+              scenario_yaml: str | None = None) -> list[Path]:
+    """Write the files of a solve run into ``out_dir`` (see DESIGN.md's contract);
+    ``scenario_yaml``: the resolved scenario (:func:`planner.resolved.resolved_scenario`)."""
     alloc = result.allocation
     front = [c for c in ALLOCATION_COLUMNS if c in alloc.columns]
     alloc = alloc[front + ["geometry"]]
@@ -180,6 +315,8 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
              write_geojson(alloc, out_dir / "allocation.geojson"),
              write_csv(branches, out_dir / "branches.csv"),
              write_csv(result.buses, out_dir / "buses.csv")]
+    if scenario_yaml is not None:
+        paths.append(write_text(scenario_yaml, out_dir / "scenario.yaml"))
     if map_png is not None:
         paths.append(write_figure(map_png, out_dir / "map.png"))
     if map_html is not None:
