@@ -154,3 +154,7 @@ USD_PER_MW = Bound(0.0, 1e9, "$ per MW", "$1,000M per MW: about 100 times what a
 BUDGET_USD = Bound(0.0, 1e13, "$", "$10 trillion: about a third of US GDP")
 #: months before revenue: a new large-load connection takes 2-4 years; 20 years is beyond any queue
 LEAD_MONTHS = Bound(0.0, 240.0, "months", "20 years: longer than any interconnection queue")
+#: bus voltage: the highest AC transmission voltage in service is 1,100 kV (China's UHV lines)
+KV = Bound(0.0, 2000.0, "kV", "the highest transmission voltage in service is 1,100 kV", lo_open=True)
+#: a distance on Earth: no two places are farther apart than half its circumference
+KM = Bound(0.0, 20_040.0, "km", "no two places on Earth are farther apart", lo_open=True)

@@ -42,7 +42,7 @@ import pandas as pd
 import shapely
 
 from planner import datasets
-from planner.errors import InputError
+from planner.errors import InputError, one_line
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -474,17 +474,26 @@ def load_grid(name_or_path: str | Path) -> Grid:
                                 source="TAMU synthetic US grid (powersimdata 0.5.5)")
     path = Path(key)
     if path.suffix.lower() in (".json", ".m"):
+        expected = "an existing pandapower JSON or MATPOWER .m file"
+        if "\0" in key:
+            raise InputError("a path cannot contain a NUL byte", source=path, expected=expected)
+        if path.is_dir():
+            raise InputError("is a directory", source=path, expected=expected)
         if not path.is_file():
-            raise InputError("no such file", source=path,
-                             expected="an existing pandapower JSON or MATPOWER .m file")
+            raise InputError("no such file", source=path, expected=expected)
         if path.suffix.lower() == ".m":
-            return grid_from_tables(matpower_tables(path), name=path.stem, source=str(path))
+            try:
+                tables = matpower_tables(path)
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                                 source=path, expected="a MATPOWER case file saved as UTF-8 (or ASCII)") from None
+            return grid_from_tables(tables, name=path.stem, source=str(path))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 net = pp.from_json(str(path))
         except Exception as exc:  # noqa: BLE001 (pandapower raises many kinds on a bad file)
-            raise InputError(f"not a pandapower JSON net ({type(exc).__name__}: {exc})",
+            raise InputError(f"not a pandapower JSON net ({type(exc).__name__}: {one_line(exc)})",
                              source=path) from None
         return grid_from_net(net, name=path.stem, source=str(path))
     import pandapower.networks as pn

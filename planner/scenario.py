@@ -36,7 +36,7 @@ from pydantic import (
 
 from planner.economics import BOUNDS as ECONOMICS_BOUNDS
 from planner.economics import Economics
-from planner.errors import BUDGET_USD, LEAD_MONTHS, MW, USD_PER_MW, Bound, InputError
+from planner.errors import BUDGET_USD, KM, KV, LEAD_MONTHS, MW, USD_PER_MW, Bound, InputError
 
 SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "output")
 
@@ -50,10 +50,6 @@ POSITIVE_MW = replace(MW, lo_open=True)
 VALUE_USD_PER_MW = Bound(-1e9, 1e9, "$ per MW", "about 100 times the NPV of a leased AI MW (~$8M)")
 LAT = Bound(-90.0, 90.0, "degrees", "a WGS84 latitude")
 LON = Bound(-180.0, 180.0, "degrees", "a WGS84 longitude")
-#: bus voltage: the highest AC transmission voltage in service is 1,100 kV (China)
-KV = Bound(0.0, 2000.0, "kV", "the highest transmission voltage in service is 1,100 kV", lo_open=True)
-#: distance on Earth: no two places are farther apart than half its circumference
-KM = Bound(0.0, 20_040.0, "km", "no two places on Earth are farther apart", lo_open=True)
 SHARE = Bound(0.0, 1.0, "", "a share")
 DFAX = Bound(0.0, 1.0, "", "a distribution factor cut-off", hi_open=True)
 EMERGENCY_FACTOR = Bound(1.0, 10.0, "x rateA", "an emergency rating is not below the normal one; "

@@ -16,6 +16,7 @@ nearest eligible bus is beyond ``max_km`` is reported with status
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.errors import InputError
+from planner.errors import KM, KV, MW, InputError, one_line
 
 CRS = "EPSG:4326"
 METRIC_CRS = "EPSG:5070"
@@ -70,9 +71,21 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
 
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
     try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV file ({exc})", source=path) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' DtypeWarning and friends: the checks below speak
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            # index_col=False: a row longer than the header is an error, never a silent index column
+            frame = pd.read_csv(path, index_col=False)
+    except pd.errors.ParserWarning:
+        raise InputError("a row has more fields than the header", source=path,
+                         expected="one value per column on every row") from None
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file", source=path, expected="a header line with site_id, lat and lon") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                         source=path, expected="a CSV file saved as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"not a readable CSV file ({one_line(exc)})", source=path) from None
     lat_col = _find_column(frame, LAT_NAMES)
     lon_col = _find_column(frame, LON_NAMES)
     if lat_col is None or lon_col is None:
@@ -108,17 +121,28 @@ def read_sites(source: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     else:
         path = Path(source)
         label = str(path)
+        expected = "a GeoJSON, GeoPackage, Shapefile or CSV file of sites"
+        if "\0" in label:
+            raise InputError("a path cannot contain a NUL byte", source=path, expected=expected)
+        if path.is_dir():
+            raise InputError("is a directory", source=path, expected=expected)
         if not path.is_file():
-            raise InputError("no such file", source=path,
-                             expected="a GeoJSON, GeoPackage, Shapefile or CSV file of sites")
+            raise InputError("no such file", source=path, expected=expected)
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            frame = _read_csv(path)
+            try:
+                frame = _read_csv(path)
+            except OSError as exc:  # permission denied, an I/O error
+                raise InputError(f"cannot read the file ({exc.strerror or exc})", source=path) from None
         elif suffix in GEO_SUFFIXES:
             try:
-                frame = gpd.read_file(path)
+                # pyogrio's and geopandas' warnings ("Could not parse column ...") must not leak beside
+                # the answer: the checks of validate_sites say what is wrong, in planner's words
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    frame = gpd.read_file(path)
             except Exception as exc:  # noqa: BLE001 (pyogrio raises DataSourceError and friends)
-                raise InputError(f"not a readable geospatial file ({exc})", source=path) from None
+                raise InputError(f"not a readable geospatial file ({one_line(exc)})", source=path) from None
         else:
             raise InputError("unknown file type", source=path, value=suffix,
                              expected="one of .csv, " + ", ".join(GEO_SUFFIXES))
@@ -177,11 +201,13 @@ def validate_sites(frame: gpd.GeoDataFrame, source: str = "sites") -> gpd.GeoDat
     for column in MW_COLUMNS:
         if column in frame.columns:
             values = _numeric(frame, column, source)
-            negative = values < 0
-            if negative.any():
-                i = int(np.flatnonzero(negative.to_numpy())[0])
-                raise InputError("negative power", source=source, row=_row_label(frame, i),
-                                 field=column, value=float(values.iloc[i]), expected="a number >= 0")
+            # empty cells (NaN) are allowed; anything else is finite, >= 0 and at most MW.hi
+            bad = values.notna() & ~values.between(MW.lo, MW.hi)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                value = float(values.iloc[i])
+                raise InputError("negative power" if value < 0 else MW.problem(value), source=source,
+                                 row=_row_label(frame, i), field=column, value=value, expected=MW.describe())
             frame[column] = values
     if "current_use" in frame.columns:
         use = frame["current_use"].fillna("").astype(str).str.strip().str.lower()
@@ -229,8 +255,11 @@ def map_sites(
     ``distance_km``, ``required_kv``, ``status`` (mapped, beyond_max_km,
     outside_grid) and ``reason``; ``bus`` is missing (<NA>) unless mapped.
     """
-    if max_km <= 0:
-        raise InputError("max_km must be positive", field="max_km", value=max_km, expected="> 0 km")
+    KM.check(max_km, field="max_km")
+    KV.check(min_kv, field="min_kv")
+    for threshold, kv in kv_by_mw or ():
+        MW.check(threshold, field="kv_by_mw (MW)")
+        KV.check(kv, field="kv_by_mw (kV)")
     buses = grid.buses
     located = buses.geometry.notna() & ~buses.geometry.is_empty
     live = grid.net.bus["in_service"].reindex(buses.index).fillna(False).to_numpy(bool)
@@ -246,7 +275,9 @@ def map_sites(
     status = np.full(n, OUTSIDE, dtype=object)
     reason = np.full(n, "", dtype=object)
 
-    country = out["country"].to_numpy(str) if "country" in out else np.full(n, "US")
+    # an empty country is the US: rows of a file without the column, or merged with rows that have it
+    country = (out["country"].fillna("").astype(str).str.strip().str.upper().to_numpy() if "country" in out
+               else np.full(n, "US"))
     ic = (out["interconnect"].fillna("").astype(str).to_numpy() if "interconnect" in out
           else np.full(n, ""))
     grid_ics = sorted(buses["interconnect"].unique())
@@ -308,8 +339,10 @@ def parse_kv_by_mw(text: str | None) -> list[tuple[float, float]] | None:
         except ValueError:
             raise InputError("cannot read a size rule", field="--kv-by-mw", value=part,
                              expected="MW:kV pairs separated by commas, e.g. 300:230,1000:345") from None
-        if mw < 0 or kv <= 0:
-            raise InputError("size rule out of range", field="--kv-by-mw", value=part,
-                             expected="MW >= 0 and kV > 0")
+        for value, bound in ((mw, MW), (kv, KV)):
+            if bound.problem(value):
+                raise InputError("size rule out of range", field="--kv-by-mw", value=part,
+                                 expected=f"MW:kV with MW {bound.describe()}" if bound is MW
+                                 else f"MW:kV with kV {bound.describe()}")
         rules.append((mw, kv))
     return rules
