@@ -1,176 +1,401 @@
 """Maps (matplotlib, no network access needed). Figures are returned, not written:
-:mod:`planner.io` writes them."""
+:mod:`planner.io` writes them. The interactive map is :mod:`planner.webmap`.
+
+Every map is drawn in the US equal-area projection (EPSG:5070, metres): areas and
+distances look as they are, which plain longitude/latitude axes do not.
+The data preparation shared with the HTML map (projection, what a branch colour
+means, which sites get a label) lives here too.
+"""
 
 from __future__ import annotations
 
+import textwrap
+from functools import lru_cache
+
 import numpy as np
+import pandas as pd
 import shapely
 from matplotlib.collections import LineCollection
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-
-def _figure(figsize, dpi):
-    """A figure outside pyplot: no GUI backend needed, nothing global to close, and it
-    still displays in a notebook."""
-    fig = Figure(figsize=figsize, dpi=dpi)
-    return fig, fig.subplots()
-
-
-def _branch_segments(grid):
-    geoms = grid.branches.geometry
-    ok = geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()
-    coords = shapely.get_coordinates(geoms[ok].to_numpy()).reshape(-1, 2, 2)
-    return coords
-
-
-def hosting_map(grid, frame, title: str | None = None):
-    """Buses coloured by hosting capacity (log scale) over the grid's branches."""
-    fig, ax = _figure((10, 8), 110)
-    ax.add_collection(LineCollection(_branch_segments(grid), colors="#bbbbbb", linewidths=0.3, zorder=1))
-    ok = frame.geometry.notna().to_numpy() & np.isfinite(frame["hosting_mw"].to_numpy())
-    f = frame[ok]
-    values = np.clip(f["hosting_mw"].to_numpy(), 1.0, None)
-    sc = ax.scatter(f.geometry.x, f.geometry.y, c=values, s=6 + 0.02 * f["kv"].to_numpy(),
-                    cmap="viridis", norm=LogNorm(vmin=max(values.min(), 1.0), vmax=max(values.max(), 10.0)),
-                    zorder=2, linewidths=0)
-    fig.colorbar(sc, ax=ax, shrink=0.7, label="hosting capacity, MW (N-0, log scale)")
-    ax.set_aspect(1.0 / np.cos(np.deg2rad(np.nanmean(f.geometry.y))) if len(f) else 1.0)
-    ax.autoscale()
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_title(title or f"Hosting capacity of every bus — grid {grid.name}")
-    fig.tight_layout()
-    return fig
-
+#: projection of every map: CONUS Albers equal area (NAD83), metres
+MAP_CRS = "EPSG:5070"
+#: one font for every text, shipped with matplotlib (has the glyphs we print: – · ≥ ×)
+FONT = "DejaVu Sans"
+#: sites labelled by name on the PNG and the HTML map
+LABELLED_SITES = 8
 
 USE_STYLE = {  # use -> (colour, marker, label)
-    "ai": ("#6a3d9a", "s", "AI"),
-    "ai+mining": ("#1f78b4", "D", "AI + mining"),
-    "mining": ("#ff7f00", "^", "bitcoin mining"),
-    "none": ("#999999", "o", "nothing (site idle)"),
+    "ai": ("#2166ac", "s", "AI"),
+    "ai+mining": ("#01665e", "D", "AI + mining"),
+    "mining": ("#f08c00", "^", "bitcoin mining"),
+    "none": ("#8c8c8c", "o", "nothing (site idle)"),
 }
+UNMET_COLOUR = "#e31a1c"
+BINDING_COLOUR = "#67001f"
+#: a branch over 100 % of its limit (they exist before any new load): a colour of its own
+OVERLOAD_COLOUR = "#c51b7d"
+#: branch loading 0-100 %: grey while it does not matter, then yellow, orange, red
+LOADING_CMAP = LinearSegmentedColormap.from_list(
+    "planner_loading", [(0.0, "#e0e0e0"), (0.5, "#bdbdbd"), (0.7, "#fed976"), (0.85, "#fd8d3c"),
+                        (1.0, "#d7301f")])
 
 
-def _extent(grid, allocation, margin_deg: float = 0.6):
+# --------------------------------------------------------------------------- data shared with the HTML map
+
+
+@lru_cache(maxsize=1)
+def _transformer():
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", MAP_CRS, always_xy=True)
+
+
+def project(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude/latitude (EPSG:4326, degrees) to map coordinates (EPSG:5070, metres)."""
+    return _transformer().transform(np.asarray(lon, float), np.asarray(lat, float))
+
+
+def branch_segments(grid, branch_ids=None) -> tuple[np.ndarray, np.ndarray]:
+    """(branch ids, segments) of the branches that have a geometry: segments is an
+    (n, 2, 2) array of end points in map coordinates (metres)."""
+    geoms = grid.branches.geometry if branch_ids is None else grid.branches.geometry.reindex(branch_ids)
+    ok = geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()
+    ids = geoms.index.to_numpy()[ok]
+    coords, index = shapely.get_coordinates(geoms[ok].to_numpy(), return_index=True)
+    first = np.r_[0, np.flatnonzero(np.diff(index)) + 1]
+    last = np.r_[first[1:] - 1, len(index) - 1]
+    ends = coords[np.stack([first, last], axis=1)]  # (n, 2, 2): lon/lat of both ends
+    x, y = project(ends[..., 0], ends[..., 1])
+    return ids, np.stack([x, y], axis=-1)
+
+
+def loading_view(result) -> tuple[pd.Series, str, str]:
+    """What the colour of a branch shows: (percent of its limit by branch id, short
+    name, long explanation). N-0: the worst of peak and off-peak flow against the
+    rating. N-1: that, or the worst flow after any single outage against the emergency
+    rating (factor x rating), whichever is higher — so 100 % is the limit the plan
+    respects in both cases and more than 100 % is an overload that exists without the
+    new load. Unmonitored branches (no rating in the data) are NaN."""
+    b = result.branches.set_index("branch_id")
+    parts = [b["loading_percent"]]
+    if "offpeak_loading_percent" in b:
+        parts.append(b["offpeak_loading_percent"])
+    factor = None
+    if result.summary.get("security") == "n-1" and "n1_loading_percent" in b:
+        factor = float((result.summary.get("n_1") or {}).get("emergency_rating_factor") or 1.0)
+        parts.append(b["n1_loading_percent"] / factor)
+    value = pd.concat(parts, axis=1).max(axis=1, skipna=True).where(b["monitored"].astype(bool))
+    if factor is None:
+        return value, "loading, % of rating (N-0)", "worst of peak and off-peak flow, % of the branch rating"
+    explain = (f"worst of: flow without outage vs rating, flow after any single outage vs emergency rating "
+               f"({factor:g} × rating)")
+    return value, "loading, % of N-1 limit", explain
+
+
+def security_label(result) -> str:
+    return "N-1" if result.summary.get("security") == "n-1" else "N-0"
+
+
+def site_table(result) -> pd.DataFrame:
+    """Modelled sites with map coordinates (x_m, y_m), served MW and unmet requested AI MW."""
+    alloc = result.allocation
+    sites = pd.DataFrame(alloc[alloc["use"] != "not_modelled"].drop(columns="geometry", errors="ignore"))
+    sites["x_m"], sites["y_m"] = project(sites["lon"].to_numpy(float), sites["lat"].to_numpy(float))
+    sites["served_mw"] = (sites["ai_mw"] + sites["mining_mw"]).to_numpy(float)
+    requested = sites["requested_mw"].fillna(0).to_numpy(float) if "requested_mw" in sites else 0.0
+    sites["unmet_mw"] = np.clip(requested - sites["ai_mw"].to_numpy(float), 0, None)
+    sites.loc[sites["unmet_mw"] < 0.5, "unmet_mw"] = 0.0
+    return sites
+
+
+def largest_sites(sites: pd.DataFrame, n: int = LABELLED_SITES) -> pd.DataFrame:
+    """The sites worth a label, largest first: about two thirds by MW served, the rest
+    by AI MW requested there and not served (until ``n`` sites)."""
+    served = sites[sites["served_mw"] > 0.5].sort_values("served_mw", ascending=False, kind="stable")
+    unmet = sites[sites["unmet_mw"] > 0].sort_values("unmet_mw", ascending=False, kind="stable")
+    n_served = max(n - max(n // 3, n - len(served)) if len(unmet) else n, 0)
+    pick = list(served.index[:n_served])
+    pick += [i for i in unmet.index if i not in pick][: n - len(pick)]
+    pick += [i for i in served.index if i not in pick][: n - len(pick)]
+    return sites.loc[pick]
+
+
+def site_label(row) -> str:
+    """``Childress: AI 220 of 270 MW + mining 2 MW``, ``Rockdale (Riot): 700 MW``."""
+    if row.get("requested_mw", 0) and row["requested_mw"] > 0.5:
+        text = f"{row['name']}: AI {row['ai_mw']:,.0f} of {row['requested_mw']:,.0f} MW"
+        return text + (f" + mining {row['mining_mw']:,.0f} MW" if row["mining_mw"] > 0.5 else "")
+    return f"{row['name']}: {row['served_mw']:,.0f} MW"
+
+
+def map_extent(grid, sites: pd.DataFrame, margin: float = 0.03) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) in map metres: every bus and site, plus ``margin`` of the span."""
     pts = grid.buses.geometry
     pts = pts[pts.notna() & ~pts.is_empty]
-    x, y = pts.x.to_numpy(), pts.y.to_numpy()
-    ok = allocation["use"].to_numpy() != "not_modelled"
-    x = np.concatenate([x, allocation["lon"].to_numpy(float)[ok]])
-    y = np.concatenate([y, allocation["lat"].to_numpy(float)[ok]])
-    return (np.nanmin(x) - margin_deg, np.nanmax(x) + margin_deg, np.nanmin(y) - margin_deg,
-            np.nanmax(y) + margin_deg)
+    x, y = project(pts.x.to_numpy(), pts.y.to_numpy())
+    x = np.concatenate([x, sites["x_m"].to_numpy()])
+    y = np.concatenate([y, sites["y_m"].to_numpy()])
+    x0, x1, y0, y1 = np.nanmin(x), np.nanmax(x), np.nanmin(y), np.nanmax(y)
+    pad = margin * max(x1 - x0, y1 - y0, 1e4)
+    return x0 - pad, x1 + pad, y0 - pad, y1 + pad
 
 
 def _sizes(mw, largest):
-    return 12 + 400 * np.sqrt(np.clip(mw, 0, None) / max(largest, 1.0))
+    return 14 + 420 * np.clip(np.asarray(mw, float), 0, None) / max(largest, 1.0)
 
 
-def allocation_map(grid, result, title: str | None = None):
-    """The allocation on a map: US state outlines, branches coloured by loading
-    (binding ones thick), sites by use and size, unmet AI requests as open circles."""
-    from matplotlib.colors import Normalize
-    from matplotlib.lines import Line2D
+# --------------------------------------------------------------------------- matplotlib layout
 
-    from planner.states import us_states
 
-    alloc = result.allocation
-    x0, x1, y0, y1 = _extent(grid, alloc)
-    fig, ax = _figure((11, 8.5), 110)
-    states = us_states().cx[x0:x1, y0:y1]
-    states.boundary.plot(ax=ax, color="#8c8c8c", linewidth=0.6, zorder=0)
+def _map_figure(extent, map_width_in: float = 8.8, panel_in: float = 2.9, title_in: float = 0.75):
+    """A figure sized to the map's aspect: the map on the left (no axis ticks), a panel
+    on the right for the colour bar and the legend, room for a title on top."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    geoms = grid.branches.geometry
-    seg_ok = geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()
-    segs = shapely.get_coordinates(geoms[seg_ok].to_numpy()).reshape(-1, 2, 2)
-    table = result.branches.set_index("branch_id")
-    loading = table["loading_percent"].reindex(grid.branches.index[seg_ok]).to_numpy(float)
-    binding = table["binding"].reindex(grid.branches.index[seg_ok]).fillna(False).to_numpy(bool)
-    loading = np.nan_to_num(loading, nan=0.0)
-    order = np.argsort(loading)  # heavily loaded branches drawn last
-    norm = Normalize(0, 100)
-    lc = LineCollection(segs[order], array=np.clip(loading[order], 0, 100), cmap="YlOrRd", norm=norm,
-                        linewidths=0.25 + 0.9 * (loading[order] > 80), zorder=1)
-    ax.add_collection(lc)
-    if binding.any():
-        ax.add_collection(LineCollection(segs[binding], colors="#b10026", linewidths=2.6, zorder=2))
-    fig.colorbar(lc, ax=ax, shrink=0.6, label="branch loading, % of rating (N-0)")
-
-    served = (alloc["ai_mw"] + alloc["mining_mw"]).to_numpy(float)
-    largest = max(float(np.nanmax(np.r_[served, alloc["cap_mw"].fillna(0).to_numpy(float), 1.0])), 1.0)
-    handles = []
-    for use, (colour, marker, label) in USE_STYLE.items():
-        rows = alloc[alloc["use"] == use]
-        if len(rows) == 0:
-            continue
-        size = rows["cap_mw"].fillna(0).to_numpy(float) if use == "none" else \
-            (rows["ai_mw"] + rows["mining_mw"]).to_numpy(float)
-        ax.scatter(rows["lon"], rows["lat"], s=_sizes(size, largest), c=colour if use != "none" else "none",
-                   edgecolors=colour, marker=marker, linewidths=1.0, alpha=0.85, zorder=4)
-        handles.append(Line2D([], [], marker=marker, linestyle="", color=colour, label=f"{label} ({len(rows)})",
-                              markerfacecolor=colour if use != "none" else "none", markersize=8))
-    if "requested_mw" in alloc:
-        unmet = alloc["requested_mw"].fillna(0).to_numpy(float) - alloc["ai_mw"].to_numpy(float)
-        rows = alloc[unmet > 0.5]
-        if len(rows):
-            ax.scatter(rows["lon"], rows["lat"], s=_sizes(unmet[unmet > 0.5], largest), facecolors="none",
-                       edgecolors="#e31a1c", linewidths=1.4, linestyle="--", zorder=3)
-            handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none",
-                                  markeredgecolor="#e31a1c", markersize=10,
-                                  label=f"request not served at its site ({unmet[unmet > 0.5].sum():,.0f} MW)"))
-    handles.append(Line2D([], [], color="#b10026", linewidth=2.6, label=f"binding branch ({int(binding.sum())})"))
-    ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9, title="marker area ~ MW")
+    x0, x1, y0, y1 = extent
+    aspect = (y1 - y0) / (x1 - x0)
+    map_h = float(np.clip(map_width_in * aspect, 4.8, 9.0))
+    map_w = map_h / aspect if map_width_in * aspect > 9.0 or map_width_in * aspect < 4.8 else map_width_in
+    width, height = map_w + panel_in + 0.3, map_h + title_in + 0.15
+    fig = Figure(figsize=(width, height), dpi=120)
+    FigureCanvasAgg(fig)  # a renderer, to place labels without overlap
+    ax = fig.add_axes((0.1 / width, 0.1 / height, map_w / width, map_h / height))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    ax.set_aspect(1.0 / np.cos(np.deg2rad((y0 + y1) / 2)))
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    s = result.summary
-    ax.set_title(title or (f"{s.get('scenario') or 'allocation'} on grid {s['grid']}: AI served "
-                           f"{s['served_ai_mw']:,.0f} of {s['requested_ai_mw']:,.0f} MW, mining "
-                           f"{s['served_mining_mw']:,.0f} MW, {s['converted_sites']} conversions"), fontsize=10)
-    fig.tight_layout()
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_edgecolor("#bdbdbd")
+    panel = ((map_w + 0.35) / width, 0.1 / height, (panel_in - 0.2) / width, map_h / height)  # x, y, w, h
+    return fig, ax, panel
+
+
+def _title(fig, head: str, sub: str) -> None:
+    fig.text(0.012, 1 - 0.16 / fig.get_figheight(), head, ha="left", va="top", fontsize=12.5, fontweight="bold",
+             family=FONT)
+    fig.text(0.012, 1 - 0.45 / fig.get_figheight(), textwrap.fill(sub, int(fig.get_figwidth() * 14.5)), ha="left",
+             va="top", fontsize=9, color="#404040", family=FONT)
+
+
+def _states(ax, extent, **kw) -> None:
+    from planner.states import state_outlines
+
+    x0, x1, y0, y1 = extent
+    outlines = state_outlines(MAP_CRS, 1000.0)
+    outlines = outlines.cx[x0:x1, y0:y1]
+    segs = [np.asarray(line.coords) for geom in outlines.geometry.boundary
+            for line in getattr(geom, "geoms", [geom])]
+    ax.add_collection(LineCollection(segs, colors=kw.get("color", "#9e9e9e"), linewidths=kw.get("lw", 0.6),
+                                     zorder=0))
+
+
+def _scale_bar(ax, extent) -> None:
+    x0, x1, y0, y1 = extent
+    span_km = (x1 - x0) / 1000 / 5
+    length_km = next(v for v in (1000, 500, 400, 300, 200, 100, 50, 20, 10) if v <= max(span_km, 10))
+    bx, by = x1 - (x1 - x0) * 0.03 - length_km * 1000, y0 + (y1 - y0) * 0.03
+    ax.plot([bx, bx + length_km * 1000], [by, by], color="#404040", lw=2.5, solid_capstyle="butt", zorder=6)
+    ax.text(bx + length_km * 500, by + (y1 - y0) * 0.008, f"{length_km:,} km", ha="center", va="bottom",
+            fontsize=8, color="#404040", family=FONT, zorder=6)
+
+
+#: label positions around a marker, in marker radii: beside it first, then farther out
+OFFSETS = [(1, 0.7), (1, -0.7), (-1, 0.7), (-1, -0.7), (0, 1.2), (0, -1.2), (1.2, 0), (-1.2, 0),
+           (2, 1.6), (2, -1.6), (-2, 1.6), (-2, -1.6), (0, 2.4), (0, -2.4)]
+
+
+def _place_labels(fig, ax, rows: pd.DataFrame, sizes_pt2: np.ndarray, obstacles: list) -> list:
+    """Label each site (largest first) at the first of eight positions around its marker
+    whose box overlaps no label already placed, no marker (``obstacles``: display-space
+    boxes) and stays on the map; else at the position with the fewest overlaps."""
+    import matplotlib.patheffects as pe
+
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed, texts = [], []
+    for (_, row), size in zip(rows.iterrows(), sizes_pt2):
+        r = np.sqrt(size) / 2 + 2  # marker radius in points, plus a gap
+        best = None
+        for dx, dy in OFFSETS:
+            text = ax.annotate(site_label(row), (row["x_m"], row["y_m"]), xytext=(dx * r, dy * r),
+                               textcoords="offset points", fontsize=8, family=FONT, color="#202020",
+                               ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                               va="bottom" if dy > 0 else "top" if dy < 0 else "center", zorder=7,
+                               path_effects=[pe.withStroke(linewidth=2.5, foreground="white")],
+                               arrowprops={"arrowstyle": "-", "color": "#606060", "lw": 0.6, "shrinkA": 0,
+                                           "shrinkB": r * 0.8} if abs(dx) >= 2 or abs(dy) >= 2 else None)
+            box = text.get_window_extent(renderer)
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+            overlap = 10 * sum(box.overlaps(b) for b in placed) + sum(box.overlaps(b) for b in obstacles) \
+                + (0 if inside else 10)
+            if best is None or overlap < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (overlap, text, box)
+            else:
+                text.remove()
+            if overlap == 0:
+                break
+        placed.append(best[2])
+        texts.append(best[1])
+    return texts
+
+
+def _marker_boxes(ax, x, y, sizes_pt2) -> list:
+    """Display-space boxes of scatter markers (area ``sizes_pt2`` in points^2)."""
+    from matplotlib.transforms import Bbox
+
+    pts = ax.transData.transform(np.column_stack([x, y]))
+    half = np.sqrt(np.asarray(sizes_pt2, float)) / 2 * ax.figure.dpi / 72
+    return [Bbox([[px - h, py - h], [px + h, py + h]]) for (px, py), h in zip(pts, half)]
+
+
+# --------------------------------------------------------------------------- the maps
+
+
+HOSTING_USE = {"ai": "firm AI load", "mining": "flexible mining load"}
+
+
+def hosting_map(grid, frame, title: str | None = None):
+    """Buses coloured by hosting capacity (log scale) over the grid's branches; the title
+    and colour bar say the security level and the use (``frame`` columns ``security``
+    and ``use``, as :func:`planner.hosting.security_hosting` writes them)."""
+    security = str(frame["security"].iloc[0]).upper() if "security" in frame and len(frame) else "N-0"
+    use = HOSTING_USE.get(str(frame["use"].iloc[0]), str(frame["use"].iloc[0])) if "use" in frame and len(frame) \
+        else HOSTING_USE["ai"]
+    ok = frame.geometry.notna().to_numpy() & np.isfinite(frame["hosting_mw"].to_numpy())
+    f = frame[ok]
+    x, y = project(f.geometry.x.to_numpy(), f.geometry.y.to_numpy())
+    nothing = pd.DataFrame({"x_m": [], "y_m": []})
+    extent = map_extent(grid, nothing)
+    fig, ax, panel = _map_figure(extent)
+    _states(ax, extent)
+    ax.add_collection(LineCollection(branch_segments(grid)[1], colors="#c8c8c8", linewidths=0.3, zorder=1))
+    values = np.clip(f["hosting_mw"].to_numpy(), 1.0, None)
+    order = np.argsort(-values)  # the scarce (low) buses drawn on top
+    sc = ax.scatter(x[order], y[order], c=values[order], s=5 + 0.02 * f["kv"].to_numpy()[order], cmap="viridis",
+                    norm=LogNorm(vmin=max(values.min(), 1.0) if len(values) else 1.0,
+                                 vmax=max(values.max(), 10.0) if len(values) else 10.0),
+                    zorder=2, linewidths=0)
+    _scale_bar(ax, extent)
+    px, py, pw, ph = panel
+    cax = fig.add_axes((px + 0.05 * pw, py + 0.08 * ph, 0.09 * pw, 0.84 * ph))
+    cbar = fig.colorbar(sc, cax=cax)
+    cbar.set_label(f"hosting capacity, MW\n({security}, {use}, log scale)", family=FONT, fontsize=9.5)
+    cbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    cbar.ax.tick_params(labelsize=8.5)
+    median = float(np.median(f["hosting_mw"])) if len(f) else float("nan")
+    none = int(np.sum(f["hosting_mw"].to_numpy() < 1.0))
+    _title(fig, title or f"Hosting capacity of every bus, {security}, {use} — grid {grid.name}",
+           f"the largest new {use} each bus alone can take"
+           + (" with every branch within its emergency rating after any single outage" if security == "N-1"
+              else " with every branch within its rating")
+           + f"; {len(f):,} buses, median {median:,.0f} MW"
+           + (f", {none:,} can take less than 1 MW (darkest)" if none else "")
+           + " · map: US Albers equal area (EPSG:5070)")
     return fig
 
 
-def allocation_html(grid, result):
-    """An interactive map (folium), or None when folium is not installed: sites with
-    their allocation, binding and heavily loaded branches."""
-    try:
-        import folium
-    except ImportError:
-        return None
-    alloc = result.allocation
-    located = alloc[alloc["use"] != "not_modelled"]
-    centre = [float(located["lat"].mean()), float(located["lon"].mean())] if len(located) else [39.0, -98.0]
-    fmap = folium.Map(location=centre, zoom_start=6 if len(located) and np.ptp(located["lon"]) < 15 else 4,
-                      tiles="OpenStreetMap")
-    table = result.branches
-    hot = table[table["monitored"] & (table["loading_percent"] >= 90)]
-    geoms = grid.branches.geometry.reindex(hot["branch_id"])
-    lines = folium.FeatureGroup(name="branches at 90 % or more of rating")
-    for row, geom in zip(hot.itertuples(), geoms):
-        if geom is None or geom.is_empty:
+def allocation_map(grid, result, title: str | None = None):
+    """The allocation on a map: US state outlines, branches coloured by loading against
+    their limit (over 100 % in a colour of its own; binding ones thick), sites by use and
+    size with the largest labelled, unmet AI requests as dashed circles."""
+    from matplotlib.lines import Line2D
+
+    sites = site_table(result)
+    extent = map_extent(grid, sites)
+    fig, ax, panel = _map_figure(extent)
+    _states(ax, extent)
+
+    ids, segs = branch_segments(grid)
+    loading_all, what, explain = loading_view(result)
+    loading = loading_all.reindex(ids).to_numpy(float)
+    binding = result.branches.set_index("branch_id")["binding"].reindex(ids).fillna(False).to_numpy(bool)
+    rated = np.isfinite(loading)
+    ax.add_collection(LineCollection(segs[~rated], colors="#e8e8e8", linewidths=0.25, zorder=1))
+    order = np.flatnonzero(rated)[np.argsort(loading[rated])]  # heavily loaded branches drawn last
+    cmap = LOADING_CMAP.with_extremes(over=OVERLOAD_COLOUR)
+    norm = Normalize(0, 100)
+    lw = 0.3 + 0.8 * (loading[order] >= 80) + 1.2 * (loading[order] > 100 + 1e-6)
+    lc = LineCollection(segs[order], array=loading[order], cmap=cmap, norm=norm, linewidths=lw, zorder=1)
+    ax.add_collection(lc)
+    if binding.any():
+        ax.add_collection(LineCollection(segs[binding], colors=BINDING_COLOUR, linewidths=2.8, zorder=2))
+
+    largest = max(float(np.nanmax(np.r_[sites["served_mw"], sites["unmet_mw"], sites["cap_mw"].fillna(0), 1.0])),
+                  1.0)
+    handles = []
+    for use, (colour, marker, label) in USE_STYLE.items():
+        rows = sites[sites["use"] == use]
+        if len(rows) == 0:
             continue
-        (xa, ya), (xb, yb) = shapely.get_coordinates(geom)[[0, -1]]
-        folium.PolyLine([(ya, xa), (yb, xb)], color="#b10026" if row.binding else "#fd8d3c",
-                        weight=4 if row.binding else 2,
-                        tooltip=(f"branch {row.branch_id}: {row.flow_mw:,.0f} MW, {row.loading_percent:.0f} % of "
-                                 f"{row.rate_mw:,.0f} MW; shadow price ${row.shadow_price_usd_per_mw:,.0f}/MW")
-                        ).add_to(lines)
-    lines.add_to(fmap)
-    sites = folium.FeatureGroup(name="sites")
-    for row in located.itertuples():
-        colour = USE_STYLE.get(row.use, ("#999999",))[0]
-        mw = float(row.ai_mw + row.mining_mw)
-        folium.CircleMarker(
-            [row.lat, row.lon], radius=4 + 14 * np.sqrt(max(mw, 1.0) / 2000.0), color=colour, fill=True,
-            fill_opacity=0.7 if mw > 0 else 0.0,
-            tooltip=(f"{row.site_id} ({row.name}): {row.use}; AI {row.ai_mw:,.0f} MW, mining {row.mining_mw:,.0f} "
-                     f"MW of {row.cap_mw:,.0f}; value ${row.value_usd / 1e6:,.0f}M; one more MW of interconnection "
-                     f"worth ${row.marginal_value_usd_per_mw:,.0f}"),
-        ).add_to(sites)
-    sites.add_to(fmap)
-    folium.LayerControl().add_to(fmap)
-    return fmap
+        size = rows["cap_mw"].fillna(0) if use == "none" else rows["served_mw"]
+        ax.scatter(rows["x_m"], rows["y_m"], s=_sizes(size, largest), c=colour if use != "none" else "none",
+                   edgecolors="#303030" if use != "none" else colour, marker=marker, linewidths=0.7,
+                   alpha=0.9, zorder=4)
+        handles.append(Line2D([], [], marker=marker, linestyle="", color=colour, label=f"{label} ({len(rows)})",
+                              markerfacecolor=colour if use != "none" else "none",
+                              markeredgecolor="#303030" if use != "none" else colour, markersize=8))
+    unmet = sites[sites["unmet_mw"] > 0]
+    if len(unmet):
+        ax.scatter(unmet["x_m"], unmet["y_m"], s=_sizes(unmet["unmet_mw"], largest), facecolors="none",
+                   edgecolors=UNMET_COLOUR, linewidths=1.3, linestyle="--", zorder=3)
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none",
+                              markeredgecolor=UNMET_COLOUR, markersize=10,
+                              label=f"AI request not served\nat its site ({unmet['unmet_mw'].sum():,.0f} MW)"))
+    over = int(np.sum(loading[rated] > 100 + 1e-6))
+    handles.append(Line2D([], [], color=BINDING_COLOUR, linewidth=2.8, label=f"binding branch ({int(binding.sum())})"))
+    handles.append(Line2D([], [], color=OVERLOAD_COLOUR, linewidth=2.0,
+                          label=f"over its limit already\nwithout new load ({over})"))
+
+    top = largest_sites(sites)
+    top_size = np.where(top["use"] == "none", top["cap_mw"].fillna(0), np.maximum(top["served_mw"], top["unmet_mw"]))
+    order = np.argsort(-top_size, kind="stable")  # the largest sites choose their place first
+    top, top_size = top.iloc[order], top_size[order]
+    shown = np.where(sites["use"] == "none", sites["cap_mw"].fillna(0), np.maximum(sites["served_mw"],
+                                                                                    sites["unmet_mw"]))
+    _place_labels(fig, ax, top, _sizes(top_size, largest),
+                  _marker_boxes(ax, sites["x_m"], sites["y_m"], _sizes(shown, largest)))
+    _scale_bar(ax, extent)
+
+    px, py, pw, ph = panel
+    inch = 1 / fig.get_figheight()
+    top_y = py + ph
+    fig.text(px, top_y, f"branch {what}", ha="left", va="top", fontsize=9.5, family=FONT)
+    bar_h = min(2.4 * inch, 0.34 * ph)
+    cax = fig.add_axes((px + 0.05 * pw, top_y - 0.35 * inch - 1.22 * bar_h, 0.09 * pw, bar_h))
+    cbar = fig.colorbar(lc, cax=cax, extend="max", extendfrac=0.22, extendrect=True)
+    cbar.set_ticks([0, 20, 40, 60, 80, 100])
+    cbar.ax.tick_params(labelsize=8)
+    worst = float(np.nanmax(loading)) if rated.any() else 0.0
+    cax.text(1.0, 1.11, "  > 100 %", transform=cax.transAxes, va="center", ha="left", fontsize=8.5,
+             family=FONT, color=OVERLOAD_COLOUR, fontweight="bold")
+    over_text = (f"> 100 %: over its limit without any new load ({over} branches, worst {worst:,.0f} %)"
+                 if over else "> 100 %: over its limit (no branch)")
+    fig.text(px, top_y - 0.45 * inch - 1.22 * bar_h, textwrap.fill(f"{explain}.", 42) + "\n"
+             + textwrap.fill(over_text, 42), ha="left", va="top", fontsize=7.2, family=FONT, color="#505050",
+             linespacing=1.3)
+    lax = fig.add_axes((px, py, pw, max(top_y - 1.5 * inch - 1.22 * bar_h - py, 0.3 * ph)))
+    lax.set_axis_off()
+    lax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title="marker area ~ MW",
+               title_fontsize=8.5, prop={"family": FONT, "size": 8}, borderaxespad=0)
+
+    s = result.summary
+    name = s.get("scenario") or "allocation"
+    head = title or (f"{name} ({security_label(result)}) on grid {s['grid']}: AI served "
+                     f"{s['served_ai_mw']:,.0f} of {s['requested_ai_mw']:,.0f} MW")
+    sub = (f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
+           f"{int(binding.sum())} binding branches · colour: {what} · map: US Albers equal area (EPSG:5070)")
+    _title(fig, head, sub)
+    return fig
+
+
+def allocation_html(grid, result) -> str:
+    """The allocation as one self-contained interactive HTML page (see :mod:`planner.webmap`)."""
+    from planner.webmap import allocation_html as html
+
+    return html(grid, result)

@@ -35,6 +35,15 @@ def us_states() -> gpd.GeoDataFrame:
                             geometry=frame.geometry.to_numpy(), crs="EPSG:4326")
 
 
+@lru_cache(maxsize=4)
+def state_outlines(crs: str = "EPSG:5070", simplify_m: float = 1000.0) -> gpd.GeoDataFrame:
+    """The lower 48 states and DC in a projected ``crs`` (metres), simplified to
+    ``simplify_m`` (map backgrounds: a fraction of the vertices, same look)."""
+    frame = us_states()
+    frame = frame[frame["state"].isin(LOWER_48)].to_crs(crs)
+    return frame.set_geometry(frame.geometry.simplify(simplify_m, preserve_topology=True))
+
+
 def state_of(lon, lat) -> np.ndarray:
     """USPS code of the state containing each point ('' outside every state)."""
     lon, lat = np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float))

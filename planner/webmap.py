@@ -1,0 +1,273 @@
+"""The interactive allocation map: one self-contained HTML page (plotly).
+
+Nothing is fetched when the page opens: plotly.js is inlined from the ``plotly``
+package, state outlines come from the Census shapefile that ``plotly-geo`` ships,
+and only plain cartesian traces are used (``scattergeo`` and map tiles would fetch
+topojson or tiles from the network). Coordinates are the US equal-area projection
+(EPSG:5070) in km, drawn with an equal aspect ratio, like ``map.png``.
+
+What is drawn: every binding branch (thick), every branch at
+:data:`COLOURED_FROM_PERCENT` or more of its limit coloured by loading, the rest of
+the network as a grey background (on large grids only its highest voltages, see
+:data:`MAX_BACKGROUND`), sites sized by MW with the largest labelled, and AI requests
+not served. Hovering shows the details of a site or branch.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from planner import plot
+
+#: branches at or above this share of their limit are drawn in colour
+COLOURED_FROM_PERCENT = 50.0
+#: loading bins of the coloured branches: (from %, to %, label); over 100 % has a colour of its own
+BINS = [(50.0, 80.0, "50–80 % of limit"), (80.0, 90.0, "80–90 % of limit"), (90.0, 100.0 + 1e-6, "90–100 % of limit")]
+#: grey background: every branch when the grid has at most this many, else the highest kV levels that fit
+MAX_BACKGROUND = 15_000
+#: branches with hover details: every binding and overloaded branch, then the most loaded up to this many
+MAX_HOVER = 3_000
+
+
+def _lines(segs_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of one line trace drawing every segment, separated by gaps (NaN)."""
+    n = len(segs_km)
+    xy = np.full((n, 3, 2), np.nan, dtype=np.float32)
+    xy[:, :2] = np.round(segs_km, 1)
+    return xy[..., 0].ravel(), xy[..., 1].ravel()
+
+
+def _num(value, fmt: str = ",.0f", unit: str = "") -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not np.isfinite(value) else f"{value:{fmt}}{unit}"
+
+
+def _background(grid, ids: np.ndarray) -> tuple[np.ndarray, str]:
+    """The branches of the grey background and how they were chosen."""
+    if len(ids) <= MAX_BACKGROUND:
+        return np.ones(len(ids), bool), "every branch"
+    kv = grid.branches["kv_from"].reindex(ids).to_numpy(float) if "kv_from" in grid.branches else np.zeros(len(ids))
+    for level in np.unique(kv[np.isfinite(kv)]):
+        keep = kv >= level
+        if keep.sum() <= MAX_BACKGROUND:
+            return keep, f"branches of {level:g} kV and more"
+    return kv >= np.nanmax(kv), f"branches of {np.nanmax(kv):g} kV"
+
+
+def _branch_hover(result, grid, ids: np.ndarray, value: np.ndarray, what: str) -> list[str]:
+    b = result.branches.set_index("branch_id").reindex(ids)
+    names = grid.buses["substation_name"] if "substation_name" in grid.buses else pd.Series(dtype=str)
+    kv = grid.buses["kv"] if "kv" in grid.buses else pd.Series(dtype=float)
+    n1 = "n1_loading_percent" in b and result.summary.get("security") == "n-1"
+    out = []
+    for i, (bid, row) in enumerate(b.iterrows()):
+        ends = []
+        for bus in (row["from_bus"], row["to_bus"]):
+            label = html.escape(str(names.get(bus, ""))) if bus in names.index else ""
+            ends.append(f"{int(bus)} {label} ({_num(kv.get(bus), 'g')} kV)".replace("  ", " "))
+        lines = [f"<b>branch {int(bid)}</b> ({row.get('kind', 'branch')})",
+                 f"from {ends[0]}", f"to {ends[1]}",
+                 (f"flow {_num(row['flow_mw'])} MW of {_num(row['rate_mw'])} MW rating "
+                  f"({_num(row['loading_percent'], '.0f', ' %')} at peak)")]
+        if "offpeak_loading_percent" in b:
+            lines.append(f"off-peak {_num(row['offpeak_flow_mw'])} MW "
+                         f"({_num(row['offpeak_loading_percent'], '.0f', ' %')})")
+        if n1:
+            outage = row["n1_worst_outage_branch_id"]
+            lines.append(f"N-1: worst {_num(row['n1_loading_percent'], '.0f', ' %')} of rating after outage of branch "
+                         + ("–" if pd.isna(outage) else f"{int(outage)}"))
+        lines.append(f"{what}: <b>{_num(value[i], '.0f', ' %')}</b>")
+        if bool(row.get("binding", False)):
+            lines.append(f"<b>binding</b>: one more MW here is worth ${_num(row['shadow_price_usd_per_mw'])}/MW")
+        if bool(row.get("preexisting_overload", False)):
+            lines.append("over its rating already without new load")
+        out.append("<br>".join(lines))
+    return out
+
+
+def _site_hover(row) -> str:
+    def text(col):
+        v = row.get(col)
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else html.escape(str(v))
+
+    lines = [f"<b>{text('name')}</b> ({text('site_id')})"]
+    if text("operator"):
+        lines.append(f"operator {text('operator')}")
+    lines.append(f"use: {plot.USE_STYLE.get(row['use'], ('', '', row['use']))[2]}")
+    lines.append(f"AI {_num(row['ai_mw'])} MW, mining {_num(row['mining_mw'])} MW, cap {_num(row.get('cap_mw'))} MW")
+    if row.get("requested_mw", 0) and row["requested_mw"] > 0.5:
+        lines.append(f"AI requested {_num(row['requested_mw'])} MW ({text('request')}), "
+                     f"not served {_num(row['unmet_mw'])} MW")
+    lines.append(f"value ${_num(row['value_usd'] / 1e6)}M")
+    lines.append(f"one more MW of interconnection worth ${_num(row.get('marginal_value_usd_per_mw'))}/MW")
+    if text("limited_by"):
+        lines.append(f"limited by: {text('limited_by')}")
+    if text("bus"):
+        lines.append(f"bus {text('bus')} {text('bus_name')} ({_num(row.get('bus_kv'), 'g')} kV), "
+                     f"{_num(row.get('distance_km'), '.0f')} km away")
+    return "<br>".join(lines)
+
+
+def _label_annotations(top: pd.DataFrame, labels: list[str], radius_px: np.ndarray, km_per_px: float) -> list:
+    """One annotation a label, beside its marker: the first of four sides whose
+    approximate box (7 px a character, 15 px a line) overlaps no label already placed."""
+    sides = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+    placed, out = [], []
+    for (x, y), label, r in zip(top[["x_km", "y_km"]].to_numpy(), labels, radius_px):
+        w, h = len(label) * 7.0, 15.0
+        best = None
+        for dx, dy in sides:
+            sx, sy = dx * (r + 4 + w / 2), dy * (r + 3 + h / 2)  # box centre offset, px
+            cx, cy = x + sx * km_per_px, y + sy * km_per_px
+            box = (cx - w / 2 * km_per_px, cx + w / 2 * km_per_px, cy - h / 2 * km_per_px, cy + h / 2 * km_per_px)
+            hits = sum(not (box[1] < p[0] or box[0] > p[1] or box[3] < p[2] or box[2] > p[3]) for p in placed)
+            if best is None or hits < best[0]:
+                best = (hits, sx, sy, box)
+            if hits == 0:
+                break
+        placed.append(best[3])
+        out.append({"x": x, "y": y, "xref": "x", "yref": "y", "text": html.escape(label), "showarrow": False,
+                    "xshift": best[1], "yshift": best[2], "font": {"size": 12, "color": "#202020"},
+                    "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 1})
+    return out
+
+
+def allocation_figure(grid, result):
+    """The plotly figure of :func:`allocation_html`."""
+    import plotly.graph_objects as go
+
+    from planner.states import state_outlines
+
+    sites = plot.site_table(result)
+    sites["x_km"], sites["y_km"] = sites["x_m"] / 1000, sites["y_m"] / 1000
+    x0, x1, y0, y1 = (v / 1000 for v in plot.map_extent(grid, sites))
+    fig = go.Figure()
+
+    outlines = state_outlines(plot.MAP_CRS, 2000.0).cx[x0 * 1000:x1 * 1000, y0 * 1000:y1 * 1000]
+    rings = [np.asarray(line.coords) / 1000 for geom in outlines.geometry.boundary
+             for line in getattr(geom, "geoms", [geom])]
+    if rings:
+        xs = np.concatenate([np.r_[r[:, 0], np.nan] for r in rings]).astype(np.float32)
+        ys = np.concatenate([np.r_[r[:, 1], np.nan] for r in rings]).astype(np.float32)
+        fig.add_trace(go.Scatter(x=np.round(xs, 1), y=np.round(ys, 1), mode="lines", name="state outlines",
+                                 line={"color": "#9e9e9e", "width": 0.8}, hoverinfo="skip"))
+
+    ids, segs = plot.branch_segments(grid)
+    segs = segs / 1000
+    view, what, explain = plot.loading_view(result)
+    value = view.reindex(ids).to_numpy(float)
+    binding = result.branches.set_index("branch_id")["binding"].reindex(ids).fillna(False).to_numpy(bool)
+    coloured = np.nan_to_num(value, nan=-1) >= COLOURED_FROM_PERCENT
+    back, back_what = _background(grid, ids)
+    back &= ~coloured & ~binding
+    x, y = _lines(segs[back])
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"network ({back_what}, below "
+                             f"{COLOURED_FROM_PERCENT:.0f} %)", line={"color": "#d4d4d4", "width": 0.6},
+                             hoverinfo="skip"))
+
+    cmap = plot.LOADING_CMAP
+    bins = [(lo, hi, label, _hex(cmap((min(hi, 100.0) + lo) / 200.0)), 1.0 + 1.0 * (lo >= 80)) for lo, hi, label
+            in BINS] + [(100.0 + 1e-6, np.inf, "over 100 %: over its limit without new load", plot.OVERLOAD_COLOUR,
+                         2.6)]
+    for lo, hi, label, colour, width in bins:
+        pick = coloured & (value >= lo) & (value < hi)
+        if not pick.any():
+            continue
+        x, y = _lines(segs[pick])
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{label} ({int(pick.sum()):,})",
+                                 line={"color": colour, "width": width}, hoverinfo="skip", legendgroup=label))
+    if binding.any():
+        x, y = _lines(segs[binding])
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"binding branch ({int(binding.sum())})",
+                                 line={"color": plot.BINDING_COLOUR, "width": 4.5}, hoverinfo="skip",
+                                 legendgroup="binding"))
+
+    # hover: a marker at the middle of every binding or overloaded branch, then the most loaded
+    rank = np.where(binding | (np.nan_to_num(value) > 100), np.inf, np.nan_to_num(value, nan=-1))
+    hover = np.flatnonzero(coloured | binding)
+    hover = hover[np.argsort(-rank[hover], kind="stable")][:MAX_HOVER]
+    if len(hover):
+        mid = segs[hover].mean(axis=1)
+        fig.add_trace(go.Scatter(
+            x=np.round(mid[:, 0], 1), y=np.round(mid[:, 1], 1), mode="markers", showlegend=False,
+            name="branch", marker={"size": 9, "color": "#000000", "opacity": 0.0},
+            hovertext=_branch_hover(result, grid, ids[hover], value[hover], what), hoverinfo="text",
+            hoverlabel={"bgcolor": "white"}))
+
+    largest = max(float(np.nanmax(np.r_[sites["served_mw"], sites["unmet_mw"], sites["cap_mw"].fillna(0), 1.0])), 1.0)
+
+    def diameter(mw):
+        return 7 + 38 * np.sqrt(np.clip(np.asarray(mw, float), 0, None) / largest)
+
+    unmet = sites[sites["unmet_mw"] > 0]
+    if len(unmet):
+        fig.add_trace(go.Scatter(
+            x=unmet["x_km"], y=unmet["y_km"], mode="markers",
+            name=f"AI request not served at its site ({unmet['unmet_mw'].sum():,.0f} MW)",
+            marker={"size": diameter(unmet["unmet_mw"]), "symbol": "circle-open",
+                    "color": plot.UNMET_COLOUR, "line": {"width": 2}},
+            hovertext=[_site_hover(r) for _, r in unmet.iterrows()], hoverinfo="text"))
+    for use, (colour, _marker, label) in plot.USE_STYLE.items():
+        rows = sites[sites["use"] == use]
+        if len(rows) == 0:
+            continue
+        idle = use == "none"
+        size = rows["cap_mw"].fillna(0) if idle else rows["served_mw"]
+        fig.add_trace(go.Scatter(
+            x=rows["x_km"], y=rows["y_km"], mode="markers", name=f"{label} ({len(rows)})",
+            marker={"size": diameter(size), "symbol": SYMBOL[use], "color": colour,
+                    "opacity": 0.9, "line": {"width": 1.5 if idle else 0.8, "color": colour if idle else "#303030"}},
+            hovertext=[_site_hover(r) for _, r in rows.iterrows()], hoverinfo="text"))
+
+    top = plot.largest_sites(sites)
+    labels = [plot.site_label(r) for _, r in top.iterrows()]
+    shown = np.where(top["use"] == "none", top["cap_mw"].fillna(0), np.maximum(top["served_mw"], top["unmet_mw"]))
+    km_per_px = max(x1 - x0, (y1 - y0) * 1.4) / 1000  # about: the plot is ~1000 px wide on a laptop
+    annotations = _label_annotations(top, labels, diameter(shown) / 2, km_per_px)
+
+    s = result.summary
+    sec = plot.security_label(result)
+    fig.update_layout(
+        title={"text": (f"<b>{html.escape(str(s.get('scenario') or 'allocation'))} ({sec}) on grid "
+                        f"{html.escape(str(s['grid']))}: AI served {s['served_ai_mw']:,.0f} of "
+                        f"{s['requested_ai_mw']:,.0f} MW</b><br><span style='font-size:13px;color:#404040'>"
+                        f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
+                        f"{int(binding.sum())} binding branches · branch colour: {what} ({html.escape(explain)})"
+                        f"</span>"),
+               "x": 0.01, "xanchor": "left", "font": {"size": 18}},
+        xaxis={"visible": False, "range": [x0, x1], "constrain": "domain"},
+        yaxis={"visible": False, "range": [y0, y1], "scaleanchor": "x", "scaleratio": 1, "constrain": "domain"},
+        plot_bgcolor="white", paper_bgcolor="white", hovermode="closest", dragmode="pan",
+        margin={"l": 10, "r": 10, "t": 90, "b": 40},
+        legend={"title": {"text": "marker area ~ MW · click to hide/show"}, "itemsizing": "constant",
+                "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 12}},
+        annotations=annotations + [{"text": (f"Drawn: {back_what} in grey; in colour every branch at {COLOURED_FROM_PERCENT:.0f} % "
+                               f"of its limit or more; every binding branch thick. Hover a site or the middle of a "
+                               f"coloured branch for details; scroll to zoom, drag to pan. Map: US Albers equal area "
+                               f"(EPSG:5070), km."),
+                      "xref": "paper", "yref": "paper", "x": 0, "y": -0.005, "yanchor": "top", "xanchor": "left",
+                      "showarrow": False, "font": {"size": 11, "color": "#606060"}}],
+    )
+    return fig
+
+
+SYMBOL = {"ai": "square", "ai+mining": "diamond", "mining": "triangle-up", "none": "circle-open"}
+
+
+def _hex(rgba) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * float(c)) for c in rgba[:3]))
+
+
+def allocation_html(grid, result) -> str:
+    """The allocation as one complete, self-contained HTML page (a string): plotly.js
+    inlined, no script, style, font or tile from the network."""
+    fig = allocation_figure(grid, result)
+    return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+                       config={"displaylogo": False, "scrollZoom": True, "responsive": True},
+                       default_width="100%", default_height="94vh")
