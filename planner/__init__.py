@@ -15,22 +15,74 @@ Public API::
     planner.allocation_map(grid, result)           # matplotlib figure; planner.dc_check(grid, result)
 """
 
-from planner.acpf import ac_check
-from planner.datasets import default_sites
-from planner.economics import Economics
-from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
-from planner.grid import Grid, load_grid
-from planner.hosting import hosting_capacity, security_hosting
-from planner.model import Params
-from planner.plot import allocation_map
-from planner.prepare import prepare
-from planner.prepare import run as run_scenario
-from planner.scenario import Scenario, load_scenario
-from planner.sensitivity import dc_model, ptdf
-from planner.sites import map_sites, read_sites, validate_sites
-from planner.solve import Result, plan
-from planner.topology import Topology, topology
-from planner.validate import allocated_net, dc_check
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# Public names and the module each lives in. They are imported on first use (PEP 562), so
+# `import planner` and `planner --help` do not load pandapower, geopandas or matplotlib.
+_EXPORTS = {
+    "ac_check": "planner.acpf",
+    "default_sites": "planner.datasets",
+    "Economics": "planner.economics",
+    "InfeasibleError": "planner.errors",
+    "InputError": "planner.errors",
+    "PlannerError": "planner.errors",
+    "SolverError": "planner.errors",
+    "Grid": "planner.grid",
+    "load_grid": "planner.grid",
+    "hosting_capacity": "planner.hosting",
+    "security_hosting": "planner.hosting",
+    "Params": "planner.model",
+    "allocation_map": "planner.plot",
+    "prepare": "planner.prepare",
+    "run_scenario": ("planner.prepare", "run"),
+    "Scenario": "planner.scenario",
+    "load_scenario": "planner.scenario",
+    "dc_model": "planner.sensitivity",
+    "ptdf": "planner.sensitivity",
+    "map_sites": "planner.sites",
+    "read_sites": "planner.sites",
+    "validate_sites": "planner.sites",
+    "Result": "planner.solve",
+    "plan": "planner.solve",
+    "Topology": "planner.topology",
+    "topology": "planner.topology",
+    "allocated_net": "planner.validate",
+    "dc_check": "planner.validate",
+}
+
+
+def __getattr__(name: str):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'planner' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = getattr(import_module(module), attr)
+    globals()[name] = value  # next time without __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from planner.acpf import ac_check
+    from planner.datasets import default_sites
+    from planner.economics import Economics
+    from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
+    from planner.grid import Grid, load_grid
+    from planner.hosting import hosting_capacity, security_hosting
+    from planner.model import Params
+    from planner.plot import allocation_map
+    from planner.prepare import prepare
+    from planner.prepare import run as run_scenario
+    from planner.scenario import Scenario, load_scenario
+    from planner.sensitivity import dc_model, ptdf
+    from planner.sites import map_sites, read_sites, validate_sites
+    from planner.solve import Result, plan
+    from planner.topology import Topology, topology
+    from planner.validate import allocated_net, dc_check
 
 __version__ = "0.1.0"
 

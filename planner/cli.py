@@ -393,13 +393,20 @@ def compare_cmd(dir_a: Path, dir_b: Path, as_json: bool) -> None:
 
 
 def main() -> None:
+    """Run the command line; every way it can end prints at most one line on stderr: ``aborted``
+    (Ctrl-C, exit 130), ``error: ...`` (exit 2 for bad input or usage, 1 for infeasible or failed)."""
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "planner"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"error: {message} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
         sys.exit(exc.exit_code)
     except PlannerError as exc:
         click.echo(f"error: {exc}", err=True)

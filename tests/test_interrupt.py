@@ -1,0 +1,33 @@
+"""Ctrl-C ends `planner` the same way at any moment: "aborted", exit status 130, no traceback,
+no partial run directory."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+PLANNER = shutil.which("planner", path=os.path.dirname(sys.executable)) or shutil.which("planner")
+
+
+@pytest.mark.parametrize("delay_s", [0.25, 0.4, 0.7, 1.0, 1.5, 2.5, 4.0])
+def test_ctrl_c_at_any_moment(tmp_path, delay_s):
+    """SIGINT (what Ctrl-C sends) to the installed `planner` command while its modules and
+    libraries import, while the grid loads and while the model solves. (The first ~25 ms, more on
+    a busy machine, are the Python interpreter's own start-up, before any of planner's code runs:
+    a SIGINT there gets Python's default handling.)"""
+    assert PLANNER, "the planner command is not installed"
+    out = tmp_path / "run"
+    proc = subprocess.Popen([PLANNER, "solve", "texas", "--out", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay_s)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 130, err
+    assert err.strip() == "aborted"
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
