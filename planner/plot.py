@@ -201,6 +201,8 @@ def _scale_bar(ax, extent) -> None:
     ax.plot([bx, bx + length_km * 1000], [by, by], color="#404040", lw=2.5, solid_capstyle="butt", zorder=6)
     ax.text(bx + length_km * 500, by + (y1 - y0) * 0.008, f"{length_km:,} km", ha="center", va="bottom",
             fontsize=8, color="#404040", family=FONT, zorder=6)
+    ax.text(bx + length_km * 1000, by - (y1 - y0) * 0.008, "US Albers equal area (EPSG:5070)", ha="right",
+            va="top", fontsize=6.5, color="#707070", family=FONT, zorder=6)
 
 
 #: label positions around a marker, in marker radii: beside it first, then farther out
@@ -291,12 +293,12 @@ def hosting_map(grid, frame, title: str | None = None):
     median = float(np.median(f["hosting_mw"])) if len(f) else float("nan")
     none = int(np.sum(f["hosting_mw"].to_numpy() < 1.0))
     _title(fig, title or f"Hosting capacity of every bus, {security}, {use} — grid {grid.name}",
-           f"the largest new {use} each bus alone can take"
-           + (" with every branch within its emergency rating after any single outage" if security == "N-1"
-              else " with every branch within its rating")
-           + f"; {len(f):,} buses, median {median:,.0f} MW"
-           + (f", {none:,} can take less than 1 MW (darkest)" if none else "")
-           + " · map: US Albers equal area (EPSG:5070)")
+           f"largest new {use} each bus alone can take"
+           + (", branches within emergency ratings after any single outage" if security == "N-1"
+              else ", branches within their ratings")
+           + f" · {len(f):,} buses, median {median:,.0f} MW"
+           + (f", {none:,} under 1 MW" if none else "")
+           )
     return fig
 
 
@@ -367,19 +369,20 @@ def allocation_map(grid, result, title: str | None = None):
     top_y = py + ph
     fig.text(px, top_y, f"branch {what}", ha="left", va="top", fontsize=9.5, family=FONT)
     bar_h = min(2.4 * inch, 0.34 * ph)
-    cax = fig.add_axes((px + 0.05 * pw, top_y - 0.35 * inch - 1.22 * bar_h, 0.09 * pw, bar_h))
+    cax = fig.add_axes((px + 0.05 * pw, top_y - 0.3 * inch - bar_h, 0.09 * pw, bar_h))
     cbar = fig.colorbar(lc, cax=cax, extend="max", extendfrac=0.22, extendrect=True)
     cbar.set_ticks([0, 20, 40, 60, 80, 100])
     cbar.ax.tick_params(labelsize=8)
     worst = float(np.nanmax(loading)) if rated.any() else 0.0
     cax.text(1.0, 1.11, "  > 100 %", transform=cax.transAxes, va="center", ha="left", fontsize=8.5,
              family=FONT, color=OVERLOAD_COLOUR, fontweight="bold")
-    over_text = (f"> 100 %: over its limit without any new load ({over} branches, worst {worst:,.0f} %)"
+    over_text = (f"> 100 %: over its limit without any new load ({over} branch{'es' if over > 1 else ''}, "
+                 f"worst {worst:,.0f} %)"
                  if over else "> 100 %: over its limit (no branch)")
-    fig.text(px, top_y - 0.45 * inch - 1.22 * bar_h, textwrap.fill(f"{explain}.", 42) + "\n"
+    fig.text(px, top_y - 0.45 * inch - bar_h, textwrap.fill(f"{explain}.", 42) + "\n"
              + textwrap.fill(over_text, 42), ha="left", va="top", fontsize=7.2, family=FONT, color="#505050",
              linespacing=1.3)
-    lax = fig.add_axes((px, py, pw, max(top_y - 1.5 * inch - 1.22 * bar_h - py, 0.3 * ph)))
+    lax = fig.add_axes((px, py, pw, max(top_y - 1.5 * inch - bar_h - py, 0.3 * ph)))
     lax.set_axis_off()
     lax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title="marker area ~ MW",
                title_fontsize=8.5, prop={"family": FONT, "size": 8}, borderaxespad=0)
@@ -389,7 +392,7 @@ def allocation_map(grid, result, title: str | None = None):
     head = title or (f"{name} ({security_label(result)}) on grid {s['grid']}: AI served "
                      f"{s['served_ai_mw']:,.0f} of {s['requested_ai_mw']:,.0f} MW")
     sub = (f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
-           f"{int(binding.sum())} binding branches · colour: {what} · map: US Albers equal area (EPSG:5070)")
+           f"{int(binding.sum())} binding branches · colour: {what}")
     _title(fig, head, sub)
     return fig
 
