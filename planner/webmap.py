@@ -84,7 +84,7 @@ def _branch_hover(result, grid, ids: np.ndarray, value: np.ndarray, what: str) -
                          + ("–" if pd.isna(outage) else f"{int(outage)}"))
         lines.append(f"{what}: <b>{_num(value[i], '.0f', ' %')}</b>")
         if bool(row.get("binding", False)):
-            lines.append(f"<b>binding</b>: one more MW here is worth ${_num(row['shadow_price_usd_per_mw'])}/MW")
+            lines.append(f"<b>binding</b>: shadow price ${_num(row['shadow_price_usd_per_mw'])} per MW of rating")
         if bool(row.get("preexisting_overload", False)):
             lines.append("over its rating already without new load")
         out.append("<br>".join(lines))

@@ -150,7 +150,7 @@ def test_html_shows_every_binding_branch_sites_and_hover(texas):
     texts = "\n".join(hover.hovertext)
     for bid in binding_ids:
         assert f"<b>branch {int(bid)}</b>" in texts
-    assert "binding</b>: one more MW here is worth $" in texts and "MW rating" in texts
+    assert "binding</b>: shadow price $" in texts and "MW rating" in texts
     sites = result.allocation[result.allocation["use"] != "not_modelled"]
     site_text = "\n".join(h for t in fig.data if t.hovertext is not None and t.name != "branch"
                           for h in t.hovertext)
