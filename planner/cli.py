@@ -324,12 +324,15 @@ def _case_name(state: str) -> str:
 
 def _print_solve(result, out_dir: Path, paths) -> None:
     s = result.summary
-    table = Table(title=f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", box=None,
-                  show_header=False)
+    out.print(f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", highlight=False)
+    table = Table(box=None, show_header=False)
     gap = s.get("mip_gap")
+    requested = f"{s['requested_ai_mw']:,.0f} MW"
+    if not s["requested_ai_mw"]:
+        requested += " (no AI requests: AI sites build as far as they pay)"
     rows = [
         ("NPV of the allocation", f"${s['objective_usd'] / 1e9:,.2f} B" + (f" (gap {gap:.2%})" if gap else "")),
-        ("AI requested", f"{s['requested_ai_mw']:,.0f} MW"),
+        ("AI requested", requested),
         ("AI served", f"{s['served_ai_mw']:,.0f} MW"),
         ("AI unmet", f"{s['unmet_ai_mw']:,.0f} MW"),
         ("mining served", f"{s['served_mining_mw']:,.0f} MW"),
@@ -338,6 +341,7 @@ def _print_solve(result, out_dir: Path, paths) -> None:
         ("binding branches", f"{s['binding_branches']} (max loading {s['max_branch_loading_percent']:.1f} %)"),
         ("security", _security_line(s)),
         ("AC check", _ac_line(s.get("ac_check") or {})),
+        ("not modelled", _not_modelled_line(s["sites"])),
         ("time", f"{s['timings_s']['total']:.1f} s"),
     ]
     for k, v in rows:
@@ -351,7 +355,38 @@ def _print_solve(result, out_dir: Path, paths) -> None:
                         f"{r['requested_ai_mw']:,.0f}", f"{r['served_ai_mw']:,.0f}",
                         f"{r['ai_at_miner_sites_mw']:,.0f}", f"{r['unmet_ai_mw']:,.0f}", f"{r['mining_mw']:,.0f}")
         out.print(reg)
+    _print_unmet(result.allocation)
     out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths))
+
+
+def _not_modelled_line(sites: dict) -> str:
+    if not sites.get("not_modelled"):
+        return "none"
+    parts = [f"{v['count']} {reason} ({v['mw']:,.0f} MW)" for reason, v in sites["not_modelled_by_reason"].items()]
+    n = sites["not_modelled"]
+    return (f"{n} site{'s' if n != 1 else ''} or request{'s' if n != 1 else ''}, {sites['not_modelled_mw']:,.0f} MW: "
+            + ", ".join(parts) + " (reason in allocation.csv)")
+
+
+def _print_unmet(alloc, most: int = 5) -> None:
+    """The requests with the most MW unserved, and what limits each."""
+    if "requested_mw" not in alloc:
+        return
+    unmet = alloc["requested_mw"].fillna(0).to_numpy(float) - alloc["ai_mw"].fillna(0).to_numpy(float)
+    rows = alloc.assign(unmet_mw=unmet)[unmet > 0.5].sort_values("unmet_mw", ascending=False)
+    if not len(rows):
+        return
+    table = Table("request", "site", "requested_mw", "served_mw", "unmet_mw", "limited_by", box=None,
+                  title=f"largest unmet requests ({min(most, len(rows))} of {len(rows)}; all in allocation.csv)",
+                  title_justify="left")
+    for r in rows.head(most).itertuples():
+        why = r.limited_by + (f": {r.limiting_element}" if isinstance(r.limiting_element, str) and r.limiting_element
+                              else "")
+        if r.limited_by == "not_modelled":
+            why = f"not_modelled: {r.reason}"
+        table.add_row(str(r.request), r.site_id, f"{r.requested_mw:,.0f}", f"{r.ai_mw:,.0f}", f"{r.unmet_mw:,.0f}",
+                      why)
+    out.print(table)
 
 
 @cli.command("compare")

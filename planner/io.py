@@ -290,7 +290,8 @@ def write_html(page: str, path: str | Path) -> Path:
 ALLOCATION_COLUMNS = ["site_id", "name", "operator", "state", "region", "bus", "lat", "lon", "use", "ai_mw",
                       "mining_mw", "converted", "value_usd", "capex_usd", "cap_mw", "existing_mw",
                       "kept_mining_mw", "new_mining_mw", "shed_mw", "request", "requested_mw",
-                      "marginal_value_usd_per_mw", "current_use", "bus_kv", "bus_name", "distance_km", "reason"]
+                      "marginal_value_usd_per_mw", "limited_by", "limiting_element", "bus_hosting_mw", "current_use",
+                      "bus_kv", "bus_name", "distance_km", "reason"]
 BRANCH_COLUMNS = ["branch_id", "from_bus", "to_bus", "flow_mw", "rate_mw", "loading_percent", "binding",
                   "shadow_price_usd_per_mw", "kind", "monitored", "base_flow_mw", "limit_mw",
                   "preexisting_overload", "offpeak_base_flow_mw", "offpeak_flow_mw", "offpeak_limit_mw",

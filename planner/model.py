@@ -129,7 +129,7 @@ class Candidates:
     frame: pd.DataFrame          # modelled sites: site_id, bus, region, cap_mw, existing_mw, ...
     buses: np.ndarray            # unique candidate bus ids
     bus_of_site: np.ndarray      # position in ``buses`` of each site
-    skipped: pd.DataFrame        # sites not modelled, with a reason
+    skipped: pd.DataFrame        # sites not modelled: site_id, row, reason, status (category), mw
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -178,8 +178,13 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     existing = np.where(mine & np.isfinite(operating), np.minimum(np.nan_to_num(operating), np.nan_to_num(cap)),
                         0.0)
     reason = np.full(n, "", dtype=object)
-    reason[status != "mapped"] = "not mapped to a bus (" + pd.Series(status[status != "mapped"]).astype(str) + ")"
+    unmapped = status != "mapped"
+    why = (sites["reason"].fillna("").astype(str).to_numpy() if "reason" in sites else np.full(n, ""))[unmapped]
+    reason[unmapped] = [f"not mapped to a bus ({st}{': ' + w if w else ''})" for st, w in zip(status[unmapped], why)]
+    category = np.where(unmapped, status, "")
+    category[(category == "") & ~np.isfinite(cap)] = "no_mw"
     reason[(reason == "") & ~np.isfinite(cap)] = "no MW figure (poi_mw, it_mw or operating_mw)"
+    category[(category == "") & (np.nan_to_num(cap) <= 0)] = "zero_mw"
     reason[(reason == "") & (np.nan_to_num(cap) <= 0)] = "size is 0 MW"
     allow_mining = _flag(sites, "allow_mining", mine)
     allow_ai = _flag(sites, "allow_ai", ~mine | bool(params.allow_conversion))
@@ -240,7 +245,9 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     model_frame = frame[ok].reset_index(drop=True)
     model_frame["bus"] = model_frame["bus"].astype(np.int64)
     buses, bus_of_site = np.unique(model_frame["bus"].to_numpy(), return_inverse=True)
-    skipped = frame.loc[~ok, ["site_id", "row"]].assign(reason=reason[~ok])
+    # requested MW where a request says so, else the site's size
+    asked = np.where(_column(sites, "requested_mw", 0.0) > 0, _column(sites, "requested_mw", 0.0), np.nan_to_num(cap))
+    skipped = frame.loc[~ok, ["site_id", "row"]].assign(reason=reason[~ok], status=category[~ok], mw=asked[~ok])
     regions = set(model_frame["region"])
     for name in ("supply_pools_mw", "ai_demand_mw"):
         for key in getattr(params, name):

@@ -22,6 +22,10 @@ from planner.errors import InputError
 from planner.scenario import Scenario
 
 
+#: the row of the region table for requests that map to no bus of the grid
+NOT_MODELLED = "not modelled"
+
+
 @dataclass
 class Prepared:
     scenario: Scenario
@@ -194,9 +198,11 @@ def _prepare(sc: Scenario, grid=None, log=None) -> Prepared:
     sites = map_sites(sites, grid, min_kv=sc.sites.min_kv, max_km=sc.sites.max_km,
                       kv_by_mw=sorted(sc.sites.kv_by_mw.items()) or None)
     sites["region"] = _assign_regions(sc, sites)
-    fallback = sites["bus_interconnect"].fillna("").astype(str).replace("", "grid")
-    sites["region"] = np.where(sites["region"] == "", fallback, sites["region"])
-    modelled_regions = set(sites.loc[sites["status"] == "mapped", "region"])
+    mapped = (sites["status"] == "mapped").to_numpy()
+    # without supply regions a mapped site's region is its interconnect; a site on no bus has none
+    fallback = sites["bus_interconnect"].fillna("").astype(str).to_numpy()
+    sites["region"] = np.where((sites["region"] == "") & mapped, fallback, sites["region"])
+    modelled_regions = set(sites.loc[mapped, "region"])
 
     regions: dict[str, dict] = {}
     for name, r in sc.supply.regions.items():
@@ -205,8 +211,11 @@ def _prepare(sc: Scenario, grid=None, log=None) -> Prepared:
                          "pool_mw": pool, "requested_ai_mw": 0.0}
     requested = sites.groupby("region")["requested_mw"].sum()
     for name, mw in requested.items():
-        regions.setdefault(name, {"available_mw": None, "under_construction_mw": 0.0, "pool_mw": None})
-        regions[name]["requested_ai_mw"] = float(mw)
+        if mw <= 0 and (name == "" or name not in modelled_regions):
+            continue
+        label = name or NOT_MODELLED  # requests that map to no bus and name no region
+        regions.setdefault(label, {"available_mw": None, "under_construction_mw": 0.0, "pool_mw": None})
+        regions[label]["requested_ai_mw"] = float(mw)
     pools = {r: v["pool_mw"] for r, v in regions.items() if v["pool_mw"] is not None and r in modelled_regions}
     has_requests = len(sc.demand.requests) > 0
     demand = {}
@@ -218,7 +227,7 @@ def _prepare(sc: Scenario, grid=None, log=None) -> Prepared:
                     max_capex_usd=c.max_capex_usd, overload_dfax=c.overload_dfax, security=c.security,
                     emergency_rating_factor=c.emergency_rating_factor, mining_firm_share=c.mining_firm_share,
                     ai_firm_share=c.ai_firm_share, offpeak_load_factor=c.offpeak_load_factor,
-                    requested_ai_mw=float(requested.sum()) if has_requests else None,
+                    requested_ai_mw=float(requested.sum()) if has_requests else 0.0,
                     solver=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads,
                     max_lazy_rounds=s.max_lazy_rounds, near_binding=s.near_binding,
                     check_existing_load=s.existing_load_check)
@@ -236,7 +245,7 @@ def scenario_summary(prep: Prepared, result) -> dict:
     draw = np.maximum(ai + mining - existing, 0.0)
     out = {}
     for name, r in prep.regions.items():
-        here = region == name
+        here = region == ("" if name == NOT_MODELLED else name)
         out[name] = {**{k: _r(v) for k, v in r.items()},
                      "served_ai_mw": _r(ai[here].sum()),
                      "unmet_ai_mw": _r(max(r.get("requested_ai_mw", 0.0) - ai[here].sum(), 0.0)),

@@ -69,6 +69,12 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     reason = np.full(len(src), "", dtype=object)
     reason[cand.skipped["row"].to_numpy()] = cand.skipped["reason"].to_numpy()
     alloc["reason"] = reason
+    requested = (pd.to_numeric(src["requested_mw"], errors="coerce").fillna(0.0).to_numpy(float)[rows]
+                 if "requested_mw" in src else np.zeros(n))
+    limit_kind, limit_what = _limits(f, cand, keep, new, ai, values["converted"].to_numpy(bool), requested,
+                                     marginal, duals, built, params)
+    put("limited_by", limit_kind, "not_modelled")
+    put("limiting_element", limit_what, "")
     alloc = gpd.GeoDataFrame(alloc, geometry=geom.to_numpy(), crs="EPSG:4326")
 
     # branches: full DC solve of each state (exact for every branch)
@@ -143,6 +149,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     # candidate buses
     bg = grid.buses.reindex(cand.buses)
     host, _ = hosting_mod.limits_from_sensitivity(peak.n0.base, peak.n0.limit, peak.n0.sens)
+    put("bus_hosting_mw", host[cand.bus_of_site], np.nan)
     best = pd.Series(marginal).groupby(cand.bus_of_site).max()
     buses = gpd.GeoDataFrame({
         "bus": cand.buses,
@@ -172,13 +179,12 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
     from planner.solve import _shadow
 
     region = f["region"].to_numpy()
-    greenfield = f["allow_ai"].to_numpy() & (f["kind"].to_numpy() == "greenfield")
+    # AI requested: the MW of AI demand the run was given (a scenario's requests, mapped or not; or
+    # Params.ai_demand_mw); 0 when none was given (AI sites then build as far as they pay)
     if params.requested_ai_mw is not None:
         requested = float(params.requested_ai_mw)
-    elif params.ai_demand_mw:
-        requested = sum(params.ai_demand_mw.values())
     else:
-        requested = float(f.loc[greenfield, "ai_cap_mw"].sum())
+        requested = float(sum(params.ai_demand_mw.values()))
     served_ai = float(ai.sum())
     mon = branches[branches["monitored"]]
     pre = mon[mon["preexisting_overload"]]
@@ -239,11 +245,95 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
         },
         "states": _states_block(net, params, branches),
         "n_1": n1,
-        "sites": {"modelled": len(f), "not_modelled": len(cand.skipped),
-                  "not_modelled_reasons": dict(zip(cand.skipped["site_id"], cand.skipped["reason"]))},
+        "sites": _sites_block(f, cand),
         "scenario": scenario,
         "grid": grid.name,
     }
+
+
+#: what keeps a site or request from more MW, in allocation.csv's ``limited_by``
+LIMITS = {
+    "": "served in full",
+    "poi_cap": "the site's point of interconnection is full",
+    "supply_pool": "its region's supply pool is spent",
+    "ai_demand_cap": "its region's AI demand is met by other sites",
+    "budget": "the capex budget is spent",
+    "network": "a MW here costs more network capacity (binding branches) than it is worth",
+    "negative_value": "a MW here is worth less than it costs (NPV < 0)",
+    "not_built": "building it does not pay for its minimum block (a yes/no choice of the MIP)",
+    "not_allowed": "no use is allowed at the site (e.g. conversions are off)",
+    "not_modelled": "not in the model (see reason)",
+}
+
+
+def _limits(f, cand, keep, new, ai, built_ai, requested, marginal, duals, built, params):
+    """For each modelled site: what keeps it from more MW (a key of :data:`LIMITS`) and the
+    element in words (the region, or the branch and outage whose row prices it out).
+
+    Read from the LP with the binaries fixed: a MW more of use u at site i would pay its region's
+    pool price, its region's AI demand price (AI), the budget price x capex, and the network
+    cost (sum over binding rows of dual x coefficient x the use's share in the row's state); the
+    largest of these is the limit. A site at its size is limited by its POI."""
+    from planner.solve import _shadow
+
+    n = len(f)
+    kind = np.full(n, "", dtype=object)
+    what = np.full(n, "", dtype=object)
+    region = f["region"].to_numpy()
+    cap = f["cap_mw"].to_numpy(float)
+    ai_cap = f["ai_cap_mw"].to_numpy(float)
+    allow_ai, allow_mining = f["allow_ai"].to_numpy(bool), f["allow_mining"].to_numpy(bool)
+    is_request = requested > 0
+    served = np.where(is_request, ai, keep + new + ai)
+    target = np.where(is_request, requested, cap)
+    pool = {r: _shadow(c) for r, c in built.pools.items()}
+    demand = {r: _shadow(c) for r, c in built.demand.items()}
+    budget = _shadow(built.budget) / 1e6 if built.budget is not None else 0.0  # $ per $ of capex
+    v_ai = f["v_ai_usd_per_mw"].to_numpy(float)
+    v_mining = np.maximum(f["v_new_usd_per_mw"].to_numpy(float), f["v_keep_usd_per_mw"].to_numpy(float))
+    bus = cand.bus_of_site
+    for i in range(n):
+        if served[i] >= target[i] - 0.5:
+            continue
+        if keep[i] + new[i] + ai[i] >= cap[i] - 0.5 or (is_request[i] and ai[i] >= ai_cap[i] - 0.5):
+            kind[i], what[i] = "poi_cap", f"{cap[i]:,.0f} MW at the point of interconnection"
+            continue
+        use_ai = allow_ai[i] and (is_request[i] or not allow_mining[i] or v_ai[i] >= v_mining[i])
+        if not use_ai and not allow_mining[i]:
+            kind[i] = "not_allowed"
+            continue
+        value = v_ai[i] if use_ai else v_mining[i]
+        if value <= 0:
+            kind[i], what[i] = "negative_value", f"NPV ${value / 1e6:,.2f}M per MW"
+            continue
+        capex = f["capex_ai_usd_per_mw"].iat[i] if use_ai else f["capex_new_usd_per_mw"].iat[i]
+        prices = {
+            "supply_pool": (pool.get(region[i], 0.0), f"supply pool {region[i]}"),
+            "ai_demand_cap": (demand.get(region[i], 0.0) if use_ai else 0.0, f"AI demand {region[i]}"),
+            "budget": (budget * capex, "max_capex_usd"),
+            "network": ((duals["cost_ai"] if use_ai else duals["cost_mining"])[bus[i]],
+                        (duals["top_row_ai"] if use_ai else duals["top_row_mining"])[bus[i]]),
+        }
+        key = max(prices, key=lambda k: prices[k][0])
+        if prices[key][0] <= 1e-6 * max(value, 1.0):
+            kind[i] = "not_built" if use_ai and not built_ai[i] else "network"
+            what[i] = "" if kind[i] == "not_built" else prices["network"][1]
+            continue
+        kind[i], what[i] = key, prices[key][1]
+    return kind, what
+
+
+def _sites_block(f, cand) -> dict:
+    """Modelled sites, and the ones not modelled: count and MW by reason, and each with its reason."""
+    skipped = cand.skipped
+    by = {}
+    for status, group in skipped.groupby("status", sort=False):
+        by[str(status)] = {"count": len(group), "mw": _round(group["mw"].sum()),
+                           "site_ids": group["site_id"].tolist()}
+    return {"modelled": len(f), "modelled_mw": _round(f["cap_mw"].sum()),
+            "not_modelled": len(skipped), "not_modelled_mw": _round(skipped["mw"].sum()),
+            "not_modelled_by_reason": by,
+            "not_modelled_reasons": dict(zip(skipped["site_id"], skipped["reason"]))}
 
 
 def _row_duals(built, net, cand) -> dict:
@@ -263,6 +353,8 @@ def _row_duals(built, net, cand) -> dict:
     shares = {st.name: st.share for st in net.states}
     cost_ai = np.zeros(len(cand.buses))
     cost_mining = np.zeros(len(cand.buses))
+    top = {"ai": (np.zeros(len(cand.buses)), np.full(len(cand.buses), "", dtype=object)),
+           "mining": (np.zeros(len(cand.buses)), np.full(len(cand.buses), "", dtype=object))}
     by_kind: dict[str, int] = {}
     binding: dict[str, int] = {}
     for key, con in built.rows.items():
@@ -280,15 +372,32 @@ def _row_duals(built, net, cand) -> dict:
         else:
             limited = net.state(state).pre.branch[rid]
         branch[pos_of[limited]] += abs(sh)
+        label = _row_label(net, kind, state, rid)
         for var, c in con.items():
             k = index.get(var.name)
             if k is not None:
-                cost_ai[k] += sh * c * shares[state]["ai"]
-                cost_mining[k] += sh * c * shares[state]["mining"]
+                for use, cost in (("ai", cost_ai), ("mining", cost_mining)):
+                    part = sh * c * shares[state][use]
+                    cost[k] += part
+                    if part > top[use][0][k]:
+                        top[use][0][k] = part
+                        top[use][1][k] = label
     full = np.zeros(len(net.states[0].model.branch_ids))
     full[net.mon] = branch
     return {"branch": full, "cost_ai": cost_ai, "cost_mining": cost_mining, "rows_by_kind": by_kind,
-            "binding_rows": binding}
+            "binding_rows": binding, "top_row_ai": top["ai"][1], "top_row_mining": top["mining"][1]}
+
+
+def _row_label(net, kind: str, state: str, rid) -> str:
+    """A network row in words: the branch it limits, the outage under N-1, the state."""
+    ids = net.states[0].model.branch_ids
+    if kind == "n-1":
+        return f"branch {ids[net.mon[rid[0]]]} after the outage of branch {ids[net.mon[rid[1]]]} ({state})"
+    if kind == "n-0":
+        return f"branch {ids[net.mon[rid]]} ({state})"
+    rows = net.state(state).pre
+    return f"branch {ids[rows.branch[rid]]} after the outage of branch {ids[rows.outage[rid]]} ({state}, " \
+           "over without new load)"
 
 
 def _states_block(net, params, branches) -> dict:

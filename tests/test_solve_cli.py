@@ -15,7 +15,7 @@ from planner.scenario import load_scenario
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
 RUN_FILES = {"summary.json", "allocation.csv", "allocation.geojson", "branches.csv", "buses.csv", "map.png",
-             "map.html", "case.json", "case_offpeak.json"}
+             "map.html", "case.json", "case_offpeak.json", "scenario.yaml"}
 
 
 def cli(*args, cwd=None):
@@ -162,7 +162,7 @@ def test_force_replaces_and_a_failed_run_leaves_nothing(tmp_path, monkeypatch, c
     code, _, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(target), "--force", "-q",
                                    "--set", "output.map_html=false", "--set", "output.case_json=false")
     assert code == 0, err
-    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json"}
+    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json", "scenario.yaml"}
 
     import planner.io
 
