@@ -82,7 +82,8 @@ def _num(x: float) -> str:
     if x == int(x) and abs(x) < 1e7:
         return f"{int(x):,}"
     if abs(x) >= 1e7:
-        return f"{x:.3g}".replace("e+", "e")
+        mantissa, exponent = f"{x:.3g}".split("e")
+        return f"{mantissa}e{int(exponent)}"
     return f"{x:g}"
 
 
