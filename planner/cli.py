@@ -237,20 +237,24 @@ def _default_out(name: str) -> Path:
               help="Run directory to write (default: output.dir, else runs/<scenario>-<timestamp>).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--n-1", "n_1", is_flag=True, help="N-1 security (same as --set constraints.security=n-1).")
+@click.option("--format", "gis_format", type=click.Choice(["geojson", "gpkg"]), default=None,
+              help="GIS layers: one GeoJSON per layer, or one GeoPackage run.gpkg (same as "
+                   "--set output.gis_format=...) [default: output.gis_format, geojson].")
 @click.option("--ac-tighten", is_flag=True,
               help="Derate the DC limits of branches AC shows overloaded and solve again (at most ac.max_rounds).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time.")
 @click.pass_context
 def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out_dir: Path | None, force: bool,
-              n_1: bool, ac_tighten: bool, quiet: bool, verbose: bool) -> None:
+              n_1: bool, gis_format: str | None, ac_tighten: bool, quiet: bool, verbose: bool) -> None:
     """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
     and write its run directory."""
     from planner import io
     from planner.prepare import run
     from planner.scenario import load_scenario
 
-    sets = sets + (("constraints.security=n-1",) if n_1 else ()) + (("ac.tighten=true",) if ac_tighten else ())
+    sets = sets + (("constraints.security=n-1",) if n_1 else ()) + (("ac.tighten=true",) if ac_tighten else ()) \
+        + ((f"output.gis_format={gis_format}",) if gis_format else ())
     sc = load_scenario(scenario_file, sets)
     out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
     # claim the run directory before the solve: an unwritable or busy --out fails now, not after
@@ -290,7 +294,8 @@ def _write_solve(prep, result, out_dir: Path, force: bool, log, claim=None):
     with io.run_directory(out_dir, force, claim=claim) as tmp:
         cases = {_case_name(k): v for k, v in nets.items()} if sc.output.case_json else {}
         paths = io.write_run(tmp, result, cases=cases, map_png=fig, map_html=page,
-                             scenario_yaml=resolved_scenario(sc, prep.params.economics))
+                             scenario_yaml=resolved_scenario(sc, prep.params.economics),
+                             branch_geometry=prep.grid.branches.geometry, gis_format=sc.output.gis_format)
     return [out_dir / p.name for p in paths]
 
 

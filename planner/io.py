@@ -304,9 +304,12 @@ def write_text(text: str, path: str | Path) -> Path:
 
 
 def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None, map_html=None,
-              scenario_yaml: str | None = None) -> list[Path]:
+              scenario_yaml: str | None = None, branch_geometry=None, gis_format: str = "geojson") -> list[Path]:
     """Write the files of a solve run into ``out_dir`` (see DESIGN.md's contract);
-    ``scenario_yaml``: the resolved scenario (:func:`planner.resolved.resolved_scenario`)."""
+    ``scenario_yaml``: the resolved scenario (:func:`planner.resolved.resolved_scenario`);
+    ``branch_geometry``: a GeoSeries of branch lines by branch id (the grid's ``branches.geometry``)
+    for the GIS layer of branches; ``gis_format``: ``geojson`` (one file per layer) or ``gpkg``
+    (``run.gpkg`` with the layers sites, branches and buses)."""
     alloc = result.allocation
     front = [c for c in ALLOCATION_COLUMNS if c in alloc.columns]
     alloc = alloc[front + ["geometry"]]
@@ -316,6 +319,15 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
              write_geojson(alloc, out_dir / "allocation.geojson"),
              write_csv(branches, out_dir / "branches.csv"),
              write_csv(result.buses, out_dir / "buses.csv")]
+    layers = {"buses": result.buses}
+    if branch_geometry is not None:
+        geometry = branch_geometry.reindex(branches["branch_id"].to_numpy()).to_numpy()
+        lines = gpd.GeoDataFrame(branches.reset_index(drop=True), geometry=geometry, crs=branch_geometry.crs)
+        layers = {"branches": lines[lines.geometry.notna()], **layers}
+    if gis_format == "gpkg":
+        paths.append(write_geopackage({"sites": alloc, **layers}, out_dir / "run.gpkg"))
+    else:
+        paths += [write_geojson(frame, out_dir / f"{name}.geojson") for name, frame in layers.items()]
     if scenario_yaml is not None:
         paths.append(write_text(scenario_yaml, out_dir / "scenario.yaml"))
     if map_png is not None:
@@ -325,3 +337,12 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
     for name, net in (cases or {}).items():  # file name -> pandapower net
         paths.append(write_case(net, out_dir / name))
     return paths
+
+
+def write_geopackage(layers: dict, path: str | Path) -> Path:
+    """One GeoPackage with a layer per GeoDataFrame (EPSG:4326)."""
+    def write(p: Path) -> None:
+        for name, frame in layers.items():
+            frame.to_crs("EPSG:4326").to_file(p, layer=name, driver="GPKG")
+
+    return _atomic(Path(path), write)

@@ -237,9 +237,12 @@ class OutputSection(_Strict):
     #: default run directory; the command line's --out wins; default runs/<name>-<timestamp>
     dir: PathText | None = None
     map_png: bool = True
-    #: map.html, when folium is installed
+    #: map.html: a self-contained interactive page (plotly, works offline)
     map_html: bool = True
     case_json: bool = True
+    #: GIS layers of sites, branches and buses: geojson (allocation/branches/buses.geojson) or gpkg
+    #: (one GeoPackage, run.gpkg, with layers sites, branches and buses)
+    gis_format: Literal["geojson", "gpkg"] = "geojson"
 
 
 class Scenario(_Strict):

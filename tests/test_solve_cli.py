@@ -15,7 +15,7 @@ from planner.scenario import load_scenario
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
 RUN_FILES = {"summary.json", "allocation.csv", "allocation.geojson", "branches.csv", "buses.csv", "map.png",
-             "map.html", "case.json", "case_offpeak.json", "scenario.yaml"}
+             "map.html", "case.json", "case_offpeak.json", "scenario.yaml", "branches.geojson", "buses.geojson"}
 
 
 def cli(*args, cwd=None):
@@ -120,6 +120,41 @@ def test_case_json_reproduces_branch_flows_with_rundcpp(texas_run):
     assert np.all(np.abs(pp_flow[mon]) <= rating[mon] * (1 + 1e-6) + 1e-6)
 
 
+def test_gis_layers_carry_the_tables_on_real_geometry(texas_run, tmp_path):
+    """branches.geojson: one LineString per located branch from its from_bus to its to_bus with the
+    columns of branches.csv; buses.geojson: the candidate buses; --format gpkg: one GeoPackage with
+    the layers sites, branches and buses holding the same rows."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    from planner.grid import load_grid
+
+    out, _ = texas_run
+    table = pd.read_csv(out / "branches.csv").set_index("branch_id")
+    lines = gpd.read_file(out / "branches.geojson").set_index("branch_id")
+    assert lines.crs.to_epsg() == 4326 and set(lines.geom_type) == {"LineString"}
+    assert len(lines) == len(table)  # every Texas branch has both ends located
+    for col in ("flow_mw", "loading_percent", "shadow_price_usd_per_mw", "rate_mw"):
+        assert np.allclose(lines[col].reindex(table.index), table[col], equal_nan=True)
+    assert (lines["binding"].reindex(table.index) == table["binding"]).all()
+    grid = load_grid("texas")
+    start = shapely.get_coordinates(lines.geometry.values)[::2]
+    bus_xy = shapely.get_coordinates(grid.buses.geometry.reindex(lines["from_bus"]).values)
+    assert np.allclose(start, bus_xy)
+    buses = gpd.read_file(out / "buses.geojson")
+    assert len(buses) == len(pd.read_csv(out / "buses.csv")) and set(buses.geom_type) == {"Point"}
+    gpkg_run = tmp_path / "gpkg"
+    res = cli("solve", TEXAS, "--out", str(gpkg_run), "--format", "gpkg", "-q", "--set", "output.map_html=false",
+              "--set", "output.map_png=false", "--set", "output.case_json=false")
+    assert res.returncode == 0, res.stderr
+    assert not (gpkg_run / "branches.geojson").exists()
+    assert sorted(name for name, _ in pyogrio.list_layers(gpkg_run / "run.gpkg")) == ["branches", "buses", "sites"]
+    assert len(gpd.read_file(gpkg_run / "run.gpkg", layer="branches")) == len(table)
+    sites = gpd.read_file(gpkg_run / "run.gpkg", layer="sites")
+    assert len(sites) == len(pd.read_csv(out / "allocation.csv"))
+
+
 def test_offpeak_case_reproduces_offpeak_flows_with_rundcpp(texas_run):
     """The off-peak case: base load x 0.6 (DC-tie exports unchanged), all new load."""
     import warnings
@@ -162,7 +197,7 @@ def test_force_replaces_and_a_failed_run_leaves_nothing(tmp_path, monkeypatch, c
     code, _, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(target), "--force", "-q",
                                    "--set", "output.map_html=false", "--set", "output.case_json=false")
     assert code == 0, err
-    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json", "scenario.yaml"}
+    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json", "scenario.yaml", "branches.geojson", "buses.geojson"}
 
     import planner.io
 
