@@ -1,0 +1,35 @@
+"""The README cannot drift from the program: every console example in it is run and its output
+compared (tools/readme_examples.py; `python tools/readme_examples.py --update` rewrites them)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+import readme_examples as rx  # noqa: E402
+
+
+def test_matching_rules():
+    assert rx.matches(["a", "...", "d"], ["a", "b", "c", "d"])
+    assert rx.matches(["a", "...", "d"], ["a", "d"])
+    assert not rx.matches(["a", "...", "d"], ["a", "b", "c"])
+    assert not rx.matches(["a", "b"], ["a", "b", "c"])
+    assert rx.matches([" time                   1.3 s"], [" time                   12.0 s   "])
+    assert not rx.matches([" AI served              3,208 MW"], [" AI served              3,209 MW"])
+
+
+def test_readme_blocks_are_found():
+    found = rx.blocks((REPO / "README.md").read_text())
+    commands = [c for b in found if b.kind == "console" for c, _ in b.commands()]
+    assert any(c.startswith("planner solve scenarios/texas.yaml") for c in commands)
+    assert any(c.startswith("planner compare") for c in commands)
+    assert len(commands) >= 8
+
+
+@pytest.mark.slow
+def test_readme_console_examples_match_the_program(tmp_path):
+    problems = rx.check(REPO / "README.md", tmp_path)
+    assert not problems, "README.md differs from the program (python tools/readme_examples.py --update):\n\n" \
+        + "\n\n".join(problems)
