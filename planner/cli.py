@@ -48,6 +48,32 @@ def _load_grid(ctx: click.Context, name: str):
 def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """planner: grid capacity and interconnect planning for AI and bitcoin-mining loads."""
     ctx.obj = {"quiet": quiet, "verbose": verbose}
+    if verbose:
+        _verbose_logging()
+
+
+def _verbose_logging() -> None:
+    """Print the ``planner`` logger's INFO messages on stderr as ``{elapsed:7.1f} s  message``
+    (seconds since this call), as ``solve -v`` prints its steps. One handler, however often
+    it is called; the root logger and other libraries' loggers are left alone."""
+    import logging
+    import time
+
+    log = logging.getLogger("planner")
+    if any(getattr(h, "planner_verbose", False) for h in log.handlers):
+        return
+    t0 = time.time()
+
+    class Elapsed(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"{record.created - t0:7.1f} s  {record.getMessage()}"
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Elapsed())
+    handler.setLevel(logging.INFO)
+    handler.planner_verbose = True
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 @cli.group()
@@ -157,12 +183,16 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
               help="N-1 limit = factor x rateA (the data has no emergency ratings).")
 @click.option("--offpeak-load-factor", type=click.FloatRange(0, 1, min_open=True), default=0.6, show_default=True,
               help="Off-peak base load as a share of the case's load (flexible use only).")
+@click.option("-v", "--verbose", is_flag=True, help="Print each step with its time (same as planner -v hosting).")
 @click.pass_context
 def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack: str, n_1: bool, use: str,
-                firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float) -> None:
+                firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float,
+                verbose: bool) -> None:
     """Hosting capacity of every bus: the largest new load the bus alone can take before a
     monitored branch reaches its rating (N-0) or, with --n-1, its emergency rating after an
     outage. --use mining gives it for flexible (curtailable) load."""
+    import logging
+
     import numpy as np
     import pandas as pd
 
@@ -170,13 +200,20 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
     from planner.hosting import security_hosting
     from planner.sensitivity import dc_model
 
+    verbose = verbose or ctx.find_root().obj.get("verbose", False)
+    if verbose:
+        _verbose_logging()
+    log = logging.getLogger("planner.cli").info
     grid = _load_grid(ctx, grid_name)
+    log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
     with progress(ctx, "Building the DC model…"):
         model = dc_model(grid, slack)
+    log(f"DC model built: {model.n_bus:,} energized buses, {int(model.monitored.sum()):,} monitored branches "
+        f"(slack: {slack})")
     quiet = ctx.find_root().obj.get("quiet", False)
     kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
           "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor}
-    if quiet or not console.is_terminal:
+    if quiet or verbose or not console.is_terminal:
         frame = security_hosting(grid, model, **kw)
     else:
         from rich.progress import Progress
@@ -197,8 +234,10 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
     if out_dir is not None:
         from planner.plot import hosting_map
 
+        log(f"writing {out_dir}")
         with progress(ctx, "Writing…"):
             paths = io.write_hosting(frame, hosting_map(grid, frame), out_dir)
+        log(f"wrote {', '.join(p.name for p in paths)}")
         for path in paths:
             out.print(f"wrote {path}")
 
