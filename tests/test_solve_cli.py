@@ -197,7 +197,7 @@ def test_force_replaces_and_a_failed_run_leaves_nothing(tmp_path, monkeypatch, c
     code, _, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(target), "--force", "-q",
                                    "--set", "output.map_html=false", "--set", "output.case_json=false")
     assert code == 0, err
-    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json", "scenario.yaml", "branches.geojson", "buses.geojson"}
+    assert {p.name for p in target.iterdir()} == RUN_FILES - {"map.html", "case.json", "case_offpeak.json"}
 
     import planner.io
 
