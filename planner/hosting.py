@@ -1,9 +1,9 @@
 """Hosting capacity: the largest new load each bus alone can take (N-0 or N-1, firm or flexible).
 
-For a bus k and a monitored branch l with base flow ``f0`` and limit ``L``
+For a bus b and a monitored branch l with base flow ``f0`` and limit ``L``
 (its rating, or its base flow where that is already higher: an existing
-overload may not get worse), a load of ``x`` MW at k moves the flow to
-``f0 + s[l,k] * x`` with ``s = -PTDF`` (new load picked up by the slack of
+overload may not get worse), a load of ``x`` MW at b moves the flow to
+``f0 + s[l,b] * x`` with ``s = -PTDF`` (new load picked up by the slack of
 :mod:`planner.sensitivity`). The flow stays within ``+-L`` while
 
     x <= (L - f0) / s      where s > 0,
@@ -16,18 +16,31 @@ stays at (monitored branches x chunk) whatever the grid.
 
 N-1 (:func:`n1_hosting`): the same bound over every (branch *l*, outage *k*) pair,
 with sensitivity ``s[l] + LODF[l, k] * s[k]``, base ``f0[l] + LODF[l, k] * f0[k]``
-and the emergency rating as limit. Only pairs that could bind before the N-0
-limits do are formed: with the N-0 limits held, ``|post| <= L[l] + |LODF[l, k]| L[k]``,
-so a pair with ``|LODF[l, k]| L[k] <= E[l] - L[l]`` can never bind first. A pair
-already over without new load may not get worse (with the DFAX cut-off of the
-solve).
+and the emergency rating ``E[l]`` as limit. A pair already over without new load
+may not get worse (its limit is its flow without new load, with the DFAX cut-off
+of the solve). Only the pairs that can bind below an upper bound ``u[b]`` of the
+answer are formed (exact pruning): for ``x`` in ``[0, u[b]]`` the pre-outage flow of
+each branch is linear in ``x``, so ``|f_l(x)| <= F_l = max(|f0_l|, |f0_l + s[l,b] u[b]|)``
+and the post-outage flow ``f_l(x) + LODF[l,k] f_k(x)`` stays within
+``F_l + |LODF[l, k]| F_k``. A pair with ``F_l + |LODF[l, k]| F_k <= E_l`` therefore
+has its bound at or above ``u[b]`` and cannot change ``min(u[b], N-1 bound)``.
+Buses are taken in groups (``F`` is the largest over the group) that share their
+most constraining N-0 branch, so ``F`` stays tight; ``u`` starts from the N-0
+hosting and is lowered before pruning by the exact bounds of every outage on the
+three most constraining N-0 branches of each bus (with a 1.0 emergency factor the
+N-0 limit itself leaves no margin: without this, every pair with a nonzero LODF
+would be kept), then again after every chunk of outages. The pair x bus block is
+evaluated a slice of pairs at a time within ``budget_mb``.
 
-Flexible load (:func:`flexible_hosting`): a use whose share ``phi`` runs at peak
+Flexible load (:func:`security_hosting`): a use whose share ``phi`` runs at peak
 is checked at peak (``phi * x`` within the peak limits) and off-peak (base load
 x the off-peak factor, all of ``x``): ``min(h_peak / phi, h_offpeak)``.
 """
 
 from __future__ import annotations
+
+import logging
+import time
 
 import geopandas as gpd
 import numpy as np
@@ -35,20 +48,28 @@ import pandas as pd
 
 from planner import sensitivity as sens
 
+logger = logging.getLogger(__name__)
+
 HEADROOM = "generation headroom"
+TOP_ROWS = 3          # N-0 branches per bus whose outage bounds seed the upper bound
+EPS = 1e-9            # slopes below this move no flow (as in limits_from_sensitivity)
+KEEP_TOL = 1e-9       # relative margin of the pruning test (rounding)
+
+
+def _room(post0, limit, slope, eps: float = EPS) -> np.ndarray:
+    """MW of new load before ``|post0 + slope * x|`` reaches ``limit`` (inf: never; >= 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(slope > eps, (limit - post0) / slope, np.where(slope < -eps, (limit + post0) / -slope, np.inf))
+    return np.maximum(room, 0.0)
 
 
 def limits_from_sensitivity(base_mw: np.ndarray, limit_mw: np.ndarray, s: np.ndarray,
-                            eps: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+                            eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
     """Hosting MW of each column of ``s`` (rows x buses) and the row that limits it
     (-1 where no row does: the column moves no monitored flow)."""
-    up = (limit_mw - base_mw)[:, None]
-    down = (limit_mw + base_mw)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.where(s > eps, up / s, np.where(s < -eps, down / -s, np.inf))
-    room = np.maximum(room, 0.0)
-    if room.shape[0] == 0:
+    if s.shape[0] == 0:
         return np.full(s.shape[1], np.inf), np.full(s.shape[1], -1)
+    room = _room(base_mw[:, None], limit_mw[:, None], s, eps)
     row = np.argmin(room, axis=0)
     best = room[row, np.arange(room.shape[1])]
     row = np.where(np.isfinite(best), row, -1)
@@ -96,51 +117,170 @@ def hosting_capacity(grid, model: sens.DCModel | None = None, buses=None, slack:
     return gpd.GeoDataFrame(frame, geometry=b.geometry.to_numpy(), crs=grid.buses.crs)
 
 
-def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.05, chunk: int = 64,
-               cont=None, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """N-1 hosting MW of each bus id in ``buses`` (post-contingency limits only; take the
-    minimum with the N-0 hosting), with the limiting branch and outage positions (-1: none)."""
+# --------------------------------------------------------------------------- N-1
+
+
+class _PairBounds:
+    """The exact N-1 bound of (branch, outage) pairs for a group of buses, and the running minimum.
+
+    ``l``, ``k``: monitored indices; ``lo``: LODF[l, k]. A pair over its emergency rating
+    without new load (``|post0| > E``) is limited to ``|post0|`` with the DFAX cut-off."""
+
+    def __init__(self, s: np.ndarray, base: np.ndarray, emergency: np.ndarray, dfax: float, cap: np.ndarray,
+                 block_bytes: float):
+        self.s, self.base, self.emergency, self.dfax = s, base, emergency, dfax
+        self.best = cap.astype(float).copy()
+        self.l = np.full(len(cap), -1, dtype=np.int64)
+        self.k = np.full(len(cap), -1, dtype=np.int64)
+        # ~6 float arrays of (pairs x buses) are alive while a slice is evaluated
+        self.block = max(1, int(block_bytes // (6 * 8 * max(1, s.shape[1]))))
+        self.evaluated = 0
+
+    def _post0_limit(self, l, k, lo):
+        post0 = self.base[l] + lo * self.base[k]
+        pre = np.abs(post0) > self.emergency[l] * (1 + 1e-9)
+        return post0, pre, np.where(pre, np.abs(post0), self.emergency[l])
+
+    def _update(self, room, l, k):
+        """Keep each bus's smallest bound. room: pairs x buses; l, k: per pair (1-d) or per pair
+        and bus (2-d)."""
+        j = np.argmin(room, axis=0)
+        h = room[j, np.arange(room.shape[1])]
+        better = h < self.best
+        self.best[better] = h[better]
+        self.l[better] = l[j[better]] if l.ndim == 1 else l[j[better], np.flatnonzero(better)]
+        self.k[better] = k[j[better]] if k.ndim == 1 else k[j[better], np.flatnonzero(better)]
+
+    def pairs(self, l, k, lo):
+        """Evaluate pairs (1-d arrays) for every bus of the group."""
+        for a in range(0, len(l), self.block):
+            ll, kk, oo = l[a:a + self.block], k[a:a + self.block], lo[a:a + self.block]
+            post0, pre, limit = self._post0_limit(ll, kk, oo)
+            slope = self.s[ll] + oo[:, None] * self.s[kk]
+            if self.dfax > 0 and pre.any():
+                cut = slope[pre]
+                cut[np.abs(cut) < self.dfax] = 0.0
+                slope[pre] = cut
+            self._update(_room(post0[:, None], limit[:, None], slope), ll, kk)
+            self.evaluated += len(ll) * self.s.shape[1]
+
+    def rows(self, rows, k, cols):
+        """Evaluate, for each bus c, the pairs (rows[r, c], k[j]) for every r and j (``cols``:
+        LODF columns of the outages ``k``, monitored x len(k))."""
+        nr, nc = rows.shape
+        c = np.arange(nc)
+        lo = cols[rows]                                              # nr x nc x nk
+        post0, pre, limit = self._post0_limit(rows[:, :, None], k[None, None, :], lo)
+        slope = self.s[rows, c[None, :]][:, :, None] + lo * self.s[k].T[None, :, :]
+        if self.dfax > 0 and pre.any():
+            slope = np.where(pre & (np.abs(slope) < self.dfax), 0.0, slope)
+        room = _room(post0, limit, slope)                            # nr x nc x nk
+        room[rows[:, :, None] == k[None, None, :]] = np.inf           # the outaged branch itself
+        room = room.transpose(0, 2, 1).reshape(nr * len(k), nc)
+        ll = np.repeat(rows, len(k), axis=0)                          # (nr * nk) x nc
+        kk = np.broadcast_to(np.tile(k, nr)[:, None], ll.shape)
+        self._update(room, ll, kk)
+        self.evaluated += room.size
+
+    def reach(self, base: np.ndarray) -> np.ndarray:
+        """F: the largest |pre-outage flow| of each monitored branch over x in [0, best] of any bus."""
+        with np.errstate(invalid="ignore"):
+            end = base[:, None] + np.where(self.s == 0.0, 0.0, self.s * self.best[None, :])
+        return np.maximum(np.abs(base), np.max(np.abs(end), axis=1, initial=0.0))
+
+
+def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.05, cap_mw=None,
+               group: int = 64, cont=None, budget_mb: float = 128.0, progress=None,
+               label: str = "", stats: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``min(cap_mw, N-1 hosting)`` (MW) of each bus id in ``buses``, exactly, with the
+    limiting branch and outage positions (-1 where ``cap_mw`` is the smaller).
+
+    ``cap_mw`` (default: the N-0 hosting of the branches) may be any upper bound the
+    caller will take the minimum with: the lower it is, the fewer pairs are formed.
+    Buses are taken ``group`` at a time; the pair x bus block is evaluated in slices, and
+    the sensitivities of all buses are kept only if they fit, within ``budget_mb``. ``stats`` (a dict), if given, receives the number of
+    (branch, outage, bus) triples in all (``triples``), evaluated to seed the upper
+    bound (``seeded``) and kept by the pruning (``kept``)."""
     from planner.security import Contingencies
 
     mon = np.flatnonzero(model.monitored)
     cont = cont or Contingencies(model, mon, factor)
-    lim = model.limit_mw[mon]
-    base = model.flow_mw[mon]
-    emergency = cont.emergency
-    ls, ks, los = [], [], []
-    for start, cols in cont.chunks():
-        k = cont.outages[start:start + cols.shape[1]]
-        could = np.abs(cols) * lim[k][None, :] > (emergency - lim)[:, None] - 1e-9
-        could[k, np.arange(len(k))] = False
-        post0 = base[:, None] + cols * base[k][None, :]
-        could |= np.abs(post0) > emergency[:, None]   # pre-existing: never dropped
-        could[k, np.arange(len(k))] = False
-        l, j = np.nonzero(could)
-        ls.append(l)
-        ks.append(k[j])
-        los.append(cols[l, j])
-    l, k, lo = (np.concatenate(a) for a in (ls, ks, los))
-    post0 = base[l] + lo * base[k]
-    pre = np.abs(post0) > emergency[l] * (1 + 1e-9)
-    limit = np.where(pre, np.abs(post0), emergency[l])
+    base, limit0, emergency = model.flow_mw[mon], model.limit_mw[mon], cont.emergency
     ids = np.asarray(buses)
+    t0 = time.perf_counter()
+
+    # pass 1: N-0 rooms of every bus, its most constraining branches, and the order of the groups
+    top = np.full((len(ids), TOP_ROWS), -1, dtype=np.int64)
+    h0 = np.empty(len(ids))
+    # half the budget for the sensitivities of every bus (else solved again for each group), half for pair slices
+    keep_s = len(mon) * len(ids) * 8 <= budget_mb * 2**20 / 2
+    s_all = np.empty((len(mon), len(ids))) if keep_s else None
+    for start in range(0, len(ids), 256):
+        s = -sens.ptdf(model, ids[start:start + 256], rows=mon)
+        if keep_s:
+            s_all[:, start:start + s.shape[1]] = s
+        room = _room(base[:, None], limit0[:, None], s)
+        n = min(TOP_ROWS, len(mon))
+        part = np.argpartition(room, n - 1, axis=0)[:n] if n else np.zeros((0, s.shape[1]), np.int64)
+        part = np.take_along_axis(part, np.argsort(np.take_along_axis(room, part, axis=0), axis=0), axis=0)
+        top[start:start + s.shape[1], :n] = part.T
+        h0[start:start + s.shape[1]] = room.min(axis=0, initial=np.inf)
+    cap = h0 if cap_mw is None else np.minimum(np.broadcast_to(np.asarray(cap_mw, float), h0.shape), h0)
+    # infinite caps (a bus moving no flow) last: their group keeps every pair
+    order = np.lexsort((np.arange(len(ids)),) + tuple(top[:, ::-1].T) + (~np.isfinite(cap),))
+
     hosting = np.empty(len(ids))
-    which = np.full(len(ids), -1, dtype=np.int64)
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        s = -sens.ptdf(model, part, rows=mon)
-        pair = s[l] + lo[:, None] * s[k]
-        if dfax > 0 and pre.any():
-            block = pair[pre]
-            block[np.abs(block) < dfax] = 0.0
-            pair[pre] = block
-        h, r = limits_from_sensitivity(post0, limit, pair)
-        hosting[start:start + len(part)] = h
-        which[start:start + len(part)] = r
+    branch = np.full(len(ids), -1, dtype=np.int64)
+    outage = np.full(len(ids), -1, dtype=np.int64)
+    thr = emergency * (1 - KEEP_TOL) - KEEP_TOL
+    chunk_rowmax = None
+    n_groups = -(-len(ids) // group)
+    seeded = kept = 0
+    for start in range(0, len(ids), group):
+        sel = order[start:start + group]
+        s = s_all[:, sel] if keep_s else -sens.ptdf(model, ids[sel], rows=mon)
+        pb = _PairBounds(s, base, emergency, dfax, cap[sel], budget_mb * 2**20 / 2)
+        rows = top[sel].T                                            # TOP_ROWS x group
+        rows = rows[(rows >= 0).all(axis=1)]
+        maxes = []
+        for first, cols in cont.chunks():   # seed: every outage on each bus's most constraining branches
+            k = cont.outages[first:first + cols.shape[1]]
+            if len(rows):
+                pb.rows(rows, k, cols)
+            if chunk_rowmax is None:
+                maxes.append(np.abs(cols).max(axis=1, initial=0.0))
+        if chunk_rowmax is None:
+            chunk_rowmax = maxes
+        seeded += pb.evaluated
+        for c, (first, cols) in enumerate(cont.chunks()):
+            k = cont.outages[first:first + cols.shape[1]]
+            reach = pb.reach(base)
+            with np.errstate(invalid="ignore"):  # 0 x inf (a bus moving no flow): no reach
+                cand = np.flatnonzero(reach + np.nan_to_num(chunk_rowmax[c] * reach[k].max(initial=0.0)) > thr)
+                if not len(cand):
+                    continue
+                far = np.abs(cols[cand]) * reach[k][None, :]
+                if not np.isfinite(reach).all():
+                    far = np.nan_to_num(far, nan=0.0, posinf=np.inf)
+                keep = reach[cand, None] + far > thr[cand, None]
+            own = np.flatnonzero(np.isin(cand, k))                   # the outaged branch itself
+            keep[own, np.searchsorted(k, cand[own])] = False
+            i, j = np.nonzero(keep)
+            before = pb.evaluated
+            pb.pairs(cand[i], k[j], cols[cand[i], j])
+            kept += pb.evaluated - before
+        hosting[sel] = pb.best
+        branch[sel] = np.where(pb.l >= 0, mon[np.maximum(pb.l, 0)], -1)
+        outage[sel] = np.where(pb.k >= 0, mon[np.maximum(pb.k, 0)], -1)
         if progress is not None:
-            progress(min(start + chunk, len(ids)), len(ids))
-    branch = np.where(which >= 0, mon[l[np.maximum(which, 0)]], -1)
-    outage = np.where(which >= 0, mon[k[np.maximum(which, 0)]], -1)
+            progress(min(start + group, len(ids)), len(ids))
+    triples = (len(mon) * len(cont.outages) - len(cont.outages)) * len(ids)
+    if stats is not None:
+        stats.update(triples=triples, seeded=seeded, kept=kept)
+    logger.info(f"N-1 pairs{label}: {len(ids):,} buses in {n_groups:,} groups; of {triples:,} (branch, outage, "
+                f"bus) triples, {seeded:,} evaluated first (every outage on the {TOP_ROWS} most constraining branches "
+                f"of each bus), then {kept:,} kept by the bound and {triples - kept:,} pruned "
+                f"({time.perf_counter() - t0:.1f} s)")
     return hosting, branch, outage
 
 
@@ -151,58 +291,71 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
     """Hosting capacity of every bus for a use (``ai``: firm; ``mining``: flexible, with
     ``firm_share`` of it running at peak, default 0.1) under N-0 or N-1.
 
-    Each state (peak; and off-peak when the use is flexible) is checked separately;
-    the hosting is the smallest of its bounds. Columns: those of
-    :func:`hosting_capacity` plus ``n0_hosting_mw``, ``limiting_outage`` (N-1) and
-    ``limiting_state``.
+    Each state (peak; and off-peak when the use is flexible) is checked separately and
+    the hosting is the smallest of its bounds, in MW of the use. Columns: those of
+    :func:`hosting_capacity`, where
+
+    * ``hosting_mw``: MW of the use the bus can take at the requested security;
+    * ``n0_hosting_mw``: MW of the same use at N-0 (equal to ``hosting_mw`` for N-0;
+      never below it for N-1);
+    * ``limited_by`` (``branch``, ``branch after outage``, ``generation headroom``,
+      ``none``), ``limiting_branch``, ``limiting_outage``, ``limiting_state``: what
+      limits ``hosting_mw``.
     """
-    model = model or sens.dc_model(grid, slack)
+    if model is None:
+        t = time.perf_counter()
+        model = sens.dc_model(grid, slack)
+        logger.info(f"DC model built: {model.n_bus:,} buses ({time.perf_counter() - t:.1f} s)")
     share = (1.0 if use == "ai" else 0.1) if firm_share is None else float(firm_share)
-    frame = hosting_capacity(grid, model, buses=buses, progress=None)
-    ids = frame["bus"].to_numpy()
     states = [("peak", model, share)]
     if share < 1.0:
         states.append(("offpeak", sens.scaled_loads(model, grid.net, offpeak_load_factor), 1.0))
-    best = np.full(len(ids), np.inf)
-    branch = np.full(len(ids), -1, dtype=np.int64)
-    outage = np.full(len(ids), -1, dtype=np.int64)
-    state = np.full(len(ids), "", dtype=object)
-    cont = None
+    states = [s for s in states if s[2] > 0]   # a state where none of the load runs limits nothing
+    logger.info(f"{use} hosting, {security.upper()}: " + "; ".join(
+        f"{name} ({phi:.0%} of the load" + (f", base load x {offpeak_load_factor:g})" if name == "offpeak" else ")")
+        for name, _, phi in states))
+    frame = None
+    for name, m, phi in states:
+        t = time.perf_counter()
+        h = hosting_capacity(grid, m, buses=buses)
+        logger.info(f"N-0 pass ({name}): {len(h):,} buses ({time.perf_counter() - t:.1f} s)")
+        scaled = h["hosting_mw"].to_numpy() / phi
+        if frame is None:
+            frame = h
+            best = np.full(len(h), np.inf)
+            branch = np.full(len(h), -1, dtype=np.int64)
+            outage = np.full(len(h), -1, dtype=np.int64)
+            state = np.full(len(h), "", dtype=object)
+            limited_by = np.full(len(h), "none", dtype=object)
+        better = scaled < best
+        best[better] = scaled[better]
+        branch[better] = h["limiting_branch"].fillna(-1).to_numpy(np.int64)[better]
+        state[better] = name
+        limited_by[better] = h["limited_by"].to_numpy()[better]
+    ids = frame["bus"].to_numpy()
+    frame["n0_hosting_mw"] = best.copy()
     if security == "n-1":
         from planner.security import Contingencies
 
         cont = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
-    for name, m, phi in states:
-        if m is model:
-            h0, b0 = frame["hosting_mw"].to_numpy(), frame["limiting_branch"]
-        else:
-            other = hosting_capacity(grid, m, buses=ids)
-            h0, b0 = other["hosting_mw"].to_numpy(), other["limiting_branch"]
-        b0 = b0.fillna(-1).to_numpy(np.int64)
-        cand = [(h0, b0, np.full(len(ids), -1))]
-        if cont is not None:  # the same topology: the LODF columns serve every state
-            h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=dfax, cont=cont, progress=progress)
-            cand.append((h1, np.where(br >= 0, m.branch_ids[np.maximum(br, 0)], -1),
-                         np.where(out >= 0, m.branch_ids[np.maximum(out, 0)], -1)))
-        for h, b, o in cand:
-            scaled = h / phi if phi > 0 else np.full(len(ids), np.inf)
-            better = scaled < best
+        for name, m, phi in states:  # the same topology: the LODF columns serve every state
+            # pairs that cannot bind below the best bound so far are not formed
+            h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=dfax, cap_mw=best * phi, cont=cont,
+                                     progress=progress, label=f" ({name})")
+            scaled = h1 / phi
+            better = (scaled < best) & (out >= 0)
             best[better] = scaled[better]
-            branch[better] = b[better]
-            outage[better] = o[better]
+            branch[better] = m.branch_ids[br[better]]
+            outage[better] = m.branch_ids[out[better]]
             state[better] = name
-    frame["n0_hosting_mw"] = frame["hosting_mw"] / share if share > 0 else np.inf
-    limited_by_gen = frame["limited_by"].to_numpy() == HEADROOM
-    frame["hosting_mw"] = np.where(limited_by_gen, np.minimum(best, frame["hosting_mw"]), best)
+            limited_by[better] = "branch after outage"
+    frame["hosting_mw"] = best
     frame["limiting_branch"] = pd.array(np.where(branch >= 0, branch, 0), dtype="Int64")
     frame.loc[branch < 0, "limiting_branch"] = pd.NA
     frame["limiting_outage"] = pd.array(np.where(outage >= 0, outage, 0), dtype="Int64")
     frame.loc[outage < 0, "limiting_outage"] = pd.NA
+    frame["limited_by"] = limited_by
     frame["limiting_state"] = state
-    frame["limited_by"] = np.where(limited_by_gen & (frame["hosting_mw"] < best), HEADROOM,
-                                   np.where(outage >= 0, "branch after outage",
-                                            np.where(branch >= 0, "branch", "none")))
     frame["use"] = use
     frame["security"] = security
     return frame
-

@@ -34,11 +34,15 @@ recomputes them chunk by chunk from the one LU factorization.
 from __future__ import annotations
 
 import copy
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from planner import sensitivity as sens
+
+logger = logging.getLogger(__name__)
 
 TOL = 1e-6
 
@@ -98,6 +102,8 @@ class Contingencies:
                  chunk: int = 256, log=None):
         self.model, self.mon, self.factor, self.chunk = model, mon, float(factor), chunk
         self.emergency = factor * model.rate_mw[mon]
+        log = log or logger.info
+        t0 = time.perf_counter()
         self.cache = None
         if len(mon) * len(mon) * 8 / 2**20 <= cache_mb:
             # one pass: every transfer column, then keep the LODF columns of non-islanding outages
@@ -111,15 +117,14 @@ class Contingencies:
             self.cache = full[:, self.outages] if island.any() else full
             del full
         else:
-            if log:
-                log(f"N-1: the LODF matrix ({len(mon):,} x {len(mon):,}) exceeds lodf_cache_mb = {cache_mb:,.0f}; "
-                    "every check recomputes its columns (slow on large grids)")
+            log(f"N-1: the LODF matrix ({len(mon):,} x {len(mon):,}) exceeds lodf_cache_mb = {cache_mb:,.0f}; "
+                "every check recomputes its columns (slow on large grids)")
             island = self._islanding(mon)
             self.outages = np.flatnonzero(~island)
         self.radial = mon[island]   # model branch positions: listed, not outaged
-        if log:
-            log(f"N-1: {len(self.outages)} outages of {len(mon)} monitored branches "
-                f"({len(self.radial)} radial branches island the grid and are not outaged)")
+        log(f"N-1: {len(self.outages):,} outages of {len(mon):,} monitored branches "
+            f"({len(self.radial):,} radial branches island the grid and are not outaged); LODF columns "
+            f"{'kept' if self.cache is not None else 'to be recomputed'} ({time.perf_counter() - t0:.1f} s)")
 
     def _islanding(self, mon):
         flags = np.zeros(len(mon), bool)
