@@ -7,13 +7,19 @@ measured in the same run:
 * pandapower's own dense ``makePTDF`` + ``makeLODF`` on the same grid, against
   planner's LODF columns (``planner.security.Contingencies``, chunked solves of one LU).
 
-    python benchmarks/bench_security.py [--sample 20]
+* ``planner hosting --grid texas --n-1`` at the default emergency factor 1.2 and at 1.0
+  (where every pair with a nonzero LODF could bind before an N-0 limit), each in a fresh
+  process: wall time, peak RSS and the ratio of the two.
+
+    python benchmarks/bench_security.py [--sample 20] [--hosting-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import subprocess
 import sys
@@ -79,10 +85,47 @@ def lodf_peer() -> tuple[float, float, float]:
     return ours, peer, float(diff)
 
 
+def _run_measured(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) of this one child process, and its stderr."""
+    with tempfile.TemporaryFile("w+") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read()
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {text.strip()}")
+    return wall, usage.ru_maxrss / 1024, text
+
+
+def hosting_factors(grid: str = "texas") -> None:
+    """planner hosting --n-1 at emergency factor 1.2 and 1.0 (each in a fresh process, with its
+    map written): time, memory and the N-1 pairs kept, and the ratio 1.0 / 1.2."""
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for factor in ("1.2", "1.0"):
+            cmd = [sys.executable, "-m", "planner", "-v", "hosting", "--grid", grid, "--n-1",
+                   "--emergency-rating-factor", factor, "--out", str(Path(tmp) / factor)]
+            wall, peak, err = _run_measured(cmd)
+            kept = re.search(r"triples, ([\d,]+) evaluated first .*?then ([\d,]+) kept", err)
+            pairs = f"{kept.group(1)} + {kept.group(2)} pair-bus evaluations" if kept else "pairs: ?"
+            runs[factor] = (wall, peak)
+            print(f"planner hosting --grid {grid} --n-1 --emergency-rating-factor {factor}: {wall:.1f} s wall, "
+                  f"peak {peak:.0f} MB ({pairs})")
+    (w12, m12), (w10, m10) = runs["1.2"], runs["1.0"]
+    print(f"  factor 1.0 / 1.2: {w10 / w12:.2f}x time, {m10 / m12:.2f}x peak memory (target <= 3x each)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample", type=int, default=20, help="outages timed for the brute-force peer")
+    ap.add_argument("--hosting-only", action="store_true", help="only the N-1 hosting runs at factor 1.2 and 1.0")
     args = ap.parse_args()
+    hosting_factors()
+    if args.hosting_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         t = time.perf_counter()
