@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -128,13 +127,9 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        t = time.perf_counter()
-        res = subprocess.run([sys.executable, "-m", "planner", "solve", "texas", "--n-1", "--out", str(out), "-q"],
-                             capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        if res.returncode != 0:
-            sys.exit(f"planner solve failed: {res.stderr.strip()}")
+        # peak RSS of this child alone (RUSAGE_CHILDREN would be the largest of every child so far)
+        wall, peak, _ = _run_measured([sys.executable, "-m", "planner", "solve", "texas", "--n-1", "--out", str(out),
+                                       "-q"])
         s = json.loads((out / "summary.json").read_text())
         n1 = s["n_1"]
         rows = s["network"]["lazy_rows_by_kind"]
