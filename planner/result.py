@@ -149,6 +149,9 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     # candidate buses
     bg = grid.buses.reindex(cand.buses)
     host, _ = hosting_mod.limits_from_sensitivity(peak.n0.base, peak.n0.limit, peak.n0.sens)
+    if net.contingencies is not None:  # under N-1, what the bus alone could host after any outage too
+        host, _, _ = hosting_mod.n1_hosting(model, cand.buses, factor=params.emergency_rating_factor,
+                                            dfax=params.overload_dfax, cap_mw=host, cont=net.contingencies)
     put("bus_hosting_mw", host[cand.bus_of_site], np.nan)
     best = pd.Series(marginal).groupby(cand.bus_of_site).max()
     buses = gpd.GeoDataFrame({

@@ -330,3 +330,19 @@ def test_ac_check_and_tightening_on_western(western):
     for row in stuck:
         assert row["reason"]
     assert final.summary["served_ai_mw"] < r.summary["served_ai_mw"]
+
+
+def test_n1_bus_hosting_in_the_allocation_matches_the_hosting_map(texas, n1_plan):
+    """allocation.csv's bus_hosting_mw under N-1 is the N-1 hosting of the bus alone: the same number
+    planner hosting --n-1 gives (firm load, same emergency factor and DFAX rule), to 1e-6 MW."""
+    from planner.hosting import security_hosting
+
+    a = n1_plan.allocation
+    a = a[a["use"] != "not_modelled"]
+    buses = np.unique(a["bus"].astype(int))
+    ref = security_hosting(texas, sens.dc_model(texas), buses=buses, security="n-1", use="ai",
+                           emergency_rating_factor=1.2, dfax=0.0).set_index("bus")["hosting_mw"]
+    got = a.groupby("bus")["bus_hosting_mw"].first()
+    assert np.allclose(got.reindex(buses).to_numpy(), ref.reindex(buses).to_numpy(), rtol=0, atol=1e-6)
+    n0 = n1_plan.buses.set_index("bus")["hosting_mw"]  # the N-0 figure of buses.csv is never lower
+    assert (n0.reindex(buses).to_numpy() >= got.reindex(buses).to_numpy() - 1e-6).all()
