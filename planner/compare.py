@@ -46,14 +46,14 @@ def _read_table(file: Path) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DtypeWarning of a damaged column: the checks below say what is wrong
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(file, index_col=False)
+            return pd.read_csv(file, index_col=False, encoding="utf-8-sig")
     except pd.errors.ParserWarning:
         raise InputError("a row has more fields than the header", source=file,
                          expected="a table written by planner solve") from None
     except pd.errors.EmptyDataError:
         raise InputError("empty file", source=file, expected="a table written by planner solve") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
                          source=file, expected="a table written by planner solve") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"not a readable CSV file ({one_line(exc)})", source=file) from None

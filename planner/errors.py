@@ -103,7 +103,7 @@ class Bound:
     hi_open: bool = False
 
     def describe(self) -> str:
-        """``a number in [0, 1,000,000] MW (why)``."""
+        """``a finite number in [0, 1,000,000] MW (why)``."""
         unit = f" {self.unit}" if self.unit else ""
         return (f"a finite number in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
                 f"{')' if self.hi_open else ']'}{unit} ({self.why})")
@@ -137,13 +137,6 @@ class Bound:
         bad = self._bad(value)
         if bad:
             raise InputError(bad[0], source=source, field=field, row=row, value=bad[1], expected=self.describe())
-        return value
-
-    def validator(self, value: float) -> float:
-        """For pydantic (``AfterValidator``): ValueError with the bound and its reason."""
-        problem = self.problem(value)
-        if problem:
-            raise ValueError(f"{problem}; expected {self.describe()}")
         return value
 
 

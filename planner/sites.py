@@ -75,14 +75,14 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
             warnings.simplefilter("ignore")  # pandas' DtypeWarning and friends: the checks below speak
             warnings.simplefilter("error", pd.errors.ParserWarning)
             # index_col=False: a row longer than the header is an error, never a silent index column
-            frame = pd.read_csv(path, index_col=False)
+            frame = pd.read_csv(path, index_col=False, encoding="utf-8-sig")  # Excel's "CSV UTF-8" has a BOM
     except pd.errors.ParserWarning:
         raise InputError("a row has more fields than the header", source=path,
                          expected="one value per column on every row") from None
     except pd.errors.EmptyDataError:
         raise InputError("empty file", source=path, expected="a header line with site_id, lat and lon") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
                          source=path, expected="a CSV file saved as UTF-8") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"not a readable CSV file ({one_line(exc)})", source=path) from None
@@ -265,7 +265,7 @@ def map_sites(
     live = grid.net.bus["in_service"].reindex(buses.index).fillna(False).to_numpy(bool)
     buses = buses[located.to_numpy() & live]
     if len(buses) == 0:
-        raise InputError(f"grid '{grid.name}' has no bus coordinates", field="grid",
+        raise InputError(f"grid '{grid.name}' has no bus coordinates", source=grid.source, field="grid",
                          expected="a grid with bus locations (the built-in grids have them)")
     out = sites.copy()
     n = len(out)

@@ -529,3 +529,11 @@ def test_bounds_describe_themselves():
     assert MW.problem(5.0) is None and MW.problem(float("nan")) == "not a finite number"
     with pytest.raises(InputError, match=r"^x, row 3, field 'mw': too large; got 2000000.0; expected"):
         MW.check(2e6, source="x", row=3, field="mw")
+
+
+def test_a_csv_with_a_byte_order_mark_reads(monkeypatch, capsys, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: the first column is still 'site_id'."""
+    path = write(tmp_path / "s.csv", b"\xef\xbb\xbfsite_id,lat,lon,poi_mw\na,0.2,-1.0,10\n")
+    code, out, err = run_main(monkeypatch, capsys, "sites", "check", str(path), "--grid", "case9", "--max-km", "500",
+                              "--min-kv", "100")
+    assert code == 0 and err == "" and "1 mapped" in out
