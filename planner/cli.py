@@ -368,7 +368,7 @@ def _case_name(state: str) -> str:
 
 def _print_solve(result, out_dir: Path, paths) -> None:
     s = result.summary
-    out.print(f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", highlight=False)
+    out.print(f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", highlight=False, soft_wrap=True)
     table = Table(box=None, show_header=False)
     gap = s.get("mip_gap")
     requested = f"{s['requested_ai_mw']:,.0f} MW"
@@ -400,16 +400,17 @@ def _print_solve(result, out_dir: Path, paths) -> None:
                         f"{r['ai_at_miner_sites_mw']:,.0f}", f"{r['unmet_ai_mw']:,.0f}", f"{r['mining_mw']:,.0f}")
         out.print(reg)
     _print_unmet(result.allocation)
-    out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths))
+    out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths), soft_wrap=True)
 
 
 def _not_modelled_line(sites: dict) -> str:
     if not sites.get("not_modelled"):
         return "none"
-    parts = [f"{v['count']} {reason} ({v['mw']:,.0f} MW)" for reason, v in sites["not_modelled_by_reason"].items()]
+    parts = [f"{reason} {v['count']} ({v['mw']:,.0f} MW" + (f": {', '.join(v['site_ids'])})" if v["count"] <= 3 else ")")
+             for reason, v in sites["not_modelled_by_reason"].items()]
     n = sites["not_modelled"]
-    return (f"{n} site{'s' if n != 1 else ''} or request{'s' if n != 1 else ''}, {sites['not_modelled_mw']:,.0f} MW: "
-            + ", ".join(parts) + " (reason in allocation.csv)")
+    return (f"{n} site{'s' if n != 1 else ''} or request{'s' if n != 1 else ''}, {sites['not_modelled_mw']:,.0f} MW; "
+            + "; ".join(parts))
 
 
 def _print_unmet(alloc, most: int = 5) -> None:

@@ -115,5 +115,5 @@ demand:
         "not mapped to a bus (beyond_max_km: nearest bus of 115 kV or more is 1477.9 km away")
     # the console lists them: count, MW and reason, and the request among the largest unmet
     line = next(li for li in stdout.splitlines() if li.strip().startswith("not modelled"))
-    assert "beyond_max_km (300 MW)" in line
+    assert "beyond_max_km 1 (300 MW: demand-miami)" in line
     assert any("Miami" in li and "not_modelled" in li for li in stdout.splitlines())

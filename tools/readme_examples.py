@@ -3,8 +3,9 @@
 Every fenced ``console`` block of README.md is a sequence of ``$ planner ...`` commands (a line
 ending in ``\\`` continues on the next) each followed by the output it prints. Blocks run in
 order in one scratch directory (so a later ``planner compare runs/base ...`` finds the run an
-earlier block wrote), with ``scenarios/`` of the repository beside them. A fenced ``yaml`` block
-whose first line is ``# file: NAME`` is written to NAME there first.
+earlier block wrote), with ``scenarios/`` of the repository beside them. A fenced block of any
+other kind (yaml, csv, ...) whose first line is ``# file: NAME`` is written, without that line, to
+NAME there first.
 
 ``python tools/readme_examples.py --update`` runs them and writes the output into README.md;
 ``tests/test_readme.py`` runs them and fails when README.md differs from what the program prints.
@@ -32,7 +33,7 @@ VOLATILE = [(re.compile(r"^( time\s+)\d[\d,]*\.\d s$"), r"\1<seconds> s")]
 class Block:
     start: int                       # line number of the opening fence (0-based)
     end: int                         # line number of the closing fence
-    kind: str                        # console | yaml
+    kind: str                        # console, or the language of a file block (yaml, csv, ...)
     lines: list[str] = field(default_factory=list)
 
     def commands(self) -> list[tuple[str, list[str]]]:
@@ -65,8 +66,7 @@ def blocks(text: str) -> list[Block]:
             current = Block(start=n, end=-1, kind=m.group(1))
         elif line.strip() == "```" and current is not None:
             current.end = n
-            if current.kind == "console" or (current.kind == "yaml" and current.lines
-                                             and current.lines[0].startswith("# file: ")):
+            if current.kind == "console" or (current.lines and current.lines[0].startswith("# file: ")):
                 found.append(current)
             current = None
         elif current is not None:
@@ -111,6 +111,10 @@ def _match(exp: list[str], act: list[str]) -> bool:
     return bool(act) and exp[0] == act[0] and _match(exp[1:], act[1:])
 
 
+def _write_file(block: Block, cwd: Path) -> None:
+    (cwd / block.lines[0].removeprefix("# file: ").strip()).write_text("\n".join(block.lines[1:]) + "\n")
+
+
 def scratch(cwd: Path) -> None:
     """The directory the examples run in: the repository's scenarios beside them."""
     cwd.mkdir(parents=True, exist_ok=True)
@@ -124,8 +128,8 @@ def check(readme: Path, cwd: Path) -> list[str]:
     scratch(cwd)
     problems = []
     for block in blocks(readme.read_text()):
-        if block.kind == "yaml":
-            (cwd / block.lines[0].removeprefix("# file: ").strip()).write_text("\n".join(block.lines[1:]) + "\n")
+        if block.kind != "console":
+            _write_file(block, cwd)
             continue
         for command, expected in block.commands():
             actual = run(command, cwd)
@@ -144,8 +148,8 @@ def update(readme: Path, cwd: Path) -> None:
     pos = 0
     for block in blocks("\n".join(lines)):
         new_lines += lines[pos:block.start + 1]
-        if block.kind == "yaml":
-            (cwd / block.lines[0].removeprefix("# file: ").strip()).write_text("\n".join(block.lines[1:]) + "\n")
+        if block.kind != "console":
+            _write_file(block, cwd)
             new_lines += block.lines
         else:
             raw = lines[block.start + 1:block.end]
