@@ -35,8 +35,8 @@ def _read_summary(file: Path) -> dict:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError("not a number", source=file, field=key, value=value, expected="a number or null")
-        if not abs(value) <= 1e300:  # inf, NaN, an integer of 400 digits
-            raise InputError("not a finite number", source=file, field=key, value=value,
+        if isinstance(value, int) and abs(value) > 1e300:  # no float holds it (NaN and inf are fine)
+            raise InputError("too large a number", source=file, field=key, value=value,
                              expected="a number or null")
     return data
 

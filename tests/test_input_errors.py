@@ -500,7 +500,7 @@ def _damage(path: Path, name: str, change) -> None:
     ("summary.json", lambda t: t.replace('"objective_usd": 1000000000.0', '"objective_usd": "lots"'),
      ("summary.json", "field 'objective_usd'", "not a number", "'lots'")),
     ("summary.json", lambda t: t.replace('"objective_usd": 1000000000.0', '"objective_usd": 1' + "0" * 400),
-     ("summary.json", "field 'objective_usd'", "not a finite number")),
+     ("summary.json", "field 'objective_usd'", "too large a number")),
     ("summary.json", lambda t: "{", ("summary.json", "not valid JSON at line 1")),
     ("summary.json", lambda t: "[" * 100000, ("summary.json", "not")),
 ])
@@ -517,6 +517,9 @@ def test_compare_of_good_run_directories(monkeypatch, capsys, tmp_path):
     a = _run_dir(tmp_path / "a")
     b = _run_dir(tmp_path / "b")
     _damage(b, "branches.csv", lambda f: f.assign(binding=[False, True]))
+    # a figure that is NaN (no monitored branch) is a number, not damage
+    _damage(b, "summary.json", lambda t: t.replace('"max_branch_loading_percent": 99.0',
+                                                   '"max_branch_loading_percent": NaN'))
     code, out, err = run_main(monkeypatch, capsys, "compare", str(a), str(b), "--json")
     assert code == 0 and err == ""
     diff = json.loads(out)
@@ -537,3 +540,29 @@ def test_a_csv_with_a_byte_order_mark_reads(monkeypatch, capsys, tmp_path):
     code, out, err = run_main(monkeypatch, capsys, "sites", "check", str(path), "--grid", "case9", "--max-km", "500",
                               "--min-kv", "100")
     assert code == 0 and err == "" and "1 mapped" in out
+
+
+def _ends(end: str) -> list[str]:
+    """--set of every economics field at its low or high end (just inside an open end)."""
+    out = []
+    for name, b in sorted(BOUNDS.items()):
+        value = (b.lo + 1e-9 if b.lo_open else b.lo) if end == "lo" else (b.hi - 1e-9 if b.hi_open else b.hi)
+        out.append(f"economics.{name}={value!r}")
+    return out
+
+
+@pytest.mark.parametrize("sets", [
+    _ends("lo"),
+    _ends("hi"),
+    ["demand.requests.0.mw=1e6", "demand.requests.1.mw=1e-6", "constraints.max_capex_usd=1e13",
+     "constraints.min_block_mw=1e6", "supply.regions={main: {available_mw: 1e6, under_construction_mw: 1e6}}"],
+    ["demand.requests.0.value_usd_per_mw=1e9", "demand.defaults.lease_usd_per_kw_month=1e4",
+     "demand.defaults.capex_usd_per_mw=1e9", "demand.defaults.lead_months=240", "sites.max_km=20040",
+     "sites.kv_by_mw={1e6: 2000}"],
+], ids=["economics-low", "economics-high", "mw-and-budget", "request-terms"])
+def test_numbers_at_their_bounds_solve_or_are_diagnosed(monkeypatch, capsys, tmp_path, tiny, sets):
+    """Inside the bounds the solver gets numbers it can represent: a solution or a diagnosis, no crash."""
+    args = [a for s in sets for a in ("--set", s)]
+    code, _, err = run_main(monkeypatch, capsys, "solve", str(tiny), *args, "--out", str(tmp_path / "o"), "-q")
+    assert code in (0, 1) and "Traceback" not in err, err
+    assert (tmp_path / "o" / "summary.json").is_file() == (code == 0)
