@@ -392,6 +392,42 @@ def grid_from_tables(tables: GridTables, name: str, source: str) -> Grid:
                 branches=branch_frame(tables, buses), tables=tables)
 
 
+def _bus_point(geo: object, bus: object, source: str) -> tuple[float, float]:
+    """(lon, lat) of a pandapower ``bus.geo`` entry: a GeoJSON Point as text (or already parsed)."""
+    try:
+        point = json.loads(geo) if isinstance(geo, str) else geo
+        if point.get("type", "Point") != "Point":
+            raise ValueError
+        lon, lat = (float(v) for v in point["coordinates"][:2])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise InputError("not a point", source=source, field=f"bus.geo of bus {bus}", value=geo,
+                         expected='a GeoJSON point, e.g. {"type": "Point", "coordinates": [-97.7, 30.3]}') from None
+    return lon, lat
+
+
+def _check_net_branches(net: pp.pandapowerNet, branch: pd.DataFrame, source: str) -> None:
+    """A net read from a file can carry a DC model: a slack, in-service branches with finite
+    resistance and a finite, non-zero reactance."""
+    live = branch["status"].to_numpy(int) == 1
+    if not live.any():
+        raise InputError("no line or transformer is in service", source=source,
+                         expected="a net with in-service branches")
+    x, r = branch["x"].to_numpy(float), branch["r"].to_numpy(float)
+    bad = live & ~(np.isfinite(x) & (x != 0) & np.isfinite(r))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        element = "line" if branch["branch_device_type"].iloc[i] == "Line" else "trafo"
+        index = (net.line.index if element == "line" else net.trafo.index)[i if element == "line" else i - len(net.line)]
+        raise InputError("impedance not usable", source=source, field=f"{element} {index}",
+                         value=f"r = {r[i]:g} pu, x = {x[i]:g} pu",
+                         expected="a finite resistance and a finite, non-zero reactance (length_km > 0)")
+    slack = len(net.ext_grid) and net.ext_grid["in_service"].any()
+    gen_slack = "slack" in net.gen and (net.gen["slack"].fillna(False).astype(bool) & net.gen["in_service"]).any()
+    if not slack and not gen_slack:
+        raise InputError("the net has no slack", source=source,
+                         expected="an in-service ext_grid (or a gen with slack=True) as the reference bus")
+
+
 def grid_from_net(net: pp.pandapowerNet, name: str, source: str) -> Grid:
     """Wrap a pandapower net (JSON file, built-in case) with its tidy views.
 
@@ -405,12 +441,21 @@ def grid_from_net(net: pp.pandapowerNet, name: str, source: str) -> Grid:
     if sw is not None and len(sw) and (sw["et"] == "b").any():
         raise InputError("the net has bus-bus switches", source=source,
                          expected="a net without bus-bus switches (fuse them first)")
+    kv = net.bus["vn_kv"].to_numpy(float)
+    bad_kv = ~(np.isfinite(kv) & (kv > 0))
+    if bad_kv.any():
+        i = int(np.flatnonzero(bad_kv)[0])
+        raise InputError("not a voltage", source=source, field=f"bus.vn_kv of bus {net.bus.index[i]}",
+                         value=float(kv[i]), expected="a finite number of kV > 0")
+    if len(net.line) + len(net.trafo) == 0:
+        raise InputError("the net has no lines or transformers", source=source,
+                         expected="a net with branches (lines, two-winding transformers)")
     geo = net.bus["geo"] if "geo" in net.bus else pd.Series(None, index=net.bus.index)
     lon = np.full(len(net.bus), np.nan)
     lat = np.full(len(net.bus), np.nan)
     has_geo = geo.notna().to_numpy()
     if has_geo.any():
-        xy = np.array([json.loads(g)["coordinates"][:2] for g in geo[has_geo]], float)
+        xy = np.array([_bus_point(g, bus, source) for bus, g in geo[has_geo].items()], float)
         lon[has_geo], lat[has_geo] = xy[:, 0], xy[:, 1]
     kv = net.bus["vn_kv"].to_numpy(float)
     bus = pd.DataFrame({
@@ -449,6 +494,7 @@ def grid_from_net(net: pp.pandapowerNet, name: str, source: str) -> Grid:
         "status": np.r_[line["in_service"].astype(int).to_numpy(), trafo["in_service"].astype(int).to_numpy()],
         "branch_device_type": ["Line"] * n_line + ["Transformer"] * len(trafo),
     })
+    _check_net_branches(net, branch, source)
     tables = GridTables(bus=bus, branch=branch, gen=gen, dcline=pd.DataFrame(), base_mva=sb)
     buses = bus_frame(tables)
     branches = branch_frame(tables, buses)

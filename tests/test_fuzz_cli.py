@@ -58,7 +58,7 @@ bad_value = st.one_of(st.sampled_from(BAD_VALUES), st.floats(), st.integers(-10*
 
 SET_VALUES = ["35", ".inf", "-.inf", ".nan", "1e400", "1e308", "-1", "0", "0.5", "null", "", "[a, b]", "{a: 1}",
               "{a: 1, a: 2}", "true", "maybe", "'unterminated", "[", "n-1", "highs", "cbc", "mesh.json",
-              "missing.json", "../x", "a/b", "1" + "0" * 400, "[m1]", "[]", "{}", "é", "m1", "r1", "XX", "TX",
+              "missing.json", "geo_text.json", "no_branch.json", "kv_nan.json", "x_zero.json", "no_slack.json", "../x", "a/b", "1" + "0" * 400, "[m1]", "[]", "{}", "é", "m1", "r1", "XX", "TX",
               "[main]", "{main: {available_mw: 10}}", "[{name: z, mw: 5, lat: 31.3, lon: -99.6}]"]
 SET_KEYS = ["", "x", "a..b", "1abc", "grid", "grid.name", "name", "extends", "output.dir", "economics.hashprice",
             "demand.requests.9.mw", "demand.requests.0", "demand.requests.0.site", "demand.requests.0.name",
@@ -359,10 +359,12 @@ def sites_case(draw) -> Case:
 
 @st.composite
 def grids_case(draw) -> Case:
-    kind = draw(st.sampled_from(["mesh", "json", "m", "name"]))
+    kind = draw(st.sampled_from(["mesh", "json", "m", "name", "damaged"]))
     files: dict[str, bytes] = {}
     if kind == "mesh":
         name = "mesh.json"
+    elif kind == "damaged":  # a pandapower net that reads as JSON but is not a usable grid
+        name = draw(st.sampled_from(sorted(DAMAGED_NETS)))
     elif kind == "json":
         name = "g.json"
         files[name] = draw(st.sampled_from([b"", b"{}", b"[1]", b"\xff\xfe", b'{"_module": "x"}', b"null"]))
@@ -420,7 +422,17 @@ def cases(draw) -> Case:
 # --------------------------------------------------------------------------- running
 
 
+#: pandapower nets (JSON files next to mesh.json) that read but are no usable grid
+DAMAGED_NETS = {"geo_text.json": ("geo", "not json"), "geo_line.json": ("geo", '{"type": "LineString"}'),
+                "geo_empty.json": ("geo", "{}"), "no_branch.json": ("branches", None),
+                "kv_nan.json": ("vn_kv", math.nan), "x_zero.json": ("length_km", 0.0),
+                "no_slack.json": ("ext_grid", None), "all_off.json": ("in_service", False)}
+
+
 def _mesh_json(path: Path) -> None:
+    """planner.examples.mesh as a pandapower JSON file with bus coordinates, and the DAMAGED_NETS."""
+    import copy
+
     import pandapower as pp
 
     from planner import examples
@@ -430,6 +442,17 @@ def _mesh_json(path: Path) -> None:
     points = grid.buses.geometry.reindex(net.bus.index)
     net.bus["geo"] = [json.dumps({"type": "Point", "coordinates": [p.x, p.y]}) for p in points]
     pp.to_json(net, str(path))
+    for name, (what, value) in DAMAGED_NETS.items():
+        bad = copy.deepcopy(net)
+        if what == "branches":
+            bad.line, bad.trafo = bad.line.iloc[0:0], bad.trafo.iloc[0:0]
+        elif what == "ext_grid":
+            bad.ext_grid = bad.ext_grid.iloc[0:0]
+        elif what in ("length_km", "in_service"):
+            bad.line[what] = value
+        else:
+            bad.bus.loc[bad.bus.index[0], what] = value
+        pp.to_json(bad, str(path.parent / name))
 
 
 @pytest.fixture(scope="module")
@@ -518,7 +541,8 @@ def test_cli_bad_input_never_tracebacks(assets, case: Case):
         root = Path(tmp)
         cwd = root / "a" / "b" / "c"  # '../../x' stays inside the temporary directory
         cwd.mkdir(parents=True)
-        shutil.copy(assets / "mesh.json", cwd / "mesh.json")
+        for name in ("mesh.json", *DAMAGED_NETS):
+            shutil.copy(assets / name, cwd / name)
         for name in case.dirs:
             (cwd / name).mkdir(exist_ok=True)
         for name, data in case.files.items():

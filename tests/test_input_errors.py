@@ -566,3 +566,41 @@ def test_numbers_at_their_bounds_solve_or_are_diagnosed(monkeypatch, capsys, tmp
     code, _, err = run_main(monkeypatch, capsys, "solve", str(tiny), *args, "--out", str(tmp_path / "o"), "-q")
     assert code in (0, 1) and "Traceback" not in err, err
     assert (tmp_path / "o" / "summary.json").is_file() == (code == 0)
+
+
+@pytest.mark.parametrize("tag,needles", [
+    ("not json", ("field 'bus.geo of bus 0'", "not a point", "'not json'")),
+    ('{"type": "Point"}', ("field 'bus.geo of bus 0'", "not a point")),
+    ('{"type": "LineString", "coordinates": [[1, 2], [3, 4]]}', ("not a point",)),
+    ("no branches", ("the net has no lines or transformers",)),
+    ("zero length", ("field 'line 0'", "impedance not usable", "length_km > 0")),
+    ("all out of service", ("no line or transformer is in service",)),
+    ("no slack", ("the net has no slack", "ext_grid")),
+    ("kV nan", ("field 'bus.vn_kv of bus 0'", "not a voltage", "got nan")),
+])
+def test_bad_pandapower_nets(monkeypatch, capsys, tmp_path, tag, needles):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pandapower as pp
+        import pandapower.networks as pn
+
+        net = pn.case9()
+        if tag == "no branches":
+            net.line = net.line.iloc[0:0]
+            net.trafo = net.trafo.iloc[0:0]
+        elif tag == "zero length":
+            net.line["length_km"] = 0.0
+        elif tag == "all out of service":
+            net.line["in_service"] = False
+            net.trafo["in_service"] = False
+        elif tag == "no slack":
+            net.ext_grid = net.ext_grid.iloc[0:0]
+        elif tag == "kV nan":
+            net.bus.loc[0, "vn_kv"] = float("nan")
+        else:
+            net.bus["geo"] = tag
+        pp.to_json(net, str(tmp_path / "net.json"))
+    code, _, err = run_main(monkeypatch, capsys, "grids", "show", str(tmp_path / "net.json"))
+    assert_one_error(code, err, "net.json", *needles)
