@@ -184,6 +184,22 @@ def matpower_tables(path: Path) -> GridTables:
                                  field=f"mpc.{name} column {col}",
                                  value=int(frame.loc[unknown, col].iloc[0]),
                                  expected="a bus number listed in mpc.bus")
+    kv = bus["baseKV"].to_numpy(float)
+    if not np.all(np.isfinite(kv) & (kv > 0)):
+        i = int(np.flatnonzero(~(np.isfinite(kv) & (kv > 0)))[0])
+        raise InputError("not a voltage", source=path, field=f"mpc.bus baseKV of bus {int(bus['bus_id'].iloc[i])}",
+                         value=float(kv[i]), expected="a finite number of kV > 0")
+    if not (bus["type"].to_numpy(int) == 3).any():
+        raise InputError("no reference bus", source=path, field="mpc.bus type",
+                         expected="one bus of type 3 (the slack)")
+    live = branch["status"].to_numpy(float) == 1
+    x, r = branch["x"].to_numpy(float), branch["r"].to_numpy(float)
+    bad = live & ~(np.isfinite(x) & (x != 0) & np.isfinite(r))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("impedance not usable", source=path, field=f"mpc.branch row {i + 1}",
+                         value=f"r = {r[i]:g} pu, x = {x[i]:g} pu",
+                         expected="a finite resistance and a finite, non-zero reactance")
     return GridTables(bus=bus, branch=branch, gen=gen, dcline=dcline, base_mva=mpc["baseMVA"])
 
 

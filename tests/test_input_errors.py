@@ -435,6 +435,15 @@ def test_bad_mapping_options(monkeypatch, capsys, tmp_path, args, needles):
     ("g.json", "", ("not a pandapower JSON net",)),
     ("g.m", b"\xff\xfe", ("not UTF-8 text", "byte 0xff")),
     ("g.m", "nothing here", ("field 'mpc.bus'", "matrix missing")),
+    ("g.m", ("mpc.bus = [1 3 0 0 0 0 1 1 0 230 1 1.1 0.9; 2 1 50 0 0 0 1 1 0 230 1 1.1 0.9;];\n"
+            "mpc.gen = [1 0 0 0 0 1 100 1 300 0;];\nmpc.branch = [1 2 0 0 0 100 0 0 0 0 1;];\n"),
+     ("field 'mpc.branch row 1'", "impedance not usable", "non-zero reactance")),
+    ("g.m", ("mpc.bus = [1 1 0 0 0 0 1 1 0 230 1 1.1 0.9; 2 1 50 0 0 0 1 1 0 230 1 1.1 0.9;];\n"
+            "mpc.gen = [1 0 0 0 0 1 100 1 300 0;];\nmpc.branch = [1 2 0 0.1 0 100 0 0 0 0 1;];\n"),
+     ("no reference bus",)),
+    ("g.m", ("mpc.bus = [1 3 0 0 0 0 1 1 0 0 1 1.1 0.9;];\n"
+            "mpc.gen = [1 0 0 0 0 1 100 1 300 0;];\nmpc.branch = [1 1 0 0.1 0 100 0 0 0 0 1;];\n"),
+     ("baseKV of bus 1", "not a voltage")),
 ])
 def test_bad_grid_files(monkeypatch, capsys, tmp_path, name, content, needles):
     path = write(tmp_path / name, content)
