@@ -417,7 +417,8 @@ def _bus_point(geo: object, bus: object, source: str) -> tuple[float, float]:
         lon, lat = (float(v) for v in point["coordinates"][:2])
     except (ValueError, TypeError, KeyError, AttributeError):
         raise InputError("not a point", source=source, field=f"bus.geo of bus {bus}", value=geo,
-                         expected='a GeoJSON point, e.g. {"type": "Point", "coordinates": [-97.7, 30.3]}') from None
+                         expected='a GeoJSON point, e.g. {"type": "Point", "coordinates": [-97.7, 30.3]}'
+                         ) from None
     return lon, lat
 
 
@@ -432,8 +433,8 @@ def _check_net_branches(net: pp.pandapowerNet, branch: pd.DataFrame, source: str
     bad = live & ~(np.isfinite(x) & (x != 0) & np.isfinite(r))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        element = "line" if branch["branch_device_type"].iloc[i] == "Line" else "trafo"
-        index = (net.line.index if element == "line" else net.trafo.index)[i if element == "line" else i - len(net.line)]
+        element = "line" if i < len(net.line) else "trafo"
+        index = net.line.index[i] if element == "line" else net.trafo.index[i - len(net.line)]
         raise InputError("impedance not usable", source=source, field=f"{element} {index}",
                          value=f"r = {r[i]:g} pu, x = {x[i]:g} pu",
                          expected="a finite resistance and a finite, non-zero reactance (length_km > 0)")

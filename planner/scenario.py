@@ -94,7 +94,8 @@ def _path_text(value: str) -> str:
 def _safe_name(value: str) -> str:
     if not re.fullmatch(NAME_PATTERN, value):
         raise ValueError("not a safe file name: it names the run directory runs/<name>-<time>; expected "
-                         "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (no '/', no '..')")
+                         "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                         "(no '/', no '..')")
     return value
 
 
@@ -579,8 +580,8 @@ def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
         value = None
     cause = (err.get("ctx") or {}).get("error")
     if isinstance(cause, BoundError):  # the bound and its reason go in "expected"
-        return InputError(("a key: " if is_key else "") + cause.problem + more, source=source, field=dotted, value=value,
-                          expected=cause.bound.describe())
+        return InputError(("a key: " if is_key else "") + cause.problem + more, source=source, field=dotted,
+                          value=value, expected=cause.bound.describe())
     message = ("a key: " if is_key else "") + err["msg"].removeprefix("Value error, ")
     return InputError(message + more, source=source, field=dotted, value=value)
 

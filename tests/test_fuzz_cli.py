@@ -2,8 +2,8 @@
 
 Generated inputs (scenario files: valid and broken YAML, ``extends``, unknown keys, wrong types,
 huge and NaN values, bad requests; ``--set`` overrides; site tables in CSV and GeoJSON, valid and
-broken; grid files; damaged run directories for ``compare``) go through ``planner.cli.main`` in
-this process. Whatever the input:
+broken; grid files; damaged run directories for ``compare``; ``hosting`` options) go through
+``planner.cli.main`` in this process. Whatever the input:
 
 * the exit status is 0, 1 or 2;
 * stderr never holds a traceback;
@@ -58,7 +58,8 @@ bad_value = st.one_of(st.sampled_from(BAD_VALUES), st.floats(), st.integers(-10*
 
 SET_VALUES = ["35", ".inf", "-.inf", ".nan", "1e400", "1e308", "-1", "0", "0.5", "null", "", "[a, b]", "{a: 1}",
               "{a: 1, a: 2}", "true", "maybe", "'unterminated", "[", "n-1", "highs", "cbc", "mesh.json",
-              "missing.json", "geo_text.json", "no_branch.json", "kv_nan.json", "x_zero.json", "no_slack.json", "../x", "a/b", "1" + "0" * 400, "[m1]", "[]", "{}", "é", "m1", "r1", "XX", "TX",
+              "missing.json", "geo_text.json", "no_branch.json", "kv_nan.json", "x_zero.json", "no_slack.json",
+              "../x", "a/b", "1" + "0" * 400, "[m1]", "[]", "{}", "é", "m1", "r1", "XX", "TX",
               "[main]", "{main: {available_mw: 10}}", "[{name: z, mw: 5, lat: 31.3, lon: -99.6}]"]
 SET_KEYS = ["", "x", "a..b", "1abc", "grid", "grid.name", "name", "extends", "output.dir", "economics.hashprice",
             "demand.requests.9.mw", "demand.requests.0", "demand.requests.0.site", "demand.requests.0.name",
@@ -70,14 +71,15 @@ SET_KEYS = ["", "x", "a..b", "1abc", "grid", "grid.name", "name", "extends", "ou
 
 #: overrides that keep a good scenario good (and solvable in well under a second)
 VALID_SETS = ["economics.hashprice_usd_per_ph_day=35", "economics.discount_rate=0", "economics.horizon_years=1",
-              "economics.ai_pue=10", "economics.mining_efficiency_j_per_th=1", "economics.ai_lease_usd_per_kw_month=1e4",
+              "economics.ai_pue=10", "economics.mining_efficiency_j_per_th=1",
+              "economics.ai_lease_usd_per_kw_month=1e4",
               "constraints.security=n-1", "constraints.allow_conversion=false", "constraints.max_capex_usd=0",
               "constraints.mining_firm_share=0", "ac.check=true", "solver.existing_load_check=true",
               "grid.slack=single", "sites.kv_by_mw={100: 230}", "solver.mip_gap=0.5", "solver.name=cbc",
               "demand.defaults.lead_months=240", "demand.defaults.min_block_mw=1e6", "sites.max_km=20040"]
 
-SITE_COLUMNS = ["site_id", "lat", "lon", "current_use", "operating_mw", "poi_mw", "it_mw", "country", "interconnect",
-                "name"]
+SITE_COLUMNS = ["site_id", "lat", "lon", "current_use", "operating_mw", "poi_mw", "it_mw", "country",
+                "interconnect", "name"]
 BAD_CELLS = ["", "abc", "nan", "inf", "-inf", "-1", "1e308", "1e400", "é", '"', ",", "a\nb", "0x10", "1,5",
              " 3 ", "None", "TRUE", "9" * 400]
 
@@ -123,7 +125,8 @@ def _corrupt(draw, data: bytes) -> bytes:
         return data[: draw(st.integers(0, max(len(data) - 1, 0)))]
     if kind == "insert":
         at = draw(st.integers(0, len(data)))
-        junk = draw(st.sampled_from([b"\x00", b"\t", b"\xff", b"{", b"]", b":", b"- ", b"\n  x: 1\n", b'"', b",,,"]))
+        junk = draw(st.sampled_from([b"\x00", b"\t", b"\xff", b"{", b"]", b":", b"- ", b"\n  x: 1\n", b'"',
+                                     b",,,"]))
         return data[:at] + junk + data[at:]
     if kind == "repeat":
         lines = data.splitlines(keepends=True) or [b""]
@@ -143,7 +146,8 @@ def site_file(draw, clean: bool = False) -> tuple[str, bytes]:
     """(file name, content): a CSV or GeoJSON table of sites near the mesh grid, often broken
     (``clean``: a good table in a good file)."""
     columns, rows = draw(site_table(clean))
-    kind = draw(st.sampled_from(["csv", "geojson"] if clean else ["csv", "csv", "geojson", "geojson", "json", "txt"]))
+    kinds = ["csv", "geojson"] if clean else ["csv", "csv", "geojson", "geojson", "json", "txt"]
+    kind = draw(st.sampled_from(kinds))
     if kind in ("csv", "txt"):
         buf = io.StringIO()
         writer = csv.writer(buf)
@@ -296,8 +300,9 @@ def solve_case(draw) -> Case:
     files = {name: sites}
     scenario_name = "s.yaml"
     forced_failure = False
-    how = draw(st.sampled_from(["plain", "plain", "extends"] if valid else
-                               ["plain", "plain", "plain", "extends", "extends_shipped", "extends_bad", "shipped"]))
+    hows = ["plain", "plain", "extends"] if valid else \
+        ["plain", "plain", "plain", "extends", "extends_shipped", "extends_bad", "shipped"]
+    how = draw(st.sampled_from(hows))
     if how == "extends":
         child: dict = {"extends": "parent.yaml", "name": "child"}
         if draw(st.booleans()):
@@ -305,7 +310,8 @@ def solve_case(draw) -> Case:
         files["parent.yaml"] = _dump(doc)
         doc = child
     elif how == "extends_shipped":  # a shipped scenario by name: always with a key it rejects (no big solve)
-        doc = {"extends": draw(st.sampled_from(["texas", "us-2028"])), "zzz": 1, **draw(st.sampled_from([{}, doc]))}
+        doc = {"extends": draw(st.sampled_from(["texas", "us-2028"])), "zzz": 1,
+               **draw(st.sampled_from([{}, doc]))}
         forced_failure = True
     elif how == "extends_bad":
         doc = {**doc, "extends": draw(st.sampled_from(["nope.yaml", "folder", "s.yaml", 5, "", "texass", "a\x00b",
@@ -381,6 +387,26 @@ def grids_case(draw) -> Case:
     return Case(argv=argv, files=files, dirs=["folder.json"])
 
 
+@st.composite
+def hosting_case(draw) -> Case:
+    files: dict[str, bytes] = {}
+    name = draw(st.sampled_from(["mesh.json", "mesh.json", "g.m", "nogrid", *sorted(DAMAGED_NETS)]))
+    if name == "g.m":
+        files[name] = draw(st.sampled_from([
+            (b"mpc.bus = [1 3 0 0 0 0 1 1 0 230 1 1.1 0.9; 2 1 50 0 0 0 1 1 0 230 1 1.1 0.9;];\n"
+            b"mpc.gen = [1 0 0 0 0 1 100 1 300 0;];\nmpc.branch = [1 2 0 0 0 100 0 0 0 0 1;];\n"),
+            (b"mpc.bus = [1 3 0 0 0 0 1 1 0 230 1 1.1 0.9; 2 1 50 0 0 0 1 1 0 230 1 1.1 0.9;];\n"
+            b"mpc.gen = [1 0 0 0 0 1 100 1 300 0;];\nmpc.branch = [1 2 0 0.1 0 0 0 0 0 0 1;];\n")]))
+    argv = ["hosting", "--grid", name]
+    options = (("--n-1", None), ("--use", ["ai", "mining", "gold"]), ("--firm-share", ["0", "1", "2", "x"]),
+               ("--slack", ["single", "pmax", "none"]), ("--emergency-rating-factor", ["1", "0.5", "inf"]),
+               ("--out", ["out/h", "afile"]))
+    for option, values in options:
+        if draw(st.integers(0, 3)) == 0:
+            argv += [option] if values is None else [option, draw(st.sampled_from(values))]
+    return Case(argv=argv, files={**files, "afile": b"x"})
+
+
 RUN_FILES = ["summary.json", "allocation.csv", "branches.csv"]
 
 
@@ -396,12 +422,12 @@ def compare_case(draw) -> Case:
         elif kind == "json":
             detail = draw(st.sampled_from([[], "x", 5, None, {"a": [1]}, [{"status": "optimal"}]]))
         elif kind == "metric":
-            detail = (draw(st.sampled_from(["objective_usd", "served_ai_mw", "converted_sites", "grid", "status"])),
-                      draw(bad_value))
+            key = draw(st.sampled_from(["objective_usd", "served_ai_mw", "converted_sites", "grid", "status"]))
+            detail = (key, draw(bad_value))
         elif kind == "cell":
-            detail = (draw(st.sampled_from(["site_id", "ai_mw", "mining_mw", "use", "branch_id", "binding", "flow_mw",
-                                            "shadow_price_usd_per_mw"])), draw(st.integers(0, 50)),
-                      draw(st.sampled_from(BAD_CELLS)))
+            column = draw(st.sampled_from(["site_id", "ai_mw", "mining_mw", "use", "branch_id", "binding",
+                                           "flow_mw", "shadow_price_usd_per_mw"]))
+            detail = (column, draw(st.integers(0, 50)), draw(st.sampled_from(BAD_CELLS)))
         elif kind == "drop":
             detail = draw(st.sampled_from(["site_id", "ai_mw", "use", "branch_id", "binding", "flow_mw"]))
         elif kind == "row":
@@ -415,8 +441,9 @@ def compare_case(draw) -> Case:
 
 @st.composite
 def cases(draw) -> Case:
-    kind = draw(st.sampled_from(["solve"] * 4 + ["sites"] * 2 + ["grids"] + ["compare"] * 2))
-    return draw({"solve": solve_case(), "sites": sites_case(), "grids": grids_case(), "compare": compare_case()}[kind])
+    kind = draw(st.sampled_from(["solve"] * 8 + ["sites"] * 4 + ["grids"] * 2 + ["compare"] * 4 + ["hosting"]))
+    return draw({"solve": solve_case(), "sites": sites_case(), "grids": grids_case(), "compare": compare_case(),
+                 "hosting": hosting_case()}[kind])
 
 
 # --------------------------------------------------------------------------- running

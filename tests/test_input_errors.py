@@ -215,7 +215,8 @@ def test_plan_from_python_validates_economics():
 
 
 def test_extends_a_shipped_scenario_by_name(tmp_path):
-    child = write(tmp_path / "child.yaml", "extends: texas\nname: child\neconomics: {hashprice_usd_per_ph_day: 30}\n")
+    child = write(tmp_path / "child.yaml",
+                  "extends: texas\nname: child\neconomics: {hashprice_usd_per_ph_day: 30}\n")
     sc = load_scenario(child)
     assert sc.name == "child" and sc.grid.name == "texas"
     assert len(sc.demand.requests) == 10 and sc.economics.hashprice_usd_per_ph_day == 30
@@ -537,7 +538,8 @@ def test_compare_of_good_run_directories(monkeypatch, capsys, tmp_path):
 
 
 def test_bounds_describe_themselves():
-    assert MW.describe() == "a finite number in [0, 1,000,000] MW (1,000 GW: more than the peak load of the whole US)"
+    assert MW.describe() == ("a finite number in [0, 1,000,000] MW "
+                             "(1,000 GW: more than the peak load of the whole US)")
     assert MW.problem(5.0) is None and MW.problem(float("nan")) == "not a finite number"
     with pytest.raises(InputError, match=r"^x, row 3, field 'mw': too large; got 2000000.0; expected"):
         MW.check(2e6, source="x", row=3, field="mw")
