@@ -306,12 +306,14 @@ def build_network(model: sens.DCModel, grid, cand, params, log=None) -> Network:
         states.append(st)
     cont = None
     if params.security == "n-1":
-        key = ("contingencies", float(params.emergency_rating_factor), float(params.lodf_cache_mb))
-        if key not in model.cache:  # the LODF columns depend on the topology only: reuse them across solves
+        # the LODF columns depend on the topology only (not on the emergency factor): reuse them across solves
+        key = ("contingencies", float(params.lodf_cache_mb))
+        if key not in model.cache:
             model.cache[key] = Contingencies(model, mon, params.emergency_rating_factor,
                                              cache_mb=params.lodf_cache_mb, log=log)
         cont = copy.copy(model.cache[key])
-        cont.emergency = cont.emergency * derate
+        cont.factor = float(params.emergency_rating_factor)
+        cont.emergency = cont.factor * model.rate_mw[mon] * derate
         for st in states:
             st.pre = cont.preexisting(st, s, params.overload_dfax)
     peak = states[0].n0

@@ -114,6 +114,17 @@ class DCModel:
                              expected="a bus id of the grid that is in service and connected to a slack")
         return pos.astype(np.int64)
 
+    def __getstate__(self) -> dict:
+        """Pickled without the LU factorization (SuperLU objects do not pickle); it is rebuilt from
+        ``B`` on unpickling, so a model can be sent to worker processes and reused there."""
+        state = dict(self.__dict__)
+        state["lu"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lu = _factorize(self.B, self.nonref)
+
     def headroom_mw(self) -> pd.Series:
         """Generation headroom max(Pmax - Pg, 0) of each island, MW."""
         head = np.clip(self.gens["max_p_mw"] - self.gens["p_mw"], 0.0, None)
@@ -209,7 +220,7 @@ def dc_model(grid, slack: str = "headroom") -> DCModel:
         at = gen_bus[gen_on & np.isin(gen_bus, members)]
         refs[k] = at[0] if len(at) else members[0]
     nonref = np.setdiff1d(np.arange(nb), refs)
-    lu = spla.splu(Bbus[nonref][:, nonref].tocsc(), permc_spec="COLAMD")
+    lu = _factorize(Bbus, nonref)
 
     # base-case injections, MW (the DC power flow's P = Cg Pg - Pd - Gs)
     inj = -(bus[:, PD].real + bus[:, GS].real)
@@ -254,6 +265,38 @@ def dc_model(grid, slack: str = "headroom") -> DCModel:
         np.add.at(w, (gens["bus_pos"].to_numpy(), gens["island"].to_numpy()), gens["weight"].to_numpy())
         model.weight_flows = _solve_flows(model, w)
     return model
+
+
+def _factorize(B: sp.csc_matrix, nonref: np.ndarray):
+    """Sparse LU of the bus susceptance matrix without the reference buses."""
+    return spla.splu(B[nonref][:, nonref].tocsc(), permc_spec="COLAMD")
+
+
+def ptdf_rows(model: DCModel, rows: np.ndarray, buses=None, chunk: int = 256) -> np.ndarray:
+    """PTDF rows: the flow on each model branch row in ``rows`` per MW injected at each bus
+    (``buses``: bus ids; default every bus), with the model's slack (rows x buses).
+
+    One transposed solve per branch row, ``B' y = Bf[l]'`` (the rows of ``Bf B^-1``), so the
+    cost grows with the branches that need a row, not with the buses that inject: the shape a
+    model with thousands of generator injections needs. Equal to the transpose of
+    :func:`ptdf` columns (a test checks it to 1e-10)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = None if buses is None else model.positions(buses)
+    out = np.empty((len(rows), model.n_bus if cols is None else len(cols)))
+    weights = None
+    if model.slack != "single":
+        weights = np.zeros((model.n_bus, len(model.refs)))
+        np.add.at(weights, (model.gens["bus_pos"].to_numpy(), model.gens["island"].to_numpy()),
+                  model.gens["weight"].to_numpy())
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        rhs = model.Bf[part][:, model.nonref].T.toarray()
+        full = np.zeros((len(part), model.n_bus))
+        full[:, model.nonref] = model.lu.solve(np.ascontiguousarray(rhs), trans="T").T
+        if weights is not None:  # the island's slack weights pick up each injection
+            full -= (full @ weights)[:, model.island]
+        out[start:start + len(part)] = full if cols is None else full[:, cols]
+    return out
 
 
 def _solve_flows(model: DCModel, injections: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
