@@ -21,7 +21,6 @@ from planner.economics import Economics
 from planner.errors import InputError
 from planner.scenario import Scenario
 
-
 #: the row of the region table for requests that map to no bus of the grid
 NOT_MODELLED = "not modelled"
 

@@ -72,7 +72,7 @@ def test_more_valuable_request_takes_the_shared_branch():
     by that branch."""
     rich = request_at(4, "rich", 300, ai_lease_usd_per_kw_month=250)
     poor = request_at(5, "poor", 200)
-    a, r = limits([rich, poor])
+    a, _ = limits([rich, poor])
     assert a.loc["rich", "ai_mw"] == pytest.approx(300) and a.loc["rich", "limited_by"] == ""
     assert a.loc["poor", "ai_mw"] == pytest.approx(100)
     assert a.loc["poor", "limited_by"] == "network" and a.loc["poor", "limiting_element"] == "branch 3 (peak)"

@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
-import readme_examples as rx  # noqa: E402
+import readme_examples as rx
 
 
 def test_matching_rules():
