@@ -58,3 +58,44 @@ def test_lodf_columns_are_shared_across_emergency_factors(texas, texas_sites):
     assert b.summary["objective_usd"] >= a.summary["objective_usd"] * (1 - 1e-6)
     fresh = planner.plan(texas, texas_sites, planner.Params(security="n-1", emergency_rating_factor=1.5))
     assert fresh.summary["objective_usd"] == pytest.approx(b.summary["objective_usd"], rel=1e-9)
+
+
+def test_pandapower_internals_planner_relies_on():
+    """planner.sensitivity builds its DC model from pandapower's internal case (the ppci rundcpp
+    solves). pyproject pins pandapower below its next major version; this test fails loudly, naming
+    what changed, if a release moves or changes any of it."""
+    import inspect
+
+    import pandapower
+    from pandapower import auxiliary, pd2ppc
+    from pandapower.pypower import idx_brch, idx_bus, idx_gen, makeBdc
+
+    assert int(pandapower.__version__.split(".")[0]) == 3, pandapower.__version__
+    for module, name in ((auxiliary, "_add_auxiliary_elements"), (auxiliary, "_clean_up"),
+                         (auxiliary, "_init_rundcpp_options"), (pd2ppc, "_pd2ppc"), (makeBdc, "makeBdc")):
+        assert callable(getattr(module, name, None)), f"pandapower moved or removed {module.__name__}.{name}"
+    assert list(inspect.signature(makeBdc.makeBdc).parameters)[:2] == ["bus", "branch"]
+    assert (idx_brch.F_BUS, idx_brch.T_BUS, idx_bus.BUS_TYPE, idx_bus.PD, idx_gen.GEN_BUS, idx_gen.PG) == \
+        (0, 1, 1, 2, 0, 1)
+    for option in ("trafo_model", "trafo_loading", "check_connectivity", "switch_rx_ratio", "trafo3w_losses"):
+        assert option in inspect.signature(auxiliary._init_rundcpp_options).parameters, option
+    # and the model built from them still reproduces rundcpp on a pandapower case
+    net = pandapower.networks.case9()
+    from planner.grid import grid_from_net
+
+    model = sens.dc_model(grid_from_net(net, name="case9", source="pandapower.networks.case9"), "single")
+    pandapower.rundcpp(net)
+    assert set(net._pd2ppc_lookups) >= {"bus", "branch"}
+    assert np.allclose(np.sort(np.abs(model.flow_mw)), np.sort(np.abs(net.res_line["p_from_mw"].to_numpy())),
+                       atol=1e-6)
+
+
+def test_import_planner_loads_no_heavy_library():
+    """`import planner` (and the CLI module) leave pandapower, geopandas and matplotlib unloaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys, planner, planner.cli; heavy = [m for m in ('pandapower', 'geopandas', 'matplotlib', "
+            "'pulp', 'scipy') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
