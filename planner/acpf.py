@@ -22,11 +22,14 @@ and the scenario is solved again.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -179,7 +182,7 @@ def derates(check: dict, result, current: dict[int, float]) -> tuple[dict[int, f
     return out, stuck
 
 
-def solve_ac_tightened(solve, params, grid, rounds: int = 5, log=None, power_factor: float = 0.98):
+def solve_ac_tightened(solve, params, grid, rounds: int = 5, power_factor: float = 0.98):
     """Solve, check in AC, derate the DC limits of the branches AC shows overloaded by
     the new load and solve again, at most ``rounds`` re-solves. ``solve(params)`` returns
     a Result. Returns (result, ac_check of the final result, the list of rounds)."""
@@ -196,8 +199,7 @@ def solve_ac_tightened(solve, params, grid, rounds: int = 5, log=None, power_fac
         if derate == params.rating_derate:
             break
         params = replace(params, rating_derate=derate)
-        if log:
-            log(f"AC tightening round {number}: derating {len(params.rating_derate)} branch(es), solving again")
+        logger.info(f"AC tightening round {number}: derating {len(params.rating_derate)} branch(es), solving again")
         result = solve(params)
         check = ac_check(grid, result, power_factor=power_factor)
         history.append(_round_row(number, result, check, params))

@@ -72,8 +72,20 @@ def _verbose_logging() -> None:
     handler.setFormatter(Elapsed())
     handler.setLevel(logging.INFO)
     handler.planner_verbose = True
+    handler.planner_level = log.level
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+
+
+def _end_verbose_logging() -> None:
+    """Take the handler of :func:`_verbose_logging` off again (a command run in-process, e.g. from
+    a test or a notebook, leaves the ``planner`` logger as it found it)."""
+    import logging
+
+    log = logging.getLogger("planner")
+    for handler in [h for h in log.handlers if getattr(h, "planner_verbose", False)]:
+        log.removeHandler(handler)
+        log.setLevel(getattr(handler, "planner_level", logging.NOTSET))
 
 
 @cli.group()
@@ -243,23 +255,38 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
 
 
 @contextmanager
-def reporter(ctx: click.Context, quiet: bool, verbose: bool):
-    """Yield a ``log(message)`` callable: a live status line on a terminal, one
-    timestamped line per step with --verbose, nothing with --quiet."""
+def progress_display(ctx: click.Context, quiet: bool = False, verbose: bool = False):
+    """Show the ``planner`` logger's INFO messages while a command runs: each step with its time
+    (``-v``), a live status line on a terminal (the default), or nothing (``-q``, or output that
+    is not a terminal). The handler is removed when the command ends."""
+    import logging
     import time
 
     root = ctx.find_root().obj or {}
-    quiet = quiet or root.get("quiet", False)
-    verbose = verbose or root.get("verbose", False)
+    if verbose or root.get("verbose", False):
+        _verbose_logging()
+        yield
+        return
+    if quiet or root.get("quiet", False) or not console.is_terminal:
+        yield
+        return
+    log = logging.getLogger("planner")
     t0 = time.perf_counter()
-    if verbose:
-        yield lambda m: console.print(f"[dim]{time.perf_counter() - t0:7.1f} s[/dim]  {m}", markup=True,
-                                      highlight=False)
-    elif quiet or not console.is_terminal:
-        yield lambda m: None
-    else:
-        with console.status("starting…") as status:
-            yield lambda m: status.update(f"{m}  [dim]({time.perf_counter() - t0:.0f} s)[/dim]")
+    with console.status("starting…") as status:
+
+        class Status(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                status.update(f"{record.getMessage()}  [dim]({time.perf_counter() - t0:.0f} s)[/dim]")
+
+        handler = Status(logging.INFO)
+        level = log.level
+        log.addHandler(handler)
+        log.setLevel(min(level or logging.INFO, logging.INFO))
+        try:
+            yield
+        finally:
+            log.removeHandler(handler)
+            log.setLevel(level)
 
 
 def _default_out(name: str) -> Path:
@@ -299,15 +326,21 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
     # claim the run directory before the solve: an unwritable or busy --out fails now, not after
     claim = io.claim_run(out_dir, force)
     try:
-        with reporter(ctx, quiet, verbose) as log:
-            prep, result = run(sc, log=log)
-            paths = _write_solve(prep, result, out_dir, force, log, claim)
+        with progress_display(ctx, quiet, verbose):
+            import logging
+
+            logging.getLogger("planner.cli").info(f"scenario {sc.name} read from {sc.label}; loading the engine")
+            prep, result = run(sc)
+            paths = _write_solve(prep, result, out_dir, force, claim)
     finally:
         io.release_run(claim)
     _print_solve(result, out_dir, paths)
 
 
-def _write_solve(prep, result, out_dir: Path, force: bool, log, claim=None):
+def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):
+    import logging
+
+    log = logging.getLogger("planner.cli").info
     from planner import io, plot
     from planner.resolved import resolved_scenario
     from planner.validate import allocated_net, dc_check
@@ -476,7 +509,10 @@ def main() -> None:
     """Run the command line; every way it can end prints at most one line on stderr: ``aborted``
     (Ctrl-C, exit 130), ``error: ...`` (exit 2 for bad input or usage, 1 for infeasible or failed)."""
     try:
-        cli.main(standalone_mode=False)
+        try:
+            cli.main(standalone_mode=False)
+        finally:
+            _end_verbose_logging()
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)

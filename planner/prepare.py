@@ -9,6 +9,7 @@ the scenario's summary blocks (regions, conversions).
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ import pandas as pd
 from planner.economics import Economics
 from planner.errors import InputError
 from planner.scenario import Scenario
+
+logger = logging.getLogger(__name__)
 
 #: the row of the region table for requests that map to no bus of the grid
 NOT_MODELLED = "not modelled"
@@ -169,31 +172,29 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
     return region
 
 
-def prepare(sc: Scenario, grid=None, log=None) -> Prepared:
+def prepare(sc: Scenario, grid=None) -> Prepared:
     """Load the grid and sites of a scenario, add the demand, assign regions, build Params."""
     try:
-        return _prepare(sc, grid, log)
+        return _prepare(sc, grid)
     except InputError as exc:  # blame the --set that caused it, not the scenario file
         raise sc.blame(exc) from None
 
 
-def _prepare(sc: Scenario, grid=None, log=None) -> Prepared:
+def _prepare(sc: Scenario, grid=None) -> Prepared:
     from planner.grid import load_grid
     from planner.model import Params
     from planner.sites import map_sites
 
     economics = Economics().with_overrides(**sc.economics_overrides()).validate(sc.label)
     if grid is None:
-        if log:
-            log(f"loading grid {sc.grid.name}")
+        logger.info(f"loading grid {sc.grid.name}")
         try:
             grid = load_grid(sc.grid.name)
         except InputError as exc:
             raise InputError(exc.message, source=sc.label, field="grid.name", value=exc.value,
                              expected=exc.expected) from None
     sites = _add_requests(sc, _read_all_sites(sc))
-    if log:
-        log(f"mapping {len(sites)} sites and requests to buses")
+    logger.info(f"mapping {len(sites)} sites and requests to buses")
     sites = map_sites(sites, grid, min_kv=sc.sites.min_kv, max_km=sc.sites.max_km,
                       kv_by_mw=sorted(sc.sites.kv_by_mw.items()) or None)
     sites["region"] = _assign_regions(sc, sites)
@@ -269,15 +270,14 @@ def _r(v, digits: int = 3):
     return round(float(v), digits)
 
 
-def run(sc: Scenario, grid=None, log=None):
+def run(sc: Scenario, grid=None):
     """Prepare and solve a scenario; return (Prepared, Result) with the scenario blocks in the summary."""
     import time
 
-
     t0 = time.perf_counter()
-    prep = prepare(sc, grid=grid, log=log)
+    prep = prepare(sc, grid=grid)
     prepared_s = time.perf_counter() - t0
-    result = _solve_and_check(prep, log)
+    result = _solve_and_check(prep)
     result.summary.update(scenario_summary(prep, result))
     timings = result.summary["timings_s"]
     result.summary["timings_s"] = {"load_grid_and_sites": round(prepared_s, 4),
@@ -286,7 +286,7 @@ def run(sc: Scenario, grid=None, log=None):
     return prep, result
 
 
-def _solve_and_check(prep: Prepared, log):
+def _solve_and_check(prep: Prepared):
     """Solve; then the AC check (and, with ``ac.tighten``, the derate-and-resolve rounds)."""
     import time
 
@@ -300,7 +300,7 @@ def _solve_and_check(prep: Prepared, log):
     model = dc_model(prep.grid, prep.params.slack)  # one DC model (and LODF) for every tightening round
 
     def solve(params):
-        return plan(prep.grid, prep.sites, params, model=model, log=log, scenario=sc.name)
+        return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name)
 
     if not ac.check and not ac.tighten:
         result = solve(prep.params)
@@ -309,7 +309,7 @@ def _solve_and_check(prep: Prepared, log):
     t_ac = time.perf_counter()
     if ac.tighten:
         result, check, rounds = acpf.solve_ac_tightened(solve, prep.params, prep.grid, rounds=ac.max_rounds,
-                                                        log=log, power_factor=ac.power_factor)
+                                                        power_factor=ac.power_factor)
         check["tighten_rounds"] = rounds
         prep.params = rounds[-1]["_params"]
         for r in rounds:
@@ -317,8 +317,7 @@ def _solve_and_check(prep: Prepared, log):
     else:
         result = solve(prep.params)
         t_ac = time.perf_counter()
-        if log:
-            log("checking the allocation with pandapower's AC power flow")
+        logger.info("checking the allocation with pandapower's AC power flow")
         check = acpf.ac_check(prep.grid, result, power_factor=ac.power_factor)
     result.summary["ac_check"] = check
     result.summary["timings_s"]["ac_check"] = round(time.perf_counter() - t_ac, 4)

@@ -99,10 +99,10 @@ class Contingencies:
     """The outages and their LODF columns, shared by the states (the topology is the same)."""
 
     def __init__(self, model: sens.DCModel, mon: np.ndarray, factor: float, cache_mb: float = 2048.0,
-                 chunk: int = 256, log=None):
+                 chunk: int = 256):
         self.model, self.mon, self.factor, self.chunk = model, mon, float(factor), chunk
         self.emergency = factor * model.rate_mw[mon]
-        log = log or logger.info
+        log = logger.info
         t0 = time.perf_counter()
         self.cache = None
         if len(mon) * len(mon) * 8 / 2**20 <= cache_mb:
@@ -273,7 +273,7 @@ def state_shares(params) -> dict[str, dict[str, float]]:
     return {"peak": peak, "offpeak": {"mining": 1.0, "ai": 1.0}}
 
 
-def build_network(model: sens.DCModel, grid, cand, params, log=None) -> Network:
+def build_network(model: sens.DCModel, grid, cand, params) -> Network:
     """All row families of a plan: states, N-0 limits, and with ``params.security == "n-1"``
     the contingencies and the N-1 pairs already over without new load."""
     mon = np.flatnonzero(model.monitored)
@@ -310,7 +310,7 @@ def build_network(model: sens.DCModel, grid, cand, params, log=None) -> Network:
         key = ("contingencies", float(params.lodf_cache_mb))
         if key not in model.cache:
             model.cache[key] = Contingencies(model, mon, params.emergency_rating_factor,
-                                             cache_mb=params.lodf_cache_mb, log=log)
+                                             cache_mb=params.lodf_cache_mb)
         cont = copy.copy(model.cache[key])
         cont.factor = float(params.emergency_rating_factor)
         cont.emergency = cont.factor * model.rate_mw[mon] * derate

@@ -25,6 +25,7 @@ site (the dual of its POI row).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from planner import sensitivity as sens
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.model import SCALE, Params
 from planner.security import Network, build_network
+
+logger = logging.getLogger(__name__)
 
 #: stopped by a limit with an incumbent: the best allocation found, with its gap
 STATUS_OK = ("optimal", "time_limit", "solution_limit")
@@ -157,7 +160,7 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
     return {state: np.array([_value(v) for v in vec]) for state, vec in built.loads.items()}
 
 
-def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline, log) -> dict:
+def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline, quiet: bool = False) -> dict:
     rounds, added, status, gap = 0, 0, "optimal", None
     solve_s = highs_s = check_s = 0.0
     while True:
@@ -178,8 +181,8 @@ def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadl
                               "raise max_lazy_rounds")
         n = sum(mdl.add_rows(built, keys, coef, base, limit, state) for keys, coef, base, limit, state in todo)
         added += n
-        if log:
-            log(f"lazy round {rounds}: {n_over} rows or branch-outage pairs over their limit, {n} rows added")
+        if not quiet:
+            logger.info(f"lazy round {rounds}: {n_over} rows or branch-outage pairs over their limit, {n} rows added")
         if n == 0:
             raise SolverError("a violated network row was already in the model: numerical trouble; "
                               "try solver=cbc")
@@ -240,7 +243,7 @@ def _shadow(con) -> float:
     return -float(con.pi) * SCALE
 
 
-def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline, log) -> dict:
+def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> dict:
     for i, z in built.z.items():
         val = round(_value(z))
         z.lowBound = z.upBound = val
@@ -248,7 +251,7 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline, log
         if val == 1:  # ai <= cap * z is then implied by the POI row: relax it so duals are not split
             con = built.aiup[i]
             con.constant = -2.0 * abs(con.get(z, 0.0)) - 1.0
-    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, log=log)
+    info = _lazy_solve(built, net, params, mip=False, deadline=deadline)
     if info["status"] != "optimal":
         raise SolverError(f"the LP with fixed binaries did not solve ({info['status']})")
     return info
@@ -268,12 +271,12 @@ def _versions() -> dict:
 
 
 def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | None = None,
-         log=None, scenario: str | None = None) -> Result:
+         scenario: str | None = None) -> Result:
     """Allocate interconnect capacity among ``sites`` on ``grid``.
 
     ``sites`` is a GeoDataFrame as read by :func:`planner.read_sites`; it is
     mapped to buses with :func:`planner.map_sites` unless it already has a
-    ``bus`` column. ``log`` (optional) is called with progress messages.
+    ``bus`` column. Progress goes to the ``planner.solve`` logger (INFO).
     """
     from planner.sites import map_sites
 
@@ -291,17 +294,16 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     if len(cand) == 0:
         raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
                          expected=f"sites inside grid '{grid.name}' with poi_mw, it_mw or operating_mw")
-    net = build_network(model, grid, cand, params, log=log)
+    net = build_network(model, grid, cand, params)
     screened = net.screened
     timings["sensitivities"] = time.perf_counter() - t
-    if log:
-        log(f"{len(cand)} sites at {len(cand.buses)} buses; {len(screened)} of {len(net.mon)} monitored "
-            "branches could be overloaded")
+    logger.info(f"{len(cand)} sites at {len(cand.buses)} buses; {len(screened)} of {len(net.mon)} monitored "
+                "branches could be overloaded")
 
     t = time.perf_counter()
     built = mdl.build(cand, params)
     timings["build"] = time.perf_counter() - t
-    mip = _lazy_solve(built, net, params, mip=True, deadline=deadline, log=log)
+    mip = _lazy_solve(built, net, params, mip=True, deadline=deadline)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
     timings["solve"] = mip["solver_s"] if np.isfinite(mip["solver_s"]) else mip["solve_s"]
     timings["pulp_to_solver"] = mip["solve_s"] - timings["solve"]
@@ -314,7 +316,7 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     values = _collect(built, cand)
 
     t = time.perf_counter()
-    lp = _fix_and_price(built, net, params, deadline, log)
+    lp = _fix_and_price(built, net, params, deadline)
     timings["duals"] = time.perf_counter() - t
 
     existing = None
@@ -349,7 +351,7 @@ def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
 def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params, deadline) -> float:
     """Largest share of today's load the network can carry with no new load (an LP)."""
     built = mdl.build(cand, params, objective="existing")
-    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, log=None)
+    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
     if info["status"] != "optimal":
         raise SolverError(f"the existing-load check did not solve ({info['status']})")
     return float(sum(_value(v) for v in built.keep.values()))
