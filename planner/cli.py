@@ -387,8 +387,10 @@ def _ac_line(ac: dict) -> str:
         return "did not converge: " + ac.get("reason", "")
     head = "converged" if ac["converged"] else f"converges with {ac['share_of_new_load']:.0%} of the new load only"
     pre = len(ac.get("preexisting_over_rating", []))
+    worst = ac["max_loading_percent"]
     line = (f"{head}; V {ac['min_vm_pu']:.3f}-{ac['max_vm_pu']:.3f} pu; over rating: {ac['caused_by_new_load']} "
-            f"by the new load, {pre} already without it (max {ac['max_loading_percent']:.0f} %)")
+            f"by the new load, {pre} already without it "
+            + (f"(max {worst:.0f} %)" if worst is not None else "(no rated branch)"))
     rounds = len(ac.get("tighten_rounds", [])) - 1
     if rounds > 0:
         line += f"; {rounds} tightening round(s)"

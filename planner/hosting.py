@@ -91,7 +91,8 @@ def hosting_capacity(grid, model: sens.DCModel | None = None, buses=None, slack:
         s = -sens.ptdf(model, part, rows=mon, chunk=chunk)
         h, r = limits_from_sensitivity(base, limit, s)
         hosting[start:start + len(part)] = h
-        limiting[start:start + len(part)] = np.where(r >= 0, model.branch_ids[mon[np.maximum(r, 0)]], -1)
+        if len(mon):  # no monitored branch (every rating 0): nothing limits, r is all -1
+            limiting[start:start + len(part)] = np.where(r >= 0, model.branch_ids[mon[np.maximum(r, 0)]], -1)
         if progress is not None:
             progress(min(start + chunk, len(ids)), len(ids))
     limited_by = np.where(limiting >= 0, "branch", "none")
@@ -204,9 +205,12 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.
     from planner.security import Contingencies
 
     mon = np.flatnonzero(model.monitored)
+    ids = np.asarray(buses)
+    if len(mon) == 0:  # no monitored branch (every rating 0): no pair limits anything
+        best = np.full(len(ids), np.inf) if cap_mw is None else np.asarray(cap_mw, float).copy()
+        return best, np.full(len(ids), -1, dtype=np.int64), np.full(len(ids), -1, dtype=np.int64)
     cont = cont or Contingencies(model, mon, factor)
     base, limit0, emergency = model.flow_mw[mon], model.limit_mw[mon], cont.emergency
-    ids = np.asarray(buses)
     t0 = time.perf_counter()
 
     # pass 1: N-0 rooms of every bus, its most constraining branches, and the order of the groups

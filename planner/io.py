@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,13 +67,24 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
 def write_geojson(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     path = Path(path)
     out = frame.to_crs("EPSG:4326")
-    return _atomic(path, lambda p: out.to_file(p, driver="GeoJSON"))
+
+    def write(p: Path) -> None:
+        with warnings.catch_warnings():  # pyogrio: NaN figures are written as null, as intended
+            warnings.filterwarnings("ignore", message=".*NaN of Infinity value found.*")
+            out.to_file(p, driver="GeoJSON")
+
+    return _atomic(path, write)
 
 
 def write_figure(fig, path: str | Path) -> Path:
     path = Path(path)
     try:
-        return _atomic(path, lambda p: fig.savefig(p, format=path.suffix.lstrip(".") or "png"))
+        def write(p: Path) -> None:
+            with warnings.catch_warnings():  # a site name with a glyph the font lacks is drawn as a box
+                warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+                fig.savefig(p, format=path.suffix.lstrip(".") or "png")
+
+        return _atomic(path, write)
     finally:
         if fig.canvas.manager is not None:  # a pyplot figure: release it
             import matplotlib.pyplot as plt

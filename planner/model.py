@@ -94,8 +94,9 @@ class Params:
             for region, mw in getattr(self, name).items():
                 if not np.isfinite(mw) or mw < 0:
                     raise InputError("must be a number of MW >= 0", field=f"{name}.{region}", value=mw)
-        if self.max_capex_usd is not None and self.max_capex_usd < 0:
-            raise InputError("must not be negative", field="max_capex_usd", value=self.max_capex_usd)
+        if self.max_capex_usd is not None and not (0 <= self.max_capex_usd < np.inf):
+            raise InputError("must be a finite number of dollars >= 0", field="max_capex_usd",
+                             value=self.max_capex_usd)
         if self.solver not in ("highs", "cbc"):
             raise InputError("unknown solver", field="solver", value=self.solver, expected="highs or cbc")
         if self.security not in ("n-0", "n-1"):

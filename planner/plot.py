@@ -125,10 +125,12 @@ def largest_sites(sites: pd.DataFrame, n: int = LABELLED_SITES) -> pd.DataFrame:
 
 def site_label(row) -> str:
     """``Childress: AI 220 of 270 MW + mining 2 MW``, ``Rockdale (Riot): 700 MW``."""
+    name = row.get("name")
+    name = name if isinstance(name, str) and name else str(row.get("site_id", "site"))  # a file without names
     if row.get("requested_mw", 0) and row["requested_mw"] > 0.5:
-        text = f"{row['name']}: AI {row['ai_mw']:,.0f} of {row['requested_mw']:,.0f} MW"
+        text = f"{name}: AI {row['ai_mw']:,.0f} of {row['requested_mw']:,.0f} MW"
         return text + (f" + mining {row['mining_mw']:,.0f} MW" if row["mining_mw"] > 0.5 else "")
-    return f"{row['name']}: {row['served_mw']:,.0f} MW"
+    return f"{name}: {row['served_mw']:,.0f} MW"
 
 
 def map_extent(grid, sites: pd.DataFrame, margin: float = 0.03) -> tuple[float, float, float, float]:

@@ -99,3 +99,8 @@ def test_import_planner_loads_no_heavy_library():
             "'pulp', 'scipy') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def test_python_api_rejects_an_infinite_budget(texas, texas_sites):
+    with pytest.raises(planner.InputError, match="max_capex_usd"):
+        planner.plan(texas, texas_sites, planner.Params(max_capex_usd=float("inf")))

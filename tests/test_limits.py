@@ -117,3 +117,22 @@ demand:
     line = next(li for li in stdout.splitlines() if li.strip().startswith("not modelled"))
     assert "beyond_max_km 1 (300 MW: demand-miami)" in line
     assert any("Miami" in li and "not_modelled" in li for li in stdout.splitlines())
+
+
+def test_sites_without_names_and_grids_without_ratings(tmp_path):
+    """Found by the fuzzer: a sites file without a name column (labels use the id) and a grid whose
+    branches have no rating (nothing limits: hosting is the generation headroom), N-0 and N-1."""
+    (tmp_path / "s.csv").write_text("site_id,lat,lon,current_use,operating_mw,poi_mw\nm1,0.2,-1.0,bitcoin,0,150\n")
+    (tmp_path / "s.yaml").write_text("grid: {name: case9}\nsites: {files: [s.csv], max_km: 500, min_kv: 100}\n")
+    res = subprocess.run([sys.executable, "-m", "planner", "solve", str(tmp_path / "s.yaml"), "--out",
+                          str(tmp_path / "o"), "-q"], capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "m1" in (tmp_path / "o" / "map.html").read_text()
+    (tmp_path / "unrated.m").write_text(
+        "mpc.bus = [1 3 0 0 0 0 1 1 0 230 1 1.1 0.9; 2 1 50 0 0 0 1 1 0 230 1 1.1 0.9;];\n"
+        "mpc.gen = [1 0 0 0 0 1 100 1 300 0;];\nmpc.branch = [1 2 0 0.1 0 0 0 0 0 0 1;];\n")
+    for extra in ([], ["--n-1"], ["--n-1", "--use", "mining"]):
+        res = subprocess.run([sys.executable, "-m", "planner", "hosting", "--grid", str(tmp_path / "unrated.m"),
+                              *extra], capture_output=True, text=True, timeout=600, check=False)
+        assert res.returncode == 0, res.stderr
+        assert "limited by generation headroom: 2" in res.stdout
