@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from planner.errors import InputError, one_line
+from planner.errors import InputError, one_line, read_csv
 
 METRICS = ("requested_ai_mw", "served_ai_mw", "unmet_ai_mw", "served_mining_mw", "objective_usd", "capex_usd",
            "converted_sites", "binding_branches", "max_branch_loading_percent")
@@ -42,21 +41,8 @@ def _read_summary(file: Path) -> dict:
 
 
 def _read_table(file: Path) -> pd.DataFrame:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DtypeWarning of a damaged column: the checks below say what is wrong
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(file, index_col=False, encoding="utf-8-sig")
-    except pd.errors.ParserWarning:
-        raise InputError("a row has more fields than the header", source=file,
-                         expected="a table written by planner solve") from None
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file", source=file, expected="a table written by planner solve") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
-                         source=file, expected="a table written by planner solve") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InputError(f"not a readable CSV file ({one_line(exc)})", source=file) from None
+    return read_csv(file, expected="a table written by planner solve",
+                    encoding_hint="a table written by planner solve")
 
 
 def _ids(frame: pd.DataFrame, column: str, file: Path, integer: bool = False) -> pd.Series:

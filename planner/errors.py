@@ -152,3 +152,29 @@ LEAD_MONTHS = Bound(0.0, 240.0, "months", "20 years: longer than any interconnec
 KV = Bound(0.0, 2000.0, "kV", "the highest transmission voltage in service is 1,100 kV", lo_open=True)
 #: a distance on Earth: no two places are farther apart than half its circumference
 KM = Bound(0.0, 20_040.0, "km", "no two places on Earth are farther apart", lo_open=True)
+
+
+def read_csv(path, expected: str, encoding_hint: str = "a CSV file saved as UTF-8"):
+    """A CSV file as a DataFrame, or an :class:`InputError` on one line: a row longer than the
+    header (never a silent index column), an empty file, text that is not UTF-8 (a byte order
+    mark, as Excel's "CSV UTF-8" writes, is fine) or a file pandas cannot parse. ``expected``
+    says what the file should be. Library warnings stay inside."""
+    import warnings
+
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DtypeWarning of a damaged column: the caller's checks speak
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, index_col=False, encoding="utf-8-sig")
+    except pd.errors.ParserWarning:
+        raise InputError("a row has more fields than the header", source=path, expected=expected) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file", source=path, expected=expected) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", source=path,
+                         expected=encoding_hint) from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"not a readable CSV file ({one_line(exc)})", source=path) from None
+

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.errors import KM, KV, MW, InputError, one_line
+from planner.errors import KM, KV, MW, InputError, one_line, read_csv
 
 CRS = "EPSG:4326"
 METRIC_CRS = "EPSG:5070"
@@ -70,22 +70,7 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
 
 
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas' DtypeWarning and friends: the checks below speak
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            # index_col=False: a row longer than the header is an error, never a silent index column
-            frame = pd.read_csv(path, index_col=False, encoding="utf-8-sig")  # Excel's "CSV UTF-8" has a BOM
-    except pd.errors.ParserWarning:
-        raise InputError("a row has more fields than the header", source=path,
-                         expected="one value per column on every row") from None
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file", source=path, expected="a header line with site_id, lat and lon") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
-                         source=path, expected="a CSV file saved as UTF-8") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InputError(f"not a readable CSV file ({one_line(exc)})", source=path) from None
+    frame = read_csv(path, expected="a header line with site_id, lat and lon; one value per column on every row")
     lat_col = _find_column(frame, LAT_NAMES)
     lon_col = _find_column(frame, LON_NAMES)
     if lat_col is None or lon_col is None:
