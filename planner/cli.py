@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from planner import interrupt
 from planner.errors import PlannerError
 
 console = Console(stderr=True)
@@ -513,6 +514,7 @@ def main() -> None:
     try:
         try:
             cli.main(standalone_mode=False)
+            interrupt.check()  # Ctrl-C pressed but swallowed by a library: still "aborted"
         finally:
             _end_verbose_logging()
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -246,6 +246,9 @@ def _read_text(path: Path) -> str:
 
 def publish_run(claim: RunClaim, force: bool = False) -> Path:
     """Move the finished temporary directory into place (replacing ``target`` only with ``force``)."""
+    from planner import interrupt
+
+    interrupt.check()  # a Ctrl-C some library swallowed still stops the run before it is published
     target, tmp = claim.target, claim.tmp
     if target.exists():
         check_run_target(target, force)
