@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner import interrupt
-from planner.errors import PlannerError
+from planner.errors import SUPPLY_RESPONSES, PlannerError
 
 console = Console(stderr=True)
 # piped output gets a wide console so tables are not wrapped at 80 columns
@@ -304,6 +304,9 @@ def _default_out(name: str) -> Path:
               help="Run directory to write (default: output.dir, else runs/<scenario>-<timestamp>).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--n-1", "n_1", is_flag=True, help="N-1 security (same as --set constraints.security=n-1).")
+@click.option("--supply", type=click.Choice(SUPPLY_RESPONSES), default=None,
+              help="Who supplies new load (same as --set grid.supply_response=...) [default: the scenario's, "
+                   "headroom].")
 @click.option("--format", "gis_format", type=click.Choice(["geojson", "gpkg"]), default=None,
               help="GIS layers: one GeoJSON per layer, or one GeoPackage run.gpkg (same as "
                    "--set output.gis_format=...) [default: output.gis_format, geojson].")
@@ -313,7 +316,8 @@ def _default_out(name: str) -> Path:
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time.")
 @click.pass_context
 def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out_dir: Path | None, force: bool,
-              n_1: bool, gis_format: str | None, ac_tighten: bool, quiet: bool, verbose: bool) -> None:
+              n_1: bool, supply: str | None, gis_format: str | None, ac_tighten: bool, quiet: bool,
+              verbose: bool) -> None:
     """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
     and write its run directory."""
     from planner import io
@@ -321,7 +325,8 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
     from planner.scenario import load_scenario
 
     sets = sets + (("constraints.security=n-1",) if n_1 else ()) + (("ac.tighten=true",) if ac_tighten else ()) \
-        + ((f"output.gis_format={gis_format}",) if gis_format else ())
+        + ((f"output.gis_format={gis_format}",) if gis_format else ()) \
+        + ((f"grid.supply_response={supply}",) if supply else ())
     sc = load_scenario(scenario_file, sets)
     out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
     # claim the run directory before the solve: an unwritable or busy --out fails now, not after
@@ -402,6 +407,16 @@ def _case_name(state: str) -> str:
     return "case.json" if state == "peak" else f"case_{state}.json"
 
 
+def _supply_line(s: dict) -> str:
+    kind = s["network"].get("supply_response", "headroom")
+    r = s.get("redispatch")
+    if not r:
+        return kind
+    cost = r["generation_cost_usd_per_h"]["peak"] - r["reference_generation_cost_usd_per_h"]["peak"]
+    return (f"redispatch: {r['moved_mw']['peak']:,.0f} MW moved at peak, generation cost {cost:+,.0f} $/h; "
+            f"supply margin ${r['supply_margin_npv_usd'] / 1e9:,.2f} B (in the NPV)")
+
+
 def _print_solve(result, out_dir: Path, paths) -> None:
     s = result.summary
     out.print(f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", highlight=False, soft_wrap=True)
@@ -420,6 +435,7 @@ def _print_solve(result, out_dir: Path, paths) -> None:
          if "conversions" in s else str(s["converted_sites"])),
         ("binding branches", f"{s['binding_branches']} (max loading {s['max_branch_loading_percent']:.1f} %)"),
         ("security", _security_line(s)),
+        ("supply response", _supply_line(s)),
         ("AC check", _ac_line(s.get("ac_check") or {})),
         ("not modelled", _not_modelled_line(s["sites"])),
         ("time", f"{s['timings_s']['total']:.1f} s"),

@@ -178,3 +178,7 @@ def read_csv(path, expected: str, encoding_hint: str = "a CSV file saved as UTF-
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"not a readable CSV file ({one_line(exc)})", source=path) from None
 
+
+#: who supplies new load (README "Supply response"): fixed participation by headroom, by Pmax, or the
+#: reference bus; generators of the load's supply region by headroom; or an economic redispatch
+SUPPLY_RESPONSES = ("headroom", "pmax", "single", "regional", "redispatch")

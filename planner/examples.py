@@ -5,6 +5,7 @@
 * :func:`chain` — 5 buses in a line (radial); every MW of load at a bus flows
   over every line between it and the slack at bus 1.
 * :func:`mesh` — 6 buses, 8 lines, two generators; used for random instances.
+* :func:`two_regions` — 3 buses in a line, a generator at each end in its own supply region.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def mesh(rate_mw: float = 150.0) -> Grid:
              (3, 5, 0.12, rate_mw), (4, 5, 0.10, rate_mw), (4, 6, 0.25, rate_mw), (5, 6, 0.18, rate_mw)]
     t = _tables(6, lines, [(1, 150.0, 600.0), (4, 100.0, 300.0)], loads={3: 80.0, 5: 70.0, 6: 100.0})
     return grid_from_tables(t, name="mesh", source="planner.examples.mesh")
+
+
+def two_regions(rate_west_mw: float = 50.0, rate_east_mw: float = 100.0) -> Grid:
+    """Buses 1 - 2 - 3 in a line: generator 1 at bus 1 (region "W"), generator 2 at bus 3 (region
+    "E"), both idle with 500 MW of headroom; line 1-2 rated ``rate_west_mw``, line 2-3 ``rate_east_mw``.
+    A new load at bus 2 supplied by region E flows over line 2-3 only; by region W over line 1-2
+    only; with the headroom rule half over each."""
+    t = _tables(3, [(1, 2, 0.1, rate_west_mw), (2, 3, 0.1, rate_east_mw)], [(1, 0.0, 500.0), (3, 0.0, 500.0)])
+    return grid_from_tables(t, name="two-regions", source="planner.examples.two_regions")
 
 
 def sites_at(grid: Grid, rows: list[dict]) -> gpd.GeoDataFrame:

@@ -334,6 +334,8 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
              write_geojson(alloc, out_dir / "allocation.geojson"),
              write_csv(branches, out_dir / "branches.csv"),
              write_csv(result.buses, out_dir / "buses.csv")]
+    if getattr(result, "dispatch_table", None) is not None:
+        paths.append(write_csv(result.dispatch_table, out_dir / "dispatch.csv"))
     layers = {"buses": result.buses}
     if branch_geometry is not None:
         geometry = branch_geometry.reindex(branches["branch_id"].to_numpy()).to_numpy()

@@ -32,7 +32,7 @@ import pulp
 
 from planner import economics as econ
 from planner.economics import Economics
-from planner.errors import InputError
+from planner.errors import SUPPLY_RESPONSES, InputError
 
 MINING_USES = ("bitcoin", "conversion")
 SCALE = 1e6  # objective and capex in million USD
@@ -43,8 +43,15 @@ class Params:
     """Everything :func:`planner.plan` needs besides the grid and the sites."""
 
     economics: Economics = field(default_factory=Economics)
-    #: who picks up new load: headroom (default), pmax or single (see planner.sensitivity)
-    slack: str = "headroom"
+    #: who supplies new load (README "Supply response"): generators of its island in proportion to
+    #: headroom (default), to Pmax, the reference bus (single), generators of its supply region in
+    #: proportion to headroom (regional), or an economic redispatch of every generator (redispatch)
+    supply_response: str = "headroom"
+    #: regional: pandapower gen index -> supply region; generators not listed: their bus's interconnect
+    gen_regions: dict[int, str] = field(default_factory=dict)
+    #: redispatch: equal-width segments of each generator's piecewise-linear cost curve (from its
+    #: quadratic cost between its lower and upper limit)
+    redispatch_cost_segments: int = 3
     #: may a mine become an AI data center?
     allow_conversion: bool = True
     #: smallest AI block, MW of grid power, when a site converts or builds (capped at the site's size)
@@ -97,6 +104,13 @@ class Params:
         if self.max_capex_usd is not None and not (0 <= self.max_capex_usd < np.inf):
             raise InputError("must be a finite number of dollars >= 0", field="max_capex_usd",
                              value=self.max_capex_usd)
+        if self.supply_response not in SUPPLY_RESPONSES:
+            raise InputError("unknown supply response", field="supply_response", value=self.supply_response,
+                             expected=" or ".join(SUPPLY_RESPONSES))
+        if not 1 <= int(self.redispatch_cost_segments) <= 50 or \
+                self.redispatch_cost_segments != int(self.redispatch_cost_segments):
+            raise InputError("must be a whole number from 1 to 50", field="redispatch_cost_segments",
+                             value=self.redispatch_cost_segments)
         if self.solver not in ("highs", "cbc"):
             raise InputError("unknown solver", field="solver", value=self.solver, expected="highs or cbc")
         if self.security not in ("n-0", "n-1"):
@@ -131,6 +145,9 @@ class Candidates:
     buses: np.ndarray            # unique candidate bus ids
     bus_of_site: np.ndarray      # position in ``buses`` of each site
     skipped: pd.DataFrame        # sites not modelled: site_id, row, reason, status (category), mw
+    #: regional supply response: the supply region of each column (a bus may carry sites of two regions:
+    #: one column each); None: one column per bus
+    column_region: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -245,7 +262,15 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
                              field="ai_min_mw", row=sid, value=float(ai_min[i]))
     model_frame = frame[ok].reset_index(drop=True)
     model_frame["bus"] = model_frame["bus"].astype(np.int64)
-    buses, bus_of_site = np.unique(model_frame["bus"].to_numpy(), return_inverse=True)
+    column_region = None
+    if params.supply_response == "regional":  # one load column per (bus, region)
+        pairs = pd.MultiIndex.from_arrays([model_frame["bus"].to_numpy(), model_frame["region"].to_numpy()])
+        uniq = pairs.unique().sort_values()
+        bus_of_site = uniq.get_indexer(pairs)
+        buses = uniq.get_level_values(0).to_numpy(np.int64)
+        column_region = uniq.get_level_values(1).to_numpy(object)
+    else:
+        buses, bus_of_site = np.unique(model_frame["bus"].to_numpy(), return_inverse=True)
     # requested MW where a request says so, else the site's size
     asked = np.where(_column(sites, "requested_mw", 0.0) > 0, _column(sites, "requested_mw", 0.0), np.nan_to_num(cap))
     skipped = frame.loc[~ok, ["site_id", "row"]].assign(reason=reason[~ok], status=category[~ok], mw=asked[~ok])
@@ -255,7 +280,8 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
             if key not in regions and len(model_frame):
                 raise InputError("names a region no modelled site is in", field=f"{name}.{key}", value=key,
                                  expected="one of " + ", ".join(sorted(regions)))
-    return Candidates(frame=model_frame, buses=buses, bus_of_site=bus_of_site, skipped=skipped)
+    return Candidates(frame=model_frame, buses=buses, bus_of_site=bus_of_site, skipped=skipped,
+                      column_region=column_region)
 
 
 @dataclass
@@ -287,15 +313,19 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
     """Build the MILP without network rows (see :func:`add_rows`).
 
     ``objective="existing"`` builds the LP that maximizes how much of today's
-    load the network can carry (only ``keep`` variables, weight 1 each).
+    load the network can carry (only ``keep`` variables, weight 1 each);
+    ``objective="reference"`` builds no site variable at all (every new load is 0: the
+    redispatch reference, see :mod:`planner.redispatch`).
     """
     f = cand.frame
     prob = pulp.LpProblem("planner", pulp.LpMaximize)
     keep, new, ai, z, draw = {}, {}, {}, {}, {}
     obj = []
     capex = []
-    only_existing = objective == "existing"
+    only_existing = objective in ("existing", "reference")
     for i, row in enumerate(f.itertuples(index=False)):
+        if objective == "reference":
+            continue
         if row.existing_mw > 0 and (row.allow_mining or only_existing):
             keep[i] = prob.add_variable(f"keep_{i}", 0, row.existing_mw)
             obj.append((keep[i], 1.0 if only_existing else row.v_keep_usd_per_mw / SCALE))

@@ -172,6 +172,29 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
     return region
 
 
+def _gen_regions(sc: Scenario, grid) -> dict[int, str]:
+    """Supply region of each generator, placed as sites are: the first region of supply.regions
+    whose states and interconnects include its bus; without supply.regions, its bus's interconnect.
+    Generators in no region get none (they do not take part in the regional supply response)."""
+    gen = grid.net.gen
+    bus = grid.buses.reindex(gen["bus"].to_numpy())
+    ic = bus["interconnect"].fillna("").astype(str).to_numpy()
+    if not sc.supply.regions:
+        return dict(zip(gen.index.tolist(), ic.tolist()))
+    state = bus["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in bus else np.full(len(gen), "")
+    region = np.full(len(gen), "", dtype=object)
+    open_ = np.ones(len(gen), bool)
+    for name, r in sc.supply.regions.items():
+        match = open_.copy()
+        if r.states:
+            match &= np.isin(state, [s.upper() for s in r.states])
+        if r.interconnects:
+            match &= np.isin(np.char.lower(ic.astype(str)), [i.lower() for i in r.interconnects])
+        region[match] = name
+        open_ &= ~match
+    return {int(g): str(r) for g, r in zip(gen.index, region) if r}
+
+
 def prepare(sc: Scenario, grid=None) -> Prepared:
     """Load the grid and sites of a scenario, add the demand, assign regions, build Params."""
     try:
@@ -222,7 +245,9 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
     if has_requests:  # AI must serve a request: every modelled region gets a cap (0 without requests)
         demand = {r: float(requested.get(r, 0.0)) for r in modelled_regions}
     c, s = sc.constraints, sc.solver
-    params = Params(economics=economics, slack=sc.grid.slack, allow_conversion=c.allow_conversion,
+    params = Params(economics=economics, supply_response=sc.grid.supply_response,
+                    gen_regions=_gen_regions(sc, grid) if sc.grid.supply_response == "regional" else {},
+                    redispatch_cost_segments=sc.grid.redispatch_cost_segments, allow_conversion=c.allow_conversion,
                     min_block_mw=c.min_block_mw, supply_pools_mw=pools, ai_demand_mw=demand,
                     max_capex_usd=c.max_capex_usd, overload_dfax=c.overload_dfax, security=c.security,
                     emergency_rating_factor=c.emergency_rating_factor, mining_firm_share=c.mining_firm_share,
@@ -292,12 +317,12 @@ def _solve_and_check(prep: Prepared):
 
     from planner import acpf
     from planner.sensitivity import dc_model
-    from planner.solve import plan
+    from planner.solve import fixed_slack, plan
 
     sc = prep.scenario
     ac = sc.ac
 
-    model = dc_model(prep.grid, prep.params.slack)  # one DC model (and LODF) for every tightening round
+    model = dc_model(prep.grid, fixed_slack(prep.params.supply_response))  # one DC model (and LODF) for every tightening round
 
     def solve(params):
         return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name)

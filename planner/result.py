@@ -15,7 +15,10 @@ def _round(x, nd=3):
 
 
 def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.DataFrame, mip: dict,
-             lp: dict, existing_capacity: float | None, params, scenario: str | None = None):
+             lp: dict, existing_capacity: float | None, params, scenario: str | None = None,
+             xs: dict | None = None):
+    """``xs``: state -> values of the network's injection variables at the MIP's solution (load
+    columns first); default: the load columns from ``values``."""
     from planner.solve import Result, _shadow
 
     f = cand.frame
@@ -80,18 +83,19 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     # branches: full DC solve of each state (exact for every branch)
     shares = {st.name: st.share for st in net.states}
     states = {}
+    xs = dict(xs or {})
     for st in net.states:
-        mw = (keep + new) * st.share["mining"] + ai * st.share["ai"]
-        by_bus = pd.Series(np.bincount(cand.bus_of_site, weights=mw, minlength=len(cand.buses)),
-                           index=pd.Index(cand.buses, name="bus"))
-        pos = np.zeros(model.n_bus)
-        pos[model.positions(cand.buses)] = by_bus.to_numpy()
-        states[st.name] = {"load_mw": by_bus, "dispatch_mw": sens.dispatch(st.model, pos),
-                           "base_dispatch_mw": sens.dispatch(st.model, np.zeros(model.n_bus)),
-                           "flow_mw": sens.flows(st.model, pos), "load_factor": 1.0 if st.name == "peak"
+        if st.name not in xs:
+            mw = (keep + new) * st.share["mining"] + ai * st.share["ai"]
+            xs[st.name] = np.bincount(cand.bus_of_site, weights=mw, minlength=len(cand.buses))
+        x = xs[st.name]
+        by_bus = pd.Series(x[:len(cand.buses)], index=pd.Index(cand.buses, name="bus")).groupby(level=0).sum()
+        states[st.name] = {"load_mw": by_bus, "dispatch_mw": net.dispatch(st.name, x),
+                           "base_dispatch_mw": net.dispatch(st.name),
+                           "flow_mw": net.flows(st.name, x), "load_factor": 1.0 if st.name == "peak"
                            else float(params.offpeak_load_factor), "share": shares[st.name]}
-    load_by_bus = pd.Series(np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses)),
-                            index=pd.Index(cand.buses, name="bus"))
+    load_by_column = np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses))
+    load_by_bus = pd.Series(load_by_column, index=pd.Index(cand.buses, name="bus")).groupby(level=0).sum()
     peak = net.states[0]
     limit = np.full(model.n_branch, np.nan)
     limit[net.mon] = peak.n0.limit
@@ -133,7 +137,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     branches["binding"] |= duals["branch"] > 1e-6
     n1 = None
     if net.contingencies is not None:
-        n1 = security_report(net, {n: v["load_mw"].to_numpy() for n, v in states.items()}, model)
+        n1 = security_report(net, xs, model)
         branches["n1_loading_percent"] = np.nan
         branches["n1_worst_outage_branch_id"] = pd.array([pd.NA] * model.n_branch, dtype="Int64")
         branches.loc[net.mon, "n1_loading_percent"] = n1.pop("_loading")
@@ -148,8 +152,14 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
 
     # candidate buses
     bg = grid.buses.reindex(cand.buses)
-    host, _ = hosting_mod.limits_from_sensitivity(peak.n0.base, peak.n0.limit, peak.n0.sens)
-    if net.contingencies is not None:  # under N-1, what the bus alone could host after any outage too
+    if peak.n0.sens is None:  # redispatch: the hosting of a bus is an LP of its own (planner hosting)
+        host = np.full(len(cand.buses), np.nan)
+    else:
+        host, _ = hosting_mod.limits_from_sensitivity(peak.n0.base, peak.n0.limit, peak.n0.sens)
+    if net.contingencies is not None and params.supply_response in ("regional", "redispatch"):
+        host = np.full(len(cand.buses), np.nan)  # N-1 hosting is computed for fixed participation only
+    elif net.contingencies is not None:
+        # under N-1, what the bus alone could host after any outage too
         host, _, _ = hosting_mod.n1_hosting(model, cand.buses, factor=params.emergency_rating_factor,
                                             dfax=params.overload_dfax, cap_mw=host, cont=net.contingencies)
     put("bus_hosting_mw", host[cand.bus_of_site], np.nan)
@@ -161,12 +171,14 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         "kv": bg["kv"].to_numpy(),
         "substation_name": bg["substation_name"].to_numpy(),
         "sites": np.bincount(cand.bus_of_site, minlength=len(cand.buses)),
-        "new_load_mw": load_by_bus.to_numpy(),
+        "new_load_mw": load_by_column,
         "hosting_mw": host,
         "marginal_value_usd_per_mw": best.reindex(range(len(cand.buses))).to_numpy(),
         "network_cost_usd_per_mw": duals["cost_ai"],
         "network_cost_mining_usd_per_mw": duals["cost_mining"],
     }, geometry=bg.geometry.to_numpy(), crs=grid.buses.crs)
+    if cand.column_region is not None:  # regional: one row per bus and supply region
+        buses.insert(1, "region", cand.column_region)
 
     summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
                        branches, built, scenario, net, value, to_ai, shed, n1, duals)
@@ -345,13 +357,13 @@ def _row_duals(built, net, cand) -> dict:
     load at each candidate bus (sum over rows of dual x coefficient x the use's share)."""
     from planner.solve import _shadow
 
-    model_rows = len(net.sens)
+    model_rows = len(net.mon)
     pos_of = np.full(int(net.mon.max()) + 1 if len(net.mon) else 1, -1, dtype=np.int64)
     pos_of[net.mon] = np.arange(len(net.mon))
     branch = np.zeros(model_rows)
     index = {}
     for vec in built.loads.values():
-        for k, v in enumerate(vec):
+        for k, v in enumerate(vec[:len(cand.buses)]):  # the load columns (then any generator injections)
             index[v.name] = k
     shares = {st.name: st.share for st in net.states}
     cost_ai = np.zeros(len(cand.buses))
@@ -455,7 +467,7 @@ def security_report(net, loads: dict, model) -> dict:
     pre = {}
     for st in net.states:
         base_mon = st.model.flow_mw[net.mon]
-        flow_mon = base_mon + net.sens @ loads[st.name]
+        flow_mon = net.flows_mon(st.name, loads[st.name])
         n_over = c.violations(st, flow_mon, near=np.inf)[4]  # pairs over that the new load caused or worsened
         over += n_over
         worst, worst_k, was_over = _worst_pairs(c, flow_mon, base_mon)
@@ -466,7 +478,7 @@ def security_report(net, loads: dict, model) -> dict:
         state_all[better] = st.name
         rows = st.pre
         if rows is not None and len(rows.base):
-            after = rows.flows(loads[st.name])
+            after = net.pre_flows(st.name, loads[st.name])
             rate = model.rate_mw[rows.branch]
             i = int(np.argmax(np.abs(rows.base) / rate))
             pre[st.name] = {

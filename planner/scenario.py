@@ -36,7 +36,7 @@ from pydantic import (
 
 from planner.economics import BOUNDS as ECONOMICS_BOUNDS
 from planner.economics import Economics
-from planner.errors import BUDGET_USD, KM, KV, LEAD_MONTHS, MW, USD_PER_MW, Bound, InputError
+from planner.errors import BUDGET_USD, KM, KV, LEAD_MONTHS, MW, SUPPLY_RESPONSES, USD_PER_MW, Bound, InputError
 
 SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "output")
 
@@ -110,8 +110,18 @@ class _Strict(BaseModel):
 class GridSection(_Strict):
     #: built-in grid (texas, western, eastern, usa), pandapower case, or a .json / .m file
     name: PathText = "texas"
-    #: who picks up new load: headroom, pmax or single (see planner.sensitivity)
-    slack: Literal["headroom", "pmax", "single"] = "headroom"
+    #: who supplies new load: headroom, pmax, single, regional or redispatch (README "Supply response")
+    supply_response: Literal[SUPPLY_RESPONSES] = "headroom"
+    #: redispatch: segments of each generator's piecewise-linear cost curve
+    redispatch_cost_segments: int = Field(3, ge=1, le=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict) and "slack" in data:
+            raise ValueError("grid.slack was renamed grid.supply_response (same values: headroom, pmax, "
+                             "single; and regional, redispatch)")
+        return data
 
 
 class SitesSection(_Strict):

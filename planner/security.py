@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from planner import sensitivity as sens
 
@@ -89,6 +90,8 @@ class State:
     name: str
     model: sens.DCModel           # the DC model in this state (base injections and flows)
     share: dict[str, float]       # use -> share of new MW that counts in this state
+    #: supply group of each load column (regional supply response; None: the column bus's island)
+    groups: np.ndarray | None = None
     n0: Rows | None = None
     pre: Rows | None = None        # N-1 pairs over without new load
     #: (l, k) of the pairs in ``pre``, as indices into the monitored list
@@ -159,9 +162,9 @@ class Contingencies:
         post[k, np.arange(len(k))] = 0.0
         return post
 
-    def preexisting(self, state: State, s: np.ndarray, dfax: float) -> Rows:
-        """Pairs over the emergency rating without any new load in a state, as explicit rows."""
-        base = state.model.flow_mw[self.mon]
+    def preexisting_pairs(self, base: np.ndarray):
+        """(l, k, lodf, post0): the pairs over the emergency rating with the monitored flows ``base``
+        (l, k: indices into the monitored list)."""
         ls, ks, lo = [], [], []
         for start, cols in self.chunks():
             post = self.post_flows(base, start, cols)
@@ -171,10 +174,14 @@ class Contingencies:
             lo.append(cols[l, j])
         l, k, lo = (np.concatenate(a) if a else np.zeros(0, int) for a in (ls, ks, lo))
         l, k = l.astype(np.int64), k.astype(np.int64)
+        return l, k, lo.astype(float), base[l] + lo * base[k]
+
+    def preexisting(self, state: State, s: np.ndarray, dfax: float) -> Rows:
+        """Pairs over the emergency rating without any new load in a state, as explicit rows."""
+        l, k, lo, post0 = self.preexisting_pairs(state.model.flow_mw[self.mon])
         coef = s[l] + lo[:, None] * s[k]
         if dfax > 0:
             coef[np.abs(coef) < dfax] = 0.0
-        post0 = base[l] + lo * base[k]
         state.pre_pairs = (l, k)
         return Rows(kind="n-1 pre-existing", state=state.name, branch=self.mon[l], outage=self.mon[k], sens=coef,
                     base=post0, limit=np.abs(post0), screened=np.arange(len(l)))
@@ -229,11 +236,44 @@ class Network:
     contingencies: Contingencies | None
     screened: np.ndarray            # monitored rows some allocation could overload (peak, N-0)
 
+    #: candidate bus id of each load column
+    buses: np.ndarray | None = None
+
     def families(self) -> list[Rows]:
         return [f for s in self.states for f in (s.n0, s.pre) if f is not None]
 
     def state(self, name: str) -> State:
         return next(s for s in self.states if s.name == name)
+
+    # the same questions of every network kind (fixed participation here, redispatch in planner.redispatch)
+
+    def bus_load(self, state: str, x: np.ndarray) -> np.ndarray:
+        """New load per bus position of the model from the injection values ``x`` of a state."""
+        st = self.state(state)
+        out = np.zeros(st.model.n_bus)
+        np.add.at(out, st.model.positions(self.buses), x[:len(self.buses)])
+        return out
+
+    def flows_mon(self, state: str, x: np.ndarray) -> np.ndarray:
+        """Flows on the monitored branches (MW) in a state with injections ``x``."""
+        return self.state(state).n0.base + self.sens @ x
+
+    def flows(self, state: str, x: np.ndarray) -> np.ndarray:
+        """Flows on every branch (MW) in a state with injections ``x``, by a full DC solve."""
+        st = self.state(state)
+        group_load = None if st.groups is None else st.model.group_load(x, st.groups)
+        return sens.flows(st.model, self.bus_load(state, x), group_load)
+
+    def dispatch(self, state: str, x: np.ndarray | None = None) -> pd.Series:
+        """Generator output (MW by pandapower gen index) in a state; ``x`` None: without new load."""
+        st = self.state(state)
+        x = np.zeros(len(self.buses)) if x is None else x
+        group_load = None if st.groups is None else st.model.group_load(x, st.groups)
+        return sens.dispatch(st.model, self.bus_load(state, x), group_load)
+
+    def pre_flows(self, state: str, x: np.ndarray) -> np.ndarray:
+        """Post-contingency flows of the pairs already over without new load (N-1)."""
+        return self.state(state).pre.flows(x)
 
     def violations(self, loads: dict[str, np.ndarray], near: float):
         """Rows to add: a list of (keys, coefficients, base flows, limits, state), and the
@@ -277,13 +317,22 @@ def build_network(model: sens.DCModel, grid, cand, params) -> Network:
     """All row families of a plan: states, N-0 limits, and with ``params.security == "n-1"``
     the contingencies and the N-1 pairs already over without new load."""
     mon = np.flatnonzero(model.monitored)
-    s = -sens.ptdf(model, cand.buses, rows=mon)
+    if params.supply_response == "redispatch":
+        from planner import redispatch
+
+        derate = _derate(model, mon, params)
+        return redispatch.build_network(model, grid, cand, params, _contingencies(model, mon, params, derate),
+                                        derate)
+    groups = None
+    if params.supply_response == "regional":
+        model, groups = _regional(model, grid, cand, params)
+    s = -sens.ptdf(model, cand.buses, rows=mon, groups=groups)
     derate = _derate(model, mon, params)
     f = cand.frame
     states = []
     for name, share in state_shares(params).items():
         m = model if name == "peak" else sens.scaled_loads(model, grid.net, params.offpeak_load_factor)
-        st = State(name=name, model=m, share=share)
+        st = State(name=name, model=m, share=share, groups=groups)
         use_share = np.where(f["allow_ai"].to_numpy() & ~f["allow_mining"].to_numpy(), share["ai"],
                              max(share["ai"], share["mining"]))
         max_at_bus = np.bincount(cand.bus_of_site, weights=f["cap_mw"].to_numpy() * use_share,
@@ -304,20 +353,51 @@ def build_network(model: sens.DCModel, grid, cand, params) -> Network:
         st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=row_s, base=base,
                      limit=limit, screened=screened)
         states.append(st)
-    cont = None
-    if params.security == "n-1":
-        # the LODF columns depend on the topology only (not on the emergency factor): reuse them across solves
-        key = ("contingencies", float(params.lodf_cache_mb))
-        if key not in model.cache:
-            model.cache[key] = Contingencies(model, mon, params.emergency_rating_factor,
-                                             cache_mb=params.lodf_cache_mb)
-        cont = copy.copy(model.cache[key])
-        cont.factor = float(params.emergency_rating_factor)
-        cont.emergency = cont.factor * model.rate_mw[mon] * derate
+    cont = _contingencies(model, mon, params, derate)
+    if cont is not None:
         for st in states:
             st.pre = cont.preexisting(st, s, params.overload_dfax)
     peak = states[0].n0
-    return Network(mon=mon, sens=s, states=states, contingencies=cont, screened=peak.screened)
+    return Network(mon=mon, sens=s, states=states, contingencies=cont, screened=peak.screened,
+                   buses=np.asarray(cand.buses))
+
+
+def gen_regions(grid, params) -> pd.Series:
+    """Supply region of each generator (pandapower gen index): ``params.gen_regions``, else the
+    interconnect of its bus (the region a site gets without supply regions)."""
+    gen = grid.net.gen
+    default = grid.buses["interconnect"].reindex(gen["bus"].to_numpy()).fillna("").astype(str).to_numpy()
+    out = pd.Series(default, index=gen.index)
+    if params.gen_regions:
+        given = pd.Series(params.gen_regions, dtype=object)
+        out = pd.Series("", index=gen.index, dtype=object)
+        out.loc[given.index.intersection(gen.index)] = given
+    return out
+
+
+def _regional(model, grid, cand, params):
+    """The regional model and the supply group of each load column."""
+    island = model.island[model.positions(cand.buses)]
+    needed = pd.DataFrame({"region": cand.column_region, "island": island})
+    regional = sens.regional_model(model, gen_regions(grid, params), needed)
+    g = regional.groups
+    index = pd.Series(np.arange(len(g)), index=pd.MultiIndex.from_arrays([g["region"], g["island"]]))
+    groups = index.reindex(pd.MultiIndex.from_arrays([needed["region"], needed["island"]])).to_numpy()
+    return regional, groups.astype(np.int64)
+
+
+def _contingencies(model, mon, params, derate) -> Contingencies | None:
+    """The N-1 outages of a plan (``params.security == "n-1"``), with the plan's emergency ratings."""
+    if params.security != "n-1":
+        return None
+    # the LODF columns depend on the topology only (not on the emergency factor): reuse them across solves
+    key = ("contingencies", float(params.lodf_cache_mb))
+    if key not in model.cache:
+        model.cache[key] = Contingencies(model, mon, params.emergency_rating_factor, cache_mb=params.lodf_cache_mb)
+    cont = copy.copy(model.cache[key])
+    cont.factor = float(params.emergency_rating_factor)
+    cont.emergency = cont.factor * model.rate_mw[mon] * derate
+    return cont
 
 
 def _derate(model, mon, params) -> np.ndarray:

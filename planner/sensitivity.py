@@ -80,8 +80,10 @@ class DCModel:
     lu: object                   # splu of B[nonref, nonref]
     injection_mw: np.ndarray     # balanced base-case net injection per bus
     flow_mw: np.ndarray          # base-case flows
-    gens: pd.DataFrame           # slack participants: gen, bus_pos, island, p_mw, max_p_mw, weight
-    weight_flows: np.ndarray     # (branches x islands) flows of each island's slack weight vector
+    gens: pd.DataFrame           # slack participants: gen, bus_pos, island, p_mw, max_p_mw, weight, group
+    weight_flows: np.ndarray     # (branches x groups) flows of each supply group's weight vector
+    #: supply groups of a regional supply response (region, island of each group); None: one group per island
+    groups: pd.DataFrame | None = None
     #: results that depend only on the topology (e.g. the N-1 contingencies), reused across solves
     cache: dict = field(default_factory=dict, repr=False)
 
@@ -125,6 +127,15 @@ class DCModel:
         self.__dict__.update(state)
         self.lu = _factorize(self.B, self.nonref)
 
+    def group_load(self, load_mw: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        """New load per supply group: ``load_mw`` per bus position (groups = islands), or per
+        candidate column with ``groups`` (the supply group of each column)."""
+        if groups is None:
+            if self.groups is not None:
+                raise ValueError("a regional supply response needs the supply group of each load")
+            return np.bincount(self.island, weights=load_mw, minlength=len(self.refs))
+        return np.bincount(groups, weights=load_mw, minlength=self.weight_flows.shape[1])
+
     def headroom_mw(self) -> pd.Series:
         """Generation headroom max(Pmax - Pg, 0) of each island, MW."""
         head = np.clip(self.gens["max_p_mw"] - self.gens["p_mw"], 0.0, None)
@@ -146,12 +157,12 @@ def _slack_weights(slack: str, gens: pd.DataFrame, n_islands: int, refs: np.ndar
     total = np.bincount(gens["island"].to_numpy(), weights=raw, minlength=n_islands)
     weight = np.divide(raw, total[gens["island"].to_numpy()], out=np.zeros(len(gens)),
                        where=total[gens["island"].to_numpy()] > 0)
-    gens = gens.assign(weight=weight)
+    gens = gens.assign(weight=weight, group=gens["island"].to_numpy())
     # an island without any participating generator falls back on its reference bus
     orphan = np.flatnonzero(total <= 0)
     if len(orphan):
         extra = pd.DataFrame({"gen": -1 - orphan, "bus_pos": refs[orphan], "island": orphan,
-                              "p_mw": 0.0, "max_p_mw": np.inf, "weight": 1.0})
+                              "p_mw": 0.0, "max_p_mw": np.inf, "weight": 1.0, "group": orphan})
         gens = pd.concat([gens, extra], ignore_index=True)
     return gens
 
@@ -261,10 +272,53 @@ def dc_model(grid, slack: str = "headroom") -> DCModel:
         injection_mw=inj, flow_mw=flow, gens=gens, weight_flows=np.zeros((nl, n_islands)),
     )
     if slack != "single":
-        w = np.zeros((nb, n_islands))
-        np.add.at(w, (gens["bus_pos"].to_numpy(), gens["island"].to_numpy()), gens["weight"].to_numpy())
-        model.weight_flows = _solve_flows(model, w)
+        model.weight_flows = _group_flows(model, model.gens, n_islands)
     return model
+
+
+def _group_flows(model: DCModel, gens: pd.DataFrame, n_groups: int) -> np.ndarray:
+    """Flows (branches x groups) of each supply group's generator weight vector."""
+    w = np.zeros((model.n_bus, n_groups))
+    np.add.at(w, (gens["bus_pos"].to_numpy(), gens["group"].to_numpy()), gens["weight"].to_numpy())
+    return _solve_flows(model, w)
+
+
+def regional_model(model: DCModel, gen_region: pd.Series, needed: pd.DataFrame) -> DCModel:
+    """The model with a regional supply response: new load of a site in region r (on island i) is
+    picked up by the in-service generators of region r on island i, in proportion to their
+    headroom ``max(Pmax - Pg, 0)``.
+
+    ``gen_region``: pandapower gen index -> region name. ``needed``: the (region, island) pairs
+    that carry candidate load; each must have a generator with headroom, else a clear error
+    naming the region (no silent fallback on other generators). Base flows are those of
+    ``model`` (built with the headroom slack)."""
+    gens = model.gens.copy()
+    region = gen_region.reindex(gens["gen"].to_numpy()).fillna("").astype(str).to_numpy()
+    raw = np.clip(gens["max_p_mw"].to_numpy() - gens["p_mw"].to_numpy(), 0.0, None)
+    raw[gens["gen"].to_numpy() < 0] = 0.0
+    keys = pd.MultiIndex.from_arrays([region, gens["island"].to_numpy()])
+    groups = pd.DataFrame({"region": needed["region"].to_numpy(), "island": needed["island"].to_numpy()})
+    groups = groups.drop_duplicates().reset_index(drop=True)
+    gindex = pd.Series(np.arange(len(groups)),
+                       index=pd.MultiIndex.from_arrays([groups["region"], groups["island"]]))
+    group = gindex.reindex(keys).to_numpy()
+    inside = np.isfinite(group)
+    # generators outside every group keep their output (weight 0); every row stays for the dispatch
+    raw = np.where(inside, raw, 0.0)
+    gens["group"] = np.where(inside, np.nan_to_num(group), 0).astype(np.int64)
+    total = np.bincount(gens["group"].to_numpy(), weights=raw, minlength=len(groups))
+    empty = np.flatnonzero(total <= 0)
+    if len(empty):
+        r = groups.iloc[empty[0]]
+        raise InputError("a supply region has no generator with headroom on the island of its sites, so "
+                         "the regional supply response cannot serve their new load", field="supply_response",
+                         value="regional", expected=f"generators with Pmax > Pg in region '{r['region']}' "
+                         f"(island {int(r['island'])}), or supply_response headroom")
+    gens["weight"] = raw / total[gens["group"].to_numpy()]
+    out = replace(model, slack="regional", gens=gens, groups=groups)
+    out.weight_flows = _group_flows(out, out.gens, len(groups))
+    out.cache = model.cache
+    return out
 
 
 def _factorize(B: sp.csc_matrix, nonref: np.ndarray):
@@ -272,21 +326,23 @@ def _factorize(B: sp.csc_matrix, nonref: np.ndarray):
     return spla.splu(B[nonref][:, nonref].tocsc(), permc_spec="COLAMD")
 
 
-def ptdf_rows(model: DCModel, rows: np.ndarray, buses=None, chunk: int = 256) -> np.ndarray:
+def ptdf_rows(model: DCModel, rows: np.ndarray, buses=None, chunk: int = 256,
+              distributed: bool = True) -> np.ndarray:
     """PTDF rows: the flow on each model branch row in ``rows`` per MW injected at each bus
     (``buses``: bus ids; default every bus), with the model's slack (rows x buses).
 
     One transposed solve per branch row, ``B' y = Bf[l]'`` (the rows of ``Bf B^-1``), so the
     cost grows with the branches that need a row, not with the buses that inject: the shape a
     model with thousands of generator injections needs. Equal to the transpose of
-    :func:`ptdf` columns (a test checks it to 1e-10)."""
+    :func:`ptdf` columns (a test checks it to 1e-10). ``distributed=False``: single-slack rows
+    (the island's reference bus picks up each injection), for injections balanced per island."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = None if buses is None else model.positions(buses)
     out = np.empty((len(rows), model.n_bus if cols is None else len(cols)))
     weights = None
-    if model.slack != "single":
+    if distributed and model.slack != "single" and model.groups is None:
         weights = np.zeros((model.n_bus, len(model.refs)))
-        np.add.at(weights, (model.gens["bus_pos"].to_numpy(), model.gens["island"].to_numpy()),
+        np.add.at(weights, (model.gens["bus_pos"].to_numpy(), model.gens["group"].to_numpy()),
                   model.gens["weight"].to_numpy())
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
@@ -307,13 +363,18 @@ def _solve_flows(model: DCModel, injections: np.ndarray, rows: np.ndarray | None
     return np.asarray(Bf @ theta)
 
 
-def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
+def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512,
+         groups: np.ndarray | None = None) -> np.ndarray:
     """PTDF columns (branch rows x buses) for an injection at each bus id in ``buses``.
 
-    ``rows`` restricts the result to some model branch rows (positions).
+    ``rows`` restricts the result to some model branch rows (positions). ``groups``: the supply
+    group of each column (a regional supply response); default the bus's island.
     Columns are solved ``chunk`` at a time from the one LU factorization.
     """
     pos = model.positions(buses)
+    if groups is None and model.groups is not None:
+        raise ValueError("a regional supply response needs the supply group of each column")
+    group = model.island[pos] if groups is None else np.asarray(groups, dtype=np.int64)
     n_rows = model.n_branch if rows is None else len(rows)
     out = np.empty((n_rows, len(pos)))
     wf = model.weight_flows if rows is None else model.weight_flows[rows]
@@ -323,7 +384,7 @@ def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512
         rhs[part, np.arange(len(part))] = 1.0
         cols = _solve_flows(model, rhs, rows)
         if model.slack != "single":
-            cols -= wf[:, model.island[part]]
+            cols -= wf[:, group[start:start + len(part)]]
         out[:, start:start + len(part)] = cols
     return out
 
@@ -341,24 +402,34 @@ def screen(base_mw: np.ndarray, limit_mw: np.ndarray, sensitivity: np.ndarray, m
         return np.flatnonzero(reach > limit_mw * (1 - 1e-9))
 
 
-def dispatch(model: DCModel, new_load_mw: np.ndarray) -> pd.Series:
+def dispatch(model: DCModel, new_load_mw: np.ndarray, group_load: np.ndarray | None = None) -> pd.Series:
     """Generator output (MW, by pandapower gen index) that picks up ``new_load_mw``
-    (per bus position) as the model assumes."""
-    island_load = np.bincount(model.island, weights=new_load_mw, minlength=len(model.refs))
+    (per bus position) as the model assumes (``group_load``: new MW per supply group of a
+    regional model)."""
+    if group_load is None:
+        group_load = model.group_load(new_load_mw)
     g = model.gens
-    p = g["p_mw"].to_numpy() + g["weight"].to_numpy() * island_load[g["island"].to_numpy()]
+    p = g["p_mw"].to_numpy() + g["weight"].to_numpy() * group_load[g["group"].to_numpy()]
     real = g["gen"].to_numpy() >= 0
     return pd.Series(p[real], index=g["gen"].to_numpy()[real], name="p_mw")
 
 
-def flows(model: DCModel, new_load_mw: np.ndarray) -> np.ndarray:
+def flows(model: DCModel, new_load_mw: np.ndarray, group_load: np.ndarray | None = None) -> np.ndarray:
     """Branch flows (MW) with extra load (per bus position), by a full DC solve."""
     inj = model.injection_mw - new_load_mw
-    island_load = np.bincount(model.island, weights=new_load_mw, minlength=len(model.refs))
+    if group_load is None:
+        group_load = model.group_load(new_load_mw)
     g = model.gens
-    np.add.at(inj, g["bus_pos"].to_numpy(), g["weight"].to_numpy() * island_load[g["island"].to_numpy()])
+    np.add.at(inj, g["bus_pos"].to_numpy(), g["weight"].to_numpy() * group_load[g["group"].to_numpy()])
+    return injection_flows(model, inj)
+
+
+def injection_flows(model: DCModel, injection_mw: np.ndarray) -> np.ndarray:
+    """Branch flows (MW) of net bus injections ``injection_mw`` (per bus position, balanced per
+    island) by one full DC solve."""
     theta = np.zeros(model.n_bus)
-    theta[model.nonref] = model.lu.solve((inj[model.nonref] - model.pbusinj_mw[model.nonref]) / model.base_mva)
+    rhs = (injection_mw[model.nonref] - model.pbusinj_mw[model.nonref]) / model.base_mva
+    theta[model.nonref] = model.lu.solve(rhs)
     return model.Bf @ theta * model.base_mva + model.pfinj_mw
 
 

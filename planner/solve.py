@@ -60,6 +60,8 @@ class Result:
     dispatch_mw: pd.Series = field(repr=False)     # pandapower gen index -> MW (peak state)
     #: state name -> {"load_mw": bus -> MW counted in that state, "dispatch_mw", "load_factor", "share"}
     states: dict = field(default_factory=dict, repr=False)
+    #: redispatch: one row per dispatchable generator (limits, base, reference and new output, cost)
+    dispatch_table: pd.DataFrame | None = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------------- solver
@@ -217,6 +219,8 @@ def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DC
                           f"${params.max_capex_usd:,.0f}")
     for st in net.states:
         n0 = st.n0
+        if n0.sens is None:  # redispatch: generators may relieve any branch; no quick test
+            break
         load = np.bincount(cand.bus_of_site, weights=must * st.share["ai"], minlength=len(cand.buses))
         flow = n0.flows(load)
         over = np.flatnonzero(np.abs(flow) > n0.limit * (1 + 1e-6) + 1e-6)
@@ -289,7 +293,8 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     timings["map_sites"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    model = model if model is not None and model.slack == params.slack else sens.dc_model(grid, params.slack)
+    slack = fixed_slack(params.supply_response)
+    model = model if model is not None and model.slack == slack else sens.dc_model(grid, slack)
     cand = mdl.candidates(sites, params)
     if len(cand) == 0:
         raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
@@ -302,7 +307,17 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
 
     t = time.perf_counter()
     built = mdl.build(cand, params)
+    redispatch_ref = None
+    if params.supply_response == "redispatch":
+        from planner import redispatch
+
+        redispatch.add_dispatch(built, net, params)
     timings["build"] = time.perf_counter() - t
+    if params.supply_response == "redispatch":
+        t = time.perf_counter()
+        redispatch_ref = _reference_dispatch(cand, net, params, deadline)
+        timings["reference_dispatch"] = time.perf_counter() - t
+        t = time.perf_counter() - timings["build"]
     mip = _lazy_solve(built, net, params, mip=True, deadline=deadline)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
     timings["solve"] = mip["solver_s"] if np.isfinite(mip["solver_s"]) else mip["solve_s"]
@@ -314,6 +329,7 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
         raise SolverError(f"the solver stopped without a solution (status {mip['status']}); "
                           "try a longer time_limit_s or a larger mip_gap")
     values = _collect(built, cand)
+    xs = _state_loads(built)
 
     t = time.perf_counter()
     lp = _fix_and_price(built, net, params, deadline)
@@ -328,7 +344,15 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     from planner.result import assemble
 
     result = assemble(grid, sites, model, cand, built, net, values, mip, lp, existing, params,
-                      scenario=scenario)
+                      scenario=scenario, xs=xs)
+    result.summary["network"]["supply_response"] = params.supply_response
+    if redispatch_ref is not None:
+        from planner import redispatch
+
+        block, table = redispatch.report(net, params, xs, redispatch_ref, values, cand)
+        result.summary["redispatch"] = block
+        result.summary["objective_usd"] = round(result.summary["objective_usd"] + block["supply_margin_npv_usd"], 0)
+        result.dispatch_table = table
     timings["total"] = time.perf_counter() - t0
     result.summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
     result.summary["versions"] = _versions()
@@ -348,9 +372,32 @@ def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
     return out
 
 
+def fixed_slack(supply_response: str) -> str:
+    """The slack of the DC model a supply response starts from (regional and redispatch start from
+    the headroom model: its loss-balanced base case)."""
+    return supply_response if supply_response in sens.SLACKS else "headroom"
+
+
+def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline) -> dict:
+    """Redispatch reference: the economic dispatch of the grid without any new load (an LP)."""
+    from planner import redispatch
+
+    built = mdl.build(cand, params, objective="reference")
+    redispatch.add_dispatch(built, net, params, pay=False)
+    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
+    if info["status"] != "optimal":
+        raise SolverError(f"the reference dispatch without new load did not solve ({info['status']})")
+    logger.info(f"reference dispatch without new load: {info['rounds']} rounds, {info['rows_added']} rows")
+    return _state_loads(built)
+
+
 def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params, deadline) -> float:
     """Largest share of today's load the network can carry with no new load (an LP)."""
     built = mdl.build(cand, params, objective="existing")
+    if params.supply_response == "redispatch":
+        from planner import redispatch
+
+        redispatch.add_dispatch(built, net, params, pay=False, cost=False)
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
     if info["status"] != "optimal":
         raise SolverError(f"the existing-load check did not solve ({info['status']})")

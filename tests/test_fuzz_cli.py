@@ -75,7 +75,7 @@ VALID_SETS = ["economics.hashprice_usd_per_ph_day=35", "economics.discount_rate=
               "economics.ai_lease_usd_per_kw_month=1e4",
               "constraints.security=n-1", "constraints.allow_conversion=false", "constraints.max_capex_usd=0",
               "constraints.mining_firm_share=0", "ac.check=true", "solver.existing_load_check=true",
-              "grid.slack=single", "sites.kv_by_mw={100: 230}", "solver.mip_gap=0.5", "solver.name=cbc",
+              "grid.supply_response=single", "sites.kv_by_mw={100: 230}", "solver.mip_gap=0.5", "solver.name=cbc",
               "demand.defaults.lead_months=240", "demand.defaults.min_block_mw=1e6", "sites.max_km=20040"]
 
 SITE_COLUMNS = ["site_id", "lat", "lon", "current_use", "operating_mw", "poi_mw", "it_mw", "country",
@@ -235,7 +235,7 @@ def scenario_doc(draw, site_ids: list[str], valid: bool) -> dict:
         requests.append(req)
     doc: dict = {
         "name": draw(st.sampled_from(["fz", "fz-1", "a.b"])),
-        "grid": {"name": "mesh.json", "slack": draw(st.sampled_from(["headroom", "pmax", "single"]))},
+        "grid": {"name": "mesh.json", "supply_response": draw(st.sampled_from(["headroom", "pmax", "single"]))},
         "sites": {"files": ["sites.csv"], "max_km": draw(st.floats(60 if valid else 1, 300)), "min_kv": 100},
         "demand": {"requests": requests},
         "constraints": {"security": draw(st.sampled_from(["n-0", "n-0", "n-1"])),

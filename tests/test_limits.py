@@ -10,7 +10,7 @@ import pytest
 import planner
 from planner import examples as ex
 
-FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "slack": "single"}
+FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "supply_response": "single"}
 
 
 def request_at(bus: int, site_id: str, mw: float, **extra) -> dict:

@@ -39,7 +39,7 @@ def test_triangle_by_hand():
         {"site_id": "B", "bus": 3, "poi_mw": 140, "current_use": "development", "min_block_mw": 120,
          "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 12},
     ])
-    r = planner.plan(g, sites, planner.Params(**FIRM, slack="single"))
+    r = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single"))
     a = r.allocation.set_index("site_id")
     assert a.loc["A", "ai_mw"] == pytest.approx(60, abs=1e-6)
     assert a.loc["B", "ai_mw"] == pytest.approx(120, abs=1e-6)
@@ -76,7 +76,7 @@ def test_chain_by_hand():
     use 200 MW (line 2-3) within today's load (the pool is spent), so 150 MW keep mining."""
     g, sites = chain_case()
     v_g = float(E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=200, capex_usd_per_mw=2e6, lead_months=12))
-    params = planner.Params(**FIRM, slack="single", ai_demand_mw={"R": 350}, supply_pools_mw={"R": 300}, mip_gap=0)
+    params = planner.Params(**FIRM, supply_response="single", ai_demand_mw={"R": 350}, supply_pools_mw={"R": 300}, mip_gap=0)
     r = planner.plan(g, sites, params)
     s = r.summary
     assert s["objective_usd"] == pytest.approx(300 * v_g + 50 * V_CONV + 150 * V_KEEP, rel=1e-9)
@@ -94,19 +94,19 @@ def test_chain_by_hand():
     # line 2-3 already limits C + M, so a bigger pool is worth nothing here ...
     assert s["supply_pools"]["R"]["shadow_price_usd_per_mw"] == pytest.approx(0, abs=1e-3)
     # ... but a smaller one costs: G gets 250 MW, 100 MW of AI go to conversions instead
-    less = planner.plan(g, sites, planner.Params(**FIRM, slack="single", ai_demand_mw={"R": 350},
+    less = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", ai_demand_mw={"R": 350},
                                                  supply_pools_mw={"R": 250}))
     assert less.summary["objective_usd"] == pytest.approx(250 * v_g + 100 * V_CONV + 150 * V_KEEP, rel=1e-9)
     assert less.summary["supply_pools"]["R"]["shadow_price_usd_per_mw"] > 0
-    uncapped = planner.plan(g, sites, planner.Params(**FIRM, slack="single", supply_pools_mw={"R": 300}))
+    uncapped = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", supply_pools_mw={"R": 300}))
     assert uncapped.summary["served_ai_mw"] > 350
 
 
 def test_budget_binds():
     g, sites = chain_case()
-    free = planner.plan(g, sites, planner.Params(**FIRM, slack="single"))
+    free = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single"))
     cap = 0.5 * free.summary["capex_usd"]
-    tight = planner.plan(g, sites, planner.Params(**FIRM, slack="single", max_capex_usd=cap))
+    tight = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", max_capex_usd=cap))
     assert tight.summary["capex_usd"] <= cap * (1 + 1e-9)
     assert tight.summary["objective_usd"] < free.summary["objective_usd"]
     assert tight.summary["budget_shadow_usd_per_usd"] > 0
@@ -114,7 +114,7 @@ def test_budget_binds():
 
 def test_no_conversion_means_no_ai_at_mines():
     g, sites = chain_case()
-    r = planner.plan(g, sites, planner.Params(**FIRM, slack="single", allow_conversion=False))
+    r = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", allow_conversion=False))
     a = r.allocation.set_index("site_id")
     assert a.loc[["C", "M"], "ai_mw"].sum() == 0 and r.summary["converted_sites"] == 0
 
@@ -210,7 +210,7 @@ def test_milp_equals_brute_force(rows, pool, demand, budget):
             "ai_lead_months": 12, "min_block_mw": r["min_block_mw"],
         })
     sites = ex.sites_at(g, table)
-    params = planner.Params(**FIRM, slack="single", mip_gap=0.0,
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0.0,
                             supply_pools_mw={"R": pool} if pool is not None else {},
                             ai_demand_mw={"R": demand} if demand is not None else {},
                             max_capex_usd=budget)
@@ -221,7 +221,7 @@ def test_milp_equals_brute_force(rows, pool, demand, budget):
 
 def test_cbc_gives_the_same_answer_as_highs():
     g, sites = chain_case()
-    params = {**FIRM, "slack": "single", "ai_demand_mw": {"R": 350}, "supply_pools_mw": {"R": 300}, "mip_gap": 0}
+    params = {**FIRM, "supply_response": "single", "ai_demand_mw": {"R": 350}, "supply_pools_mw": {"R": 300}, "mip_gap": 0}
     highs = planner.plan(g, sites, planner.Params(**params))
     cbc = planner.plan(g, sites, planner.Params(solver="cbc", **params))
     assert cbc.summary["objective_usd"] == pytest.approx(highs.summary["objective_usd"], rel=1e-9)

@@ -27,7 +27,7 @@ def texas_sites(texas, shipped_sites):
 
 @pytest.mark.parametrize("slack", ["headroom", "pmax", "single"])
 def test_allocation_is_secure_in_pandapower_dc(texas, texas_sites, slack):
-    r = planner.plan(texas, texas_sites, planner.Params(slack=slack))
+    r = planner.plan(texas, texas_sites, planner.Params(supply_response=slack))
     assert r.status == "optimal"
     assert r.summary["served_ai_mw"] > 1000  # the network binds, but not everything is stuck
     assert r.summary["binding_branches"] >= 1

@@ -38,11 +38,18 @@ def test_us_2028_requests_and_pools_add_up():
 
 
 def test_unknown_key_in_file_suggests_the_right_one(tmp_path):
-    path = write(tmp_path, "s.yaml", "grid:\n  name: texas\n  slak: single\n")
+    path = write(tmp_path, "s.yaml", "grid:\n  name: texas\n  supply_respons: single\n")
     with pytest.raises(InputError) as err:
         load_scenario(path)
     msg = str(err.value)
-    assert str(path) in msg and "grid.slak" in msg and "did you mean 'grid.slack'" in msg
+    assert str(path) in msg and "grid.supply_respons" in msg and "did you mean 'grid.supply_response'" in msg
+
+
+def test_renamed_slack_says_what_it_became(tmp_path):
+    path = write(tmp_path, "s.yaml", "grid:\n  name: texas\n  slack: single\n")
+    with pytest.raises(InputError, match="renamed grid.supply_response") as err:
+        load_scenario(path)
+    assert str(path) in str(err.value)
 
 
 def test_unknown_section_suggests_the_right_one(tmp_path):

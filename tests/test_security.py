@@ -166,7 +166,7 @@ def test_flexible_mining_hosts_more_than_firm_ai_by_hand():
     Mining (10 % firm): 80 + 0.1 x <= 100 -> 200; off-peak 40 + x <= 100 -> 60 MW.
     Difference 40 MW = (1 - 0.5) x 80, the base load off-peak takes off the line."""
     g = _pair_grid()
-    params = planner.Params(slack="single", mining_firm_share=0.1, offpeak_load_factor=0.5, mip_gap=0, min_block_mw=0)
+    params = planner.Params(supply_response="single", mining_firm_share=0.1, offpeak_load_factor=0.5, mip_gap=0, min_block_mw=0)
     ai = planner.plan(g, ex.sites_at(g, [{"site_id": "A", "bus": 2, "poi_mw": 500, "current_use": "development",
                                           "ai_value_usd_per_mw": 1e6}]), params)
     mine = planner.plan(g, ex.sites_at(g, [{"site_id": "M", "bus": 2, "poi_mw": 500, "operating_mw": 500,
@@ -211,7 +211,7 @@ def test_curtailment_reduces_the_value_of_mining():
     values = []
     for hours in (0.0, 500.0):
         e = planner.Economics(mining_curtailed_hours_per_year=hours)
-        values.append(planner.plan(g, sites, planner.Params(economics=e, slack="single")).summary["objective_usd"])
+        values.append(planner.plan(g, sites, planner.Params(economics=e, supply_response="single")).summary["objective_usd"])
     e0 = planner.Economics(mining_curtailed_hours_per_year=0.0)
     margin = 50 * 40 / 24 - 40  # $ per MWh of hash revenue less power, as in test_economics
     from planner.economics import annuity_factor
@@ -237,7 +237,7 @@ def test_ac_check_catches_and_ac_tighten_removes_an_overload_dc_cannot_see():
     g = _ac_grid()
     sites = ex.sites_at(g, [{"site_id": "A", "bus": 2, "poi_mw": 500, "current_use": "development",
                              "ai_value_usd_per_mw": 1e6}])
-    params = planner.Params(slack="single", mip_gap=0)
+    params = planner.Params(supply_response="single", mip_gap=0)
     r = planner.plan(g, sites, params)
     assert r.summary["served_ai_mw"] == pytest.approx(50.0)
     assert r.branches.loc[0, "loading_percent"] == pytest.approx(100.0)  # DC: exactly at the rating
