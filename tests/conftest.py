@@ -36,3 +36,11 @@ def shipped_sites():
     from planner.sites import read_sites
 
     return read_sites(default_sites())
+
+
+@pytest.fixture(scope="session")
+def texas_sites(texas, shipped_sites):
+    """The shipped sites mapped to the Texas grid."""
+    from planner.sites import map_sites
+
+    return map_sites(shipped_sites, texas)

@@ -10,11 +10,6 @@ import planner
 from planner import sensitivity as sens
 
 
-@pytest.fixture(scope="module")
-def texas_sites(texas, shipped_sites):
-    return planner.map_sites(shipped_sites, texas)
-
-
 @pytest.mark.parametrize("slack", ["single", "headroom"])
 def test_ptdf_rows_equal_the_columns(texas, slack):
     """Rows of Bf B^-1 (one transposed solve per branch) against columns (one solve per bus), 1e-10."""

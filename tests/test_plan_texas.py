@@ -20,11 +20,6 @@ with warnings.catch_warnings():
     import pandapower as pp
 
 
-@pytest.fixture(scope="module")
-def texas_sites(texas, shipped_sites):
-    return planner.map_sites(shipped_sites, texas)
-
-
 @pytest.mark.parametrize("slack", ["headroom", "pmax", "single"])
 def test_allocation_is_secure_in_pandapower_dc(texas, texas_sites, slack):
     r = planner.plan(texas, texas_sites, planner.Params(supply_response=slack))
