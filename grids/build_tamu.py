@@ -52,6 +52,9 @@ TABLES: dict[str, tuple[str, list[str]]] = {
          "loss0", "loss1"],
     ),
     "zone.csv": ("zones.csv", ["zone_id", "zone_name", "state", "interconnect"]),
+    # MATPOWER gencost, one row per plant: type 2 = polynomial with n coefficients,
+    # $/h = c2 * P**2 + c1 * P + c0 with P in MW (startup/shutdown are 0 everywhere: not kept)
+    "gencost.csv": ("gencost.csv.gz", ["plant_id", "type", "n", "c2", "c1", "c0"]),
 }
 
 

@@ -22,6 +22,10 @@ network). Conventions:
   (``monitored = False``, ``rate_mw = NaN``), never a 0 MW limit.
 * One slack (``ext_grid``) per interconnect, at the bus the data marks as
   reference (type 3).
+* Generator cost curves (MATPOWER ``gencost``: the TAMU grid's and a ``.m`` file's)
+  go to ``net.poly_cost`` (polynomials) and ``net.pwl_cost`` (piecewise linear), one
+  row per generator, in $ although pandapower's column names say "eur". A source
+  without costs leaves both tables empty.
 * DC lines inside the grid are pandapower ``dcline`` elements; DC ties to an
   interconnect that is not loaded become fixed injections at their terminal
   (an ``sgen`` where power enters, a ``load`` where it leaves), so the flows
@@ -77,7 +81,14 @@ US_STATES = {
 @dataclass
 class GridTables:
     """MATPOWER-like tables: power in MW/MVAr, impedances in p.u. on ``base_mva``
-    and the from-bus kV base. Column names follow MATPOWER / powersimdata."""
+    and the from-bus kV base. Column names follow MATPOWER / powersimdata.
+
+    Generator costs, when the source has them, are columns of ``gen`` (MATPOWER's
+    ``gencost``, active power only): ``cost_model`` 2 = polynomial,
+    $/h = ``c2`` P**2 + ``c1`` P + ``c0`` with P in MW; ``cost_model`` 1 = piecewise
+    linear through ``cost_points``, a tuple of (MW, $/h) points; NaN or no column:
+    no cost given.
+    """
 
     bus: pd.DataFrame
     branch: pd.DataFrame
@@ -128,10 +139,19 @@ def _tamu_raw() -> dict[str, pd.DataFrame]:
     bus = bus.merge(sub.rename(columns={"name": "sub_name"}), on="sub_id", how="left")
     bus = bus.merge(zone[["zone_id", "zone_name", "state"]], on="zone_id", how="left")
     bus["state"] = bus["state"].map(US_STATES).fillna("")
+    gen = _read_shipped("plants.csv.gz").rename(columns={"plant_id": "gen_id", "type": "fuel"})
+    cost = _read_shipped("gencost.csv.gz").rename(columns={"plant_id": "gen_id", "type": "cost_model"})
+    # every plant has one polynomial cost (MATPOWER model 2) of at most 3 coefficients
+    if not ((cost["cost_model"] == 2) & (cost["n"] <= 3)).all():
+        raise AssertionError("a shipped generator cost is not a polynomial of degree <= 2")
+    gen = gen.merge(cost[["gen_id", "cost_model", "c2", "c1", "c0"]], on="gen_id", how="left",
+                    validate="one_to_one")
+    if gen["cost_model"].isna().any():
+        raise AssertionError("a shipped plant has no row in gencost.csv.gz")
     return {
         "bus": bus,
         "branch": _read_shipped("branches.csv.gz"),
-        "gen": _read_shipped("plants.csv.gz").rename(columns={"plant_id": "gen_id", "type": "fuel"}),
+        "gen": gen,
         "dcline": _read_shipped("dclines.csv"),
     }
 
@@ -172,6 +192,8 @@ def matpower_tables(path: Path) -> GridTables:
     branch.insert(0, "branch_id", np.arange(len(branch)))
     gen = mpc["gen"].copy()
     gen.insert(0, "gen_id", np.arange(len(gen)))
+    if len(mpc["gencost"]):  # one row per gen, in gen order (read_matpower checked)
+        gen = pd.concat([gen, mpc["gencost"].set_index(gen.index)], axis=1)
     dcline = mpc["dcline"].copy()
     dcline.insert(0, "dcline_id", np.arange(len(dcline)))
     for name, frame in (("branch", branch), ("gen", gen), ("dcline", dcline)):
@@ -219,6 +241,41 @@ def _is_transformer(branch: pd.DataFrame, kv_from: np.ndarray, kv_to: np.ndarray
         | (branch["angle"].to_numpy(float) != 0)
         | (kv_from != kv_to)
     )
+
+
+def _pwl_segments(points) -> list[list[float]]:
+    """MATPOWER's piecewise-linear points ((p1, f1), ..., (pn, fn)), MW and $/h, as
+    pandapower's segments [[p1, p2, slope 1-2], ...] in $/MWh. pandapower keeps only the
+    slopes: the cost at p1 (a constant) is not on the net (it is in ``GridTables.gen``)."""
+    p = np.array([pt[0] for pt in points], float)
+    f = np.array([pt[1] for pt in points], float)
+    slope = np.diff(f) / np.diff(p)
+    return [[float(a), float(b), float(m)] for a, b, m in zip(p[:-1], p[1:], slope)]
+
+
+def _add_gen_costs(net: pp.pandapowerNet, gen: pd.DataFrame) -> None:
+    """The generators' cost curves onto ``net.poly_cost`` / ``net.pwl_cost``: one row per
+    generator that has a cost (in service or not), ``element`` = gen index, ``et`` = 'gen'.
+    A source without costs leaves both tables empty: no cost is made up."""
+    if "cost_model" not in gen:
+        return
+    model = gen["cost_model"].to_numpy(float)
+    ids = gen["gen_id"].to_numpy(int)
+    poly = model == 2
+    if poly.any():
+        # pandapower's column names say "eur"; the values are the source's $ (TAMU, MATPOWER):
+        # cp2_eur_per_mw2 = c2 in $/MW^2h, cp1_eur_per_mw = c1 in $/MWh, cp0_eur = c0 in $/h
+        pp.create_poly_costs(
+            net, ids[poly], "gen",
+            cp1_eur_per_mw=gen["c1"].to_numpy(float)[poly],
+            cp2_eur_per_mw2=gen["c2"].to_numpy(float)[poly],
+            cp0_eur=gen["c0"].to_numpy(float)[poly],
+        )
+    pwl = model == 1
+    if pwl.any():
+        for gen_id, points in zip(ids[pwl], gen["cost_points"].to_numpy()[pwl]):
+            # points in MW, slopes in $/MWh (pandapower says eur)
+            pp.create_pwl_cost(net, int(gen_id), "gen", points=_pwl_segments(points), power_type="p")
 
 
 def build_net(tables: GridTables, name: str = "") -> pp.pandapowerNet:
@@ -304,6 +361,8 @@ def build_net(tables: GridTables, name: str = "") -> pp.pandapowerNet:
         max_q_mvar=gen["Qmax"].to_numpy(float), min_q_mvar=gen["Qmin"].to_numpy(float),
         type=gen["fuel"].astype(str).to_numpy() if "fuel" in gen else None,
     )
+
+    _add_gen_costs(net, gen)
 
     # one slack per reference bus (one per interconnect in the built-in grids)
     for ref in bus_ids[bus["type"].to_numpy(int) == 3]:

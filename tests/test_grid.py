@@ -170,6 +170,104 @@ def test_matpower_file_loads_and_matches_reference(tmp_path):
     assert abs(grid.net._ppc["internal"]["Ybus"] - ref_y).max() < 1e-9
 
 
+def test_texas_net_carries_the_shipped_generator_costs(texas):
+    net = texas.net
+    cost = net.poly_cost
+    # one polynomial cost per generator, out-of-service ones included; no piecewise-linear costs
+    assert len(cost) == len(net.gen) == 598 and len(net.pwl_cost) == 0
+    assert (cost["et"] == "gen").all() and cost["element"].is_unique
+    assert set(cost["element"]) == set(net.gen.index)
+    by_gen = cost.set_index("element")
+    # plant_id: (c2 $/MW^2h, c1 $/MWh, c0 $/h) as in grids/tamu_usa/gencost.csv.gz
+    shipped = {
+        12889: (0.00109, 23.8296, 800.169),   # gas, in service
+        12887: (0.00109, 25.4352, 1185.7),    # gas, out of service: keeps its cost
+        13086: (0.0, 6.975, 1485.46),         # nuclear: linear (c2 = 0)
+        12875: (0.0, 0.0, 0.0),               # wind: no cost at all
+    }
+    for plant, (c2, c1, c0) in shipped.items():
+        row = by_gen.loc[plant]
+        assert (row["cp2_eur_per_mw2"], row["cp1_eur_per_mw"], row["cp0_eur"]) == (c2, c1, c0)
+        assert (row["cq0_eur"], row["cq1_eur_per_mvar"], row["cq2_eur_per_mvar2"]) == (0.0, 0.0, 0.0)
+    assert not net.gen.loc[12887, "in_service"] and net.gen.loc[12889, "in_service"]
+    assert (cost["cp2_eur_per_mw2"] >= 0).all()
+
+
+def test_shipped_gencost_file_facts():
+    """The facts grids/README.md states about gencost.csv.gz."""
+    from planner.datasets import grid_file
+
+    cost = pd.read_csv(grid_file("gencost.csv.gz"))
+    plants = pd.read_csv(grid_file("plants.csv.gz"))
+    assert list(cost.columns) == ["plant_id", "type", "n", "c2", "c1", "c0"]
+    assert cost["plant_id"].tolist() == plants["plant_id"].tolist()  # 14,050, same order
+    assert (cost["type"] == 2).all() and (cost["n"] == 3).all()
+    assert (cost[["c2", "c1", "c0"]] >= 0).all().all()  # convex everywhere
+    free = (cost[["c2", "c1", "c0"]] == 0).all(axis=1)
+    assert free.sum() == 5448
+    assert set(plants.loc[free, "type"]) == {"hydro", "solar", "wind", "wind_offshore", "geothermal", "other"}
+    assert cost.loc[~free, "c1"].min() == 5.81327 and cost["c1"].max() == 132.047
+
+
+MATPOWER_COST_CASE = MATPOWER_CASE.replace(
+    "mpc.gen = [\n\t1\t240\t0\t300\t-300\t1.02\t100\t1\t400\t0;\n];",
+    "mpc.gen = [\n\t1\t240\t0\t300\t-300\t1.02\t100\t1\t400\t0;\n"
+    "\t2\t0\t0\t50\t-50\t1.0\t100\t0\t80\t0;\n"
+    "\t3\t0\t0\t50\t-50\t1.0\t100\t1\t100\t0;\n];",
+) + """mpc.gencost = [
+	2	0	0	3	0.01	20	100	0	0	0;
+	2	0	0	2	15	50	0	0	0	0;
+	1	0	0	3	0	0	50	1000	100	3000;
+];
+"""
+
+
+def test_matpower_gencost_polynomial_and_piecewise_linear(tmp_path):
+    path = tmp_path / "costs.m"
+    path.write_text(MATPOWER_COST_CASE)
+    net = load_grid(path).net
+    assert len(net.gen) == 3
+    poly = net.poly_cost.set_index("element")
+    assert sorted(poly.index) == [0, 1] and (poly["et"] == "gen").all()
+    assert poly.loc[0, ["cp2_eur_per_mw2", "cp1_eur_per_mw", "cp0_eur"]].tolist() == [0.01, 20.0, 100.0]
+    # n = 2: c1, c0 (out-of-service gen 1 keeps its cost)
+    assert poly.loc[1, ["cp2_eur_per_mw2", "cp1_eur_per_mw", "cp0_eur"]].tolist() == [0.0, 15.0, 50.0]
+    assert not net.gen.loc[1, "in_service"]
+    # points (0, 0), (50, 1000), (100, 3000) MW, $/h: slopes 20 and 40 $/MWh
+    assert len(net.pwl_cost) == 1
+    pwl = net.pwl_cost.iloc[0]
+    assert (pwl["element"], pwl["et"], pwl["power_type"]) == (2, "gen", "p")
+    assert [list(seg) for seg in pwl["points"]] == [[0.0, 50.0, 20.0], [50.0, 100.0, 40.0]]
+    # reactive power cost rows (ng + 1 .. 2 ng) are accepted and not kept
+    with_q = MATPOWER_COST_CASE.replace("3000;\n];", "3000;\n" + "\t2\t0\t0\t2\t1\t0\t0\t0\t0\t0;\n" * 3 + "];")
+    path.write_text(with_q)
+    again = load_grid(path).net
+    assert again.poly_cost[["cp1_eur_per_mw", "cq1_eur_per_mvar"]].to_numpy().tolist() == [[20.0, 0.0], [15.0, 0.0]]
+    assert len(again.pwl_cost) == 1
+    # the costs survive pandapower JSON, and a case without gencost has none
+    pp.to_json(net, str(tmp_path / "costs.json"))
+    back = load_grid(tmp_path / "costs.json").net
+    assert len(back.poly_cost) == 2 and len(back.pwl_cost) == 1
+    path.write_text(MATPOWER_CASE)
+    plain = load_grid(path).net
+    assert len(plain.poly_cost) == 0 and len(plain.pwl_cost) == 0
+
+
+@pytest.mark.parametrize("rows,message", [
+    (["3	0	0	3	0.01	20	100	0	0	0"],
+     r"field 'mpc.gencost row 1 MODEL': unknown cost model; got 3\.0; expected 1 \(piecewise linear\) or 2"),
+    (["2	0	0	4	1	0.01	20	100	0	0"], r"field 'mpc.gencost row 1 NCOST'.*got 4\.0.*1, 2 or 3 coefficients"),
+    (["1	0	0	2	50	0	10	100	0	0"], r"field 'mpc.gencost row 1 COST'.*p \(MW\) strictly increasing"),
+    (["1	0	0	4	0	0	50	1000	100	3000"], r"field 'mpc.gencost row 1 NCOST'.*got 4\.0"),
+    (["2	0	0	2	10	0"] * 3, r"field 'mpc.gencost': 3 rows for 1 generators.*\(1 rows\), or two \(2 rows"),
+], ids=["model 3", "cubic", "pwl decreasing p", "pwl too many points", "row count"])
+def test_bad_matpower_gencost(tmp_path, rows, message):
+    path = tmp_path / "bad_cost.m"
+    path.write_text(MATPOWER_CASE + "mpc.gencost = [\n" + "".join(f"\t{r};\n" for r in rows) + "];\n")
+    with pytest.raises(InputError, match=r"bad_cost\.m, " + message):
+        load_grid(path)
+
+
 def test_pandapower_case_and_json_load(tmp_path):
     grid = load_grid("case118")
     assert len(grid.buses) == 118
