@@ -36,7 +36,17 @@ from pydantic import (
 
 from planner.economics import BOUNDS as ECONOMICS_BOUNDS
 from planner.economics import Economics
-from planner.errors import BUDGET_USD, KM, KV, LEAD_MONTHS, MW, SUPPLY_RESPONSES, USD_PER_MW, Bound, InputError
+from planner.errors import (
+    BUDGET_USD,
+    KM,
+    KV,
+    LEAD_MONTHS,
+    MW,
+    SUPPLY_RESPONSES,
+    USD_PER_MW,
+    Bound,
+    InputError,
+)
 
 SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "output")
 
