@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     import pandapower as pp
 
 
-@pytest.mark.parametrize("slack", ["headroom", "pmax", "single"])
+@pytest.mark.parametrize("slack", ["headroom", "pmax", "single", "regional", "redispatch"])
 def test_allocation_is_secure_in_pandapower_dc(texas, texas_sites, slack):
     r = planner.plan(texas, texas_sites, planner.Params(supply_response=slack))
     assert r.status == "optimal"
