@@ -152,6 +152,21 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
     ic = np.where(sites["bus_interconnect"].fillna("").astype(str) != "",
                   sites["bus_interconnect"].fillna("").astype(str),
                   sites["interconnect"].fillna("").astype(str) if "interconnect" in sites else "")
+    _match_regions(regions, state, ic, region)
+    mapped = (sites["status"] == "mapped").to_numpy()
+    lost = np.flatnonzero(mapped & (region == ""))
+    if len(lost):
+        i = lost[0]
+        raise InputError(f"site {sites['site_id'].iat[i]} (state {state[i] or '?'}, interconnect {ic[i] or '?'}) "
+                         "is in no region of supply.regions", source=sc.label, field="supply.regions",
+                         expected="a region whose states and interconnects include it, or a sites filter "
+                                  "that leaves it out")
+    return region
+
+
+def _match_regions(regions: dict, state: np.ndarray, ic: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Fill the empty entries of ``region`` (in place) with the first region of ``regions`` whose
+    states and interconnects include each entry's state and interconnect."""
     open_ = region == ""
     for name, r in regions.items():
         match = open_.copy()
@@ -161,14 +176,6 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
             match &= np.isin(np.char.lower(ic.astype(str)), [i.lower() for i in r.interconnects])
         region[match] = name
         open_ &= ~match
-    mapped = (sites["status"] == "mapped").to_numpy()
-    lost = np.flatnonzero(mapped & (region == ""))
-    if len(lost):
-        i = lost[0]
-        raise InputError(f"site {sites['site_id'].iat[i]} (state {state[i] or '?'}, interconnect {ic[i] or '?'}) "
-                         "is in no region of supply.regions", source=sc.label, field="supply.regions",
-                         expected="a region whose states and interconnects include it, or a sites filter "
-                                  "that leaves it out")
     return region
 
 
@@ -182,16 +189,7 @@ def _gen_regions(sc: Scenario, grid) -> dict[int, str]:
     if not sc.supply.regions:
         return dict(zip(gen.index.tolist(), ic.tolist()))
     state = bus["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in bus else np.full(len(gen), "")
-    region = np.full(len(gen), "", dtype=object)
-    open_ = np.ones(len(gen), bool)
-    for name, r in sc.supply.regions.items():
-        match = open_.copy()
-        if r.states:
-            match &= np.isin(state, [s.upper() for s in r.states])
-        if r.interconnects:
-            match &= np.isin(np.char.lower(ic.astype(str)), [i.lower() for i in r.interconnects])
-        region[match] = name
-        open_ &= ~match
+    region = _match_regions(sc.supply.regions, state, ic, np.full(len(gen), "", dtype=object))
     return {int(g): str(r) for g, r in zip(gen.index, region) if r}
 
 
