@@ -9,6 +9,7 @@ import pandapower as pp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pp_reference import single_slack_dc
 from scipy.optimize import linprog
 
 import planner
@@ -16,12 +17,9 @@ from planner import economics as E
 from planner import examples as ex
 from planner.errors import InputError
 from planner.grid import grid_from_tables
-from planner.validate import run_dc
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from pandapower.pd2ppc import _pd2ppc
-    from pandapower.pypower.makePTDF import makePTDF
 
 #: one state (every new MW firm, no off-peak state), no extra LP, no minimum block
 ONE = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "check_existing_load": False, "mip_gap": 0.0}
@@ -148,13 +146,7 @@ def brute_force(grid, sites, supply, gen_regions, pool):
     base flows, with the supply response written out independently: fixed weights per generator
     (headroom, or headroom within the site's region), or generator outputs as variables (redispatch)."""
     net = grid.net
-    flows = run_dc(net)
-    _, ppci = _pd2ppc(net)
-    full = makePTDF(ppci["baseMVA"], ppci["bus"], ppci["branch"])
-    lookup = net._pd2ppc_lookups["bus"]
-    br = grid.branches
-    f0 = flows.reindex(list(zip(br["element"], br["element_index"]))).to_numpy()
-    limit = np.maximum(br["rate_mw"].to_numpy(), np.abs(f0))
+    full, lookup, f0, limit = single_slack_dc(grid)
     gens = net.gen
     gcol = full[:, lookup[gens["bus"].to_numpy()]]         # flow per MW more at each generator
     head = (gens["max_p_mw"] - gens["p_mw"]).to_numpy()
