@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner import interrupt
-from planner.errors import SUPPLY_RESPONSES, PlannerError
+from planner.errors import SUPPLY_RESPONSES, InputError, PlannerError
 
 console = Console(stderr=True)
 # piped output gets a wide console so tables are not wrapped at 80 columns
@@ -39,6 +39,35 @@ def _load_grid(ctx: click.Context, name: str):
 
     with progress(ctx, f"Loading grid {name}…"):
         return load_grid(name)
+
+
+class _Setting(click.Option):
+    """An option that is a setting of the scenario schema: its default, help and bounds come from
+    there (:mod:`planner.scenario`), read only when needed so that ``planner --help`` stays fast."""
+
+    def __init__(self, *args, setting: str, **kwargs):
+        self.setting = setting
+        super().__init__(*args, show_default=True, callback=self._check, **kwargs)
+
+    def get_default(self, ctx, call=True):
+        from planner.scenario import setting_default
+
+        return setting_default(self.setting)
+
+    def get_help_record(self, ctx):
+        from planner.scenario import setting_help
+
+        self.help = self.help or setting_help(self.setting)
+        return super().get_help_record(ctx)
+
+    def _check(self, ctx, param, value):
+        from planner.scenario import check_setting
+
+        try:
+            return check_setting(self.setting, value)
+        except InputError as exc:
+            raise click.BadParameter(f"{exc.message}; got {value!r}" + (f"; expected {exc.expected}" if exc.expected
+                                                                       else ""), ctx=ctx, param=param) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,8 +176,8 @@ def sites() -> None:
 @click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Write mapped_sites.csv and mapped_sites.geojson here.")
-@click.option("--min-kv", default=115.0, show_default=True, help="Lowest bus voltage a site may connect to.")
-@click.option("--max-km", default=50.0, show_default=True, help="Farthest a site may be from its bus.")
+@click.option("--min-kv", type=float, cls=_Setting, setting="sites.min_kv")
+@click.option("--max-km", type=float, cls=_Setting, setting="sites.max_km")
 @click.option("--kv-by-mw", default=None,
               help="Higher voltage for large sites, as MW:kV pairs, e.g. 300:230,1000:345.")
 @click.pass_context
@@ -192,9 +221,8 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
               help="ai: firm load; mining: flexible load (only --firm-share of it at peak, all of it off-peak).")
 @click.option("--firm-share", type=click.FloatRange(0, 1), default=None,
               help="Share of the load running at peak [default: 1 for ai, 0.1 for mining].")
-@click.option("--emergency-rating-factor", type=click.FloatRange(min=1), default=1.2, show_default=True,
-              help="N-1 limit = factor x rateA (the data has no emergency ratings).")
-@click.option("--offpeak-load-factor", type=click.FloatRange(0, 1, min_open=True), default=0.6, show_default=True,
+@click.option("--emergency-rating-factor", type=float, cls=_Setting, setting="emergency_rating_factor")
+@click.option("--offpeak-load-factor", type=float, cls=_Setting, setting="offpeak_load_factor",
               help="Off-peak base load as a share of the case's load (flexible use only).")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time (same as planner -v hosting).")
 @click.pass_context

@@ -5,7 +5,8 @@ Per site *i* (one that maps to a bus and has a MW figure):
 * ``keep[i]``  MW of today's mining kept running, ``0 <= keep <= existing``;
 * ``new[i]``   MW of new mining (mines only);
 * ``ai[i]``    MW of AI load (grid MW), gated by ``z[i]`` (binary: convert the
-  mine / build the campus), ``block * z <= ai <= cap * z``;
+  mine / build the campus), ``block * z <= ai <= cap * z``; a site whose minimum block is 0
+  gets no binary (``0 <= ai <= cap``);
 * ``keep + new + ai <= cap`` (the site's point of interconnection);
 * ``draw[i] >= keep + new + ai - existing``, ``draw >= 0``: the MW drawn from
   the region's supply pool (today's load already has its supply).
@@ -32,7 +33,8 @@ import pulp
 
 from planner import economics as econ
 from planner.economics import Economics
-from planner.errors import SUPPLY_RESPONSES, InputError
+from planner.errors import InputError
+from planner.scenario import PARAM_KEYS, check_setting, setting_default
 
 MINING_USES = ("bitcoin", "conversion")
 SCALE = 1e6  # objective and capex in million USD
@@ -40,100 +42,57 @@ SCALE = 1e6  # objective and capex in million USD
 
 @dataclass
 class Params:
-    """Everything :func:`planner.plan` needs besides the grid and the sites."""
+    """Everything :func:`planner.plan` needs besides the grid and the sites.
+
+    The fields a scenario sets take their default, bounds and help from the scenario schema
+    (:data:`planner.scenario.PARAM_KEYS`: e.g. ``min_block_mw`` is ``constraints.min_block_mw``);
+    :meth:`validate` checks them against it. The README's scenario reference lists them."""
 
     economics: Economics = field(default_factory=Economics)
-    #: who supplies new load (README "Supply response"): generators of its island in proportion to
-    #: headroom (default), to Pmax, the reference bus (single), generators of its supply region in
-    #: proportion to headroom (regional), or an economic redispatch of every generator (redispatch)
-    supply_response: str = "headroom"
+    #: who supplies new load (README "Supply response")
+    supply_response: str = setting_default("supply_response")
     #: regional: pandapower gen index -> supply region; generators not listed: their bus's interconnect
     gen_regions: dict[int, str] = field(default_factory=dict)
-    #: redispatch: equal-width segments of each generator's piecewise-linear cost curve (from its
-    #: quadratic cost between its lower and upper limit)
-    redispatch_cost_segments: int = 3
-    #: may a mine become an AI data center?
-    allow_conversion: bool = True
-    #: smallest AI block, MW of grid power, when a site converts or builds (capped at the site's size)
-    min_block_mw: float = 25.0
+    redispatch_cost_segments: int = setting_default("redispatch_cost_segments")
+    allow_conversion: bool = setting_default("allow_conversion")
+    min_block_mw: float = setting_default("min_block_mw")
     #: region -> MW of new supply available (regions not listed: no limit)
     supply_pools_mw: dict[str, float] = field(default_factory=dict)
     #: region -> MW of AI demand (regions not listed: no cap)
     ai_demand_mw: dict[str, float] = field(default_factory=dict)
-    #: optional cap on total capex, USD
-    max_capex_usd: float | None = None
+    max_capex_usd: float | None = setting_default("max_capex_usd")
     #: MW of AI requested in all (reported as requested_ai_mw); default: the sum of ``ai_demand_mw``
     requested_ai_mw: float | None = None
     #: site column naming the region of pools and demand; missing -> the bus's interconnect
     region_column: str = "region"
-    #: a branch overloaded before any new load may not get worse; a load counts as worsening it
-    #: only where its distribution factor is at least this (PJM-style 5 % DFAX cut-off); 0: any amount
-    overload_dfax: float = 0.05
-    #: "n-0" or "n-1" (outages of monitored branches that do not island the grid; see planner.security)
-    security: str = "n-0"
-    #: emergency rating = this x rateA: the data has no emergency ratings (rateB/rateC are 0)
-    emergency_rating_factor: float = 1.2
-    #: share of new mining MW that still runs at peak (mines curtail; ERCOT counts them as flexible)
-    mining_firm_share: float = 0.1
-    #: share of new AI MW that runs at peak (firm)
-    ai_firm_share: float = 1.0
-    #: off-peak hour: every base load x this factor, with all new load running
-    offpeak_load_factor: float = 0.6
+    overload_dfax: float = setting_default("overload_dfax")
+    security: str = setting_default("security")
+    emergency_rating_factor: float = setting_default("emergency_rating_factor")
+    mining_firm_share: float = setting_default("mining_firm_share")
+    ai_firm_share: float = setting_default("ai_firm_share")
+    offpeak_load_factor: float = setting_default("offpeak_load_factor")
     #: branch id -> multiplier of its rating (planner solve --ac-tighten sets these)
     rating_derate: dict[int, float] = field(default_factory=dict)
-    #: keep the LODF columns in memory when the branch x outage matrix is at most this size
-    lodf_cache_mb: float = 2048.0
-    solver: str = "highs"
-    time_limit_s: float | None = 300.0
-    mip_gap: float = 1e-4
-    threads: int | None = None
-    max_lazy_rounds: int = 50
-    #: lazily add rows of branches loaded above this share of their limit (as well as violated ones)
-    near_binding: float = 0.98
-    #: also compute how much of today's load the network can carry (one extra LP)
-    check_existing_load: bool = True
+    lodf_cache_mb: float = setting_default("lodf_cache_mb")
+    solver: str = setting_default("solver")
+    time_limit_s: float | None = setting_default("time_limit_s")
+    mip_gap: float = setting_default("mip_gap")
+    threads: int | None = setting_default("threads")
+    max_lazy_rounds: int = setting_default("max_lazy_rounds")
+    near_binding: float = setting_default("near_binding")
+    check_existing_load: bool = setting_default("check_existing_load")
 
     def validate(self) -> Params:
         self.economics.validate()
-        if self.min_block_mw < 0:
-            raise InputError("must not be negative", field="min_block_mw", value=self.min_block_mw)
+        for name in PARAM_KEYS:  # against the scenario schema: the same bounds and messages
+            check_setting(name, getattr(self, name))
         for name in ("supply_pools_mw", "ai_demand_mw"):
             for region, mw in getattr(self, name).items():
                 if not np.isfinite(mw) or mw < 0:
                     raise InputError("must be a number of MW >= 0", field=f"{name}.{region}", value=mw)
-        if self.max_capex_usd is not None and not (0 <= self.max_capex_usd < np.inf):
-            raise InputError("must be a finite number of dollars >= 0", field="max_capex_usd",
-                             value=self.max_capex_usd)
-        if self.supply_response not in SUPPLY_RESPONSES:
-            raise InputError("unknown supply response", field="supply_response", value=self.supply_response,
-                             expected=" or ".join(SUPPLY_RESPONSES))
-        if not 1 <= int(self.redispatch_cost_segments) <= 50 or \
-                self.redispatch_cost_segments != int(self.redispatch_cost_segments):
-            raise InputError("must be a whole number from 1 to 50", field="redispatch_cost_segments",
-                             value=self.redispatch_cost_segments)
-        if self.solver not in ("highs", "cbc"):
-            raise InputError("unknown solver", field="solver", value=self.solver, expected="highs or cbc")
-        if self.security not in ("n-0", "n-1"):
-            raise InputError("unknown security level", field="security", value=self.security,
-                             expected="n-0 or n-1")
-        if not np.isfinite(self.emergency_rating_factor) or self.emergency_rating_factor < 1:
-            raise InputError("must be at least 1 (an emergency rating is not below the normal one)",
-                             field="emergency_rating_factor", value=self.emergency_rating_factor)
-        for name in ("mining_firm_share", "ai_firm_share"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise InputError("is a share of MW", field=name, value=getattr(self, name),
-                                 expected="a number between 0 and 1")
-        if not 0 < self.offpeak_load_factor <= 1:
-            raise InputError("must be in (0, 1]", field="offpeak_load_factor", value=self.offpeak_load_factor)
         for branch, factor in self.rating_derate.items():
             if not 0 < factor <= 1:
                 raise InputError("must be in (0, 1]", field=f"rating_derate.{branch}", value=factor)
-        if not 0 < self.near_binding <= 1:
-            raise InputError("must be in (0, 1]", field="near_binding", value=self.near_binding)
-        if not 0 <= self.overload_dfax < 1:
-            raise InputError("must be in [0, 1)", field="overload_dfax", value=self.overload_dfax)
-        if not 0 <= self.mip_gap < 1:
-            raise InputError("must be in [0, 1)", field="mip_gap", value=self.mip_gap)
         return self
 
 
@@ -303,6 +262,16 @@ class Built:
     loads: dict[str, list] = field(default_factory=dict)
     #: network rows added lazily: (kind, state, row id, side) -> constraint
     rows: dict[tuple, pulp.LpConstraint] = field(default_factory=dict)
+    #: the problem held by HiGHS (:class:`planner.live.LiveModel`), made on the first solve
+    live: object | None = field(default=None, repr=False)
+
+
+def shadow(con) -> float:
+    """Objective gain ($) per unit increase of a constraint's right-hand side (maximization),
+    from the dual the last LP solve left on it; 0 for a missing row or one without a dual."""
+    if con is None or con.pi is None:
+        return 0.0
+    return -float(con.pi) * SCALE
 
 
 def _expr(pairs) -> pulp.LpAffineExpression:
@@ -337,8 +306,11 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             capex.append((new[i], row.capex_new_usd_per_mw / SCALE))
         if row.allow_ai and row.ai_cap_mw > 0:
             must = float(row.ai_min_mw)  # must-serve: z = 1 and ai >= the MW asked for
-            ai[i] = prob.add_variable(f"ai_{i}", must)  # bounded by aiup and the POI row
-            z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
+            if row.min_block_mw > 0:  # a binary only where a minimum block needs one
+                ai[i] = prob.add_variable(f"ai_{i}", must)  # bounded by aiup and the POI row
+                z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
+            else:  # any MW from 0 to the cap: no binary
+                ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
             obj.append((ai[i], row.v_ai_usd_per_mw / SCALE))
             capex.append((ai[i], row.capex_ai_usd_per_mw / SCALE))
     prob += _expr(obj)
@@ -351,6 +323,8 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += poi[i]
     aiup = {}
     for i, var in ai.items():
+        if i not in z:
+            continue
         cap, block = float(f.ai_cap_mw.iat[i]), float(f.min_block_mw.iat[i])
         aiup[i] = pulp.LpConstraint(_expr([(var, 1.0), (z[i], -cap)]), pulp.LpConstraintLE, f"aiup_{i}", 0.0)
         prob += aiup[i]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from planner.economics import Economics
 from planner.errors import InputError
-from planner.scenario import Scenario
+from planner.scenario import PARAM_KEYS, Scenario
 
 logger = logging.getLogger(__name__)
 
@@ -242,18 +242,11 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
     demand = {}
     if has_requests:  # AI must serve a request: every modelled region gets a cap (0 without requests)
         demand = {r: float(requested.get(r, 0.0)) for r in modelled_regions}
-    c, s = sc.constraints, sc.solver
-    params = Params(economics=economics, supply_response=sc.grid.supply_response,
+    settings = {name: getattr(getattr(sc, key.split(".")[0]), key.split(".")[1]) for name, key in PARAM_KEYS.items()}
+    params = Params(economics=economics, **settings,
                     gen_regions=_gen_regions(sc, grid) if sc.grid.supply_response == "regional" else {},
-                    redispatch_cost_segments=sc.grid.redispatch_cost_segments, allow_conversion=c.allow_conversion,
-                    min_block_mw=c.min_block_mw, supply_pools_mw=pools, ai_demand_mw=demand,
-                    max_capex_usd=c.max_capex_usd, overload_dfax=c.overload_dfax, security=c.security,
-                    emergency_rating_factor=c.emergency_rating_factor, mining_firm_share=c.mining_firm_share,
-                    ai_firm_share=c.ai_firm_share, offpeak_load_factor=c.offpeak_load_factor,
-                    requested_ai_mw=float(requested.sum()) if has_requests else 0.0,
-                    solver=s.name, time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads,
-                    max_lazy_rounds=s.max_lazy_rounds, near_binding=s.near_binding,
-                    check_existing_load=s.existing_load_check)
+                    supply_pools_mw=pools, ai_demand_mw=demand,
+                    requested_ai_mw=float(requested.sum()) if has_requests else 0.0)
     return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions)
 
 

@@ -8,7 +8,8 @@ its bus) and each generator's change of output (``+1`` at its bus). Row ``l`` of
     f0[l] + rho_l @ (E x)  within  +- limit[l]
 
 where ``rho_l`` is row ``l`` of the single-slack PTDF (:func:`planner.sensitivity.ptdf_rows`:
-one transposed solve per branch that gets a row, cached), ``E`` maps the injection variables
+one transposed solve per branch that gets a row, cached on the grid's DC model for every later
+solve), ``E`` maps the injection variables
 ``x`` to buses, and the injections of every island balance (one row per island and state). N-1
 rows are ``(rho_l + LODF[l, k] rho_k) @ E x``, one dispatch for every outage (preventive).
 Rows are added lazily: each check is one full DC solve of the state's injections, then the
@@ -139,10 +140,14 @@ class RedispatchNetwork:
         ids = np.asarray(ids, dtype=np.int64)
         todo = np.unique([i for i in ids.tolist() if i not in self._rho])
         if len(todo):
-            rows = sens.ptdf_rows(self.model, self.mon[todo], buses=self.model.bus_ids[self.inj_pos],
-                                  distributed=False)
-            for i, r in zip(todo.tolist(), rows):
-                self._rho[i] = r
+            # full rows depend on the topology only: kept on the grid's model for every later solve
+            grid_rows = self.model.cache.setdefault("single_slack_ptdf_rows", {})
+            need = [b for b in self.mon[todo].tolist() if b not in grid_rows]
+            if need:
+                for b, r in zip(need, sens.ptdf_rows(self.model, np.array(need), distributed=False)):
+                    grid_rows[b] = r
+            for i in todo.tolist():
+                self._rho[i] = grid_rows[int(self.mon[i])][self.inj_pos]
         if not len(ids):
             return np.zeros((0, len(self.inj_pos)))
         return np.vstack([self._rho[i] for i in ids.tolist()])

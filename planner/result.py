@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from planner import hosting as hosting_mod
 from planner import sensitivity as sens
+from planner.model import shadow as _shadow
+
+
+@dataclass
+class Result:
+    status: str
+    summary: dict
+    allocation: gpd.GeoDataFrame
+    branches: pd.DataFrame
+    buses: gpd.GeoDataFrame
+    model: sens.DCModel = field(repr=False)
+    new_load_mw: pd.Series = field(repr=False)     # bus id -> MW of new load
+    dispatch_mw: pd.Series = field(repr=False)     # pandapower gen index -> MW (peak state)
+    #: state name -> {"load_mw": bus -> MW counted in that state, "dispatch_mw", "load_factor", "share"}
+    states: dict = field(default_factory=dict, repr=False)
+    #: redispatch: one row per dispatchable generator (limits, base, reference and new output, cost)
+    dispatch_table: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _round(x, nd=3):
@@ -19,8 +38,6 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
              xs: dict | None = None):
     """``xs``: state -> values of the network's injection variables at the MIP's solution (load
     columns first); default: the load columns from ``values``."""
-    from planner.solve import Result, _shadow
-
     f = cand.frame
     n = len(f)
     keep, new, ai = (values[c].to_numpy() for c in ("keep_mw", "new_mining_mw", "ai_mw"))
@@ -191,8 +208,6 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
 
 def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params, branches,
              built, scenario, net, value, to_ai, shed, n1, duals):
-    from planner.solve import _shadow
-
     region = f["region"].to_numpy()
     # AI requested: the MW of AI demand the run was given (a scenario's requests, mapped or not; or
     # Params.ai_demand_mw); 0 when none was given (AI sites then build as far as they pay)
@@ -215,9 +230,9 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
                   "shadow_price_usd_per_mw": _round(_shadow(built.demand.get(r)), 2)}
               for r, mw in params.ai_demand_mw.items()}
     return {
-        "status": mip["status"],
+        "status": mip.status,
         "objective_usd": _round(objective, 0),
-        "mip_gap": _round(mip["gap"], 6),
+        "mip_gap": _round(mip.gap, 6),
         "requested_ai_mw": _round(requested),
         "served_ai_mw": _round(served_ai),
         "unmet_ai_mw": _round(max(requested - served_ai, 0.0)),
@@ -243,15 +258,15 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
         "budget_shadow_usd_per_usd": _round(_shadow(built.budget) / 1e6, 6) if built.budget is not None else None,
         "security": params.security,
         "contingencies_checked": n1["contingencies_checked"] if n1 else 0,
-        "lazy_rows_added": int(mip["rows_added"] + lp["rows_added"]),
+        "lazy_rows_added": int(mip.rows_added + lp.rows_added),
         "network": {
             "security": params.security,
             "slack": model.slack,
             "monitored_branches": int(model.monitored.sum()),
             "screened_branches": len(net.screened),
-            "lazy_rows_added": int(mip["rows_added"] + lp["rows_added"]),
+            "lazy_rows_added": int(mip.rows_added + lp.rows_added),
             "lazy_rows_by_kind": duals["rows_by_kind"],
-            "lazy_rounds": int(mip["rounds"]),
+            "lazy_rounds": int(mip.rounds),
             "binding_rows": duals["binding_rows"],
             "preexisting_overloads": len(pre),
             "overload_dfax_cutoff": params.overload_dfax,
@@ -289,8 +304,6 @@ def _limits(f, cand, keep, new, ai, built_ai, requested, marginal, duals, built,
     pool price, its region's AI demand price (AI), the budget price x capex, and the network
     cost (sum over binding rows of dual x coefficient x the use's share in the row's state); the
     largest of these is the limit. A site at its size is limited by its POI."""
-    from planner.solve import _shadow
-
     n = len(f)
     kind = np.full(n, "", dtype=object)
     what = np.full(n, "", dtype=object)
@@ -355,8 +368,6 @@ def _row_duals(built, net, cand) -> dict:
     """Duals of the network rows: shadow price of each monitored branch (all its rows,
     N-0 and N-1, in every state) and the network cost of one more MW of AI or mining
     load at each candidate bus (sum over rows of dual x coefficient x the use's share)."""
-    from planner.solve import _shadow
-
     model_rows = len(net.mon)
     pos_of = np.full(int(net.mon.max()) + 1 if len(net.mon) else 1, -1, dtype=np.int64)
     pos_of[net.mon] = np.arange(len(net.mon))

@@ -69,6 +69,7 @@ TIME_LIMIT_S = Bound(0.0, 1e6, "s", "11.6 days; null for no limit", lo_open=True
 MIP_GAP = Bound(0.0, 1.0, "", "a relative gap", hi_open=True)
 NEAR_BINDING = Bound(0.0, 1.0, "", "a share of the rating", lo_open=True)
 POWER_FACTOR = Bound(0.0, 1.0, "", "a power factor", lo_open=True)
+LODF_CACHE_MB = Bound(0.0, 1e7, "MB", "10 TB", lo_open=False)
 
 #: a scenario name names its run directory (runs/<name>-<time>): a plain file name, never a path
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -144,8 +145,8 @@ class SitesSection(_Strict):
     uses: list[Literal["bitcoin", "ai", "conversion", "development"]] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     #: site -> bus mapping (see planner.map_sites)
-    min_kv: bounded(KV) = 115.0
-    max_km: bounded(KM) = 50.0
+    min_kv: Annotated[bounded(KV), Field(description="Lowest bus voltage a site may connect to.")] = 115.0
+    max_km: Annotated[bounded(KM), Field(description="Farthest a site may be from its bus.")] = 50.0
     #: site MW threshold -> lowest kV for sites of that size or more
     kv_by_mw: dict[bounded(MW), bounded(KV)] = Field(default_factory=dict)
 
@@ -222,14 +223,14 @@ class ConstraintsSection(_Strict):
     #: a branch overloaded before any new load may not get worse; a load worsens it only where
     #: its distribution factor reaches this cut-off (0: any amount)
     overload_dfax: bounded(DFAX) = 0.05
-    #: N-1: emergency rating = factor x rateA (the data has no emergency ratings)
-    emergency_rating_factor: bounded(EMERGENCY_FACTOR) = 1.2
+    emergency_rating_factor: Annotated[bounded(EMERGENCY_FACTOR), Field(
+        description="N-1 limit = factor x rateA (the data has no emergency ratings).")] = 1.2
     #: share of new mining MW still running at peak (mines curtail)
     mining_firm_share: bounded(SHARE) = 0.1
     #: share of new AI MW running at peak
     ai_firm_share: bounded(SHARE) = 1.0
-    #: off-peak hour: base load x this factor, all new load running
-    offpeak_load_factor: bounded(LOAD_FACTOR) = 0.6
+    offpeak_load_factor: Annotated[bounded(LOAD_FACTOR), Field(
+        description="Off-peak base load as a share of the case's load (all new load running).")] = 0.6
 
 
 class SolverSection(_Strict):
@@ -241,6 +242,8 @@ class SolverSection(_Strict):
     near_binding: bounded(NEAR_BINDING) = 0.98
     #: also find how much of today's mining load the network can carry (one more LP)
     existing_load_check: bool = True
+    #: N-1: keep the LODF columns in memory when the branch x outage matrix is at most this size
+    lodf_cache_mb: bounded(LODF_CACHE_MB) = 2048.0
 
 
 class AcSection(_Strict):
@@ -315,6 +318,71 @@ class Scenario(_Strict):
 
     def economics_overrides(self) -> dict[str, float]:
         return {k: v for k, v in self.economics.model_dump().items() if v is not None}
+
+
+# --------------------------------------------------------------------------- settings
+
+#: each engine parameter (a :class:`planner.Params` field) that a scenario sets, and its key: the
+#: schema above is the one definition of its default, bounds and help; Params, the command line
+#: and ``planner hosting`` take them from here
+PARAM_KEYS = {
+    "supply_response": "grid.supply_response",
+    "redispatch_cost_segments": "grid.redispatch_cost_segments",
+    "allow_conversion": "constraints.allow_conversion",
+    "min_block_mw": "constraints.min_block_mw",
+    "max_capex_usd": "constraints.max_capex_usd",
+    "overload_dfax": "constraints.overload_dfax",
+    "security": "constraints.security",
+    "emergency_rating_factor": "constraints.emergency_rating_factor",
+    "mining_firm_share": "constraints.mining_firm_share",
+    "ai_firm_share": "constraints.ai_firm_share",
+    "offpeak_load_factor": "constraints.offpeak_load_factor",
+    "solver": "solver.name",
+    "time_limit_s": "solver.time_limit_s",
+    "mip_gap": "solver.mip_gap",
+    "threads": "solver.threads",
+    "max_lazy_rounds": "solver.max_lazy_rounds",
+    "near_binding": "solver.near_binding",
+    "lodf_cache_mb": "solver.lodf_cache_mb",
+    "check_existing_load": "solver.existing_load_check",
+}
+
+
+def _field(key: str):
+    section, name = key.split(".")
+    return Scenario.model_fields[section].annotation.model_fields[name]
+
+
+def setting_default(key: str):
+    """Default of a setting, by scenario key (``constraints.min_block_mw``) or Params name."""
+    return _field(PARAM_KEYS.get(key, key)).get_default(call_default_factory=True)
+
+
+def setting_help(key: str) -> str:
+    """Help text of a setting (its schema description)."""
+    return _field(PARAM_KEYS.get(key, key)).description or ""
+
+
+_ADAPTERS: dict[str, Any] = {}
+
+
+def check_setting(name: str, value):
+    """``value`` checked against the schema of Params field ``name`` (or scenario key); an
+    :class:`InputError` naming
+    the field, the value and what was expected otherwise. Returns the value as the schema reads it."""
+    from pydantic import TypeAdapter
+
+    if name not in _ADAPTERS:
+        f = _field(PARAM_KEYS.get(name, name))
+        _ADAPTERS[name] = TypeAdapter(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
+    try:
+        return _ADAPTERS[name].validate_python(value, strict=False)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, BoundError):
+            raise InputError(cause.problem, field=name, value=value, expected=cause.bound.describe()) from None
+        raise InputError(err["msg"].removeprefix("Value error, "), field=name, value=value) from None
 
 
 # --------------------------------------------------------------------------- reading

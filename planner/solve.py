@@ -8,13 +8,17 @@
     result.buses          # candidate buses: new load, marginal value, hosting
     result.summary        # the dict written as summary.json
 
-Lazy rows: the MILP is first solved without network rows. The flows of every
-monitored branch are then computed with numpy (base flow plus sensitivity
-times bus loads); the rows of violated branches — and of those above
-``near_binding`` of their limit, which would likely be violated next — are
-added, and the MILP is solved again, until no branch is violated. Screening
+Lazy rows: the problem is handed to HiGHS once (:class:`planner.live.LiveModel`)
+and first solved without network rows, as an LP (the binaries relaxed). The flows
+of every monitored branch are then computed with numpy (base flow plus
+sensitivity times bus loads); the rows of violated branches — and of those above
+``near_binding`` of their limit, which would likely be violated next — are added
+to the live model, and the LP is re-solved warm, until no branch is violated.
+Then the MILP is solved once with those rows (and again only if its allocation
+violates a row the relaxation did not need). Screening
 (:func:`planner.sensitivity.screen`) first removes the branches that no
-allocation could overload, so only those can ever get a row.
+allocation could overload, so only those can ever get a row. With
+``solver=cbc`` every round solves the MILP through PuLP.
 
 Duals: with the binaries fixed at their MILP values the problem is an LP; its
 duals give the shadow price of every binding branch, pool, demand cap and
@@ -28,10 +32,9 @@ import importlib.util
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pulp
@@ -39,7 +42,9 @@ import pulp
 from planner import model as mdl
 from planner import sensitivity as sens
 from planner.errors import InfeasibleError, InputError, SolverError
-from planner.model import SCALE, Params
+from planner.live import LiveModel
+from planner.model import Params
+from planner.result import Result, assemble
 from planner.security import Network, build_network
 
 logger = logging.getLogger(__name__)
@@ -49,19 +54,17 @@ STATUS_OK = ("optimal", "time_limit", "solution_limit")
 
 
 @dataclass
-class Result:
+class LazySolve:
+    """How a lazy solve went (:func:`_lazy_solve`)."""
+
     status: str
-    summary: dict
-    allocation: gpd.GeoDataFrame
-    branches: pd.DataFrame
-    buses: gpd.GeoDataFrame
-    model: sens.DCModel = field(repr=False)
-    new_load_mw: pd.Series = field(repr=False)     # bus id -> MW of new load
-    dispatch_mw: pd.Series = field(repr=False)     # pandapower gen index -> MW (peak state)
-    #: state name -> {"load_mw": bus -> MW counted in that state, "dispatch_mw", "load_factor", "share"}
-    states: dict = field(default_factory=dict, repr=False)
-    #: redispatch: one row per dispatchable generator (limits, base, reference and new output, cost)
-    dispatch_table: pd.DataFrame | None = field(default=None, repr=False)
+    gap: float | None  # MIP gap of the incumbent (None for an LP)
+    rounds: int  # solves, LP and MILP
+    lp_rounds: int  # of which LP-relaxation solves (the MILP's warm-up)
+    rows_added: int  # network rows added lazily
+    solve_s: float  # wall time of the solves, hand-over to HiGHS included
+    solver_s: float  # HiGHS's own time (NaN for CBC)
+    check_s: float  # flow checks between rounds
 
 
 # --------------------------------------------------------------------------- solver
@@ -78,76 +81,48 @@ def _cbc(params: Params, mip: bool, time_left: float | None):
         return pulp.PULP_CBC_CMD(**kw)
 
 
-class _HiGHS(pulp.HiGHS):
-    """PuLP's HiGHS interface, also for a MIP stopped by a node or solution limit: PuLP 3.3 has no
-    status for HiGHS's ``kSolutionLimit`` (a KeyError after it has read the solution values);
-    the incumbent is then kept like a time-limited one. Covered by a test that sets such a limit."""
-
-    def findSolutionValues(self, lp):
-        try:
-            return super().findSolutionValues(lp)
-        except KeyError:
-            import highspy
-
-            if lp.solverModel.getModelStatus() != highspy.HighsModelStatus.kSolutionLimit:
-                raise
-            found = np.isfinite(lp.solverModel.getInfo().objective_function_value) and \
-                lp.solverModel.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
-            if found:
-                return pulp.constants.LpStatusOptimal, pulp.constants.LpSolutionIntegerFeasible
-            return pulp.constants.LpStatusNotSolved, pulp.constants.LpSolutionNoSolutionFound
+def _highs_options(params: Params) -> dict:
+    """HiGHS options of every live model of a run (a test adds ``mip_max_improving_sols``)."""
+    return {"threads": params.threads, "mip_rel_gap": params.mip_gap}
 
 
-def _solver(params: Params, mip: bool, time_left: float | None, **options):
-    """The solver for one solve; ``options`` go to HiGHS as they are (e.g. ``mip_max_improving_sols``)."""
-    if params.solver == "highs" and importlib.util.find_spec("highspy") is not None:
-        return _HiGHS(mip=mip, msg=False, timeLimit=time_left, gapRel=params.mip_gap,
-                      threads=params.threads, **options)
-    return _cbc(params, mip, time_left)  # asked for, or highspy is missing
+def _live(built: mdl.Built, params: Params) -> LiveModel | None:
+    """The live HiGHS model of ``built`` (made on first use), or None when CBC solves it: asked
+    for, highspy missing, or HiGHS failed on this problem before."""
+    if built.live is None and params.solver == "highs" and importlib.util.find_spec("highspy") is not None:
+        built.live = LiveModel(built.prob, _highs_options(params))
+    return built.live or None
 
 
-def _run(prob: pulp.LpProblem, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None, float]:
-    """Solve; return (status, mip_gap, solver seconds). Falls back on CBC when HiGHS fails."""
+def _run(built: mdl.Built, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None, float]:
+    """Solve once; return (status, mip_gap, solver seconds). HiGHS solves the live model (only the
+    rows added since its last solve are handed over); CBC, when asked for or when HiGHS fails,
+    solves the PuLP problem from scratch."""
     time_left = None if deadline is None else max(deadline - time.perf_counter(), 2.0 if mip else 1.0)
-    solver = _solver(params, mip, time_left)
+    live = _live(built, params)
+    if live is not None:
+        try:
+            info = live.run(mip, time_left)
+            return info.status, info.gap, info.solver_s
+        except pulp.PulpSolverError as exc:
+            logger.warning(f"{exc}; solving with CBC instead")
+            built.live = False  # CBC from now on
+    prob = built.prob
     try:
-        prob.solve(solver)
+        prob.solve(_cbc(params, mip, time_left))
     except pulp.PulpSolverError as exc:
-        if isinstance(solver, pulp.HiGHS):
-            solver = _cbc(params, mip, time_left)
-            try:
-                prob.solve(solver)
-            except pulp.PulpSolverError as exc2:
-                raise SolverError(f"HiGHS and CBC both failed ({exc}; {exc2}); try another solver "
-                                  "setting, a longer time limit or a smaller scenario") from None
-        else:
-            raise SolverError(f"CBC failed ({exc}); try solver=highs or a longer time limit") from None
-    gap = None
+        if built.live is False:
+            raise SolverError(f"HiGHS and CBC both failed ({exc}); try another solver setting, a longer "
+                              "time limit or a smaller scenario") from None
+        raise SolverError(f"CBC failed ({exc}); try solver=highs, a longer time limit or a smaller "
+                          "scenario") from None
     status = pulp.LpStatus[prob.status].lower()
-    solver_s = float("nan")
-    if isinstance(solver, pulp.HiGHS):
-        import highspy
-
-        solver_s = float(prob.solverModel.getRunTime())
-        hs = prob.solverModel.getModelStatus()
-        info = prob.solverModel.getInfo()
-        if mip:
-            gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else None
-            if gap is None and np.isfinite(info.mip_dual_bound) and np.isfinite(info.objective_function_value):
-                obj, bound = info.objective_function_value, info.mip_dual_bound
-                # HiGHS leaves the gap undefined when the incumbent is worth 0: report 100 % then
-                gap = abs(bound - obj) / abs(obj) if abs(obj) > 1e-9 else (1.0 if abs(bound) > 1e-9 else 0.0)
-        if hs == highspy.HighsModelStatus.kTimeLimit:
-            status = "time_limit" if prob.sol_status == pulp.LpSolutionIntegerFeasible else "no_solution"
-        elif hs == highspy.HighsModelStatus.kSolutionLimit:
-            status = "solution_limit" if prob.sol_status == pulp.LpSolutionIntegerFeasible else "no_solution"
-        elif hs == highspy.HighsModelStatus.kOptimal:
-            status = "optimal"
-    elif status == "optimal" and prob.sol_status == pulp.LpSolutionIntegerFeasible:
+    gap = None
+    if status == "optimal" and prob.sol_status == pulp.LpSolutionIntegerFeasible:
         status = "time_limit"
-    if status == "optimal" and gap is None and mip:
+    if status == "optimal" and mip:
         gap = 0.0
-    return status, gap, solver_s
+    return status, gap, float("nan")
 
 
 def _value(var) -> float:
@@ -162,34 +137,46 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
     return {state: np.array([_value(v) for v in vec]) for state, vec in built.loads.items()}
 
 
-def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline, quiet: bool = False) -> dict:
-    rounds, added, status, gap = 0, 0, "optimal", None
+def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline,
+                quiet: bool = False) -> LazySolve:
+    """Solve with lazy network rows until no monitored branch (or branch-outage pair) is over its
+    limit. A MILP on the live HiGHS model first converges its LP relaxation (warm re-solves after
+    each batch of rows), then solves the MILP once with those rows, and again only if the integer
+    allocation still violates a row."""
+    rounds = lp_rounds = added = 0
+    status, gap = "optimal", None
     solve_s = highs_s = check_s = 0.0
-    while True:
-        rounds += 1
-        t = time.perf_counter()
-        status, gap, run_s = _run(built.prob, params, mip, deadline)
-        solve_s += time.perf_counter() - t
-        highs_s += run_s
-        if status not in STATUS_OK:
+    phases = [False, True] if mip and built.z and _live(built, params) is not None else [mip]
+    for phase_mip in phases:
+        while True:
+            rounds += 1
+            lp_rounds += not phase_mip
+            t = time.perf_counter()
+            status, gap, run_s = _run(built, params, phase_mip, deadline)
+            solve_s += time.perf_counter() - t
+            highs_s += run_s
+            if status not in STATUS_OK:
+                break
+            t = time.perf_counter()
+            todo, n_over = net.violations(_state_loads(built), params.near_binding)
+            check_s += time.perf_counter() - t
+            if n_over == 0:
+                break
+            if rounds >= params.max_lazy_rounds:
+                raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
+                                  "raise max_lazy_rounds")
+            n = sum(mdl.add_rows(built, keys, coef, base, limit, state) for keys, coef, base, limit, state in todo)
+            added += n
+            if not quiet:
+                logger.info(f"lazy round {rounds} ({'MILP' if phase_mip else 'LP'}): {n_over} rows or "
+                            f"branch-outage pairs over their limit, {n} rows added")
+            if n == 0:
+                raise SolverError("a violated network row was already in the model: numerical trouble; "
+                                  "try solver=cbc")
+        if status == "infeasible" or (phase_mip == mip and status not in STATUS_OK):
             break
-        t = time.perf_counter()
-        todo, n_over = net.violations(_state_loads(built), params.near_binding)
-        check_s += time.perf_counter() - t
-        if n_over == 0:
-            break
-        if rounds >= params.max_lazy_rounds:
-            raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
-                              "raise max_lazy_rounds")
-        n = sum(mdl.add_rows(built, keys, coef, base, limit, state) for keys, coef, base, limit, state in todo)
-        added += n
-        if not quiet:
-            logger.info(f"lazy round {rounds}: {n_over} rows or branch-outage pairs over their limit, {n} rows added")
-        if n == 0:
-            raise SolverError("a violated network row was already in the model: numerical trouble; "
-                              "try solver=cbc")
-    return {"status": status, "gap": gap, "rounds": rounds, "rows_added": added, "solve_s": solve_s,
-            "solver_s": highs_s, "check_s": check_s}
+    return LazySolve(status=status, gap=gap, rounds=rounds, lp_rounds=lp_rounds, rows_added=added,
+                     solve_s=solve_s, solver_s=highs_s, check_s=check_s)
 
 
 def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DCModel) -> str:
@@ -240,14 +227,8 @@ def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DC
 # --------------------------------------------------------------------------- duals
 
 
-def _shadow(con) -> float:
-    """Objective gain ($) per unit increase of a constraint's right-hand side (maximization)."""
-    if con is None or con.pi is None:
-        return 0.0
-    return -float(con.pi) * SCALE
-
-
-def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> dict:
+def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> LazySolve:
+    relaxed = []
     for i, z in built.z.items():
         val = round(_value(z))
         z.lowBound = z.upBound = val
@@ -255,9 +236,13 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> 
         if val == 1:  # ai <= cap * z is then implied by the POI row: relax it so duals are not split
             con = built.aiup[i]
             con.constant = -2.0 * abs(con.get(z, 0.0)) - 1.0
+            relaxed.append(con)
+    if built.live:
+        built.live.set_bounds(built.z.values())
+        built.live.update_rows(relaxed)
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline)
-    if info["status"] != "optimal":
-        raise SolverError(f"the LP with fixed binaries did not solve ({info['status']})")
+    if info.status != "optimal":
+        raise SolverError(f"the LP with fixed binaries did not solve ({info.status})")
     return info
 
 
@@ -320,13 +305,13 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
         t = time.perf_counter() - timings["build"]
     mip = _lazy_solve(built, net, params, mip=True, deadline=deadline)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
-    timings["solve"] = mip["solver_s"] if np.isfinite(mip["solver_s"]) else mip["solve_s"]
-    timings["pulp_to_solver"] = mip["solve_s"] - timings["solve"]
-    timings["lazy_rows"] = time.perf_counter() - t - timings["build"] - mip["solve_s"]
-    if mip["status"] == "infeasible":
+    timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
+    timings["pulp_to_solver"] = mip.solve_s - timings["solve"]
+    timings["lazy_rows"] = time.perf_counter() - t - timings["build"] - mip.solve_s
+    if mip.status == "infeasible":
         raise InfeasibleError("the allocation is infeasible: " + _diagnose(cand, params, net, model))
-    if mip["status"] not in STATUS_OK:
-        raise SolverError(f"the solver stopped without a solution (status {mip['status']}); "
+    if mip.status not in STATUS_OK:
+        raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
     values = _collect(built, cand)
     xs = _state_loads(built)
@@ -340,8 +325,6 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
         t = time.perf_counter()
         existing = _existing_capacity(cand, net, params, deadline)
         timings["existing_load_check"] = time.perf_counter() - t
-
-    from planner.result import assemble
 
     result = assemble(grid, sites, model, cand, built, net, values, mip, lp, existing, params,
                       scenario=scenario, xs=xs)
@@ -365,10 +348,12 @@ def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
         "keep_mw": [(_value(built.keep[i]) if i in built.keep else 0.0) for i in range(n)],
         "new_mining_mw": [(_value(built.new[i]) if i in built.new else 0.0) for i in range(n)],
         "ai_mw": [(_value(built.ai[i]) if i in built.ai else 0.0) for i in range(n)],
-        "converted": [(round(_value(built.z[i])) == 1 if i in built.z else False) for i in range(n)],
     })
     mw = ["keep_mw", "new_mining_mw", "ai_mw"]
     out[mw] = out[mw].where(out[mw].abs() > 1e-7, 0.0)  # solver round-off
+    # a site with a binary converts when it is 1 (then ai >= its block > 0); one without, when it gets AI
+    out["converted"] = [(round(_value(built.z[i])) == 1) if i in built.z else bool(out["ai_mw"].iat[i] > 0)
+                        for i in range(n)]
     return out
 
 
@@ -385,9 +370,9 @@ def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline) -> 
     built = mdl.build(cand, params, objective="reference")
     redispatch.add_dispatch(built, net, params, pay=False)
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
-    if info["status"] != "optimal":
-        raise SolverError(f"the reference dispatch without new load did not solve ({info['status']})")
-    logger.info(f"reference dispatch without new load: {info['rounds']} rounds, {info['rows_added']} rows")
+    if info.status != "optimal":
+        raise SolverError(f"the reference dispatch without new load did not solve ({info.status})")
+    logger.info(f"reference dispatch without new load: {info.rounds} rounds, {info.rows_added} rows")
     return _state_loads(built)
 
 
@@ -399,6 +384,6 @@ def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params, deadl
 
         redispatch.add_dispatch(built, net, params, pay=False, cost=False)
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
-    if info["status"] != "optimal":
-        raise SolverError(f"the existing-load check did not solve ({info['status']})")
+    if info.status != "optimal":
+        raise SolverError(f"the existing-load check did not solve ({info.status})")
     return float(sum(_value(v) for v in built.keep.values()))

@@ -421,8 +421,8 @@ def test_library_warnings_do_not_leak_from_a_good_site_file(monkeypatch, capsys,
 @pytest.mark.parametrize("args,needles", [
     (("--kv-by-mw", "nan:230"), ("--kv-by-mw", "'nan:230'", "finite number")),
     (("--kv-by-mw", "100:5000"), ("--kv-by-mw", "kV")),
-    (("--max-km", "inf"), ("field 'max_km'", "not a finite number")),
-    (("--min-kv", "-3"), ("field 'min_kv'", "too small")),
+    (("--max-km", "inf"), ("'--max-km'", "not a finite number", "got inf", "km")),
+    (("--min-kv", "-3"), ("'--min-kv'", "too small", "got -3.0", "kV")),
 ])
 def test_bad_mapping_options(monkeypatch, capsys, tmp_path, args, needles):
     path = write(tmp_path / "s.csv", "site_id,lat,lon\na,0,-1\n")

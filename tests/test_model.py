@@ -106,6 +106,27 @@ def test_budget_binds():
     assert tight.summary["budget_shadow_usd_per_usd"] > 0
 
 
+def test_a_binary_only_where_a_minimum_block_needs_one():
+    """Without a minimum block the AI MW of a site is continuous (no binary); "converted" is then
+    "gets AI". The chain's answer is the same (its blocks do not bind at the optimum)."""
+    from planner import model as mdl
+
+    g, sites = chain_case()
+    kw = dict(**FIRM, supply_response="single", ai_demand_mw={"R": 350}, supply_pools_mw={"R": 300}, mip_gap=0)
+    sites_mapped = planner.map_sites(sites, g) if "bus" not in sites.columns else sites
+    built = mdl.build(mdl.candidates(sites_mapped, planner.Params(**kw, min_block_mw=0)),
+                      planner.Params(**kw, min_block_mw=0))
+    assert not built.z and not any(v.cat == "Integer" for v in built.prob.variables())
+    blocked = mdl.build(mdl.candidates(sites_mapped, planner.Params(**kw)), planner.Params(**kw))
+    assert len(blocked.z) == 3
+    free = planner.plan(g, sites, planner.Params(**kw, min_block_mw=0))
+    with_blocks = planner.plan(g, sites, planner.Params(**kw))
+    assert free.summary["objective_usd"] == pytest.approx(with_blocks.summary["objective_usd"], rel=1e-9)
+    a = free.allocation.set_index("site_id")
+    mines = a.loc[["C", "M"]]  # "converted" is for mines; G is a new campus
+    assert (mines["converted"] == (mines["ai_mw"] > 0)).all() and mines["converted"].any()
+
+
 def test_no_conversion_means_no_ai_at_mines():
     g, sites = chain_case()
     r = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", allow_conversion=False))
@@ -176,7 +197,7 @@ site_rows = st.lists(st.fixed_dictionaries({
     "operating_share": st.floats(0, 1),
     "ai_lease_usd_per_kw_month": st.floats(60, 260),
     "ai_capex_usd_per_mw": st.floats(1e6, 5e6),
-    "min_block_mw": st.floats(0, 150),
+    "min_block_mw": st.one_of(st.just(0.0), st.floats(0, 150)),  # 0: no binary for the site
 }), min_size=1, max_size=8)
 
 

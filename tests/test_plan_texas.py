@@ -155,18 +155,18 @@ def test_time_limited_run_returns_best_solution_with_gap(texas):
     from bench_engine import synthetic_sites
 
     sites = synthetic_sites(texas, 150, 5)
-    make = solve_mod._solver
+    make = solve_mod._highs_options
 
-    def first_solution_only(params, mip, time_left, **options):
-        return make(params, mip, time_left, **({"mip_max_improving_sols": 1} if mip else {}), **options)
+    def first_solution_only(params):
+        return {**make(params), "mip_max_improving_sols": 1}
 
     results = []
     for _ in range(2):
-        solve_mod._solver = first_solution_only
+        solve_mod._highs_options = first_solution_only
         try:
             results.append(planner.plan(texas, sites, planner.Params(threads=1)))
         finally:
-            solve_mod._solver = make
+            solve_mod._highs_options = make
     r = results[0]
     assert r.status == "solution_limit"
     assert 0 < r.summary["mip_gap"] < 1

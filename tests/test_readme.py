@@ -33,3 +33,27 @@ def test_readme_console_examples_match_the_program(tmp_path):
     problems = rx.check(REPO / "README.md", tmp_path)
     assert not problems, "README.md differs from the program (python tools/readme_examples.py --update):\n\n" \
         + "\n\n".join(problems)
+
+
+def test_readme_scenario_reference_shows_the_schema_defaults():
+    """The README's scenario reference is a valid scenario, and every default it shows for the
+    settings sections is the schema's (the one definition of each setting)."""
+    import re
+
+    import yaml
+
+    from planner.scenario import Scenario
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "existing_load_check" in b)
+    shown = yaml.safe_load(block)
+    schema = Scenario()
+    checked = 0
+    for section in ("grid", "sites", "constraints", "solver", "ac", "output"):
+        assert set(shown[section]) == set(type(getattr(schema, section)).model_fields), section
+        for key, value in shown[section].items():
+            if section == "grid" and key == "name":
+                continue  # the example names the grid
+            assert getattr(getattr(schema, section), key) == value, f"{section}.{key}"
+            checked += 1
+    assert checked > 30

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import planner
 from planner.errors import InputError
 from planner.prepare import prepare
 from planner.scenario import load_scenario
@@ -145,3 +146,40 @@ def test_prepare_errors_name_the_scenario_field(texas):
         prepare(load_scenario(TEXAS, ["supply.regions.ERCOT.interconnects=[Eastern]"]), grid=texas)
     with pytest.raises(InputError, match="grid.name"):
         prepare(load_scenario(TEXAS, ["grid.name=nogrid"]))
+
+
+def test_each_setting_is_defined_once_in_the_schema():
+    """Params takes every setting a scenario sets from the schema (default and bounds); a Params
+    field that is not in PARAM_KEYS is one the engine derives (pools, regions, derates), listed here."""
+    from dataclasses import fields as dc_fields
+
+    from planner.scenario import PARAM_KEYS, Scenario, check_setting, setting_default
+
+    derived = {"economics", "gen_regions", "supply_pools_mw", "ai_demand_mw", "requested_ai_mw", "region_column",
+               "rating_derate"}
+    names = {f.name for f in dc_fields(planner.Params)}
+    assert names == set(PARAM_KEYS) | derived
+    defaults = planner.Params()
+    sc = Scenario()
+    for name, key in PARAM_KEYS.items():
+        section, field = key.split(".")
+        assert getattr(defaults, name) == getattr(getattr(sc, section), field) == setting_default(name), name
+    # the bounds are the schema's: a scenario and the Python API refuse the same value with the same words
+    with pytest.raises(InputError, match=r"field 'emergency_rating_factor': too small; got 0.9; expected a "
+                                         r"finite number in \[1, 10\] x rateA"):
+        planner.Params(emergency_rating_factor=0.9).validate()
+    with pytest.raises(InputError, match="too small"):
+        check_setting("constraints.emergency_rating_factor", 0.9)
+
+
+def test_command_line_defaults_and_help_come_from_the_schema():
+    from click.testing import CliRunner
+
+    from planner.cli import cli
+    from planner.scenario import setting_help
+
+    out = CliRunner().invoke(cli, ["hosting", "--help"]).output
+    flat = " ".join(out.split())
+    assert "[default: 1.2]" in flat and " ".join(setting_help("emergency_rating_factor").split()) in flat
+    out = " ".join(CliRunner().invoke(cli, ["sites", "check", "--help"]).output.split())
+    assert "Lowest bus voltage a site may connect to. [default: 115.0]" in out

@@ -243,9 +243,12 @@ def test_infeasible_scenario_exits_1_naming_the_conflict(monkeypatch, capsys, tm
 def test_solver_failure_exits_1_and_says_what_to_try(monkeypatch, capsys, tmp_path):
     import pulp
 
-    def fail(self, solver=None, **kw):
+    from planner.live import LiveModel
+
+    def fail(self, *args, **kw):
         raise pulp.PulpSolverError("simulated crash")
 
+    monkeypatch.setattr(LiveModel, "run", fail)  # HiGHS on the live model, then CBC through PuLP
     monkeypatch.setattr(pulp.LpProblem, "solve", fail)
     code, _, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(tmp_path / "o"), "-q")
     assert code == 1

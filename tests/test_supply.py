@@ -221,3 +221,21 @@ def test_every_supply_response_equals_brute_force(supply, rows, pool, rate):
     expected = brute_force(g, sites, supply, regions, params.supply_pools_mw.get("A"))
     got = planner.plan(g, sites, params).summary["objective_usd"]
     assert got == pytest.approx(expected, rel=1e-6, abs=1.0)
+
+
+#: objective_usd of the shipped scenarios (AC check off) with the engine before v2 (commit a235777:
+#: fixed participation through PuLP's HiGHS interface, every lazy round a fresh MILP). The live
+#: model (LP relaxation to lazy convergence, then the MILP once) must find the same optima.
+BEFORE_V2 = {("texas", "headroom"): 25_995_168_049.0, ("us-2028", "headroom"): 81_265_533_565.0,
+             ("texas", "pmax"): 31_291_782_274.0, ("us-2028", "pmax"): 80_052_225_330.0,
+             ("texas", "single"): 25_705_322_954.0, ("us-2028", "single"): 71_590_161_947.0}
+
+
+@pytest.mark.parametrize("name,supply", sorted(BEFORE_V2))
+def test_fixed_participation_objective_is_unchanged_by_engine_v2(name, supply):
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    sc = load_scenario(name, sets=["ac.check=false", f"grid.supply_response={supply}"])
+    _, result = run(sc)
+    assert result.summary["objective_usd"] == pytest.approx(BEFORE_V2[(name, supply)], rel=1e-6)
