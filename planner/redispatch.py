@@ -331,7 +331,11 @@ def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, values, cand)
     paid = payment["mining"] * mining + payment["ai"] * ai
     g = net.costs.gens
     table = pd.DataFrame({"gen": g["gen"].to_numpy(), "bus": net.model.bus_ids[g["bus_pos"].to_numpy()],
-                          "min_mw": g["lo_mw"].to_numpy(), "max_mw": g["hi_mw"].to_numpy()})
+                          "min_mw": g["lo_mw"].to_numpy(), "max_mw": g["hi_mw"].to_numpy(),
+                          "cost_at_min_usd_per_h": net.costs.cost_at(g["lo_mw"].to_numpy()),
+                          "segment_mw": net.costs.width})
+    for k in range(net.costs.slopes.shape[1]):  # the cost curve the model used: equal segments from min_mw
+        table[f"slope_{k + 1}_usd_per_mwh"] = net.costs.slopes[:, k]
     for st in net.states:
         p0 = st.model.gens.set_index("gen").loc[g["gen"].to_numpy(), "p_mw"].to_numpy()
         prefix = "" if st.name == "peak" else f"{st.name}_"

@@ -45,7 +45,48 @@ def allocated_net(grid, result, state: str = "peak", power_factor: float = 1.0, 
     if result.model.slack != "single" or factor != 1.0:
         dispatch = info["dispatch_mw"] if new_load else info["base_dispatch_mw"]
         net.gen.loc[dispatch.index, "p_mw"] = dispatch.to_numpy()
+    if getattr(result, "dispatch_table", None) is not None:
+        _opf_ready(net, grid, result, state)
     return net
+
+
+def _opf_ready(net, grid, result, state: str) -> None:
+    """A redispatch case carries what the model optimized over, so that pandapower's DC OPF
+    (``rundcopp``, new loads fixed) solves the same economic dispatch: each dispatchable
+    generator is controllable within the model's limits at the model's piecewise-linear cost
+    (``pwl_cost``, from its lower limit; the quadratic ``poly_cost`` rows are dropped), every other
+    injection is fixed (the reference bus at 0 MW: the model's base case is balanced without it),
+    and each branch's ``max_loading_percent`` makes its OPF limit the model's limit in this state
+    (unmonitored branches: no limit)."""
+    t = result.dispatch_table
+    gens = t["gen"].to_numpy()
+    net.gen["controllable"] = False
+    net.gen.loc[gens, "controllable"] = True
+    net.gen.loc[gens, "min_p_mw"] = t["min_mw"].to_numpy()
+    net.gen.loc[gens, "max_p_mw"] = t["max_mw"].to_numpy()
+    if len(net.sgen):
+        net.sgen["controllable"] = False
+    if len(net.ext_grid):
+        net.ext_grid[["min_p_mw", "max_p_mw"]] = 0.0
+    net.poly_cost = net.poly_cost.iloc[0:0]  # pandapower's OPF takes quadratic or piecewise-linear costs, not both
+    slopes = t.filter(regex=r"^slope_\d+_usd_per_mwh$").to_numpy()
+    lo, width = t["min_mw"].to_numpy(), t["segment_mw"].to_numpy()
+    for j, gen in enumerate(gens):
+        points = [[lo[j] + k * width[j], lo[j] + (k + 1) * width[j], slopes[j, k]] for k in range(slopes.shape[1])]
+        pp.create_pwl_cost(net, int(gen), "gen", points)
+    prefix = "" if state == "peak" else f"{state}_"
+    where = grid.branches.reset_index(drop=True)[["branch_id", "element", "element_index"]]
+    b = result.branches.merge(where, on="branch_id")
+    unlimited = 1e6  # percent: far above any flow of the case
+    for element in ("line", "trafo"):
+        table = getattr(net, element)
+        table["max_loading_percent"] = unlimited
+    lim = b[b["monitored"].to_numpy(bool)]
+    for element in ("line", "trafo"):
+        here = lim[lim["element"] == element]
+        if len(here):
+            getattr(net, element).loc[here["element_index"].to_numpy(), "max_loading_percent"] = \
+                100.0 * here[f"{prefix}limit_mw"].to_numpy() / here["rate_mw"].to_numpy()
 
 
 def run_dc(net, branches=None) -> pd.Series:
