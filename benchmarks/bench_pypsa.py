@@ -1,6 +1,7 @@
 """Planner against PyPSA (+ linopy + HiGHS) on the same problem: K candidate AI loads on a grid.
 
     python benchmarks/bench_pypsa.py [texas] [western] [eastern] [--k 500] [--seed 7] [--no-post]
+                                     [--supply redispatch]
 
 The problem (today's planner problem, "headroom" supply): K AI-only candidate sites at
 distinct buses of >= 115 kV (fixed seed), each with a size of 50-400 MW and an NPV of
@@ -9,6 +10,12 @@ the MILP's binaries are irrelevant, the problem is an LP), one state (peak, N-0,
 firm, no off-peak hour, no existing-load check, no DFAX cut-off). New load is picked up by
 the generators of its island in proportion to their headroom; every monitored branch keeps
 ``|flow| <= max(rate, |base flow|)``. Maximize the NPV of the AI served.
+
+``--supply redispatch`` races problem (b) instead: the same candidates served by an economic
+redispatch of every generator within its limits at the TAMU cost curves (3-segment
+piecewise-linear, the curves planner uses), in PyPSA's native form (one generator per cost
+segment, no custom rows). The objective both maximize: the candidates' value plus their energy
+payment, less the NPV of generation cost above the generators' lower limits.
 
 * planner: ``planner.plan(grid, sites, Params(...))``.
 * PyPSA: the network of ``tests/pypsa_reference.py`` built from planner's DC model (made in
@@ -63,18 +70,38 @@ def synthetic_ai_sites(grid, k, seed):
     return gpd.GeoDataFrame(frame, geometry=pick.geometry.to_numpy(), crs="EPSG:4326")
 
 
-def params():
+def params(supply="headroom"):
     import planner
 
     return planner.Params(check_existing_load=False, overload_dfax=0, offpeak_load_factor=1.0,
-                          mining_firm_share=1.0, security="n-0")
+                          mining_firm_share=1.0, security="n-0", supply_response=supply)
+
+
+def redispatch_terms(grid, model, p):
+    """What planner's redispatch objective is made of, for PyPSA's copy: the cost curves planner uses,
+    the NPV of one $/h over the horizon (one state) and the energy payment of an AI MW."""
+    import numpy as np
+    import pandas as pd
+
+    from planner import economics as econ
+    from planner.redispatch import energy_payment_usd_per_mw, generator_costs
+
+    costs = generator_costs(grid, [model], p.redispatch_cost_segments)
+    n_seg = costs.slopes.shape[1]
+    curves = pd.DataFrame({"gen": np.repeat(costs.gens["gen"].to_numpy(), n_seg),
+                           "segment": np.tile(np.arange(n_seg), len(costs.gens)),
+                           "width_mw": np.repeat(costs.width, n_seg), "cost_usd_per_mwh": costs.slopes.ravel()})
+    e = p.economics
+    hours = econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
+    pay = energy_payment_usd_per_mw(p, [{"mining": 1.0, "ai": 1.0}])["ai"]
+    return curves, hours, pay
 
 
 def _peak_mb():
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def case_planner(grid_name, k, seed):
+def case_planner(grid_name, k, seed, supply="headroom"):
     t = time.perf_counter()
     import numpy as np
 
@@ -89,7 +116,7 @@ def case_planner(grid_name, k, seed):
     sites = synthetic_ai_sites(grid, k, seed)
     untimed = time.perf_counter() - t
     t = time.perf_counter()
-    r = planner.plan(grid, sites, params())
+    r = planner.plan(grid, sites, params(supply))
     plan_s = time.perf_counter() - t
     out["total_s"] = time.perf_counter() - T_START - untimed
     tm = r.summary["timings_s"]
@@ -102,6 +129,16 @@ def case_planner(grid_name, k, seed):
     alloc = r.allocation
     value = sites.set_index("site_id")["ai_value_usd_per_mw"].reindex(alloc["site_id"]).to_numpy()
     out["objective_usd"] = float(np.sum(alloc["ai_mw"].to_numpy() * value))
+    if supply == "redispatch":  # + energy payments - NPV of generation cost above the lower limits
+        from planner import economics as econ
+        from planner.redispatch import energy_payment_usd_per_mw
+
+        e = params(supply).economics
+        hours = econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
+        pay = energy_payment_usd_per_mw(params(supply), [{"mining": 1.0, "ai": 1.0}])["ai"]
+        d = r.dispatch_table
+        out["objective_usd"] += float(pay * alloc["ai_mw"].sum()
+                                      - hours * (d["cost_usd_per_h"] - d["cost_at_min_usd_per_h"]).sum())
     out["summary_objective_usd"] = r.summary["objective_usd"]
     out["status"], out["mip_gap"] = r.status, r.summary["mip_gap"]
     out["lazy_rows"] = r.summary["network"]["lazy_rows_added"]
@@ -110,7 +147,7 @@ def case_planner(grid_name, k, seed):
     return out
 
 
-def case_pypsa(grid_name, k, seed, post=True):
+def case_pypsa(grid_name, k, seed, post=True, supply="headroom"):
     t = time.perf_counter()
     import linopy
     import numpy as np
@@ -137,7 +174,12 @@ def case_pypsa(grid_name, k, seed, post=True):
     model = sens.dc_model(grid, "headroom")
     out["dc_model_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    n = ref.pypsa_network(model, cand, supply="headroom")
+    if supply == "redispatch":
+        curves, hours, pay = redispatch_terms(grid, model, params(supply))
+        cand["value_usd_per_mw"] += pay
+        n = ref.pypsa_network(model, cand, supply="redispatch", grid=grid, cost_curves=curves, cost_factor=hours)
+    else:
+        n = ref.pypsa_network(model, cand, supply="headroom")
     out["network_s"] = time.perf_counter() - t
     info = ref.optimize(n, post_processing=post)
     out["total_s"] = time.perf_counter() - T_START - untimed
@@ -155,11 +197,20 @@ def case_pypsa(grid_name, k, seed, post=True):
     np.add.at(load, model.positions(cand["bus"].to_numpy()), x.reindex(cand["name"]).to_numpy())
     flows = ref.branch_flows(n, model)
     live = model.in_service
-    out["flow_check_max_abs_mw"] = float(np.max(np.abs(flows - sens.flows(model, load))[live]))
+    if supply == "redispatch":  # the flows of PyPSA's own dispatch (generators moved) and new loads
+        gen = ref.generator_output(n)
+        inj = model.injection_mw.copy()
+        g0 = model.gens.set_index("gen")
+        np.add.at(inj, g0.loc[gen.index, "bus_pos"].to_numpy(), gen.to_numpy() - g0.loc[gen.index, "p_mw"].to_numpy())
+        inj -= load
+        expect = sens.injection_flows(model, inj)
+    else:
+        expect = sens.flows(model, load)
+    out["flow_check_max_abs_mw"] = float(np.max(np.abs(flows - expect)[live]))
     out["worst_over_limit_mw"] = float(np.nanmax(np.abs(flows) - model.limit_mw))
     out["model"] = {"buses": int(model.n_bus), "branches": int(live.sum()), "monitored": int(model.monitored.sum()),
                     "phase_shifters": int((np.abs(model.pfinj_mw) > 1e-9).sum()), "islands": len(model.refs),
-                    "slack_buses": len(n.meta[ref.META]["slack"]),
+                    "slack_buses": len(n.meta[ref.META].get("slack", [])),
                     "linopy_vars": int(n.model.nvars), "linopy_cons": int(n.model.ncons)}
     return out
 
@@ -193,10 +244,11 @@ def main(argv):
 
         warnings.simplefilter("ignore")
         tool, grid_name, k, seed = argv[2], argv[3], int(argv[4]), int(argv[5])
+        supply = argv[argv.index("--supply") + 1] if "--supply" in argv else "headroom"
         if tool == "planner":
-            out = case_planner(grid_name, k, seed)
+            out = case_planner(grid_name, k, seed, supply)
         else:
-            out = case_pypsa(grid_name, k, seed, post="--no-post" not in argv)
+            out = case_pypsa(grid_name, k, seed, post="--no-post" not in argv, supply=supply)
         print(json.dumps(out))
         return 0
     args = argv[1:]
@@ -209,15 +261,22 @@ def main(argv):
         i = args.index("--seed")
         seed = int(args[i + 1])
         del args[i:i + 2]
+    supply = "headroom"
+    if "--supply" in args:
+        i = args.index("--supply")
+        supply = args[i + 1]
+        del args[i:i + 2]
+        if supply not in ("headroom", "redispatch"):
+            raise SystemExit(f"--supply: headroom or redispatch, not {supply!r}")
     post = "--no-post" not in args
     grids = [a for a in args if not a.startswith("--")] or ["texas", "western"]
 
     rows, details, failures = [], [], []
     for g in grids:
-        p = _run(["planner", g, str(k), str(seed)])
+        p = _run(["planner", g, str(k), str(seed), "--supply", supply])
         q = None
         if g != "eastern":
-            q = _run(["pypsa", g, str(k), str(seed)] + ([] if post else ["--no-post"]))
+            q = _run(["pypsa", g, str(k), str(seed), "--supply", supply] + ([] if post else ["--no-post"]))
         details += [d for d in (p, q) if d]
         if p is None:
             failures.append(f"{g}: planner failed")
@@ -238,7 +297,8 @@ def main(argv):
                     f"{p['highs_s']:.2f} | {q['highs_s']:.2f} | {rel:.1e} | {served_diff:.2e} | "
                     f"{q['post_processing_s']:.2f} |")
 
-    print(f"\nK = {k} AI candidates (seed {seed}); PyPSA {'with' if post else 'without'} its post-processing\n")
+    print(f"\nK = {k} AI candidates (seed {seed}), supply {supply}; PyPSA {'with' if post else 'without'} its "
+          "post-processing\n")
     print("| grid | K | planner total s | PyPSA total s | ratio | planner HiGHS s | PyPSA HiGHS s | "
           "objective rel. diff | max served MW diff | PyPSA post-processing s |")
     print("|---|---|---|---|---|---|---|---|---|---|")

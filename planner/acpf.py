@@ -185,7 +185,7 @@ def derates(check: dict, result, current: dict[int, float]) -> tuple[dict[int, f
 def solve_ac_tightened(solve, params, grid, rounds: int = 5, power_factor: float = 0.98):
     """Solve, check in AC, derate the DC limits of the branches AC shows overloaded by
     the new load and solve again, at most ``rounds`` re-solves. ``solve(params)`` returns
-    a Result. Returns (result, ac_check of the final result, the list of rounds)."""
+    a Result. Returns (result, ac_check of the final result, the list of rounds, the final params)."""
     from dataclasses import replace
 
     result = solve(params)
@@ -205,13 +205,12 @@ def solve_ac_tightened(solve, params, grid, rounds: int = 5, power_factor: float
         history.append(_round_row(number, result, check, params))
     if check.get("over_rating") and "not_removable_by_dc_derating" not in check:
         check["not_removable_by_dc_derating"] = derates(check, result, params.rating_derate)[1]
-    return result, check, history
+    return result, check, history, params
 
 
 def _round_row(number: int, result, check: dict, params) -> dict:
     s = result.summary
     return {"round": number, "derated_branches": {str(k): round(v, 4) for k, v in params.rating_derate.items()},
-            "_params": params,
             "served_ai_mw": s["served_ai_mw"], "served_mining_mw": s["served_mining_mw"],
             "objective_usd": s["objective_usd"], "ac_converged": check.get("converged"),
             "ac_max_loading_percent": check.get("max_loading_percent"),

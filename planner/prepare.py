@@ -324,12 +324,9 @@ def _solve_and_check(prep: Prepared):
         return result
     t_ac = time.perf_counter()
     if ac.tighten:
-        result, check, rounds = acpf.solve_ac_tightened(solve, prep.params, prep.grid, rounds=ac.max_rounds,
-                                                        power_factor=ac.power_factor)
+        result, check, rounds, prep.params = acpf.solve_ac_tightened(solve, prep.params, prep.grid,
+                                                                     rounds=ac.max_rounds, power_factor=ac.power_factor)
         check["tighten_rounds"] = rounds
-        prep.params = rounds[-1]["_params"]
-        for r in rounds:
-            del r["_params"]
     else:
         result = solve(prep.params)
         t_ac = time.perf_counter()

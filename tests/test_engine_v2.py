@@ -99,3 +99,26 @@ def test_import_planner_loads_no_heavy_library():
 def test_python_api_rejects_an_infinite_budget(texas, texas_sites):
     with pytest.raises(planner.InputError, match="max_capex_usd"):
         planner.plan(texas, texas_sites, planner.Params(max_capex_usd=float("inf")))
+
+
+def test_redispatch_ptdf_rows_are_computed_once_per_grid(texas, texas_sites, monkeypatch):
+    """The single-slack PTDF rows redispatch needs depend on the topology only: a second solve on
+    the same DC model (other economics, here an emergency factor and a security level) computes
+    no row that the first one computed."""
+    model = sens.dc_model(texas)
+    calls = []
+    real = sens.ptdf_rows
+
+    def counting(m, rows, *args, **kwargs):
+        calls.append(len(rows))
+        return real(m, rows, *args, **kwargs)
+
+    monkeypatch.setattr(sens, "ptdf_rows", counting)
+    params = dict(supply_response="redispatch", check_existing_load=False)
+    first = planner.plan(texas, texas_sites, planner.Params(**params), model=model)
+    n_first = sum(calls)
+    assert n_first > 0 and len(model.cache["single_slack_ptdf_rows"]) == n_first
+    calls.clear()
+    again = planner.plan(texas, texas_sites, planner.Params(**params), model=model)
+    assert sum(calls) == 0
+    assert again.summary["objective_usd"] == pytest.approx(first.summary["objective_usd"], rel=1e-9)

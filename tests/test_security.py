@@ -246,7 +246,7 @@ def test_ac_check_catches_and_ac_tighten_removes_an_overload_dc_cannot_see():
     assert check["over_rating"][0]["loading_percent"] > 105  # sqrt(100^2 + 40^2) = 107.7 before losses
     assert check["over_rating"][0]["loading_percent_without_new_load"] < 100
 
-    final, last, rounds = acpf.solve_ac_tightened(lambda p: planner.plan(g, sites, p), params, g, rounds=5,
+    final, last, rounds, _ = acpf.solve_ac_tightened(lambda p: planner.plan(g, sites, p), params, g, rounds=5,
                                                   power_factor=1.0)
     assert 2 <= len(rounds) <= 6 and rounds[0]["ac_caused_by_new_load"] == 1
     assert last["converged"] and last["caused_by_new_load"] == 0
@@ -322,7 +322,7 @@ def test_ac_check_and_tightening_on_western(western):
     assert check["min_vm_pu"] < 1.0 < check["max_vm_pu"]
     assert check["branches_over_rating"] == check["caused_by_new_load"] + len(check["preexisting_over_rating"])
     assert check["caused_by_new_load"] > 0
-    final, last, rounds = acpf.solve_ac_tightened(lambda p: planner.plan(western, sites, p), planner.Params(),
+    final, last, rounds, _ = acpf.solve_ac_tightened(lambda p: planner.plan(western, sites, p), planner.Params(),
                                                   western)
     assert len(rounds) <= 6 and rounds[0]["ac_caused_by_new_load"] == check["caused_by_new_load"]
     stuck = last.get("not_removable_by_dc_derating", [])
