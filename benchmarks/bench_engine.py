@@ -2,7 +2,7 @@
 with 500 candidates, and hosting capacity of every Texas bus against bisection with
 pandapower's rundcpp (the peer, measured in the same run).
 
-    python benchmarks/bench_engine.py [texas] [usa] [hosting]
+    python benchmarks/bench_engine.py [texas] [western] [usa] [hosting]
 
 Each case runs in a fresh process so that its peak memory (ru_maxrss, imports included)
 is its own. Synthetic candidates are drawn with a fixed seed from buses at >= 115 kV.
@@ -122,11 +122,13 @@ def main(argv):
             result = case_engine("texas", 200, True)
         elif name == "usa":
             result = case_engine("usa", 500, False)
+        elif name == "western":
+            result = case_engine("western", 600, False)
         else:
             result = case_hosting()
         print(json.dumps(result))
         return
-    for name in argv[1:] or ["texas", "usa", "hosting"]:
+    for name in argv[1:] or ["texas", "western", "usa", "hosting"]:
         res = subprocess.run([sys.executable, __file__, "--case", name], capture_output=True, text=True,
                              check=False)
         if res.returncode != 0:

@@ -117,6 +117,8 @@ class RedispatchNetwork:
     inj_pos: np.ndarray = field(repr=False)       # bus positions of the injections
     model: sens.DCModel = field(repr=False)
     pre_lodf: dict = field(default_factory=dict, repr=False)   # state -> LODF of its pre-existing pairs
+    #: MB of full single-slack PTDF rows kept on the grid's DC model for later solves
+    cache_mb: float = 2048.0
     _rho: dict = field(default_factory=dict, repr=False)
 
     sens = None
@@ -141,13 +143,21 @@ class RedispatchNetwork:
         todo = np.unique([i for i in ids.tolist() if i not in self._rho])
         if len(todo):
             # full rows depend on the topology only: kept on the grid's model for every later solve
+            # (up to cache_mb; beyond it rows are formed at this network's injection buses only)
             grid_rows = self.model.cache.setdefault("single_slack_ptdf_rows", {})
             need = [b for b in self.mon[todo].tolist() if b not in grid_rows]
-            if need:
-                for b, r in zip(need, sens.ptdf_rows(self.model, np.array(need), distributed=False)):
+            room = int(self.cache_mb * 2**20 / (8 * self.model.n_bus)) - len(grid_rows)
+            keep, direct = need[:max(room, 0)], need[max(room, 0):]
+            if keep:
+                for b, r in zip(keep, sens.ptdf_rows(self.model, np.array(keep), distributed=False)):
                     grid_rows[b] = r
+            if direct:
+                rows = sens.ptdf_rows(self.model, np.array(direct), buses=self.model.bus_ids[self.inj_pos],
+                                      distributed=False)
+                by_branch = dict(zip(direct, rows))
             for i in todo.tolist():
-                self._rho[i] = grid_rows[int(self.mon[i])][self.inj_pos]
+                b = int(self.mon[i])
+                self._rho[i] = grid_rows[b][self.inj_pos] if b in grid_rows else by_branch[b]
         if not len(ids):
             return np.zeros((0, len(self.inj_pos)))
         return np.vstack([self._rho[i] for i in ids.tolist()])
@@ -247,6 +257,7 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     hours_weight = econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years)) \
         / len(states)
     net = RedispatchNetwork(mon=mon, states=states, contingencies=contingencies, buses=np.asarray(cand.buses),
+                            cache_mb=float(params.lodf_cache_mb) / 4,
                             costs=costs, hours_weight=hours_weight, E=E, inj_pos=inj_pos, model=model)
     if contingencies is not None:
         for st in states:

@@ -242,7 +242,8 @@ class SolverSection(_Strict):
     near_binding: bounded(NEAR_BINDING) = 0.98
     #: also find how much of today's mining load the network can carry (one more LP)
     existing_load_check: bool = True
-    #: N-1: keep the LODF columns in memory when the branch x outage matrix is at most this size
+    #: keep the N-1 LODF columns in memory when the branch x outage matrix is at most this size; a
+    #: quarter of it is the budget of the PTDF rows redispatch keeps on the grid's DC model for later solves
     lodf_cache_mb: bounded(LODF_CACHE_MB) = 2048.0
 
 

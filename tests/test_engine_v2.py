@@ -114,7 +114,7 @@ def test_redispatch_ptdf_rows_are_computed_once_per_grid(texas, texas_sites, mon
         return real(m, rows, *args, **kwargs)
 
     monkeypatch.setattr(sens, "ptdf_rows", counting)
-    params = dict(supply_response="redispatch", check_existing_load=False)
+    params = {"supply_response": "redispatch", "check_existing_load": False}
     first = planner.plan(texas, texas_sites, planner.Params(**params), model=model)
     n_first = sum(calls)
     assert n_first > 0 and len(model.cache["single_slack_ptdf_rows"]) == n_first
