@@ -310,7 +310,7 @@ def optimize(n, solver_name: str = "highs", log_to_console: bool = False, post_p
     solve_kwargs.setdefault("progress", False)
     out = {}
     t = time.perf_counter()
-    n.optimize.create_model()
+    n.optimize.create_model(include_objective_constant=False)  # no constant: the fixed injections cost nothing
     out["create_model_s"] = time.perf_counter() - t
     t = time.perf_counter()
     out["custom_rows"] = add_planner_constraints(n)

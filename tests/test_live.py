@@ -12,8 +12,8 @@ from planner.live import LiveModel
 def _random_problem(seed: int, n: int = 12, m: int = 8, integer: bool = True):
     rng = np.random.default_rng(seed)
     prob = pulp.LpProblem("t", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x{j}", 0, float(rng.uniform(1, 10))) for j in range(n)]
-    z = [pulp.LpVariable(f"z{j}", 0, 1, cat=pulp.LpBinary) for j in range(n // 3)] if integer else []
+    x = [prob.add_variable(f"x{j}", 0, float(rng.uniform(1, 10))) for j in range(n)]
+    z = [prob.add_variable(f"z{j}", 0, 1, cat=pulp.LpBinary) for j in range(n // 3)] if integer else []
     prob += pulp.LpAffineExpression([(v, float(rng.uniform(0.5, 3))) for v in x] +
                                     [(v, float(-rng.uniform(1, 4))) for v in z])
     for i in range(m):
@@ -66,7 +66,7 @@ def test_lp_duals_and_values_equal_pulps_on_a_unique_optimum():
     """max 3x + 2y, x + y <= 4, x + 3y <= 7, x <= 3: optimum x = 3, y = 1, duals 2 and 0 (and
     1 on x's bound). The duals on the PuLP constraints have PuLP's signs."""
     prob = pulp.LpProblem("d", pulp.LpMaximize)
-    x, y = pulp.LpVariable("x", 0, 3), pulp.LpVariable("y", 0)
+    x, y = prob.add_variable("x", 0, 3), prob.add_variable("y", 0)
     prob += 3 * x + 2 * y
     prob += pulp.LpConstraint(x + y, pulp.LpConstraintLE, "a", 4)
     prob += pulp.LpConstraint(x + 3 * y, pulp.LpConstraintLE, "b", 7)
@@ -100,7 +100,8 @@ def test_rows_reach_highs_once_and_the_lp_resolves_warm():
 def test_a_row_with_an_unknown_variable_is_refused():
     prob, x, _ = _random_problem(1)
     live = LiveModel(prob)
-    stranger = pulp.LpVariable("stranger", 0, 1)
+    other = pulp.LpProblem("other", pulp.LpMaximize)
+    stranger = other.add_variable("stranger", 0, 1)
     prob += pulp.LpConstraint(pulp.LpAffineExpression([(stranger, 1.0), (x[0], 1.0)]), pulp.LpConstraintLE,
                               "bad", 1.0)
     with pytest.raises(ValueError, match="stranger, which was not in the problem"):

@@ -144,7 +144,8 @@ def _mesh_with_costs():
 def brute_force(grid, sites, supply, gen_regions, pool):
     """Every binary choice, each an LP (scipy linprog) on pandapower's single-slack PTDF and rundcpp
     base flows, with the supply response written out independently: fixed weights per generator
-    (headroom, or headroom within the site's region), or generator outputs as variables (redispatch)."""
+    (headroom, Pmax, none for single, or headroom within the site's region), or generator outputs as
+    variables (redispatch)."""
     net = grid.net
     full, lookup, f0, limit = single_slack_dc(grid)
     gens = net.gen
@@ -171,11 +172,14 @@ def brute_force(grid, sites, supply, gen_regions, pool):
                       b_eq=[0.0], bounds=[(0, 0)] * m + gb, method="highs")
         ref_cost = ref.fun * 1e6
     else:
-        w = np.zeros((len(gens), m))
+        w = np.zeros((len(gens), m))  # single: none (the single-slack PTDF's reference bus picks it up)
+        share = gens["max_p_mw"].to_numpy(float) if supply == "pmax" else head
         for i in range(m):
-            member = np.ones(len(gens), bool) if supply == "headroom" else \
-                np.array([gen_regions[int(k)] == sites["region"].iat[i] for k in gens.index])
-            w[member, i] = head[member] / head[member].sum()
+            if supply == "single":
+                continue
+            member = np.array([gen_regions[int(k)] == sites["region"].iat[i] for k in gens.index]) \
+                if supply == "regional" else np.ones(len(gens), bool)
+            w[member, i] = share[member] / share[member].sum()
         S = load + gcol @ w
         c = -v / 1e6
         A, b = [np.r_[S, -S]], [np.r_[limit - f0, limit + f0]]
@@ -205,7 +209,7 @@ site_rows = st.lists(st.fixed_dictionaries({
 }), min_size=1, max_size=6)
 
 
-@pytest.mark.parametrize("supply", ["headroom", "regional", "redispatch"])
+@pytest.mark.parametrize("supply", ["headroom", "pmax", "single", "regional", "redispatch"])
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=site_rows, pool=st.one_of(st.none(), st.floats(0, 300)), rate=st.floats(60, 200))
 def test_every_supply_response_equals_brute_force(supply, rows, pool, rate):
