@@ -12,6 +12,7 @@ Public API::
 
     scenario = planner.load_scenario("texas", ["economics.hashprice_usd_per_ph_day=35"])
     prepared, result = planner.run_scenario(scenario)   # the same run as `planner solve`
+    planner.sweep("texas", ["economics.hashprice_usd_per_ph_day=30:60:10"], "runs/hp")  # DataFrame
     planner.allocation_map(grid, result)           # matplotlib figure; planner.dc_check(grid, result)
 """
 
@@ -43,8 +44,9 @@ _EXPORTS = {
     "map_sites": "planner.sites",
     "read_sites": "planner.sites",
     "validate_sites": "planner.sites",
-    "Result": "planner.solve",
+    "Result": "planner.result",
     "plan": "planner.solve",
+    "sweep": "planner.sweep",
     "Topology": "planner.topology",
     "topology": "planner.topology",
     "allocated_net": "planner.validate",
@@ -77,10 +79,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.plot import allocation_map
     from planner.prepare import prepare
     from planner.prepare import run as run_scenario
+    from planner.result import Result
     from planner.scenario import Scenario, load_scenario
     from planner.sensitivity import dc_model, ptdf
     from planner.sites import map_sites, read_sites, validate_sites
-    from planner.solve import Result, plan
+    from planner.solve import plan
+    from planner.sweep import sweep
     from planner.topology import Topology, topology
     from planner.validate import allocated_net, dc_check
 
@@ -113,6 +117,7 @@ __all__ = [
     "read_sites",
     "run_scenario",
     "security_hosting",
+    "sweep",
     "topology",
     "validate_sites",
 ]

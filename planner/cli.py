@@ -514,6 +514,44 @@ def _print_unmet(alloc, most: int = 5) -> None:
     out.print(table)
 
 
+@cli.command("sweep")
+@click.argument("scenario_file", metavar="SCENARIO")
+@click.option("--vary", "vary", multiple=True, metavar="KEY=SPEC", required=True,
+              help="A scenario field and its values: a list (120,150,180) or a range LO:HI:STEP (30:60:5, "
+                   "inclusive). Several --vary make a cartesian grid.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario field in every scenario of the sweep (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Sweep directory: results.csv/.parquet, sites.csv/.parquet, summary.json. Run the same "
+                   "command again to finish an interrupted sweep.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.pass_context
+def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sets: tuple[str, ...], out_dir: Path,
+              quiet: bool) -> None:
+    """Solve many what-ifs of SCENARIO: every combination of the --vary values, one row each in
+    results.csv (written as each finishes; a rerun skips what is finished)."""
+    from planner.sweep import plan_sweep, run_sweep
+
+    sw = plan_sweep(scenario_file, list(vary), sets)  # every value checked before anything runs
+    quiet = quiet or ctx.find_root().obj.get("quiet", False) or not console.is_terminal
+    if quiet:
+        results = run_sweep(sw, out_dir)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("sweep", total=len(sw.cases))
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done)
+
+            results = run_sweep(sw, out_dir, progress=advance)
+    counts = results["status"].value_counts()
+    out.print(f"sweep of {len(sw.cases)} scenarios: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    out.print(f"wrote {out_dir}/: results.csv, results.parquet, sites.csv, sites.parquet, sweep.json, summary.json")
+
+
 @cli.command("compare")
 @click.argument("dir_a", type=click.Path(path_type=Path))
 @click.argument("dir_b", type=click.Path(path_type=Path))

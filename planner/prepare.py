@@ -286,14 +286,16 @@ def _r(v, digits: int = 3):
     return round(float(v), digits)
 
 
-def run(sc: Scenario, grid=None):
-    """Prepare and solve a scenario; return (Prepared, Result) with the scenario blocks in the summary."""
+def run(sc: Scenario, grid=None, models: dict | None = None):
+    """Prepare and solve a scenario; return (Prepared, Result) with the scenario blocks in the summary.
+    ``models``: a dict that keeps the grid's DC models (by slack) for later runs on the same grid
+    (a sweep); their LODF and PTDF caches are then shared."""
     import time
 
     t0 = time.perf_counter()
     prep = prepare(sc, grid=grid)
     prepared_s = time.perf_counter() - t0
-    result = _solve_and_check(prep)
+    result = _solve_and_check(prep, models)
     result.summary.update(scenario_summary(prep, result))
     timings = result.summary["timings_s"]
     result.summary["timings_s"] = {"load_grid_and_sites": round(prepared_s, 4),
@@ -302,7 +304,7 @@ def run(sc: Scenario, grid=None):
     return prep, result
 
 
-def _solve_and_check(prep: Prepared):
+def _solve_and_check(prep: Prepared, models: dict | None = None):
     """Solve; then the AC check (and, with ``ac.tighten``, the derate-and-resolve rounds)."""
     import time
 
@@ -313,7 +315,11 @@ def _solve_and_check(prep: Prepared):
     sc = prep.scenario
     ac = sc.ac
 
-    model = dc_model(prep.grid, fixed_slack(prep.params.supply_response))  # one DC model (and LODF) for every tightening round
+    slack = fixed_slack(prep.params.supply_response)
+    models = {} if models is None else models
+    if (id(prep.grid), slack) not in models:  # one DC model (and LODF) for every tightening round
+        models[(id(prep.grid), slack)] = dc_model(prep.grid, slack)
+    model = models[(id(prep.grid), slack)]
 
     def solve(params):
         return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name)
