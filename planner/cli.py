@@ -524,18 +524,31 @@ def _print_unmet(alloc, most: int = 5) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Sweep directory: results.csv/.parquet, sites.csv/.parquet, summary.json. Run the same "
                    "command again to finish an interrupted sweep.")
+@click.option("--workers", type=click.IntRange(1, 4096), default=None,
+              help="Processes of a local Dask cluster; 1 runs in this process without Dask "
+                   "[default: one per core, at most one per scenario to run].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run on an existing Dask cluster: the address its 'dask scheduler' prints, e.g. "
+                   "tcp://10.0.0.5:8786 (workers started with 'dask worker ADDRESS').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.pass_context
 def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sets: tuple[str, ...], out_dir: Path,
-              quiet: bool) -> None:
+              workers: int | None, scheduler: str | None, quiet: bool) -> None:
     """Solve many what-ifs of SCENARIO: every combination of the --vary values, one row each in
     results.csv (written as each finishes; a rerun skips what is finished)."""
-    from planner.sweep import plan_sweep, run_sweep
+    import os
+
+    from planner.sweep import case_id, finished_ids, plan_sweep, run_sweep
 
     sw = plan_sweep(scenario_file, list(vary), sets)  # every value checked before anything runs
+    if workers is None:
+        done = finished_ids(out_dir)
+        left = sum(case_id(v) not in done for v in sw.cases)
+        workers = max(1, min(os.cpu_count() or 1, left))
     quiet = quiet or ctx.find_root().obj.get("quiet", False) or not console.is_terminal
+    kw = {"workers": workers, "scheduler": scheduler}
     if quiet:
-        results = run_sweep(sw, out_dir)
+        results = run_sweep(sw, out_dir, **kw)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -546,7 +559,7 @@ def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], set
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done)
 
-            results = run_sweep(sw, out_dir, progress=advance)
+            results = run_sweep(sw, out_dir, progress=advance, **kw)
     counts = results["status"].value_counts()
     out.print(f"sweep of {len(sw.cases)} scenarios: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     out.print(f"wrote {out_dir}/: results.csv, results.parquet, sites.csv, sites.parquet, sweep.json, summary.json")

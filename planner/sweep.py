@@ -171,7 +171,7 @@ def plan_sweep(scenario: str, vary: list[str], sets: tuple[str, ...] | list[str]
 # ----------------------------------------------------------------------------- running
 
 
-def _finished(out: Path) -> set[str]:
+def finished_ids(out: Path) -> set[str]:
     path = out / "results.csv"
     if not path.exists():
         return set()
@@ -195,6 +195,7 @@ def _append(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _solve_one(sw: Sweep, values: dict, grid, models: dict) -> tuple[dict, pd.DataFrame]:
+    """Solve one scenario of the sweep on ``grid`` (its DC models kept in ``models``)."""
     from planner.prepare import run
     from planner.scenario import load_scenario
 
@@ -228,15 +229,35 @@ def _solve_one(sw: Sweep, values: dict, grid, models: dict) -> tuple[dict, pd.Da
     return row, sites
 
 
-def run_sweep(sw: Sweep, out: str | Path, progress=None) -> pd.DataFrame:
-    """Run every scenario of ``sw`` not yet in ``out`` (in this process, one after another);
-    returns the results of all of them (one row per scenario). ``progress(done, total)`` is called
-    after each scenario."""
+#: per worker process: the grid of a sweep and its DC models, loaded by the first scenario a worker
+#: solves and kept for the next ones (scenarios of one sweep share the grid)
+_WORKER: dict = {}
+
+
+def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[dict]]:
+    """One scenario on a Dask worker (or in this process): the grid and DC models of the worker are
+    reused across the scenarios it solves."""
     from planner.grid import load_grid
     from planner.scenario import load_scenario
 
+    name = load_scenario(sw.scenario, (*sw.sets, *_sets(values))).grid.name
+    if _WORKER.get("grid_name") != name:
+        _WORKER.clear()
+        _WORKER.update(grid_name=name, grid=load_grid(name), models={})
+    row, sites = _solve_one(sw, values, _WORKER["grid"], _WORKER["models"])
+    return row, sites.to_dict("records")
+
+
+def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
+              scheduler: str | None = None) -> pd.DataFrame:
+    """Run every scenario of ``sw`` not yet in ``out``; returns the results of all of them (one row
+    per scenario). ``workers == 1`` and no ``scheduler``: in this process, one after another.
+    Otherwise on Dask: a local cluster of ``workers`` processes, or the existing cluster whose
+    scheduler is at ``scheduler`` (``tcp://host:port``); each scenario is one task (a worker that
+    dies loses only the one it was solving: Dask runs it again elsewhere), each worker keeps the
+    grid for the next, and this process is the one writer of the results. ``progress(done, total)``
+    is called after each scenario."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"scenario": sw.scenario, "sets": list(sw.sets), "vary": {a.key: a.values for a in sw.axes}}
     spec = out / "sweep.json"
     if spec.exists():
@@ -244,32 +265,70 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None) -> pd.DataFrame:
         if before != meta:
             raise InputError("this directory holds another sweep", source=str(spec),
                              expected="the same scenario, --set and --vary to resume it, or another --out")
-    else:
-        spec.write_text(json.dumps(meta, indent=2, default=str))
-    done = _finished(out)
+    done = finished_ids(out)
     todo = [v for v in sw.cases if case_id(v) not in done]
     logger.info(f"sweep of {len(sw.cases)} scenarios: {len(sw.cases) - len(todo)} finished before, "
                 f"{len(todo)} to run")
+    client = cluster = None
+    if todo and (workers > 1 or scheduler):
+        client, cluster = _dask_client(workers, scheduler)
+    out.mkdir(parents=True, exist_ok=True)
+    if not spec.exists():
+        spec.write_text(json.dumps(meta, indent=2, default=str))
     t0 = time.perf_counter()
-    grid = None
-    models: dict = {}
-    for n, values in enumerate(todo, 1):
-        if grid is None:
-            grid = load_grid(load_scenario(sw.scenario, (*sw.sets, *_sets(values))).grid.name)
-        row, sites = _solve_one(sw, values, grid, models)
+
+    def record(n: int, values: dict, row: dict, sites) -> None:
         cid = case_id(values)
-        _append(out / "sites.csv", sites.assign(id=cid)[SITE_COLUMNS])
+        _append(out / "sites.csv", pd.DataFrame(sites, columns=SITE_COLUMNS[1:]).assign(id=cid)[SITE_COLUMNS])
         _append(out / "results.csv", pd.DataFrame([{"id": cid, **{k: json.dumps(v) for k, v in values.items()},
                                                     **{c: row.get(c) for c in RESULT_COLUMNS}}]))
         if progress is not None:
             progress(len(sw.cases) - len(todo) + n, len(sw.cases))
+
+    try:
+        if client is None:
+            for n, values in enumerate(todo, 1):
+                row, sites = _solve_on_worker(sw, values)
+                record(n, values, row, sites)
+        else:
+            from dask.distributed import as_completed
+
+            # several scenarios at once: one HiGHS thread each (unless the sweep sets its own)
+            run = sw if any(s.startswith("solver.threads=") for s in sw.sets) or "solver.threads" in sw.keys \
+                else Sweep(scenario=sw.scenario, axes=sw.axes, sets=(*sw.sets, "solver.threads=1"))
+            futures = client.map(_solve_on_worker, [run] * len(todo), todo, pure=False)
+            which = {f.key: v for f, v in zip(futures, todo)}
+            for n, fut in enumerate(as_completed(futures), 1):
+                row, sites = fut.result()
+                record(n, which[fut.key], row, sites)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     results = collect(out, sw)
     summary = {**meta, "scenarios": len(sw.cases), "run_now": len(todo), "finished_before": len(sw.cases) - len(todo),
-               "status_counts": results["status"].value_counts().to_dict(),
+               "workers": (scheduler or workers), "status_counts": results["status"].value_counts().to_dict(),
                "time_s": round(time.perf_counter() - t0, 3),
                "mean_time_per_scenario_s": round(float(results["time_s"].mean()), 4) if len(results) else None}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return results
+
+
+def _dask_client(workers: int, scheduler: str | None):
+    """A Dask client: of the cluster at ``scheduler``, else of a new local cluster of processes."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"no Dask scheduler answers there ({type(exc).__name__})", source="--scheduler",
+                             value=scheduler, expected="the address a running 'dask scheduler' prints, "
+                             "e.g. tcp://10.0.0.5:8786") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
 
 
 def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
@@ -297,7 +356,8 @@ def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
     return frame
 
 
-def sweep(scenario: str, vary: list[str], out: str | Path, sets: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+def sweep(scenario: str, vary: list[str], out: str | Path, sets: tuple[str, ...] | list[str] = (),
+          workers: int = 1, scheduler: str | None = None) -> pd.DataFrame:
     """Python entry: ``planner.sweep("texas", ["economics.hashprice_usd_per_ph_day=30:60:10"], "runs/hp")``
-    returns one row per scenario (see :func:`run_sweep`)."""
-    return run_sweep(plan_sweep(scenario, vary, sets), out)
+    returns one row per scenario (see :func:`run_sweep` for ``workers`` and ``scheduler``)."""
+    return run_sweep(plan_sweep(scenario, vary, sets), out, workers=workers, scheduler=scheduler)

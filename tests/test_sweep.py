@@ -116,7 +116,7 @@ def test_a_killed_sweep_resumes_without_solving_twice(tmp_path):
     """Kill the sweep after its first scenarios are written, run the same command again: every
     scenario exactly once, and the ones finished before were not solved again."""
     out = tmp_path / "sw"
-    cmd = [PLANNER, "sweep", "texas", "--vary", f"{HASH}=20:60:5", "--out", str(out), "-q"]
+    cmd = [PLANNER, "sweep", "texas", "--vary", f"{HASH}=20:60:5", "--out", str(out), "-q", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     results = out / "results.csv"
@@ -138,3 +138,65 @@ def test_a_killed_sweep_resumes_without_solving_twice(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished_before"] == len(first) and summary["run_now"] == 9 - len(first)
     assert pd.read_parquet(out / "results.parquet")[HASH].tolist() == list(range(20, 61, 5))
+
+
+def _same_results(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert a["id"].tolist() == b["id"].tolist() and a["status"].tolist() == b["status"].tolist()
+    assert (a["objective_usd"] - b["objective_usd"]).abs().max() <= 1e-6 * a["objective_usd"].abs().max()
+    assert (a["served_ai_mw"] - b["served_ai_mw"]).abs().max() < 1e-3
+
+
+def test_a_local_dask_cluster_gives_the_in_process_results(texas_sweep, tmp_path):
+    sw, _, alone = texas_sweep
+    on_dask = run_sweep(sw, tmp_path / "dask", workers=2)
+    _same_results(alone, on_dask)
+    assert json.loads((tmp_path / "dask" / "summary.json").read_text())["workers"] == 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_existing_dask_cluster_gives_the_in_process_results(texas_sweep, tmp_path):
+    """A real cluster: `dask scheduler` and two `dask worker` processes on 127.0.0.1, the sweep sent
+    there with --scheduler."""
+    sw, _, alone = texas_sweep
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
+    assert dask, "the dask command is not installed"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    port = address.rsplit(":", 1)[1]
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from dask.distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        args = [PLANNER, "sweep", "texas", "--out", str(tmp_path / "remote"), "-q", "--scheduler", address]
+        for a in sw.axes:
+            args += ["--vary", f"{a.key}={','.join(map(str, a.values))}"]
+        res = subprocess.run(args, check=False, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        _same_results(alone, pd.read_parquet(tmp_path / "remote" / "results.parquet"))
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+
+
+def test_no_scheduler_at_the_address_is_one_line(tmp_path):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    res = subprocess.run([PLANNER, "sweep", "texas", "--vary", f"{HASH}=30,40", "--out", str(tmp_path / "x"),
+                          "-q", "--scheduler", address], check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--scheduler" in lines[0] and "no Dask scheduler answers" in lines[0], res.stderr
+    assert not (tmp_path / "x").exists()
