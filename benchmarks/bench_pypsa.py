@@ -83,18 +83,14 @@ def redispatch_terms(grid, model, p):
     import numpy as np
     import pandas as pd
 
-    from planner import economics as econ
-    from planner.redispatch import energy_payment_usd_per_mw, generator_costs
+    from planner.redispatch import energy_payment_usd_per_mw, generator_costs, npv_of_one_usd_per_h
 
     costs = generator_costs(grid, [model], p.redispatch_cost_segments)
     n_seg = costs.slopes.shape[1]
     curves = pd.DataFrame({"gen": np.repeat(costs.gens["gen"].to_numpy(), n_seg),
                            "segment": np.tile(np.arange(n_seg), len(costs.gens)),
                            "width_mw": np.repeat(costs.width, n_seg), "cost_usd_per_mwh": costs.slopes.ravel()})
-    e = p.economics
-    hours = econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
-    pay = energy_payment_usd_per_mw(p, [{"mining": 1.0, "ai": 1.0}])["ai"]
-    return curves, hours, pay
+    return curves, npv_of_one_usd_per_h(p), energy_payment_usd_per_mw(p, [{"mining": 1.0, "ai": 1.0}])["ai"]
 
 
 def _peak_mb():
@@ -130,11 +126,9 @@ def case_planner(grid_name, k, seed, supply="headroom"):
     value = sites.set_index("site_id")["ai_value_usd_per_mw"].reindex(alloc["site_id"]).to_numpy()
     out["objective_usd"] = float(np.sum(alloc["ai_mw"].to_numpy() * value))
     if supply == "redispatch":  # + energy payments - NPV of generation cost above the lower limits
-        from planner import economics as econ
-        from planner.redispatch import energy_payment_usd_per_mw
+        from planner.redispatch import energy_payment_usd_per_mw, npv_of_one_usd_per_h
 
-        e = params(supply).economics
-        hours = econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
+        hours = npv_of_one_usd_per_h(params(supply))
         pay = energy_payment_usd_per_mw(params(supply), [{"mining": 1.0, "ai": 1.0}])["ai"]
         d = r.dispatch_table
         out["objective_usd"] += float(pay * alloc["ai_mw"].sum()

@@ -253,9 +253,7 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     inj_pos, row = np.unique(bus_of_var, return_inverse=True)
     E = sp.csr_matrix((np.r_[-np.ones(n_cols), np.ones(n_gen)], (row, np.arange(n_cols + n_gen))),
                       shape=(len(inj_pos), n_cols + n_gen))
-    e = params.economics
-    hours_weight = econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years)) \
-        / len(states)
+    hours_weight = npv_of_one_usd_per_h(params) / len(states)
     net = RedispatchNetwork(mon=mon, states=states, contingencies=contingencies, buses=np.asarray(cand.buses),
                             cache_mb=float(params.lodf_cache_mb) / 4,
                             costs=costs, hours_weight=hours_weight, E=E, inj_pos=inj_pos, model=model)
@@ -271,12 +269,16 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     return net
 
 
+def npv_of_one_usd_per_h(params) -> float:
+    """NPV ($) of one dollar per hour, every hour of the horizon, at the economics' discount rate."""
+    e = params.economics
+    return econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
+
+
 def energy_payment_usd_per_mw(params, shares: list[dict]) -> dict[str, float]:
     """NPV of the energy payment of one MW of each use (power price x the hours the dispatch serves it)."""
-    e = params.economics
-    a = float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
-    return {use: float(e.power_price_usd_per_mwh) * econ.HOURS_PER_YEAR * a * np.mean([s[use] for s in shares])
-            for use in ("mining", "ai")}
+    price = float(params.economics.power_price_usd_per_mwh)
+    return {use: price * npv_of_one_usd_per_h(params) * np.mean([s[use] for s in shares]) for use in ("mining", "ai")}
 
 
 def add_dispatch(built, net: RedispatchNetwork, params, pay: bool = True, cost: bool = True) -> dict:

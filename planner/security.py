@@ -326,7 +326,7 @@ def build_network(model: sens.DCModel, grid, cand, params) -> Network:
     groups = None
     if params.supply_response == "regional":
         model, groups = _regional(model, grid, cand, params)
-    s = -sens.ptdf(model, cand.buses, rows=mon, groups=groups)
+    s = -sens.ptdf(model, cand.buses, rows=mon, groups=groups, keep=True)
     derate = _derate(model, mon, params)
     f = cand.frame
     states = []

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -194,13 +193,11 @@ def _append(path: Path, frame: pd.DataFrame) -> None:
         os.close(fd)
 
 
-def _solve_one(sw: Sweep, values: dict, grid, models: dict) -> tuple[dict, pd.DataFrame]:
-    """Solve one scenario of the sweep on ``grid`` (its DC models kept in ``models``)."""
+def _solve_one(sc, values: dict, grid, models: dict, t: float) -> tuple[dict, pd.DataFrame]:
+    """Solve the sweep's scenario ``sc`` on ``grid`` (its DC models kept in ``models``); ``t``: when
+    its work began (perf_counter)."""
     from planner.prepare import run
-    from planner.scenario import load_scenario
 
-    t = time.perf_counter()
-    sc = load_scenario(sw.scenario, (*sw.sets, *_sets(values)))
     if not sc.ac.tighten:
         sc.ac.check = False
     row: dict[str, Any] = {"status": "failed", "reason": ""}
@@ -222,9 +219,9 @@ def _solve_one(sw: Sweep, values: dict, grid, models: dict) -> tuple[dict, pd.Da
         a = result.allocation
         sites = pd.DataFrame({
             "site_id": a["site_id"].to_numpy(), "ai_mw": a["ai_mw"].fillna(0).to_numpy(float),
-            "mining_mw": (a["kept_mining_mw"].fillna(0) + a["new_mining_mw"].fillna(0)).to_numpy(float),
+            "mining_mw": a["mining_mw"].fillna(0).to_numpy(float),
             "converted": a["converted"].fillna(False).to_numpy(bool),
-            "value_usd": a["value_usd"].fillna(0).to_numpy(float) if "value_usd" in a else np.nan})
+            "value_usd": a["value_usd"].fillna(0).to_numpy(float)})
     row["time_s"] = round(time.perf_counter() - t, 3)
     return row, sites
 
@@ -240,11 +237,12 @@ def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[dict]]:
     from planner.grid import load_grid
     from planner.scenario import load_scenario
 
-    name = load_scenario(sw.scenario, (*sw.sets, *_sets(values))).grid.name
-    if _WORKER.get("grid_name") != name:
+    t = time.perf_counter()
+    sc = load_scenario(sw.scenario, (*sw.sets, *_sets(values)))
+    if _WORKER.get("grid_name") != sc.grid.name:
         _WORKER.clear()
-        _WORKER.update(grid_name=name, grid=load_grid(name), models={})
-    row, sites = _solve_one(sw, values, _WORKER["grid"], _WORKER["models"])
+        _WORKER.update(grid_name=sc.grid.name, grid=load_grid(sc.grid.name), models={})
+    row, sites = _solve_one(sc, values, _WORKER["grid"], _WORKER["models"], t)
     return row, sites.to_dict("records")
 
 

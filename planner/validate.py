@@ -71,9 +71,10 @@ def _opf_ready(net, grid, result, state: str) -> None:
     net.poly_cost = net.poly_cost.iloc[0:0]  # pandapower's OPF takes quadratic or piecewise-linear costs, not both
     slopes = t.filter(regex=r"^slope_\d+_usd_per_mwh$").to_numpy()
     lo, width = t["min_mw"].to_numpy(), t["segment_mw"].to_numpy()
-    for j, gen in enumerate(gens):
-        points = [[lo[j] + k * width[j], lo[j] + (k + 1) * width[j], slopes[j, k]] for k in range(slopes.shape[1])]
-        pp.create_pwl_cost(net, int(gen), "gen", points)
+    # segment k of generator j: [edge k, edge k + 1] at its slope (one edge array: consecutive exactly)
+    edge = lo[:, None] + width[:, None] * np.arange(slopes.shape[1] + 1)[None, :]
+    points = np.stack([edge[:, :-1], edge[:, 1:], slopes], axis=2).tolist()
+    pp.create_pwl_costs(net, gens.astype(int).tolist(), "gen", points)
     prefix = "" if state == "peak" else f"{state}_"
     where = grid.branches.reset_index(drop=True)[["branch_id", "element", "element_index"]]
     b = result.branches.merge(where, on="branch_id")

@@ -122,3 +122,26 @@ def test_redispatch_ptdf_rows_are_computed_once_per_grid(texas, texas_sites, mon
     again = planner.plan(texas, texas_sites, planner.Params(**params), model=model)
     assert sum(calls) == 0
     assert again.summary["objective_usd"] == pytest.approx(first.summary["objective_usd"], rel=1e-9)
+
+
+def test_ptdf_columns_are_computed_once_for_solves_on_the_same_buses(texas, texas_sites, monkeypatch):
+    """A second plan on the same model and sites (another economics, as in a sweep) reuses the PTDF
+    columns of the first; the kept matrix is read-only, so no caller can change it for the next."""
+    model = sens.dc_model(texas)
+    calls = []
+    real = sens._solve_flows
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sens, "_solve_flows", counting)
+    first = planner.plan(texas, texas_sites, planner.Params(check_existing_load=False), model=model)
+    assert calls
+    calls.clear()
+    e = planner.Economics(hashprice_usd_per_ph_day=55.0)
+    again = planner.plan(texas, texas_sites, planner.Params(economics=e, check_existing_load=False), model=model)
+    assert not calls
+    kept = model.cache["ptdf_columns"][1]
+    assert not kept.flags.writeable
+    assert again.summary["objective_usd"] != first.summary["objective_usd"]
