@@ -516,9 +516,16 @@ def _print_unmet(alloc, most: int = 5) -> None:
 
 @cli.command("sweep")
 @click.argument("scenario_file", metavar="SCENARIO")
-@click.option("--vary", "vary", multiple=True, metavar="KEY=SPEC", required=True,
+@click.option("--vary", "vary", multiple=True, metavar="KEY=SPEC",
               help="A scenario field and its values: a list (120,150,180) or a range LO:HI:STEP (30:60:5, "
                    "inclusive). Several --vary make a cartesian grid.")
+@click.option("--samples", type=click.IntRange(1, 1_000_000), default=None, metavar="N",
+              help="Instead of --vary: N Monte Carlo scenarios drawn from --distributions.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seed of the Monte Carlo draws (the same seed draws the same scenarios).")
+@click.option("--distributions", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="YAML of one distribution per scenario field, for --samples: uniform {low, high}, normal "
+                   "{mean, sd[, low, high]}, triangular {low, mode, high}, choice [values] or {values, weights}.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario field in every scenario of the sweep (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
@@ -532,18 +539,33 @@ def _print_unmet(alloc, most: int = 5) -> None:
                    "tcp://10.0.0.5:8786 (workers started with 'dask worker ADDRESS').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.pass_context
-def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sets: tuple[str, ...], out_dir: Path,
-              workers: int | None, scheduler: str | None, quiet: bool) -> None:
-    """Solve many what-ifs of SCENARIO: every combination of the --vary values, one row each in
-    results.csv (written as each finishes; a rerun skips what is finished)."""
+def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], samples: int | None, seed: int,
+              distributions: Path | None, sets: tuple[str, ...], out_dir: Path, workers: int | None,
+              scheduler: str | None, quiet: bool) -> None:
+    """Solve many what-ifs of SCENARIO: every combination of the --vary values, or --samples N
+    Monte Carlo draws; one row each in results.csv (written as each finishes; a rerun skips what
+    is finished)."""
     import os
 
-    from planner.sweep import case_id, finished_ids, plan_sweep, run_sweep
+    from planner.errors import InputError
+    from planner.sweep import DISTRIBUTIONS_HELP, finished_ids, plan_samples, plan_sweep, run_sweep
 
-    sw = plan_sweep(scenario_file, list(vary), sets)  # every value checked before anything runs
+    if vary and samples is not None:
+        raise InputError("--vary and --samples are two kinds of sweep", source="--samples",
+                         expected="either --vary KEY=SPEC ... (a grid) or --samples N --distributions FILE")
+    if samples is not None:
+        if distributions is None:
+            raise InputError("--samples needs --distributions", source="--distributions",
+                             expected="a YAML file: " + DISTRIBUTIONS_HELP)
+        sw = plan_samples(scenario_file, distributions, samples, seed, sets)
+    elif distributions is not None:
+        raise InputError("--distributions is for --samples", source="--distributions",
+                         expected="--samples N with it, or --vary KEY=SPEC without it")
+    else:  # every value checked before anything runs
+        sw = plan_sweep(scenario_file, list(vary), sets)
     if workers is None:
         done = finished_ids(out_dir)
-        left = sum(case_id(v) not in done for v in sw.cases)
+        left = sum(cid not in done for cid in sw.ids)
         workers = max(1, min(os.cpu_count() or 1, left))
     quiet = quiet or ctx.find_root().obj.get("quiet", False) or not console.is_terminal
     kw = {"workers": workers, "scheduler": scheduler}
@@ -552,12 +574,16 @@ def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], set
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
-            task = bar.add_task("sweep", total=len(sw.cases))
+        def rate(task) -> str:
+            return f"{task.speed:,.1f} scenarios/s" if task.speed else "- scenarios/s"
+
+        with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                      TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("sweep", total=len(sw.cases), rate="- scenarios/s")
 
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done)
+                bar.update(task, rate=rate(bar.tasks[0]))
 
             results = run_sweep(sw, out_dir, progress=advance, **kw)
     counts = results["status"].value_counts()

@@ -162,6 +162,13 @@ class LiveModel:
             self.prob.objective[v] = float(c)
         self._check(self.h.changeColsCost(len(variables), self._cols(variables), self.sign * costs), "changeColsCost")
 
+    def set_coefficients(self, con: pulp.LpConstraint, pairs) -> None:
+        """Change the coefficients of variables in a row already handed over (on the PuLP row too)."""
+        i = self.row[con.name]
+        for v, c in pairs:
+            con.expr[v] = float(c)
+            self._check(self.h.changeCoeff(i, self.col[v.name], float(c)), "changeCoeff")
+
     def update_rows(self, constraints) -> None:
         """Push the bounds of PuLP constraints whose constant was changed since the hand-over."""
         constraints = [c for c in constraints if c.name in self.row]

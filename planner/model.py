@@ -262,6 +262,8 @@ class Built:
     loads: dict[str, list] = field(default_factory=dict)
     #: network rows added lazily: (kind, state, row id, side) -> constraint
     rows: dict[tuple, pulp.LpConstraint] = field(default_factory=dict)
+    #: redispatch: state -> per generator, its cost segment variables (:func:`planner.redispatch.add_dispatch`)
+    segments: dict[str, list] = field(default_factory=dict)
     #: the problem held by HiGHS (:class:`planner.live.LiveModel`), made on the first solve
     live: object | None = field(default=None, repr=False)
 
@@ -278,6 +280,20 @@ def _expr(pairs) -> pulp.LpAffineExpression:
     return pulp.LpAffineExpression(pairs)
 
 
+def site_objective(f: pd.DataFrame, keep: dict, new: dict, ai: dict) -> list[tuple]:
+    """Objective terms (variable, NPV in million $ per MW) of the site variables: the values
+    of the candidate frame ``f`` (economics enter the model here and in :func:`capex_terms`)."""
+    return [(v, float(f[col].iat[i]) / SCALE)
+            for var, col in ((keep, "v_keep_usd_per_mw"), (new, "v_new_usd_per_mw"), (ai, "v_ai_usd_per_mw"))
+            for i, v in var.items()]
+
+
+def capex_terms(f: pd.DataFrame, new: dict, ai: dict) -> list[tuple]:
+    """Budget row terms (variable, capex in million $ per MW)."""
+    return [(v, float(f[col].iat[i]) / SCALE)
+            for var, col in ((new, "capex_new_usd_per_mw"), (ai, "capex_ai_usd_per_mw")) for i, v in var.items()]
+
+
 def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
     """Build the MILP without network rows (see :func:`add_rows`).
 
@@ -289,21 +305,16 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
     f = cand.frame
     prob = pulp.LpProblem("planner", pulp.LpMaximize)
     keep, new, ai, z, draw = {}, {}, {}, {}, {}
-    obj = []
-    capex = []
     only_existing = objective in ("existing", "reference")
     for i, row in enumerate(f.itertuples(index=False)):
         if objective == "reference":
             continue
         if row.existing_mw > 0 and (row.allow_mining or only_existing):
             keep[i] = prob.add_variable(f"keep_{i}", 0, row.existing_mw)
-            obj.append((keep[i], 1.0 if only_existing else row.v_keep_usd_per_mw / SCALE))
         if only_existing:
             continue
         if row.allow_mining and row.cap_mw > row.existing_mw:
             new[i] = prob.add_variable(f"new_{i}", 0)  # bounded by the POI row
-            obj.append((new[i], row.v_new_usd_per_mw / SCALE))
-            capex.append((new[i], row.capex_new_usd_per_mw / SCALE))
         if row.allow_ai and row.ai_cap_mw > 0:
             must = float(row.ai_min_mw)  # must-serve: z = 1 and ai >= the MW asked for
             if row.min_block_mw > 0:  # a binary only where a minimum block needs one
@@ -311,9 +322,10 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
                 z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
             else:  # any MW from 0 to the cap: no binary
                 ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
-            obj.append((ai[i], row.v_ai_usd_per_mw / SCALE))
-            capex.append((ai[i], row.capex_ai_usd_per_mw / SCALE))
-    prob += _expr(obj)
+    if only_existing:
+        prob += _expr([(v, 1.0) for v in keep.values()])
+    else:
+        prob += _expr(site_objective(f, keep, new, ai))
 
     uses_of = {i: [(v[i], 1.0) for v in (keep, new, ai) if i in v] for i in range(len(f))}
     poi = {}
@@ -373,7 +385,8 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += demand[region]
     budget = None
     if params.max_capex_usd is not None and not only_existing:
-        budget = pulp.LpConstraint(_expr(capex), pulp.LpConstraintLE, "budget", params.max_capex_usd / SCALE)
+        budget = pulp.LpConstraint(_expr(capex_terms(f, new, ai)), pulp.LpConstraintLE, "budget",
+                                   params.max_capex_usd / SCALE)
         prob += budget
     return Built(prob=prob, keep=keep, new=new, ai=ai, z=z, load=load, poi=poi, aiup=aiup, pools=pools,
                  demand=demand, budget=budget, loads=loads)

@@ -8,6 +8,7 @@ the scenario's summary blocks (regions, conversions).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import re
@@ -250,6 +251,18 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
     return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions)
 
 
+def reprice(prep: Prepared, sc: Scenario) -> Prepared:
+    """The prepared run of ``sc`` from ``prep``, that of a scenario that differs from ``sc`` only in
+    its economics (the caller knows it does): the same grid, mapped sites and regions, the
+    economics of ``sc``."""
+    try:
+        economics = Economics().with_overrides(**sc.economics_overrides()).validate(sc.label)
+    except InputError as exc:
+        raise sc.blame(exc) from None
+    return Prepared(scenario=sc, grid=prep.grid, sites=prep.sites, regions=prep.regions,
+                    params=dataclasses.replace(prep.params, economics=economics))
+
+
 def scenario_summary(prep: Prepared, result) -> dict:
     """Scenario blocks of summary.json: per region and what the miner sites add."""
     alloc = result.allocation
@@ -286,16 +299,18 @@ def _r(v, digits: int = 3):
     return round(float(v), digits)
 
 
-def run(sc: Scenario, grid=None, models: dict | None = None):
+def run(sc: Scenario, grid=None, models: dict | None = None, prepared: Prepared | None = None, warm=None):
     """Prepare and solve a scenario; return (Prepared, Result) with the scenario blocks in the summary.
     ``models``: a dict that keeps the grid's DC models (by slack) for later runs on the same grid
-    (a sweep); their LODF and PTDF caches are then shared."""
+    (a sweep); their LODF and PTDF caches are then shared. ``prepared``: ``sc`` already prepared
+    (:func:`reprice`); ``warm``: a :class:`planner.solve.Warm` kept across runs, so that one that
+    changes only prices re-solves the last model warm."""
     import time
 
     t0 = time.perf_counter()
-    prep = prepare(sc, grid=grid)
+    prep = prepared if prepared is not None else prepare(sc, grid=grid)
     prepared_s = time.perf_counter() - t0
-    result = _solve_and_check(prep, models)
+    result = _solve_and_check(prep, models, warm)
     result.summary.update(scenario_summary(prep, result))
     timings = result.summary["timings_s"]
     result.summary["timings_s"] = {"load_grid_and_sites": round(prepared_s, 4),
@@ -304,7 +319,7 @@ def run(sc: Scenario, grid=None, models: dict | None = None):
     return prep, result
 
 
-def _solve_and_check(prep: Prepared, models: dict | None = None):
+def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
     """Solve; then the AC check (and, with ``ac.tighten``, the derate-and-resolve rounds)."""
     import time
 
@@ -322,7 +337,7 @@ def _solve_and_check(prep: Prepared, models: dict | None = None):
     model = models[(id(prep.grid), slack)]
 
     def solve(params):
-        return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name)
+        return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name, warm=warm)
 
     if not ac.check and not ac.tighten:
         result = solve(prep.params)

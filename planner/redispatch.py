@@ -284,12 +284,13 @@ def energy_payment_usd_per_mw(params, shares: list[dict]) -> dict[str, float]:
 def add_dispatch(built, net: RedispatchNetwork, params, pay: bool = True, cost: bool = True) -> dict:
     """Add each state's generator variables, cost segments and island balance rows to ``built``;
     extend ``built.loads[state]`` with the generators' output changes. ``pay``: add each use's
-    energy payment to its objective coefficient; ``cost``: add the generation cost. Returns the handles of the segment variables."""
+    energy payment to its objective coefficient; ``cost``: add the generation cost (see
+    :func:`dispatch_objective`). Returns the handles of the segment variables (also kept as
+    ``built.segments``)."""
     prob = built.prob
     g = net.costs.gens
     n_seg = net.costs.slopes.shape[1]
     islands = g["island"].to_numpy()
-    obj = []
     handles = {}
     for st in net.states:
         p0 = st.model.gens.set_index("gen").loc[g["gen"].to_numpy(), "p_mw"].to_numpy()
@@ -302,9 +303,6 @@ def add_dispatch(built, net: RedispatchNetwork, params, pay: bool = True, cost: 
             prob += pulp.LpConstraint(pulp.LpAffineExpression([(d, 1.0)] + [(y, -1.0) for y in ys]),
                                       pulp.LpConstraintEQ, f"dgen_{st.name}_{j}",
                                       float(g["lo_mw"].iat[j] - p0[j]))
-            if cost:
-                obj.extend((y, -net.hours_weight * float(net.costs.slopes[j, s]) / SCALE)
-                           for s, y in enumerate(ys))
             d_vars.append(d)
             seg_vars.append(ys)
         col_island = st.model.island[st.model.positions(net.buses)]
@@ -315,12 +313,25 @@ def add_dispatch(built, net: RedispatchNetwork, params, pay: bool = True, cost: 
                                       f"balance_{st.name}_{isl}", 0.0)
         built.loads[st.name] = list(loads) + d_vars
         handles[st.name] = seg_vars
+    built.segments = handles
+    prob.setObjective(prob.objective + pulp.LpAffineExpression(dispatch_objective(built, net, params, pay, cost)))
+    return handles
+
+
+def dispatch_objective(built, net: RedispatchNetwork, params, pay: bool = True, cost: bool = True) -> list[tuple]:
+    """Objective terms (variable, million $) of redispatch: each cost segment's generation cost over
+    the horizon (``cost``), and each use's energy payment on the site variables (``pay``; added to
+    their site values)."""
+    obj = []
+    if cost:
+        for seg_vars in built.segments.values():
+            for j, ys in enumerate(seg_vars):
+                obj.extend((y, -net.hours_weight * float(net.costs.slopes[j, s]) / SCALE) for s, y in enumerate(ys))
     if pay:
         payment = energy_payment_usd_per_mw(params, [st.share for st in net.states])
         for var_set, use in ((built.keep, "mining"), (built.new, "mining"), (built.ai, "ai")):
             obj.extend((v, payment[use] / SCALE) for v in var_set.values())
-    prob.setObjective(prob.objective + pulp.LpAffineExpression(obj))
-    return handles
+    return obj
 
 
 def generation_cost(net: RedispatchNetwork, xs: dict[str, np.ndarray]) -> dict[str, float]:

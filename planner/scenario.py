@@ -17,7 +17,9 @@ which also solves).
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import re
 from dataclasses import fields, replace
 from pathlib import Path
@@ -466,6 +468,13 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
+@functools.lru_cache(maxsize=16)
+def _parse(text: str) -> Any:
+    """A scenario file's text parsed once per process (a sweep reads the same file for every
+    scenario); callers get a deep copy."""
+    return safe_load(text)
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -489,7 +498,7 @@ def _read_yaml(path: Path) -> dict:
                          + ("; it looks like UTF-16" if utf16 else ""), source=path,
                          expected="a YAML file saved as UTF-8") from None
     try:
-        data = safe_load(text)
+        data = copy.deepcopy(_parse(text))
     except yaml.YAMLError as exc:
         raise InputError(_yaml_problem(exc), source=path) from None
     except RecursionError:

@@ -28,6 +28,8 @@ site (the dual of its POI row).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib.util
 import logging
 import time
@@ -65,6 +67,89 @@ class LazySolve:
     solve_s: float  # wall time of the solves, hand-over to HiGHS included
     solver_s: float  # HiGHS's own time (NaN for CBC)
     check_s: float  # flow checks between rounds
+
+
+#: candidate columns the economics set; a plan whose candidates differ from the last only in these
+#: re-solves the last live model warm (:class:`Warm`)
+PRICE_COLUMNS = ["v_keep_usd_per_mw", "v_new_usd_per_mw", "v_ai_usd_per_mw", "capex_new_usd_per_mw",
+                 "capex_ai_usd_per_mw"]
+
+
+@dataclass
+class Warm:
+    """A solved plan kept for the next one that differs from it only in prices (a sweep).
+
+    Pass the same :class:`Warm` (empty at first) to successive :func:`plan` calls. When the grid and
+    the sites are the same objects, every setting but the economics is equal, and the candidates
+    differ only in their values and capex (:data:`PRICE_COLUMNS`), the next plan changes the
+    objective and budget-row coefficients of the live model in place, frees the binaries that were
+    fixed for the duals, and re-solves warm with the network rows found so far (rows are never
+    wrong, only sometimes unneeded). Anything else builds from scratch, and the new plan is kept.
+    Sensitivities, screening, the redispatch reference dispatch and the existing-load check do
+    not depend on prices and are reused as they are.
+    """
+
+    grid: object = None
+    sites: object = None
+    params: Params | None = None
+    model: sens.DCModel | None = None
+    cand: mdl.Candidates | None = None
+    net: object = None
+    built: mdl.Built | None = None
+    reference: dict | None = None   # redispatch: the dispatch without new load
+    existing: float | None = None   # the existing-load check
+    repriced: int = 0               # plans solved warm with this object
+
+    def keep(self, **parts) -> None:
+        for k, v in parts.items():
+            setattr(self, k, v)
+
+
+def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params) -> bool:
+    """Put the prices of ``params`` on the plan kept in ``warm`` when only prices changed (see
+    :class:`Warm`); return whether it did."""
+    if warm.built is None or warm.grid is not grid or warm.sites is not sites:
+        return False
+    if dataclasses.replace(params, economics=warm.params.economics) != warm.params:
+        return False
+    old = warm.cand
+    if not (np.array_equal(old.buses, cand.buses) and np.array_equal(old.bus_of_site, cand.bus_of_site)
+            and (old.column_region is None) == (cand.column_region is None)
+            and (old.column_region is None or np.array_equal(old.column_region, cand.column_region))
+            and old.frame.drop(columns=PRICE_COLUMNS).equals(cand.frame.drop(columns=PRICE_COLUMNS))):
+        return False
+    built, f = warm.built, cand.frame
+    live = built.live or None
+    # free the binaries fixed for the last duals, and the ai <= cap * z rows relaxed with them
+    must = f["ai_min_mw"].to_numpy(float)
+    for i, z in built.z.items():
+        z.cat = pulp.LpInteger
+        z.lowBound, z.upBound = (1 if must[i] > 0 else 0), 1
+        built.aiup[i].constant = 0.0
+    terms: dict[str, list] = {}
+    for v, c in mdl.site_objective(f, built.keep, built.new, built.ai):
+        terms[v.name] = [v, c]
+    if params.supply_response == "redispatch":
+        from planner import redispatch
+
+        warm.net.hours_weight = redispatch.npv_of_one_usd_per_h(params) / len(warm.net.states)
+        for v, c in redispatch.dispatch_objective(built, warm.net, params):
+            terms.setdefault(v.name, [v, 0.0])[1] += c
+    capex = mdl.capex_terms(f, built.new, built.ai)
+    if live is not None:
+        live.set_bounds(built.z.values())
+        live.update_rows(built.aiup.values())
+        live.set_costs([v for v, _ in terms.values()], [c for _, c in terms.values()])
+        if built.budget is not None:
+            live.set_coefficients(built.budget, capex)
+    else:  # CBC solves the PuLP problem itself
+        built.prob.setObjective(pulp.LpAffineExpression([tuple(t) for t in terms.values()]))
+        if built.budget is not None:
+            for v, c in capex:
+                built.budget.expr[v] = c
+    warm.cand, warm.params = cand, params
+    warm.repriced += 1
+    return True
 
 
 # --------------------------------------------------------------------------- solver
@@ -250,6 +335,11 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> 
 
 
 def _versions() -> dict:
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> dict:
     out = {}
     for name in ("planner", "pandapower", "pulp", "highspy", "numpy", "scipy"):
         try:
@@ -260,12 +350,14 @@ def _versions() -> dict:
 
 
 def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | None = None,
-         scenario: str | None = None) -> Result:
+         scenario: str | None = None, warm: Warm | None = None) -> Result:
     """Allocate interconnect capacity among ``sites`` on ``grid``.
 
     ``sites`` is a GeoDataFrame as read by :func:`planner.read_sites`; it is
     mapped to buses with :func:`planner.map_sites` unless it already has a
-    ``bus`` column. Progress goes to the ``planner.solve`` logger (INFO).
+    ``bus`` column. ``warm``: a :class:`Warm` kept across calls, so that a plan
+    that changes only prices re-solves the last model warm. Progress goes to the
+    ``planner.solve`` logger (INFO).
     """
     from planner.sites import map_sites
 
@@ -279,35 +371,42 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
 
     t = time.perf_counter()
     slack = fixed_slack(params.supply_response)
-    model = model if model is not None and model.slack == slack else sens.dc_model(grid, slack)
     cand = mdl.candidates(sites, params)
     if len(cand) == 0:
         raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
                          expected=f"sites inside grid '{grid.name}' with poi_mw, it_mw or operating_mw")
-    net = build_network(model, grid, cand, params)
-    screened = net.screened
-    timings["sensitivities"] = time.perf_counter() - t
-    logger.info(f"{len(cand)} sites at {len(cand.buses)} buses; {len(screened)} of {len(net.mon)} monitored "
-                "branches could be overloaded")
-
-    t = time.perf_counter()
-    built = mdl.build(cand, params)
-    redispatch_ref = None
-    if params.supply_response == "redispatch":
-        from planner import redispatch
-
-        redispatch.add_dispatch(built, net, params)
-    timings["build"] = time.perf_counter() - t
-    if params.supply_response == "redispatch":
+    repriced = warm is not None and _reprice(warm, grid, sites, cand, params)
+    if repriced:
+        model, net, built = warm.model, warm.net, warm.built
+        redispatch_ref, existing = warm.reference, warm.existing
+        timings["reprice"] = time.perf_counter() - t
         t = time.perf_counter()
-        redispatch_ref = _reference_dispatch(cand, net, params, deadline)
-        timings["reference_dispatch"] = time.perf_counter() - t
-        t = time.perf_counter() - timings["build"]
+        logger.info("only prices changed: the last model re-solves warm with its new coefficients")
+    else:
+        model = model if model is not None and model.slack == slack else sens.dc_model(grid, slack)
+        net = build_network(model, grid, cand, params)
+        timings["sensitivities"] = time.perf_counter() - t
+        logger.info(f"{len(cand)} sites at {len(cand.buses)} buses; {len(net.screened)} of {len(net.mon)} "
+                    "monitored branches could be overloaded")
+
+        t = time.perf_counter()
+        built = mdl.build(cand, params)
+        redispatch_ref = existing = None
+        if params.supply_response == "redispatch":
+            from planner import redispatch
+
+            redispatch.add_dispatch(built, net, params)
+        timings["build"] = time.perf_counter() - t
+        if params.supply_response == "redispatch":
+            t = time.perf_counter()
+            redispatch_ref = _reference_dispatch(cand, net, params, deadline)
+            timings["reference_dispatch"] = time.perf_counter() - t
+        t = time.perf_counter()
     mip = _lazy_solve(built, net, params, mip=True, deadline=deadline)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
     timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
     timings["pulp_to_solver"] = mip.solve_s - timings["solve"]
-    timings["lazy_rows"] = time.perf_counter() - t - timings["build"] - mip.solve_s
+    timings["lazy_rows"] = time.perf_counter() - t - mip.solve_s
     if mip.status == "infeasible":
         raise InfeasibleError("the allocation is infeasible: " + _diagnose(cand, params, net, model))
     if mip.status not in STATUS_OK:
@@ -320,11 +419,13 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     lp = _fix_and_price(built, net, params, deadline)
     timings["duals"] = time.perf_counter() - t
 
-    existing = None
-    if params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
+    if not repriced and params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
         t = time.perf_counter()
         existing = _existing_capacity(cand, net, params, deadline)
         timings["existing_load_check"] = time.perf_counter() - t
+    if warm is not None and not repriced:
+        warm.keep(grid=grid, sites=sites, params=params, model=model, cand=cand, net=net, built=built,
+                  reference=redispatch_ref, existing=existing)
 
     result = assemble(grid, sites, model, cand, built, net, values, mip, lp, existing, params,
                       scenario=scenario, xs=xs)

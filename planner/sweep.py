@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -55,16 +56,35 @@ class Axis:
 
 @dataclass
 class Sweep:
-    """A validated sweep: the scenario, its base ``--set`` overrides and the varied axes."""
+    """A validated sweep: the scenario, its base ``--set`` overrides, the varied keys and the
+    scenarios (``cases``: the values of the varied keys, one dict each). A grid sweep has the
+    values of each key in ``axes``; a Monte Carlo sweep has its draw in ``samples`` (n, seed and
+    the distributions) and the keys in ``axes`` (their values: the draws)."""
 
     scenario: str
     axes: list[Axis]
     sets: tuple[str, ...] = ()
     cases: list[dict[str, Any]] = field(default_factory=list)
+    samples: dict | None = None
 
     @property
     def keys(self) -> list[str]:
         return [a.key for a in self.axes]
+
+    @property
+    def ids(self) -> list[str]:
+        """Each scenario's id: a hash of its values (and, for Monte Carlo, of its sample number)."""
+        if self.samples is None:
+            return [case_id(v) for v in self.cases]
+        return [case_id({**v, "#sample": i}) for i, v in enumerate(self.cases)]
+
+    @property
+    def meta(self) -> dict:
+        """What was swept (sweep.json): a rerun on the same directory must be the same sweep."""
+        head = {"scenario": self.scenario, "sets": list(self.sets)}
+        if self.samples is None:
+            return {**head, "vary": {a.key: a.values for a in self.axes}}
+        return {**head, **self.samples}
 
 
 def _number(text: str, item: str, what: str) -> float:
@@ -142,7 +162,8 @@ def plan_sweep(scenario: str, vary: list[str], sets: tuple[str, ...] | list[str]
     from planner.scenario import load_scenario
 
     if not vary:
-        raise InputError("nothing to vary", source="--vary", expected="at least one --vary KEY=SPEC")
+        raise InputError("nothing to vary", source="--vary",
+                         expected="at least one --vary KEY=SPEC, or --samples N --distributions FILE")
     axes = [parse_vary(v) for v in vary]
     seen = set()
     for a in axes:
@@ -152,19 +173,185 @@ def plan_sweep(scenario: str, vary: list[str], sets: tuple[str, ...] | list[str]
     sets = tuple(sets)
     load_scenario(scenario, sets)  # the scenario and its base overrides alone
     for a in axes:
-        for v in a.values:
-            item = _sets({a.key: v})[0]
-            try:
-                load_scenario(scenario, (*sets, item))
-            except InputError as exc:
-                if exc.source != f"--set {item}":
-                    raise
-                raise InputError(exc.message, source=f"--vary {a.key}, value {json.dumps(v)}", field=exc.field,
-                                 value=exc.value, expected=exc.expected) from None
+        _check_values(scenario, sets, a.key, a.values, f"--vary {a.key}, value")
     sw = Sweep(scenario=scenario, axes=axes, sets=sets)
     for combo in itertools.product(*(a.values for a in axes)):
         sw.cases.append(dict(zip(sw.keys, combo)))
     return sw
+
+
+def _check_values(scenario: str, sets: tuple[str, ...], key: str, values, where: str) -> None:
+    """Each distinct value of ``key`` through the scenario schema, as a ``--set`` would be; an
+    error names ``where`` and the value."""
+    from planner.scenario import load_scenario
+
+    seen = set()
+    for v in values:
+        item = _sets({key: v})[0]
+        if item in seen:
+            continue
+        seen.add(item)
+        try:
+            load_scenario(scenario, (*sets, item))
+        except InputError as exc:
+            if exc.source != f"--set {item}":
+                raise
+            raise InputError(exc.message, source=f"{where} {json.dumps(v)}", field=exc.field,
+                             value=exc.value, expected=exc.expected) from None
+
+
+# ----------------------------------------------------------------------------- Monte Carlo
+
+#: distribution -> (its required parameters, its optional ones)
+DISTRIBUTIONS = {
+    "uniform": (("low", "high"), ()),
+    "normal": (("mean", "sd"), ("low", "high")),
+    "triangular": (("low", "mode", "high"), ()),
+    "choice": (("values",), ("weights",)),
+}
+DISTRIBUTIONS_HELP = ("KEY: {uniform: {low: A, high: B}} | {normal: {mean: M, sd: S, low: A, high: B}} (low and "
+                      "high optional: a normal cut to them) | {triangular: {low: A, mode: C, high: B}} | "
+                      "{choice: [V1, V2, ...]} or {choice: {values: [...], weights: [...]}}")
+#: most Monte Carlo scenarios one sweep draws
+MAX_SAMPLES = 1_000_000
+
+
+def _finite(source: str, key: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"the {name} is not a finite number", source=source, field=key, value=value,
+                         expected=DISTRIBUTIONS_HELP)
+    return float(value)
+
+
+def read_distributions(path: str | Path | dict) -> dict[str, dict]:
+    """The distributions YAML (or the same as a dict): dotted scenario key -> one distribution,
+    checked; returned as ``{key: {"kind": ..., parameters}}``."""
+    from planner.scenario import parse_set, safe_load
+
+    source = "distributions" if isinstance(path, dict) else str(path)
+    if isinstance(path, dict):
+        data = path
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError("no such file", source=source, expected="a YAML file of distributions") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the file ({type(exc).__name__})", source=source,
+                             expected="a UTF-8 YAML file of distributions") from None
+        try:
+            data = safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"not valid YAML ({str(exc).splitlines()[0]})", source=source) from None
+    if not isinstance(data, dict) or not data:
+        raise InputError("expected a mapping of scenario keys to distributions", source=source,
+                         value=type(data).__name__, expected=DISTRIBUTIONS_HELP)
+    out = {}
+    for key, spec in data.items():
+        key = str(key)
+        try:
+            parse_set(f"{key}=0")  # a dotted key, as for --set
+        except InputError as exc:
+            raise InputError(exc.message, source=source, field=key, expected=exc.expected) from None
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+            raise InputError("not one distribution", source=source, field=key, value=spec,
+                             expected="one of " + ", ".join(DISTRIBUTIONS) + ": " + DISTRIBUTIONS_HELP)
+        kind, params = next(iter(spec.items()))
+        if kind == "choice" and isinstance(params, list):
+            params = {"values": params}
+        required, optional = DISTRIBUTIONS[kind]
+        if not isinstance(params, dict) or set(required) - set(params) or set(params) - {*required, *optional}:
+            raise InputError(f"a {kind} distribution takes {', '.join(required)}"
+                             + (f" (and optionally {', '.join(optional)})" if optional else ""),
+                             source=source, field=key, value=params, expected=DISTRIBUTIONS_HELP)
+        d: dict[str, Any] = {"kind": kind}
+        if kind == "choice":
+            values = params["values"]
+            if not isinstance(values, list) or not values:
+                raise InputError("choice needs a non-empty list of values", source=source, field=key, value=values,
+                                 expected=DISTRIBUTIONS_HELP)
+            d["values"] = values
+            if "weights" in params:
+                w = params["weights"]
+                if not isinstance(w, list) or len(w) != len(values):
+                    raise InputError(f"choice needs one weight per value ({len(values)})", source=source,
+                                     field=key, value=w, expected="a list of weights >= 0 as long as values")
+                w = [_finite(source, key, "weight", x) for x in w]
+                if min(w) < 0 or sum(w) <= 0:
+                    raise InputError("choice weights must be >= 0 and not all 0", source=source, field=key,
+                                     value=w, expected="weights >= 0 with a positive sum")
+                d["weights"] = w
+        else:
+            for name in (*required, *optional):
+                if name in params:
+                    d[name] = _finite(source, key, name, params[name])
+            lo, hi = d.get("low", -math.inf), d.get("high", math.inf)
+            if not lo < hi:
+                raise InputError(f"low ({lo:g}) must be below high ({hi:g})", source=source, field=key,
+                                 value=params, expected=DISTRIBUTIONS_HELP)
+            if kind == "normal" and d["sd"] <= 0:
+                raise InputError("the sd must be > 0", source=source, field=key, value=d["sd"],
+                                 expected="a standard deviation > 0")
+            if kind == "triangular" and not lo <= d["mode"] <= hi:
+                raise InputError("the mode must lie between low and high", source=source, field=key,
+                                 value=params, expected="low <= mode <= high")
+        out[key] = d
+    return out
+
+
+def draw(distributions: dict[str, dict], n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` scenarios drawn from ``distributions`` (independent keys, in the file's order) with a
+    numpy generator seeded with ``seed``: the same n and seed give the same draws."""
+    from scipy.stats import truncnorm
+
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for key, d in distributions.items():
+        kind = d["kind"]
+        if kind == "uniform":
+            x = rng.uniform(d["low"], d["high"], n)
+        elif kind == "normal":
+            lo, hi = d.get("low", -math.inf), d.get("high", math.inf)
+            x = truncnorm.rvs((lo - d["mean"]) / d["sd"], (hi - d["mean"]) / d["sd"], loc=d["mean"], scale=d["sd"],
+                              size=n, random_state=rng)
+        elif kind == "triangular":
+            x = rng.triangular(d["low"], d["mode"], d["high"], n)
+        else:
+            p = None if "weights" not in d else np.asarray(d["weights"]) / np.sum(d["weights"])
+            pick = rng.choice(len(d["values"]), size=n, p=p)
+            columns[key] = [d["values"][i] for i in pick]
+            continue
+        columns[key] = [float(v) for v in np.atleast_1d(x)]
+    return [{k: columns[k][i] for k in distributions} for i in range(n)]
+
+
+def plan_samples(scenario: str, distributions: str | Path | dict, samples: int, seed: int = 0,
+                 sets: tuple[str, ...] | list[str] = ()) -> Sweep:
+    """A Monte Carlo sweep: ``samples`` scenarios drawn from ``distributions`` (a YAML file, see
+    :func:`read_distributions`), each drawn value checked by the scenario schema before anything runs."""
+    from planner.scenario import load_scenario
+
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+        raise InputError("not a number of samples", source="--samples", value=samples,
+                         expected=f"a whole number from 1 to {MAX_SAMPLES:,}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError("not a seed", source="--seed", value=seed, expected="a whole number >= 0")
+    dist = read_distributions(distributions)
+    sets = tuple(sets)
+    load_scenario(scenario, sets)
+    cases = draw(dist, samples, seed)
+    source = "distributions" if isinstance(distributions, dict) else str(distributions)
+    for key, d in dist.items():
+        try:
+            _check_values(scenario, sets, key, [c[key] for c in cases], f"{source}: {key}, drawn value")
+        except InputError as exc:
+            if d["kind"] == "choice":
+                raise
+            raise InputError(exc.message, source=exc.source, field=exc.field, value=exc.value,
+                             expected=f"{exc.expected}; keep the distribution inside that range (low, high)") from None
+    axes = [Axis(key=k, values=[]) for k in dist]
+    return Sweep(scenario=scenario, axes=axes, sets=sets, cases=cases,
+                 samples={"samples": samples, "seed": seed, "distributions": dist})
 
 
 # ----------------------------------------------------------------------------- running
@@ -193,17 +380,35 @@ def _append(path: Path, frame: pd.DataFrame) -> None:
         os.close(fd)
 
 
-def _solve_one(sc, values: dict, grid, models: dict, t: float) -> tuple[dict, pd.DataFrame]:
-    """Solve the sweep's scenario ``sc`` on ``grid`` (its DC models kept in ``models``); ``t``: when
-    its work began (perf_counter)."""
-    from planner.prepare import run
+@dataclass
+class _Kept:
+    """What a worker keeps of one structure of scenarios (all but their economics alike): the
+    prepared sites and the solved model, which the next such scenario re-prices and re-solves warm."""
 
-    if not sc.ac.tighten:
-        sc.ac.check = False
+    prep: Any = None
+    warm: Any = None
+
+
+def structure_key(sc) -> str:
+    """A scenario apart from its economics: scenarios of a sweep with the same key share their
+    prepared sites and live model on a worker."""
+    return json.dumps(sc.model_dump(mode="json", exclude={"economics"}), sort_keys=True, default=str)
+
+
+def _solve_one(sc, values: dict, grid, models: dict, t: float, kept: _Kept | None = None) -> tuple[dict, pd.DataFrame]:
+    """Solve the sweep's scenario ``sc`` on ``grid`` (its DC models kept in ``models``); ``t``: when
+    its work began (perf_counter); ``kept``: the structure ``sc`` belongs to, reused and updated."""
+    from planner.prepare import reprice, run
+    from planner.solve import Warm
+
+    kept = _Kept() if kept is None else kept
+    if kept.warm is None:
+        kept.warm = Warm()
     row: dict[str, Any] = {"status": "failed", "reason": ""}
     sites = pd.DataFrame(columns=SITE_COLUMNS)
     try:
-        _, result = run(sc, grid=grid, models=models)
+        prepared = reprice(kept.prep, sc) if kept.prep is not None else None
+        kept.prep, result = run(sc, grid=grid, models=models, prepared=prepared, warm=kept.warm)
     except InfeasibleError as exc:
         row.update(status="infeasible", reason=str(exc))
     except PlannerError as exc:
@@ -211,6 +416,7 @@ def _solve_one(sc, values: dict, grid, models: dict, t: float) -> tuple[dict, pd
     except Exception as exc:  # one scenario's failure is its row, never the end of the sweep
         logger.exception(f"sweep scenario {values} failed")
         row.update(status="failed", reason=f"internal error: {type(exc).__name__}: {exc}")
+        kept.prep = kept.warm = None  # start this structure afresh
     else:
         s = result.summary
         row.update(status=s["status"], objective_usd=s["objective_usd"], served_ai_mw=s["served_ai_mw"],
@@ -226,24 +432,44 @@ def _solve_one(sc, values: dict, grid, models: dict, t: float) -> tuple[dict, pd
     return row, sites
 
 
-#: per worker process: the grid of a sweep and its DC models, loaded by the first scenario a worker
-#: solves and kept for the next ones (scenarios of one sweep share the grid)
+#: per worker process: the grid of a sweep, its DC models, and the last structures of scenarios
+#: it solved (:class:`_Kept`), kept for the next scenarios (scenarios of one sweep share the grid)
 _WORKER: dict = {}
+#: structures a worker keeps (each holds a live model); the least recently used goes first, so a
+#: worker's memory does not grow with the number of scenarios
+KEPT_PER_WORKER = 2
 
 
 def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[dict]]:
-    """One scenario on a Dask worker (or in this process): the grid and DC models of the worker are
-    reused across the scenarios it solves."""
+    """One scenario on a Dask worker (or in this process): the grid, DC models and the last
+    structures of the worker are reused across the scenarios it solves."""
+    from collections import OrderedDict
+
     from planner.grid import load_grid
     from planner.scenario import load_scenario
 
     t = time.perf_counter()
     sc = load_scenario(sw.scenario, (*sw.sets, *_sets(values)))
+    if not sc.ac.tighten:  # the AC check does not change the allocation: left out of sweeps
+        sc.ac.check = False
     if _WORKER.get("grid_name") != sc.grid.name:
         _WORKER.clear()
-        _WORKER.update(grid_name=sc.grid.name, grid=load_grid(sc.grid.name), models={})
-    row, sites = _solve_one(sc, values, _WORKER["grid"], _WORKER["models"], t)
+        _WORKER.update(grid_name=sc.grid.name, grid=load_grid(sc.grid.name), models={}, kept=OrderedDict())
+    kept = _WORKER["kept"]
+    key = structure_key(sc)
+    entry = kept.pop(key, None) or _Kept()
+    kept[key] = entry
+    while len(kept) > KEPT_PER_WORKER:
+        kept.popitem(last=False)
+    row, sites = _solve_one(sc, values, _WORKER["grid"], _WORKER["models"], t, entry)
     return row, sites.to_dict("records")
+
+
+def _order(sw: Sweep, todo: list[int]) -> list[int]:
+    """Scenarios (positions in ``sw.cases``) that differ only in economics next to each other, so
+    each worker re-prices its model."""
+    keys = [k for k in sw.keys if not k.startswith("economics.")]
+    return sorted(todo, key=lambda i: json.dumps([sw.cases[i][k] for k in keys], default=str))
 
 
 def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
@@ -256,15 +482,20 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
     grid for the next, and this process is the one writer of the results. ``progress(done, total)``
     is called after each scenario."""
     out = Path(out)
-    meta = {"scenario": sw.scenario, "sets": list(sw.sets), "vary": {a.key: a.values for a in sw.axes}}
+    meta = json.loads(json.dumps(sw.meta, default=str))
     spec = out / "sweep.json"
     if spec.exists():
-        before = json.loads(spec.read_text())
+        try:
+            before = json.loads(spec.read_text())
+        except (OSError, ValueError):
+            before = None
         if before != meta:
             raise InputError("this directory holds another sweep", source=str(spec),
-                             expected="the same scenario, --set and --vary to resume it, or another --out")
+                             expected="the same scenario, --set and --vary (or --samples, --seed and "
+                                      "distributions) to resume it, or another --out")
     done = finished_ids(out)
-    todo = [v for v in sw.cases if case_id(v) not in done]
+    ids = sw.ids
+    todo = _order(sw, [i for i, cid in enumerate(ids) if cid not in done])
     logger.info(f"sweep of {len(sw.cases)} scenarios: {len(sw.cases) - len(todo)} finished before, "
                 f"{len(todo)} to run")
     client = cluster = None
@@ -275,27 +506,29 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
         spec.write_text(json.dumps(meta, indent=2, default=str))
     t0 = time.perf_counter()
 
-    def record(n: int, values: dict, row: dict, sites) -> None:
-        cid = case_id(values)
+    def record(n: int, i: int, row: dict, sites) -> None:
+        cid = ids[i]
+        head = {"id": cid, **({"sample": i} if sw.samples is not None else {})}
         _append(out / "sites.csv", pd.DataFrame(sites, columns=SITE_COLUMNS[1:]).assign(id=cid)[SITE_COLUMNS])
-        _append(out / "results.csv", pd.DataFrame([{"id": cid, **{k: json.dumps(v) for k, v in values.items()},
+        _append(out / "results.csv", pd.DataFrame([{**head, **{k: json.dumps(v) for k, v in sw.cases[i].items()},
                                                     **{c: row.get(c) for c in RESULT_COLUMNS}}]))
         if progress is not None:
             progress(len(sw.cases) - len(todo) + n, len(sw.cases))
 
     try:
         if client is None:
-            for n, values in enumerate(todo, 1):
-                row, sites = _solve_on_worker(sw, values)
-                record(n, values, row, sites)
+            for n, i in enumerate(todo, 1):
+                row, sites = _solve_on_worker(sw, sw.cases[i])
+                record(n, i, row, sites)
         else:
             from dask.distributed import as_completed
 
             # several scenarios at once: one HiGHS thread each (unless the sweep sets its own)
-            run = sw if any(s.startswith("solver.threads=") for s in sw.sets) or "solver.threads" in sw.keys \
-                else Sweep(scenario=sw.scenario, axes=sw.axes, sets=(*sw.sets, "solver.threads=1"))
-            futures = client.map(_solve_on_worker, [run] * len(todo), todo, pure=False)
-            which = {f.key: v for f, v in zip(futures, todo)}
+            # a task carries the scenario and its --set only (not every case of the sweep)
+            threads = any(s.startswith("solver.threads=") for s in sw.sets) or "solver.threads" in sw.keys
+            run = Sweep(scenario=sw.scenario, axes=[], sets=sw.sets if threads else (*sw.sets, "solver.threads=1"))
+            futures = client.map(_solve_on_worker, [run] * len(todo), [sw.cases[i] for i in todo], pure=False)
+            which = {f.key: i for f, i in zip(futures, todo)}
             for n, fut in enumerate(as_completed(futures), 1):
                 row, sites = fut.result()
                 record(n, which[fut.key], row, sites)
@@ -315,6 +548,7 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
 
 def _dask_client(workers: int, scheduler: str | None):
     """A Dask client: of the cluster at ``scheduler``, else of a new local cluster of processes."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -324,8 +558,12 @@ def _dask_client(workers: int, scheduler: str | None):
             raise InputError(f"no Dask scheduler answers there ({type(exc).__name__})", source="--scheduler",
                              value=scheduler, expected="the address a running 'dask scheduler' prints, "
                              "e.g. tcp://10.0.0.5:8786") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    # a sweep's tasks are short Python-heavy solves: Dask's sampling profiler (every 10 ms) and GIL
+    # monitor cost a worker about a tenth of its time; the workers take this config as they start
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.admin.system-monitor.gil.enabled": False}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
@@ -337,7 +575,7 @@ def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
                       keep_default_na=False, na_values={c: [""] for c in RESULT_COLUMNS if c not in ("status", "reason")},
                       on_bad_lines="skip")
     raw = raw.drop_duplicates("id", keep="last").set_index("id")
-    order = [case_id(v) for v in sw.cases]
+    order = sw.ids
     frame = raw.reindex([i for i in order if i in raw.index]).reset_index()
     for k in sw.keys:  # the varied values as they were given (numbers stay numbers)
         values = [json.loads(v) for v in frame[k]]
@@ -354,8 +592,31 @@ def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
     return frame
 
 
-def sweep(scenario: str, vary: list[str], out: str | Path, sets: tuple[str, ...] | list[str] = (),
-          workers: int = 1, scheduler: str | None = None) -> pd.DataFrame:
-    """Python entry: ``planner.sweep("texas", ["economics.hashprice_usd_per_ph_day=30:60:10"], "runs/hp")``
-    returns one row per scenario (see :func:`run_sweep` for ``workers`` and ``scheduler``)."""
-    return run_sweep(plan_sweep(scenario, vary, sets), out, workers=workers, scheduler=scheduler)
+def sweep(scenario: str, vary: list[str] | None = None, out: str | Path = "runs/sweep",
+          sets: tuple[str, ...] | list[str] = (), workers: int = 1, scheduler: str | None = None, *,
+          samples: int | None = None, seed: int = 0, distributions: str | Path | dict | None = None,
+          progress=None) -> pd.DataFrame:
+    """Python entry; returns one row per scenario (see :func:`run_sweep` for ``workers`` and
+    ``scheduler``). A grid::
+
+        planner.sweep("texas", ["economics.hashprice_usd_per_ph_day=30:60:10"], "runs/hp")
+
+    or ``samples`` Monte Carlo draws from ``distributions`` (a YAML file or the same dict, see
+    :func:`read_distributions`)::
+
+        planner.sweep("texas", out="runs/mc", samples=200, seed=1,
+                      distributions={"economics.discount_rate": {"uniform": {"low": 0.06, "high": 0.14}}})
+
+    From a script (not a notebook), call it under ``if __name__ == "__main__":`` when
+    ``workers > 1``: the local cluster's worker processes import the script again."""
+    if (samples is None) == (not vary):
+        raise InputError("either vary (a grid) or samples with distributions (Monte Carlo)", source="sweep",
+                         expected="vary=[...] or samples=N, distributions=...")
+    if samples is not None:
+        if distributions is None:
+            raise InputError("samples need distributions", source="--distributions",
+                             expected="a YAML file of distributions: " + DISTRIBUTIONS_HELP)
+        sw = plan_samples(scenario, distributions, samples, seed, sets)
+    else:
+        sw = plan_sweep(scenario, list(vary), sets)
+    return run_sweep(sw, out, progress=progress, workers=workers, scheduler=scheduler)
