@@ -13,6 +13,7 @@ Public API::
     scenario = planner.load_scenario("texas", ["economics.hashprice_usd_per_ph_day=35"])
     prepared, result = planner.run_scenario(scenario)   # the same run as `planner solve`
     planner.sweep("texas", ["economics.hashprice_usd_per_ph_day=30:60:10"], "runs/hp")  # DataFrame
+    planner.tipping_points("runs/hp", "economics.hashprice_usd_per_ph_day")  # where each site switches
     planner.allocation_map(grid, result)           # matplotlib figure; planner.dc_check(grid, result)
 """
 
@@ -47,6 +48,10 @@ _EXPORTS = {
     "Result": "planner.result",
     "plan": "planner.solve",
     "sweep": "planner.sweep",
+    "read_sweep": "planner.sweep_analysis",
+    "site_shares": "planner.sweep_analysis",
+    "sweep_heatmap": "planner.sweep_analysis",
+    "tipping_points": "planner.sweep_analysis",
     "Topology": "planner.topology",
     "topology": "planner.topology",
     "allocated_net": "planner.validate",
@@ -85,6 +90,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.sites import map_sites, read_sites, validate_sites
     from planner.solve import plan
     from planner.sweep import sweep
+    from planner.sweep_analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
     from planner.topology import Topology, topology
     from planner.validate import allocated_net, dc_check
 
@@ -115,9 +121,13 @@ __all__ = [
     "prepare",
     "ptdf",
     "read_sites",
+    "read_sweep",
     "run_scenario",
     "security_hosting",
+    "site_shares",
     "sweep",
+    "sweep_heatmap",
+    "tipping_points",
     "topology",
     "validate_sites",
 ]

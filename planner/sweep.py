@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 #: result columns after the varied keys
 RESULT_COLUMNS = ["status", "reason", "objective_usd", "served_ai_mw", "unmet_ai_mw", "served_mining_mw",
-                  "converted_sites", "binding_branches", "time_s"]
+                  "converted_sites", "binding_branches", "time_s", "warm"]
 SITE_COLUMNS = ["id", "site_id", "ai_mw", "mining_mw", "converted", "value_usd"]
 #: a range never expands to more values than this (a typo like 0:1e6:1 is an error, not a hang)
 MAX_VALUES_PER_KEY = 10_000
@@ -421,7 +421,8 @@ def _solve_one(sc, values: dict, grid, models: dict, t: float, kept: _Kept | Non
         s = result.summary
         row.update(status=s["status"], objective_usd=s["objective_usd"], served_ai_mw=s["served_ai_mw"],
                    unmet_ai_mw=s.get("unmet_ai_mw"), served_mining_mw=s["served_mining_mw"],
-                   converted_sites=s["converted_sites"], binding_branches=s.get("binding_branches"))
+                   converted_sites=s["converted_sites"], binding_branches=s.get("binding_branches"),
+                   warm="reprice" in s["timings_s"])
         a = result.allocation
         sites = pd.DataFrame({
             "site_id": a["site_id"].to_numpy(), "ai_mw": a["ai_mw"].fillna(0).to_numpy(float),

@@ -2,7 +2,9 @@
 failed scenarios as rows, bad specs as one-line errors before anything runs."""
 
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from planner.errors import InputError
 from planner.sweep import case_id, parse_vary, plan_sweep, run_sweep
@@ -90,6 +93,8 @@ def test_sweep_equals_planner_solve_with_the_same_values(texas_sweep):
         assert (mine["ai_mw"] - theirs.loc[mine.index, "ai_mw"]).abs().max() < 1e-3
     # a higher lease never serves less AI value
     assert results["objective_usd"].iloc[1] > results["objective_usd"].iloc[0]
+    # one structure (only prices vary): the first scenario builds the model, the others re-price it
+    assert results["warm"].tolist() == [False, True, True, True]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenarios"] == 4 and summary["status_counts"] == {"optimal": 4}
 
@@ -200,3 +205,221 @@ def test_no_scheduler_at_the_address_is_one_line(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--scheduler" in lines[0] and "no Dask scheduler answers" in lines[0], res.stderr
     assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------------------- Monte Carlo
+
+DIST = {HASH: {"uniform": {"low": 30, "high": 60}},
+        LEASE: {"normal": {"mean": 160, "sd": 30, "low": 100, "high": 200}},
+        "economics.discount_rate": {"triangular": {"low": 0.06, "mode": 0.08, "high": 0.14}},
+        "constraints.emergency_rating_factor": {"choice": {"values": [1.0, 1.2], "weights": [3, 1]}}}
+
+
+def test_draws_follow_their_distributions():
+    """20,000 draws: means and bounds of each distribution within sampling error (5 standard
+    errors), the same seed draws the same values, another seed other values."""
+    import numpy as np
+
+    from planner.sweep import draw, read_distributions
+
+    d = read_distributions(DIST)
+    cases = draw(d, 20_000, seed=11)
+    x = {k: np.array([c[k] for c in cases], dtype=float) for k in DIST}
+    n = 20_000
+    assert x[HASH].min() >= 30 and x[HASH].max() <= 60
+    assert abs(x[HASH].mean() - 45) < 5 * (30 / 12 ** 0.5) / n ** 0.5
+    assert x[LEASE].min() >= 100 and x[LEASE].max() <= 200
+    # a normal cut to [100, 200]: its mean is mu + sd (phi(a) - phi(b)) / (Phi(b) - Phi(a)), a and b the
+    # cuts in sds (-2 and 1.33): 156.39, below 160 as more is cut above than below
+    a, b = (100 - 160) / 30, (200 - 160) / 30
+    phi = [math.exp(-t * t / 2) / math.sqrt(2 * math.pi) for t in (a, b)]
+    cdf = [0.5 * (1 + math.erf(t / math.sqrt(2))) for t in (a, b)]
+    cut_mean = 160 + 30 * (phi[0] - phi[1]) / (cdf[1] - cdf[0])
+    assert abs(x[LEASE].mean() - cut_mean) < 5 * 30 / n ** 0.5 and 20 < x[LEASE].std() < 30
+    tri = x["economics.discount_rate"]
+    assert tri.min() >= 0.06 and tri.max() <= 0.14
+    assert abs(tri.mean() - (0.06 + 0.08 + 0.14) / 3) < 5 * 0.017 / n ** 0.5
+    share = (x["constraints.emergency_rating_factor"] == 1.2).mean()
+    assert set(x["constraints.emergency_rating_factor"]) == {1.0, 1.2}
+    assert abs(share - 0.25) < 5 * (0.25 * 0.75 / n) ** 0.5
+    assert draw(d, n, seed=11) == cases and draw(d, n, seed=12)[0] != cases[0]
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("k.x: {gauss: {mean: 1}}", "not one distribution"),
+    ("k.x: {uniform: {low: 5, high: 5}}", "must be below high"),
+    ("k.x: {uniform: {low: 1}}", "takes low, high"),
+    ("k.x: {normal: {mean: 1, sd: 0}}", "sd must be > 0"),
+    ("k.x: {triangular: {low: 0, mode: 3, high: 2}}", "mode must lie between"),
+    ("k.x: {choice: []}", "non-empty list"),
+    ("k.x: {choice: {values: [1, 2], weights: [1]}}", "one weight per value"),
+    ("k.x: {choice: {values: [1, 2], weights: [0, 0]}}", "not all 0"),
+    ("k.x: {uniform: {low: a, high: 2}}", "not a finite number"),
+    ("[1, 2]", "mapping of scenario keys"),
+    ("k..x: {uniform: {low: 0, high: 1}}", "not a dotted key"),
+])
+def test_bad_distributions(tmp_path, text, needle):
+    from planner.sweep import read_distributions
+
+    f = tmp_path / "d.yaml"
+    f.write_text(text)
+    with pytest.raises(InputError, match=needle) as info:
+        read_distributions(f)
+    assert str(f) in str(info.value)
+
+
+def test_bad_monte_carlo_fails_before_anything_runs(tmp_path):
+    """A draw the schema refuses, a missing file, --samples without distributions, --vary with
+    --samples: exit 2, one line, no sweep directory."""
+    out = tmp_path / "sw"
+    wide = tmp_path / "wide.yaml"
+    wide.write_text("economics.discount_rate: {normal: {mean: 0.05, sd: 0.05}}\n")
+    for args, needle in ((["--samples", "50", "--distributions", str(wide)],
+                          "economics.discount_rate, drawn value -"),
+                         (["--samples", "5", "--distributions", str(tmp_path / "none.yaml")], "no such file"),
+                         (["--samples", "5"], "--samples needs --distributions"),
+                         (["--samples", "5", "--distributions", str(wide), "--vary", f"{HASH}=1,2"], "two kinds"),
+                         (["--samples", "0", "--distributions", str(wide)], "--samples")):
+        res = subprocess.run([PLANNER, "sweep", "texas", *args, "--out", str(out), "-q"], check=False,
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], res.stderr
+        assert not out.exists()
+
+
+def test_a_monte_carlo_sweep_runs_resumes_and_equals_its_solves(tmp_path):
+    """12 draws on the CLI; the same command again solves nothing; a draw's row is the run
+    `planner solve --set` makes with its values."""
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    dist = tmp_path / "d.yaml"
+    dist.write_text(yaml.safe_dump(DIST))
+    out = tmp_path / "mc"
+    cmd = [PLANNER, "sweep", "texas", "--samples", "12", "--seed", "5", "--distributions", str(dist),
+           "--out", str(out), "-q", "--workers", "1"]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    results = pd.read_parquet(out / "results.parquet")
+    assert results["sample"].tolist() == list(range(12)) and results["id"].is_unique
+    assert (results["status"] == "optimal").all()
+    assert results[HASH].between(30, 60).all() and set(results["constraints.emergency_rating_factor"]) <= {1.0, 1.2}
+    # two structures (the emergency factor): each built once, the rest re-priced
+    n_structures = results["constraints.emergency_rating_factor"].nunique()
+    assert (~results["warm"]).sum() == n_structures
+    again = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run_now"] == 0 and summary["finished_before"] == 12 and summary["seed"] == 5
+    row = results.iloc[7]
+    values = {k: row[k] for k in DIST}
+    _, ref = run(load_scenario("texas", [f"{k}={json.dumps(float(v))}" for k, v in values.items()]
+                               + ["ac.check=false"]))
+    assert row["objective_usd"] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
+    assert row["served_ai_mw"] == pytest.approx(ref.summary["served_ai_mw"], abs=1e-3)
+    other = [*cmd[:cmd.index("--seed") + 1], "6", *cmd[cmd.index("--seed") + 2:]]
+    refused = subprocess.run(other, check=False, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "another sweep" in refused.stderr
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """On a terminal (a pseudo-terminal here) the sweep shows count, rate and ETA."""
+    import pty
+
+    out = tmp_path / "sw"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: planner on the terminal
+        os.environ["COLUMNS"] = "120"
+        os.execv(PLANNER, [PLANNER, "sweep", "texas", "--vary", f"{HASH}=20:60:5", "--out", str(out),
+                           "--workers", "1"])
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(pid, 0)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert re.search(r"[1-9]/9", text), text  # count done / total
+    assert re.search(r"[0-9.]+ scenarios/s", text), text  # rate
+    assert "ETA" in text and re.search(r"\d+:\d\d:\d\d", text), text  # time left
+    assert "sweep of 9 scenarios: 9 optimal" in text
+
+
+# ----------------------------------------------------------------------------- reading a sweep
+
+
+@pytest.fixture
+def made_up_sweep(tmp_path):
+    """A sweep directory written by hand: hashprice 30/40/50 x lease 100/200. Site A converts from
+    hashprice 40 on at lease 100 and always at lease 200; site B mines up to hashprice 40, then stops."""
+    out = tmp_path / "made"
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"scenario": "texas", "sets": [],
+                                                "vary": {HASH: [30, 40, 50], LEASE: [100, 200]}}))
+    rows, sites = [], []
+    for n, (hp, lease) in enumerate([(h, lease) for h in (30, 40, 50) for lease in (100, 200)]):
+        cid = f"id{n}"
+        conv = lease == 200 or hp >= 40
+        rows.append({"id": cid, HASH: hp, LEASE: lease, "status": "optimal", "reason": "",
+                     "objective_usd": 1e9 * hp + 1e6 * lease, "served_ai_mw": 100.0 * conv, "unmet_ai_mw": 0.0,
+                     "served_mining_mw": 50.0 * (hp <= 40), "converted_sites": int(conv), "binding_branches": 1,
+                     "time_s": 0.1, "warm": n > 0})
+        sites.append({"id": cid, "site_id": "A", "ai_mw": 100.0 * conv, "mining_mw": 0.0, "converted": conv,
+                      "value_usd": 1.0})
+        sites.append({"id": cid, "site_id": "B", "ai_mw": 0.0, "mining_mw": 50.0 * (hp <= 40), "converted": False,
+                      "value_usd": 1.0})
+    rows.append({**rows[0], "id": "bad", HASH: 30, LEASE: 100, "status": "infeasible", "objective_usd": None})
+    pd.DataFrame(rows).to_parquet(out / "results.parquet")
+    pd.DataFrame(sites).to_parquet(out / "sites.parquet")
+    return out
+
+
+def test_tipping_points_on_a_made_up_sweep(made_up_sweep):
+    import planner
+
+    tips = planner.tipping_points(made_up_sweep, HASH)
+    got = {(r.site_id, r[LEASE], r.change, r.from_value, r.to_value) for _, r in tips.iterrows()}
+    assert got == {("A", 100, "converts", 30, 40), ("B", 100, "stops mining", 40, 50),
+                   ("B", 200, "stops mining", 40, 50)}
+    at = planner.tipping_points(made_up_sweep, LEASE, at={HASH: 30})
+    assert at[["site_id", "change", "from_value", "to_value"]].values.tolist() == [["A", "converts", 100, 200]]
+    with pytest.raises(InputError, match="not a varied key"):
+        planner.tipping_points(made_up_sweep, "economics.discount_rate")
+
+
+def test_heatmap_table_and_png(made_up_sweep, tmp_path):
+    """The table is the mean of the solved rows per cell (the infeasible row does not count); the
+    PNG is an image of the expected size with more than one colour."""
+    import matplotlib.image as mpimg
+
+    import planner
+    from planner.sweep_analysis import heatmap_table
+
+    table = heatmap_table(made_up_sweep, HASH, LEASE, "served_ai_mw")
+    assert table.loc[100].tolist() == [0.0, 100.0, 100.0] and table.loc[200].tolist() == [100.0] * 3
+    npv = heatmap_table(made_up_sweep, HASH, LEASE, "objective_usd")
+    assert npv.loc[100, 30] == 30e9 + 100e6
+    png = tmp_path / "h.png"
+    planner.sweep_heatmap(made_up_sweep, HASH, LEASE, "served_mining_mw", path=png)
+    image = mpimg.imread(png)
+    assert image.shape[0] > 200 and image.shape[1] > 300
+    assert len({tuple(px) for px in image.reshape(-1, image.shape[-1])[::97]}) > 10
+    with pytest.raises(InputError, match="not an output"):
+        heatmap_table(made_up_sweep, HASH, LEASE, "npv")
+    with pytest.raises(InputError, match="same key"):
+        heatmap_table(made_up_sweep, HASH, HASH)
+
+
+def test_site_shares(made_up_sweep):
+    import planner
+
+    shares = planner.site_shares(made_up_sweep)
+    assert shares.loc["A", "converts_share"] == pytest.approx(5 / 6)
+    assert shares.loc["B", "mines_share"] == pytest.approx(4 / 6)
+    assert shares.loc["A", "mean_ai_mw"] == pytest.approx(500 / 6) and (shares["scenarios"] == 6).all()
