@@ -592,35 +592,87 @@ def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sam
 
 
 @cli.command("compare")
-@click.argument("dir_a", type=click.Path(path_type=Path))
-@click.argument("dir_b", type=click.Path(path_type=Path))
+@click.argument("dir_a", metavar="RUN_A|SWEEP_DIR", type=click.Path(path_type=Path))
+@click.argument("second", metavar="RUN_B|ID_A")
+@click.argument("id_b", metavar="[ID_B]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def compare_cmd(dir_a: Path, dir_b: Path, as_json: bool) -> None:
-    """What changed from run DIR_A to run DIR_B: served MW by use, unmet AI, NPV, sites
-    that changed use, branches that became binding or free."""
-    from planner.compare import compare
+def compare_cmd(dir_a: Path, second: str, id_b: str | None, as_json: bool) -> None:
+    """What changed from run RUN_A to run RUN_B: served MW by use, unmet AI, NPV, sites
+    that changed use, branches that became binding or free.
 
-    diff = compare(dir_a, dir_b)
-    if as_json:
-        out.print(json.dumps(diff, indent=2, default=str), markup=False)
+    With a sweep directory and two scenario ids (planner compare SWEEP_DIR ID_A ID_B): the two
+    scenarios' varied values, their figures (B - A), the sites whose use or MW changed, and the
+    planner solve command that reproduces each (a sweep does not store branches). An id is a
+    scenario's id in results.csv (12 hex characters) or a unique prefix of it (4 or more
+    characters); in a Monte Carlo sweep (--samples) also sample:N."""
+    from rich.markup import escape
+
+    from planner.compare import compare_any
+
+    diff = compare_any(dir_a, Path(second) if id_b is None else second, id_b)
+    if as_json:  # as it is: never wrapped at the console's width, nothing read as markup or emoji
+        click.echo(json.dumps(diff, indent=2, default=str))
         return
-    table = Table("", "A", "B", "B - A", box=None, title=f"A = {dir_a}   B = {dir_b}")
+
+    def fmt(v, key):
+        if v is None:
+            return "-"
+        return f"${v / 1e9:,.2f} B" if key.endswith("_usd") else f"{v:,.1f}" if isinstance(v, float) else str(v)
+
+    sweep = diff.get("kind") == "sweep"
+    if sweep:
+        def name(s: dict) -> str:
+            return f"{s['id']}" + (f" (sample {s['sample']})" if "sample" in s else "")
+
+        out.print(f"sweep {diff['sweep']} of {diff['scenario']}:   A = {name(diff['a'])}   B = {name(diff['b'])}",
+                  markup=False, emoji=False, soft_wrap=True)
+        for label in ("a", "b"):
+            s = diff[label]
+            if s["status"] != "optimal":
+                out.print(f"note: {label.upper()} ({s['id']}) is {s['status'] or 'without a status'}"
+                          + (f": {s['reason']}" if s["reason"] else ""), markup=False, emoji=False, soft_wrap=True)
+
+        def shown(v) -> str:
+            return escape(v if isinstance(v, str) else json.dumps(v))
+
+        values = Table("varied", "A", "B", "", box=None)
+        for v in diff["varied"]:
+            values.add_row(escape(v["key"]), shown(v["a"]), shown(v["b"]), "differs" if v["differs"] else "")
+        out.print(values)
+        table = Table("", "A", "B", "B - A", box=None)
+    else:
+        table = Table("", "A", "B", "B - A", box=None, title=f"A = {dir_a}   B = {second}")
     for key, m in diff["metrics"].items():
-        def fmt(v, key=key):
-            if v is None:
-                return "-"
-            return f"${v / 1e9:,.2f} B" if key.endswith("_usd") else f"{v:,.1f}" if isinstance(v, float) else str(v)
-        table.add_row(key, fmt(m["a"]), fmt(m["b"]), fmt(m["change"]) if m["change"] is not None else "-")
+        table.add_row(key, fmt(m["a"], key), fmt(m["b"], key), fmt(m["change"], key))
     out.print(table)
     if diff["sites_changed"]:
+        def use(r: dict, label: str) -> str:
+            return r[f"use_{label}"] + (", converted" if r.get(f"converted_{label}") else "")
+
         sites_table = Table("site", "use A", "use B", "AI MW A", "AI MW B", "mining MW A", "mining MW B", box=None,
                             title=f"{len(diff['sites_changed'])} sites changed")
         for r in diff["sites_changed"]:
-            sites_table.add_row(r["site_id"], r["use_a"], r["use_b"], f"{r['ai_mw_a']:,.0f}", f"{r['ai_mw_b']:,.0f}",
-                                f"{r['mining_mw_a']:,.0f}", f"{r['mining_mw_b']:,.0f}")
+            sites_table.add_row(escape(str(r["site_id"])), use(r, "a"), use(r, "b"), f"{r['ai_mw_a']:,.0f}",
+                                f"{r['ai_mw_b']:,.0f}", f"{r['mining_mw_a']:,.0f}", f"{r['mining_mw_b']:,.0f}")
         out.print(sites_table)
+    elif sweep and not diff["sites_compared"]:
+        out.print("sites are not compared: a scenario that is not solved has none")
     else:
         out.print("no site changed use or MW")
+    if sweep:
+        for label in ("a", "b"):
+            only = diff[f"sites_only_in_{label}"]
+            if only:
+                out.print(f"{len(only)} sites only in {label.upper()}: " + ", ".join(only[:20])
+                          + (" …" if len(only) > 20 else ""), markup=False)
+        out.print(diff["branches"], markup=False, emoji=False, soft_wrap=True)
+        out.print("to reproduce with planner solve (a sweep leaves the AC check out unless ac.tighten is on; "
+                  "--set ac.check=false does the same):", soft_wrap=True)
+        for label in ("a", "b"):
+            out.print(f"  {label.upper()}: {diff[label]['command']}", markup=False, emoji=False, soft_wrap=True)
+        if not diff["same_grid"]:
+            out.print("note: the two scenarios are on different grids")
+        return
     for key, label in (("branches_now_binding", "became binding"), ("branches_now_free", "became free")):
         ids = [str(r["branch_id"]) for r in diff[key]]
         out.print(f"{len(ids)} branches {label}" + (": " + ", ".join(ids[:20]) + (" …" if len(ids) > 20 else "")

@@ -7,9 +7,9 @@ HiGHS once as arrays (one ``passModel``), and afterwards only what changed:
 
 * rows added to the PuLP problem since the last solve (the lazy network rows) go over with one
   ``addRows``, and the LP re-solves warm from its last basis (dual simplex);
-* :meth:`set_bounds`, :meth:`set_costs` and :meth:`update_rows` change column bounds, objective
-  coefficients and row bounds in place (what fixing the binaries for the duals and what a sweep
-  does);
+* :meth:`set_bounds`, :meth:`set_costs`, :meth:`set_coefficients` and :meth:`update_rows` change
+  column bounds, objective coefficients, row coefficients and row bounds in place (what fixing
+  the binaries for the duals and re-pricing a plan in a sweep do);
 * :meth:`run` solves either the LP relaxation (``mip=False``: the integer columns are switched to
   continuous) or the MILP, and writes the values (and for an LP the duals) back onto the PuLP
   variables and constraints, so code that reads ``var.varValue`` and ``con.pi`` is unchanged.

@@ -2,18 +2,25 @@
 
 ``planner sweep SCENARIO --vary KEY=SPEC ... --out DIR`` (and :func:`sweep` in Python) runs the
 cartesian grid of the varied values. A SPEC is a list (``120,150,180``; each item read as YAML,
-like a ``--set`` value) or a range (``30:60:5``: from 30 to 60 inclusive in steps of 5). Any
-scenario field can be varied; every value is checked by the scenario schema, with the same
-messages as ``--set``, before anything is solved.
+like a ``--set`` value) or a range (``30:60:5``: from 30 to 60 inclusive in steps of 5).
+``--samples N --seed S --distributions FILE`` draws N Monte Carlo scenarios instead
+(:func:`read_distributions`, :func:`draw`). Any scenario field can be varied; every value is
+checked by the scenario schema, with the same messages as ``--set``, before anything is solved.
 
-Each scenario has a stable id (a hash of its varied values), so the same command on the same
-``--out`` skips what is finished and runs the rest. Finished scenarios are appended to
-``results.csv`` (one row each, written whole as it finishes; one writer) and their sites to
-``sites.csv``; an infeasible or failed scenario is a row with its status and reason.
-``results.parquet``, ``sites.parquet`` and ``summary.json`` are written at the end from the CSV
-files. The grid is loaded once and its DC model (with its LODF and PTDF caches) is shared by
-every scenario of the sweep. The AC check is left out of sweeps (``ac.check=false``) unless the
-scenario tightens limits with it (``ac.tighten``), which changes the allocation.
+Each scenario has a stable id (a hash of its varied values, and of its sample number), so the
+same command on the same ``--out`` skips what is finished and runs the rest. Finished scenarios
+are appended to ``results.csv`` (one row each, written whole as it finishes; one writer) and
+their sites to ``sites.csv``; an infeasible or failed scenario is a row with its status and
+reason. ``results.parquet``, ``sites.parquet`` and ``summary.json`` are written at the end from
+the CSV files.
+
+Share, don't repeat: each worker loads the grid once, and its DC model (LODF and PTDF caches) is
+shared by every scenario. Scenarios alike but for their economics (one *structure*,
+:func:`structure_key`) share the prepared sites and the solved model: the next one re-prices it
+(:class:`planner.solve.Warm`) and re-solves warm. A worker keeps its last
+:data:`KEPT_PER_WORKER` structures, and the scenarios are ordered so that one structure's run
+together. The AC check is left out of sweeps (``ac.check=false``) unless the scenario tightens
+limits with it (``ac.tighten``), which changes the allocation.
 """
 
 from __future__ import annotations
