@@ -65,6 +65,9 @@ def test_bad_values_fail_before_anything_runs(tmp_path):
 
 @pytest.fixture(scope="module")
 def texas_sweep(tmp_path_factory):
+    import importlib
+
+    importlib.import_module("planner.sweep")._WORKER.clear()  # no model kept by an earlier sweep in this process
     out = tmp_path_factory.mktemp("sweeps") / "texas"
     sw = plan_sweep("texas", [f"{HASH}=30,50", f"{LEASE}=150,220"])
     return sw, out, run_sweep(sw, out)
