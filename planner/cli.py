@@ -547,22 +547,10 @@ def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sam
     is finished)."""
     import os
 
-    from planner.errors import InputError
-    from planner.sweep import DISTRIBUTIONS_HELP, finished_ids, plan_samples, plan_sweep, run_sweep
+    from planner.sweep import finished_ids, make_sweep, run_sweep
 
-    if vary and samples is not None:
-        raise InputError("--vary and --samples are two kinds of sweep", source="--samples",
-                         expected="either --vary KEY=SPEC ... (a grid) or --samples N --distributions FILE")
-    if samples is not None:
-        if distributions is None:
-            raise InputError("--samples needs --distributions", source="--distributions",
-                             expected="a YAML file: " + DISTRIBUTIONS_HELP)
-        sw = plan_samples(scenario_file, distributions, samples, seed, sets)
-    elif distributions is not None:
-        raise InputError("--distributions is for --samples", source="--distributions",
-                         expected="--samples N with it, or --vary KEY=SPEC without it")
-    else:  # every value checked before anything runs
-        sw = plan_sweep(scenario_file, list(vary), sets)
+    # every value checked before anything runs
+    sw = make_sweep(scenario_file, vary, sets, samples=samples, seed=seed, distributions=distributions)
     if workers is None:
         done = finished_ids(out_dir)
         left = sum(cid not in done for cid in sw.ids)

@@ -600,6 +600,24 @@ def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
     return frame
 
 
+def make_sweep(scenario: str, vary: list[str] | tuple[str, ...] | None = None, sets: tuple[str, ...] | list[str] = (), *,
+         samples: int | None = None, seed: int = 0, distributions: str | Path | dict | None = None) -> Sweep:
+    """A grid sweep (``vary``) or a Monte Carlo one (``samples`` drawn from ``distributions``),
+    checked before anything runs: exactly one of the two kinds."""
+    if vary and samples is not None:
+        raise InputError("--vary and --samples are two kinds of sweep", source="--samples",
+                         expected="either --vary KEY=SPEC ... (a grid) or --samples N --distributions FILE")
+    if samples is not None:
+        if distributions is None:
+            raise InputError("--samples needs --distributions", source="--distributions",
+                             expected="a YAML file: " + DISTRIBUTIONS_HELP)
+        return plan_samples(scenario, distributions, samples, seed, sets)
+    if distributions is not None:
+        raise InputError("--distributions is for --samples", source="--distributions",
+                         expected="--samples N with it, or --vary KEY=SPEC without it")
+    return plan_sweep(scenario, list(vary or ()), sets)
+
+
 def sweep(scenario: str, vary: list[str] | None = None, out: str | Path = "runs/sweep",
           sets: tuple[str, ...] | list[str] = (), workers: int = 1, scheduler: str | None = None, *,
           samples: int | None = None, seed: int = 0, distributions: str | Path | dict | None = None,
@@ -617,14 +635,5 @@ def sweep(scenario: str, vary: list[str] | None = None, out: str | Path = "runs/
 
     From a script (not a notebook), call it under ``if __name__ == "__main__":`` when
     ``workers > 1``: the local cluster's worker processes import the script again."""
-    if (samples is None) == (not vary):
-        raise InputError("either vary (a grid) or samples with distributions (Monte Carlo)", source="sweep",
-                         expected="vary=[...] or samples=N, distributions=...")
-    if samples is not None:
-        if distributions is None:
-            raise InputError("samples need distributions", source="--distributions",
-                             expected="a YAML file of distributions: " + DISTRIBUTIONS_HELP)
-        sw = plan_samples(scenario, distributions, samples, seed, sets)
-    else:
-        sw = plan_sweep(scenario, list(vary), sets)
+    sw = make_sweep(scenario, vary, sets, samples=samples, seed=seed, distributions=distributions)
     return run_sweep(sw, out, progress=progress, workers=workers, scheduler=scheduler)
