@@ -345,7 +345,8 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
         return result
     t_ac = time.perf_counter()
     if ac.tighten:
-        result, check, rounds, prep.params = acpf.solve_ac_tightened(solve, prep.params, prep.grid,
+        # the derated params of the last round stay with the result, not on prep (a sweep re-prices prep)
+        result, check, rounds, _ = acpf.solve_ac_tightened(solve, prep.params, prep.grid,
                                                                      rounds=ac.max_rounds, power_factor=ac.power_factor)
         check["tighten_rounds"] = rounds
     else:

@@ -25,6 +25,7 @@ limits with it (``ac.tighten``), which changes the allocation.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import itertools
 import json
@@ -32,7 +33,11 @@ import logging
 import math
 import os
 import re
+import sys
+import threading
 import time
+import types
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +78,8 @@ class Sweep:
     sets: tuple[str, ...] = ()
     cases: list[dict[str, Any]] = field(default_factory=list)
     samples: dict | None = None
+    #: set by each run: a worker keeps grids and models for one run only (files may change between runs)
+    token: str = ""
 
     @property
     def keys(self) -> list[str]:
@@ -218,7 +225,8 @@ DISTRIBUTIONS = {
 }
 DISTRIBUTIONS_HELP = ("KEY: {uniform: {low: A, high: B}} | {normal: {mean: M, sd: S, low: A, high: B}} (low and "
                       "high optional: a normal cut to them) | {triangular: {low: A, mode: C, high: B}} | "
-                      "{choice: [V1, V2, ...]} or {choice: {values: [...], weights: [...]}}")
+                      "{choice: [V1, V2, ...]} or {choice: {values: [...], weights: [...]}} (whole numbers, "
+                      "text and true/false: choice)")
 #: most Monte Carlo scenarios one sweep draws
 MAX_SAMPLES = 1_000_000
 
@@ -307,13 +315,14 @@ def read_distributions(path: str | Path | dict) -> dict[str, dict]:
 
 
 def draw(distributions: dict[str, dict], n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` scenarios drawn from ``distributions`` (independent keys, in the file's order) with a
-    numpy generator seeded with ``seed``: the same n and seed give the same draws."""
+    """``n`` scenarios drawn from ``distributions`` (independent keys), each key from its own numpy
+    generator seeded with ``seed`` and the key: the same n and seed give the same draws, whatever
+    the order of the keys in the file."""
     from scipy.stats import truncnorm
 
-    rng = np.random.default_rng(seed)
     columns = {}
     for key, d in distributions.items():
+        rng = np.random.default_rng([seed, int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)])
         kind = d["kind"]
         if kind == "uniform":
             x = rng.uniform(d["low"], d["high"], n)
@@ -349,10 +358,13 @@ def plan_samples(scenario: str, distributions: str | Path | dict, samples: int, 
     cases = draw(dist, samples, seed)
     source = "distributions" if isinstance(distributions, dict) else str(distributions)
     for key, d in dist.items():
+        drawn = [c[key] for c in cases]
+        if d["kind"] != "choice":  # numbers in [min, max]: the schema's bounds are intervals
+            drawn = [min(drawn), max(drawn)]
         try:
-            _check_values(scenario, sets, key, [c[key] for c in cases], f"{source}: {key}, drawn value")
+            _check_values(scenario, sets, key, drawn, f"{source}: {key}, drawn value")
         except InputError as exc:
-            if d["kind"] == "choice":
+            if d["kind"] == "choice" or not exc.expected or not re.search(r"too (small|large)", exc.message):
                 raise
             raise InputError(exc.message, source=exc.source, field=exc.field, value=exc.value,
                              expected=f"{exc.expected}; keep the distribution inside that range (low, high)") from None
@@ -440,9 +452,12 @@ def _solve_one(sc, values: dict, grid, models: dict, t: float, kept: _Kept | Non
     return row, sites
 
 
-#: per worker process: the grid of a sweep, its DC models, and the last structures of scenarios
-#: it solved (:class:`_Kept`), kept for the next scenarios (scenarios of one sweep share the grid)
+#: per worker process: the grid of a sweep run, its DC models, and the last structures of
+#: scenarios it solved (:class:`_Kept`), kept for the next scenarios of the same run
 _WORKER: dict = {}
+#: one scenario at a time per process: the kept models are not for two threads at once (a Dask
+#: worker started with several threads runs its scenarios one after another)
+_WORKER_LOCK = threading.Lock()
 #: structures a worker keeps (each holds a live model); the least recently used goes first, so a
 #: worker's memory does not grow with the number of scenarios
 KEPT_PER_WORKER = 2
@@ -456,21 +471,25 @@ def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[dict]]:
     from planner.grid import load_grid
     from planner.scenario import load_scenario
 
-    t = time.perf_counter()
-    sc = load_scenario(sw.scenario, (*sw.sets, *_sets(values)))
-    if not sc.ac.tighten:  # the AC check does not change the allocation: left out of sweeps
-        sc.ac.check = False
-    if _WORKER.get("grid_name") != sc.grid.name:
-        _WORKER.clear()
-        _WORKER.update(grid_name=sc.grid.name, grid=load_grid(sc.grid.name), models={}, kept=OrderedDict())
-    kept = _WORKER["kept"]
-    key = structure_key(sc)
-    entry = kept.pop(key, None) or _Kept()
-    kept[key] = entry
-    while len(kept) > KEPT_PER_WORKER:
-        kept.popitem(last=False)
-    row, sites = _solve_one(sc, values, _WORKER["grid"], _WORKER["models"], t, entry)
-    return row, sites.to_dict("records")
+    with _WORKER_LOCK:
+        t = time.perf_counter()
+        sc = load_scenario(sw.scenario, (*sw.sets, *_sets(values)))
+        if not sc.ac.tighten:  # the AC check does not change the allocation: left out of sweeps
+            sc.ac.check = False
+        if _WORKER.get("token") != sw.token or _WORKER.get("grid_name") != sc.grid.name:
+            _WORKER.clear()
+            _WORKER.update(token=sw.token, grid_name=sc.grid.name, grid=load_grid(sc.grid.name), models={},
+                           kept=OrderedDict())
+        kept = _WORKER["kept"]
+        key = structure_key(sc)
+        entry = kept.pop(key, None) or _Kept()
+        kept[key] = entry
+        while len(kept) > KEPT_PER_WORKER:
+            kept.popitem(last=False)
+        row, sites = _solve_one(sc, values, _WORKER["grid"], _WORKER["models"], t, entry)
+        if sc.ac.tighten:  # each tightening round derates other branches: nothing to re-price
+            kept.pop(key, None)
+        return row, sites.to_dict("records")
 
 
 def _order(sw: Sweep, todo: list[int]) -> list[int]:
@@ -501,6 +520,15 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
             raise InputError("this directory holds another sweep", source=str(spec),
                              expected="the same scenario, --set and --vary (or --samples, --seed and "
                                       "distributions) to resume it, or another --out")
+    columns = ["id", *(["sample"] if sw.samples is not None else []), *sw.keys, *RESULT_COLUMNS]
+    written = out / "results.csv"
+    if written.exists() and written.stat().st_size:
+        with open(written, newline="", encoding="utf-8", errors="replace") as fh:
+            header = next(csv.reader(fh), [])
+        if header != columns:
+            raise InputError("its columns are not the ones this version of planner writes", source=str(written),
+                             field="header", value=",".join(header),
+                             expected="a new --out (this sweep was written by another version of planner)")
     done = finished_ids(out)
     ids = sw.ids
     todo = _order(sw, [i for i, cid in enumerate(ids) if cid not in done])
@@ -523,18 +551,19 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
         if progress is not None:
             progress(len(sw.cases) - len(todo) + n, len(sw.cases))
 
+    # a task carries the scenario, its --set and this run's token only (not every case of the sweep)
+    run = Sweep(scenario=sw.scenario, axes=[], sets=sw.sets, token=uuid.uuid4().hex)
     try:
         if client is None:
             for n, i in enumerate(todo, 1):
-                row, sites = _solve_on_worker(sw, sw.cases[i])
+                row, sites = _solve_on_worker(run, sw.cases[i])
                 record(n, i, row, sites)
         else:
             from dask.distributed import as_completed
 
             # several scenarios at once: one HiGHS thread each (unless the sweep sets its own)
-            # a task carries the scenario and its --set only (not every case of the sweep)
-            threads = any(s.startswith("solver.threads=") for s in sw.sets) or "solver.threads" in sw.keys
-            run = Sweep(scenario=sw.scenario, axes=[], sets=sw.sets if threads else (*sw.sets, "solver.threads=1"))
+            if not (any(s.startswith("solver.threads=") for s in sw.sets) or "solver.threads" in sw.keys):
+                run.sets = (*sw.sets, "solver.threads=1")
             futures = client.map(_solve_on_worker, [run] * len(todo), [sw.cases[i] for i in todo], pure=False)
             which = {f.key: i for f, i in zip(futures, todo)}
             for n, fut in enumerate(as_completed(futures), 1):
@@ -637,3 +666,15 @@ def sweep(scenario: str, vary: list[str] | None = None, out: str | Path = "runs/
     ``workers > 1``: the local cluster's worker processes import the script again."""
     sw = make_sweep(scenario, vary, sets, samples=samples, seed=seed, distributions=distributions)
     return run_sweep(sw, out, progress=progress, workers=workers, scheduler=scheduler)
+
+
+class _CallableModule(types.ModuleType):
+    """``planner.sweep`` is the function :func:`sweep`, and also this module once something imports
+    ``planner.sweep.<name>``: the module then calls :func:`sweep`, so ``planner.sweep(...)`` works
+    either way."""
+
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

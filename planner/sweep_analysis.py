@@ -50,6 +50,31 @@ class SweepData:
         return "samples" in self.meta
 
 
+def _decode(values: pd.Series) -> pd.Series:
+    """A varied key's column as the values given: a key whose values were of several kinds (e.g.
+    ``null,5e9``) is stored as their JSON text."""
+    if values.dtype != object or not all(isinstance(v, str) for v in values):
+        return values
+    try:
+        return pd.Series([json.loads(v) for v in values], index=values.index, dtype=object)
+    except ValueError:  # plain text values
+        return values
+
+
+def _order(value) -> tuple:
+    """Sort key of a varied value: none first, then numbers (and booleans) in order, then text."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return (0, 0.0, "")
+    if isinstance(value, bool | int | float | np.number):
+        return (1, float(value), "")
+    return (2, 0.0, str(value))
+
+
+def _same_value(values: pd.Series, value) -> np.ndarray:
+    return np.array([_order(v) == _order(value) if not isinstance(v, float) or not isinstance(value, float)
+                     else bool(np.isclose(v, value)) for v in values], dtype=bool)
+
+
 def read_sweep(out: str | Path | SweepData) -> SweepData:
     """Read a sweep directory written by ``planner sweep`` (or :func:`planner.sweep`)."""
     if isinstance(out, SweepData):
@@ -67,6 +92,10 @@ def read_sweep(out: str | Path | SweepData) -> SweepData:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the sweep ({type(exc).__name__}: {exc})", source=str(out),
                          expected="the files planner sweep writes") from None
+    keys = list(meta.get("vary", meta.get("distributions", {})))
+    for key in keys:
+        if key in results:
+            results[key] = _decode(results[key])
     return SweepData(path=out, results=results, sites=sites, meta=meta)
 
 
@@ -83,8 +112,7 @@ def _solved(data: SweepData) -> pd.DataFrame:
 def _select(data: SweepData, frame: pd.DataFrame, at: dict | None) -> pd.DataFrame:
     for key, value in (at or {}).items():
         _check_key(data, key, "in at")
-        frame = frame[np.isclose(frame[key].astype(float), float(value))] if isinstance(value, int | float) \
-            and not isinstance(value, bool) else frame[frame[key] == value]
+        frame = frame[_same_value(frame[key], value)]
         if frame.empty:
             raise InputError("no scenario of the sweep has this value", source=str(data.path), field=key,
                              value=value, expected="one of the swept values")
@@ -104,10 +132,23 @@ def heatmap_table(data: str | Path | SweepData, x: str, y: str, output: str = "s
     if output not in OUTPUTS:
         raise InputError("not an output of a sweep", field="output", value=output, expected="one of " + ", ".join(OUTPUTS))
     frame = _select(data, _solved(data), at)
-    cols = {}
+    cols, labels = {}, {}
     for key in (x, y):
-        cols[key] = pd.cut(frame[key].astype(float), bins) if data.monte_carlo else frame[key]
-    table = frame.groupby([cols[y], cols[x]], observed=False)[output].mean().unstack(x)
+        values = frame[key]
+        numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values)
+        if data.monte_carlo and numeric and values.nunique() > bins:  # continuous draws: binned
+            cols[key] = pd.cut(values.astype(float), bins)
+        else:  # the values themselves, in order (none first, then numbers, then text)
+            kinds = sorted({_order(v): v for v in values}.items())
+            labels[key] = pd.Index([v for _, v in kinds], dtype=object)
+            rank = {k: i for i, (k, _) in enumerate(kinds)}
+            cols[key] = pd.Series(pd.Categorical([rank[_order(v)] for v in values], categories=range(len(kinds))),
+                                  index=frame.index)
+    table = frame.groupby([cols[y], cols[x]], observed=False)[output].mean().unstack(-1)
+    if y in labels:
+        table.index = labels[y]
+    if x in labels:
+        table.columns = labels[x]
     table.index.name, table.columns.name = y, x
     return table
 
@@ -160,9 +201,10 @@ def sweep_heatmap(data: str | Path | SweepData, x: str, y: str, output: str = "s
 
 def tipping_points(data: str | Path | SweepData, key: str, at: dict | None = None) -> pd.DataFrame:
     """Per site, where along ``key`` (a grid axis) it changes use: one row per change, with the two
-    neighbouring swept values the switch lies between (``from_value`` < or > ``to_value`` as the
-    key was swept), for each combination of the other varied keys (or those fixed by ``at``).
-    ``change`` is one of: converts, stops converting, starts mining, stops mining."""
+    neighbouring solved values the switch lies between (``from_value`` below ``to_value``, in the
+    key's order: none first, then numbers rising), for each combination of the other varied keys
+    (or those fixed by ``at``). ``change`` is one of: converts, stops converting, starts mining,
+    stops mining; a scenario that did not solve is left out (its neighbours bracket the switch)."""
     data = read_sweep(data)
     if data.monte_carlo:
         raise InputError("tipping points need a grid sweep (--vary); a Monte Carlo sweep has no order of values",
@@ -174,10 +216,11 @@ def tipping_points(data: str | Path | SweepData, key: str, at: dict | None = Non
     if frame.empty:
         return pd.DataFrame(columns=cols)
     merged = data.sites.merge(frame[["id", *data.keys]], on="id")
-    merged = merged.sort_values([*others, "site_id", key], kind="stable")
+    merged = merged.iloc[sorted(range(len(merged)), key=lambda i: (
+        [_order(merged[k].iat[i]) for k in others], merged["site_id"].iat[i], _order(merged[key].iat[i])))]
     rows = []
     group_keys = ["site_id", *others]
-    for names, g in merged.groupby(group_keys, sort=False, dropna=False):
+    for names, g in merged.astype({k: object for k in others}).groupby(group_keys, sort=False, dropna=False):
         names = names if isinstance(names, tuple) else (names,)
         values = g[key].to_list()
         for flag, on, off in ((g["converted"].to_numpy(bool), "converts", "stops converting"),

@@ -426,3 +426,128 @@ def test_site_shares(made_up_sweep):
     assert shares.loc["A", "converts_share"] == pytest.approx(5 / 6)
     assert shares.loc["B", "mines_share"] == pytest.approx(4 / 6)
     assert shares.loc["A", "mean_ai_mw"] == pytest.approx(500 / 6) and (shares["scenarios"] == 6).all()
+
+
+# ----------------------------------------------------------------------------- what a worker keeps
+
+
+def test_ac_tightening_starts_each_scenario_afresh(tmp_path):
+    """With ac.tighten each scenario derates the branches its own AC check finds; the next one must
+    not start from them: hashprice 150 after 40 equals a run of hashprice 150 from scratch."""
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    results = run_sweep(plan_sweep("texas", [f"{HASH}=40,150"], ["ac.tighten=true"]), tmp_path / "sw")
+    _, ref = run(load_scenario("texas", [f"{HASH}=150", "ac.tighten=true"]))
+    row = results.iloc[1]
+    assert row["objective_usd"] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
+    assert row["served_ai_mw"] == pytest.approx(ref.summary["served_ai_mw"], abs=1e-3)
+
+
+def test_a_second_sweep_sees_a_changed_sites_file(tmp_path):
+    """Two sweeps in one process (a notebook): the second does not re-price the models of the first,
+    so an edited sites file counts."""
+    import geopandas as gpd
+
+    from planner.datasets import default_sites
+
+    sites = gpd.read_file(default_sites())
+    (tmp_path / "sites.geojson").write_text(sites.to_json())
+    (tmp_path / "s.yaml").write_text("extends: texas\nname: mine\nsites: {files: [sites.geojson]}\n")
+    first = run_sweep(plan_sweep(str(tmp_path / "s.yaml"), [f"{HASH}=30,40"]), tmp_path / "a")
+    for col in ("poi_mw", "operating_mw", "it_mw"):
+        if col in sites:
+            sites[col] = sites[col] / 2
+    (tmp_path / "sites.geojson").write_text(sites.to_json())
+    second = run_sweep(plan_sweep(str(tmp_path / "s.yaml"), [f"{HASH}=30,40"]), tmp_path / "b")
+    assert second["warm"].tolist() == [False, True]
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    _, ref = run(load_scenario(str(tmp_path / "s.yaml"), [f"{HASH}=30", "ac.check=false"]))
+    assert second["objective_usd"].iloc[0] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
+    assert abs(second["served_ai_mw"].iloc[0] - first["served_ai_mw"].iloc[0]) > 1
+
+
+def test_two_threads_of_one_worker_give_the_sequential_results(texas_sweep):
+    """A Dask worker with several threads: its scenarios run one at a time on the kept models, with
+    the results of a single thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from planner.sweep import Sweep, _solve_on_worker
+
+    sw, _, alone = texas_sweep
+    task = Sweep(scenario=sw.scenario, axes=[], sets=("solver.threads=1",), token="threads")
+    with ThreadPoolExecutor(2) as pool:
+        rows = list(pool.map(lambda v: _solve_on_worker(task, v)[0], sw.cases * 2))
+    assert [r["status"] for r in rows] == ["optimal"] * 8
+    for k, r in enumerate(rows):
+        assert r["objective_usd"] == pytest.approx(alone["objective_usd"].iloc[k % 4], rel=1e-6)
+
+
+def test_a_sweep_written_with_other_columns_is_not_resumed(tmp_path):
+    """A results.csv with other columns (an older planner) is refused, not appended to."""
+    sw = plan_sweep("texas", [f"{HASH}=30,40"])
+    out = tmp_path / "sw"
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps(sw.meta))
+    (out / "results.csv").write_text(f"id,{HASH},status\nabc,30,optimal\n")
+    with pytest.raises(InputError, match="columns are not the ones"):
+        run_sweep(sw, out)
+    assert (out / "results.csv").read_text() == f"id,{HASH},status\nabc,30,optimal\n"
+
+
+def test_draws_do_not_depend_on_the_order_of_the_keys():
+    from planner.sweep import draw, read_distributions
+
+    forward = draw(read_distributions(DIST), 30, seed=3)
+    backward = draw(read_distributions(dict(reversed(list(DIST.items())))), 30, seed=3)
+    assert [{k: c[k] for k in DIST} for c in backward] == forward
+
+
+@pytest.mark.parametrize("text,needle,not_in", [
+    ("economics.nosuch: {uniform: {low: 0, high: 1}}", "unknown key", "keep the distribution"),
+    ("grid.redispatch_cost_segments: {uniform: {low: 1, high: 5}}", "integer", "keep the distribution"),
+    ("economics.discount_rate: {uniform: {low: 0.5, high: 2}}", "keep the distribution inside", "None"),
+])
+def test_monte_carlo_messages(tmp_path, text, needle, not_in):
+    from planner.sweep import plan_samples
+
+    f = tmp_path / "d.yaml"
+    f.write_text(text)
+    with pytest.raises(InputError, match=needle) as info:
+        plan_samples("texas", f, 20, 1)
+    assert not_in not in str(info.value)
+
+
+def test_varied_values_of_several_kinds(tmp_path):
+    """A key varied over null and numbers (stored as JSON text): tipping points and heatmap rows in
+    the key's order (none first, numbers rising), and ``at`` finds a number or none."""
+    import planner
+    from planner.sweep_analysis import heatmap_table
+
+    key = "constraints.max_capex_usd"
+    out = tmp_path / "mixed"
+    out.mkdir()
+    values = [None, 5e9, 1e10, 2e10]
+    (out / "sweep.json").write_text(json.dumps({"scenario": "texas", "sets": [], "vary": {key: values,
+                                                                                         HASH: [30, 40]}}))
+    rows, sites = [], []
+    for n, (v, hp) in enumerate((v, hp) for v in values for hp in (30, 40)):
+        built = v is None or v >= 1e10  # site A converts with a budget of 1e10 or more, or none
+        rows.append({"id": f"i{n}", key: json.dumps(v), HASH: hp, "status": "optimal",
+                     "served_ai_mw": 100.0 * built + hp})
+        sites.append({"id": f"i{n}", "site_id": "A", "ai_mw": 100.0 * built, "mining_mw": 0.0, "converted": built,
+                      "value_usd": 0.0})
+    pd.DataFrame(rows).to_parquet(out / "results.parquet")
+    pd.DataFrame(sites).to_parquet(out / "sites.parquet")
+    tips = planner.tipping_points(out, key)
+    got = [(c, None if pd.isna(a) else a, b, h)  # none is shown as NaN
+           for c, a, b, h in zip(tips["change"], tips["from_value"], tips["to_value"], tips[HASH])]
+    assert sorted(got, key=lambda r: (r[0], r[1] or 0, r[3])) == [
+        ("converts", 5e9, 1e10, 30), ("converts", 5e9, 1e10, 40),
+        ("stops converting", None, 5e9, 30), ("stops converting", None, 5e9, 40)]
+    table = heatmap_table(out, HASH, key)
+    assert list(table.index) == values and table.loc[5e9].tolist() == [30.0, 40.0]
+    assert planner.tipping_points(out, HASH, at={key: None}).empty
+    assert heatmap_table(out, HASH, key, at={key: 5e9}).dropna(how="all").index.tolist() == [5e9]
