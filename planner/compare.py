@@ -258,12 +258,14 @@ def _read_parquet(file: Path, columns: list[str], expected: str) -> pd.DataFrame
     """A Parquet table with ``columns`` (others are kept), or an :class:`InputError` naming the file."""
     import pyarrow as pa
 
+    from planner.sweep_analysis import read_parquet
+
     if not file.is_file():
         hint = (" (the sweep has not finished: run the same planner sweep command on this directory to finish it)"
                 if file.with_suffix(".csv").is_file() else "")
         raise InputError(f"{file.name} is missing{hint}", source=file.parent, expected=SWEEP_EXPECTED)
     try:
-        frame = pd.read_parquet(file)
+        frame = read_parquet(file)
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise InputError(f"not a readable Parquet file ({one_line(exc)})", source=file, expected=expected) from None
     for column in columns:

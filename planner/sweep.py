@@ -607,6 +607,8 @@ def _dask_client(workers: int, scheduler: str | None):
 def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
     """The sweep's results (one row per scenario, in the sweep's order, each once) from
     ``results.csv``; also written as ``results.parquet`` and ``sites.parquet``."""
+    from planner.sweep_analysis import write_parquet
+
     out = Path(out)
     raw = pd.read_csv(out / "results.csv", dtype={"id": str, "reason": str, **{k: str for k in sw.keys}},
                       keep_default_na=False, na_values={c: [""] for c in RESULT_COLUMNS if c not in ("status", "reason")},
@@ -622,10 +624,10 @@ def collect(out: str | Path, sw: Sweep) -> pd.DataFrame:
         elif len(kinds) > 1:  # mixed kinds (a Parquet column has one): as the text given
             values = [json.dumps(v) for v in values]
         frame[k] = values
-    frame.to_parquet(out / "results.parquet", index=False)
+    write_parquet(frame, out / "results.parquet")
     sites = pd.read_csv(out / "sites.csv", dtype={"id": str, "site_id": str}, on_bad_lines="skip")
     sites = sites[sites["id"].isin(set(frame["id"]))].drop_duplicates(["id", "site_id"], keep="last")
-    sites.to_parquet(out / "sites.parquet", index=False)
+    write_parquet(sites, out / "sites.parquet")
     return frame
 
 

@@ -50,6 +50,24 @@ class SweepData:
         return "samples" in self.meta
 
 
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """A Parquet file read by path on this thread: pyarrow's reader threads still alive when the
+    interpreter exits can abort it ("terminate called without an active exception", seen once on a
+    loaded machine after `planner compare`; apache/arrow#34314), and a read through a file object
+    can hang at exit (apache/arrow#50482)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(str(path), use_threads=False, pre_buffer=False).to_pandas(use_threads=False)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    """``frame`` (without its index) written to ``path`` on this thread (see :func:`read_parquet`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), str(path))
+
+
 def _decode(values: pd.Series) -> pd.Series:
     """A varied key's column as the values given: a key whose values were of several kinds (e.g.
     ``null,5e9``) is stored as their JSON text."""
@@ -87,8 +105,8 @@ def read_sweep(out: str | Path | SweepData) -> SweepData:
                          expected="a directory written by planner sweep --out")
     try:
         meta = json.loads(files["sweep.json"].read_text())
-        results = pd.read_parquet(files["results.parquet"])
-        sites = pd.read_parquet(files["sites.parquet"])
+        results = read_parquet(files["results.parquet"])
+        sites = read_parquet(files["sites.parquet"])
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the sweep ({type(exc).__name__}: {exc})", source=str(out),
                          expected="the files planner sweep writes") from None
