@@ -98,7 +98,9 @@ class Sweep:
         head = {"scenario": self.scenario, "sets": list(self.sets)}
         if self.samples is None:
             return {**head, "vary": {a.key: a.values for a in self.axes}}
-        return {**head, **self.samples}
+        # the draws themselves, hashed: another numpy or scipy may draw other values for the same seed
+        drawn = hashlib.sha1(json.dumps(self.cases, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return {**head, **self.samples, "draws_sha1": drawn}
 
 
 def _number(text: str, item: str, what: str) -> float:
@@ -516,6 +518,11 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
             before = json.loads(spec.read_text())
         except (OSError, ValueError):
             before = None
+        if (before != meta and isinstance(before, dict) and "draws_sha1" in meta
+                and {**before, "draws_sha1": None} == {**meta, "draws_sha1": None}):
+            raise InputError("the same --samples, --seed and distributions draw other values here (another numpy "
+                             "or scipy than the one that began this sweep)", source=str(spec),
+                             expected="the numpy and scipy that began it, or another --out")
         if before != meta:
             raise InputError("this directory holds another sweep", source=str(spec),
                              expected="the same scenario, --set and --vary (or --samples, --seed and "

@@ -324,6 +324,11 @@ def test_a_monte_carlo_sweep_runs_resumes_and_equals_its_solves(tmp_path):
     other = [*cmd[:cmd.index("--seed") + 1], "6", *cmd[cmd.index("--seed") + 2:]]
     refused = subprocess.run(other, check=False, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "another sweep" in refused.stderr
+    # the same command where the draws came out otherwise (another numpy): refused, not orphaned
+    spec = json.loads((out / "sweep.json").read_text())
+    (out / "sweep.json").write_text(json.dumps({**spec, "draws_sha1": "0" * 16}))
+    changed = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
+    assert changed.returncode == 2 and "draw other values" in changed.stderr, changed.stderr
 
 
 def test_progress_bar_on_a_terminal(tmp_path):
