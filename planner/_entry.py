@@ -2,6 +2,7 @@
 while the command line module and its libraries are still loading, ends the same way:
 "aborted" on stderr and exit status 130, never a traceback, nothing published."""
 
+import contextlib
 import os
 import sys
 
@@ -19,10 +20,8 @@ def _end_now(code: int) -> None:
     0.7 s: "PyThreadState_Get: ... the GIL is released", SIGABRT instead of 130). Everything that
     must not be left behind (a partial run directory, a Dask cluster) was cleaned up on the way out."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing to flush to
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 
