@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -389,16 +390,63 @@ def finished_ids(out: Path) -> set[str]:
     return set(done["id"].dropna())
 
 
-def _append(path: Path, frame: pd.DataFrame) -> None:
-    """Append rows as one write (with the header when the file is new), flushed to disk."""
-    header = not path.exists() or path.stat().st_size == 0
-    text = frame.to_csv(index=False, header=header)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+#: a finished scenario's rows reach the file at once (a killed process loses none of them); they
+#: are forced to disk at most this often, and at the end (a power cut loses at most this much)
+FSYNC_EVERY_S = 1.0
+
+
+class _Appender:
+    """The one writer of a sweep's ``sites.csv`` and ``results.csv``: each scenario's rows are
+    appended as one write per file (with the header when a file is new), sites first, so that a
+    row of results.csv, which marks its scenario finished, follows its sites; both files are
+    fsynced, sites first, at most every :data:`FSYNC_EVERY_S` seconds and on close."""
+
+    def __init__(self, out: Path, columns: list[str]):
+        self.paths = {"sites": out / "sites.csv", "results": out / "results.csv"}
+        self.columns = {"sites": SITE_COLUMNS, "results": columns}
+        self.fds: dict[str, int] = {}
+        self.synced = time.monotonic()
+        try:
+            for name, path in self.paths.items():
+                header = not path.exists() or path.stat().st_size == 0
+                self.fds[name] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                if header:
+                    self._write(name, [self.columns[name]])
+        except BaseException:
+            self.close()
+            raise
+
+    def _write(self, name: str, rows: list[list]) -> None:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        os.write(self.fds[name], buf.getvalue().encode())
+
+    def add(self, sites: list[list], result: list) -> None:
+        self._write("sites", sites)
+        self._write("results", [result])
+        if time.monotonic() - self.synced >= FSYNC_EVERY_S:
+            self.sync()
+
+    def sync(self) -> None:
+        for fd in self.fds.values():
+            os.fsync(fd)
+        self.synced = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            if len(self.fds) == len(self.paths):
+                self.sync()
+        finally:
+            for fd in self.fds.values():
+                os.close(fd)
+            self.fds = {}
+
+
+def _cell(value):
+    """A value as a CSV cell: a missing number (None or NaN) is an empty cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
 
 
 @dataclass
@@ -465,9 +513,10 @@ _WORKER_LOCK = threading.Lock()
 KEPT_PER_WORKER = 2
 
 
-def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[dict]]:
-    """One scenario on a Dask worker (or in this process): the grid, DC models and the last
-    structures of the worker are reused across the scenarios it solves."""
+def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[tuple]]:
+    """One scenario on a Dask worker (or in this process): its result row and its sites (one tuple
+    per site, in the order of ``SITE_COLUMNS[1:]``). The grid, DC models and the last structures
+    of the worker are reused across the scenarios it solves."""
     from collections import OrderedDict
 
     from planner.grid import load_grid
@@ -491,7 +540,7 @@ def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[dict]]:
         row, sites = _solve_one(sc, values, _WORKER["grid"], _WORKER["models"], t, entry)
         if sc.ac.tighten:  # each tightening round derates other branches: nothing to re-price
             kept.pop(key, None)
-        return row, sites.to_dict("records")
+        return row, list(zip(*(sites[c].tolist() for c in SITE_COLUMNS[1:])))
 
 
 def _order(sw: Sweep, todo: list[int]) -> list[int]:
@@ -549,18 +598,19 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
         spec.write_text(json.dumps(meta, indent=2, default=str))
     t0 = time.perf_counter()
 
-    def record(n: int, i: int, row: dict, sites) -> None:
+    def record(n: int, i: int, row: dict, sites: list[list]) -> None:
         cid = ids[i]
-        head = {"id": cid, **({"sample": i} if sw.samples is not None else {})}
-        _append(out / "sites.csv", pd.DataFrame(sites, columns=SITE_COLUMNS[1:]).assign(id=cid)[SITE_COLUMNS])
-        _append(out / "results.csv", pd.DataFrame([{**head, **{k: json.dumps(v) for k, v in sw.cases[i].items()},
-                                                    **{c: row.get(c) for c in RESULT_COLUMNS}}]))
+        head = [cid, *([i] if sw.samples is not None else [])]
+        result = [*head, *(json.dumps(sw.cases[i][k]) for k in sw.keys), *(_cell(row.get(c)) for c in RESULT_COLUMNS)]
+        appender.add([[cid, *site] for site in sites], result)
         if progress is not None:
             progress(len(sw.cases) - len(todo) + n, len(sw.cases))
 
     # a task carries the scenario, its --set and this run's token only (not every case of the sweep)
     run = Sweep(scenario=sw.scenario, axes=[], sets=sw.sets, token=uuid.uuid4().hex)
+    appender = None
     try:
+        appender = _Appender(out, columns)
         if client is None:
             for n, i in enumerate(todo, 1):
                 row, sites = _solve_on_worker(run, sw.cases[i])
@@ -577,6 +627,8 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
                 row, sites = fut.result()
                 record(n, which[fut.key], row, sites)
     finally:
+        if appender is not None:
+            appender.close()
         if client is not None:
             client.close()
         if cluster is not None:

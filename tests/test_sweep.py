@@ -556,3 +556,27 @@ def test_varied_values_of_several_kinds(tmp_path):
     assert list(table.index) == values and table.loc[5e9].tolist() == [30.0, 40.0]
     assert planner.tipping_points(out, HASH, at={key: None}).empty
     assert heatmap_table(out, HASH, key, at={key: 5e9}).dropna(how="all").index.tolist() == [5e9]
+
+
+def test_the_appender_writes_one_header_rows_as_given_and_empty_cells_for_missing_numbers(tmp_path, monkeypatch):
+    import planner.sweep as sweep_mod
+
+    synced = []
+    monkeypatch.setattr(sweep_mod.os, "fsync", lambda fd: synced.append(fd))
+    columns = ["id", "k", *sweep_mod.RESULT_COLUMNS]
+    first = sweep_mod._Appender(tmp_path, columns)
+    row = ["a1", "1.5", "optimal", None, 12.25, 3.0, float("nan"), 0.0, 2, 4, 0.05, True]
+    first.add([["a1", "s1", 1.0, 0.0, True, 7.5], ["a1", "s2", 0.0, 2.0, False, -1.0]],
+              [sweep_mod._cell(v) for v in row])
+    first.close()
+    assert len(synced) == 2  # both files forced to disk on close
+    again = sweep_mod._Appender(tmp_path, columns)  # a resumed sweep appends, with no second header
+    again.add([["b2", "s1", 0.5, 0.0, True, 1.0]], [sweep_mod._cell(v) for v in ["b2", "2", "infeasible", "no room, at all",
+                                                                                 *[None] * 8]])
+    again.close()
+    lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert lines == [",".join(columns), "a1,1.5,optimal,,12.25,3.0,,0.0,2,4,0.05,True",
+                     'b2,2,infeasible,"no room, at all",,,,,,,,']
+    sites = pd.read_csv(tmp_path / "sites.csv")
+    assert list(sites.columns) == sweep_mod.SITE_COLUMNS
+    assert sites["ai_mw"].tolist() == [1.0, 0.0, 0.5] and sites["converted"].tolist() == [True, False, True]
