@@ -188,6 +188,36 @@ def _refresh_pv(e: Economics, first_months):
     return mining_hardware_usd_per_mw(e) * total
 
 
+def existing_mining_value(e: Economics, start_months, end_months):
+    """Value of one MW of today's mining fleet run from ``start_months`` to ``end_months``: its
+    margins, less the hardware refreshes that fall in that window (every
+    ``mining_hardware_life_years`` from today). Windows that tile [0, horizon) sum to
+    :func:`mining_npv_per_mw` ``(existing=True)``."""
+    horizon = float(np.max(np.asarray(e.horizon_years, float))) * 12.0
+    start = np.asarray(start_months, float)
+    end = np.minimum(np.asarray(end_months, float), horizon)
+    life = np.asarray(e.mining_hardware_life_years, float) * 12.0
+    margin = mining_value_per_mw_year(e) * annuity_factor(e.discount_rate, start, np.maximum(end, start))
+    refresh = np.zeros(np.broadcast(start, end, life).shape)
+    for n in range(1, int(np.ceil(horizon / np.min(life))) + 1):
+        t = n * life
+        refresh = refresh + np.where((t >= start) & (t < end), discount(e.discount_rate, t), 0.0)
+    return margin - mining_hardware_usd_per_mw(e) * refresh
+
+
+def new_mining_npv(e: Economics, energized_months):
+    """NPV of one MW of new mining energized ``energized_months`` from today: built (build capex
+    paid) ``mining_lead_months`` before, hardware bought at energization and refreshed every life
+    after, margins from energization to the horizon. At the lead time itself this is
+    :func:`mining_npv_per_mw` ``(existing=False)``."""
+    energized = np.asarray(energized_months, float)
+    horizon = np.asarray(e.horizon_years, float) * 12.0
+    decided = np.maximum(energized - np.asarray(e.mining_lead_months, float), 0.0)
+    margin = mining_value_per_mw_year(e) * annuity_factor(e.discount_rate, energized, horizon)
+    return (margin - _refresh_pv(e, energized)
+            - np.asarray(e.mining_build_capex_usd_per_mw, float) * discount(e.discount_rate, decided))
+
+
 def mining_npv_per_mw(e: Economics, existing: bool = True):
     """NPV of one MW of mining over the horizon.
 

@@ -185,6 +185,7 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     v_ai = econ.ai_npv_per_mw(e, "conversion", lease_usd_per_kw_month=lease, capex_usd_per_mw=capex_ai,
                               lead_months=lead_ai)
     v_ai = np.where(np.isfinite(value := _column(sites, "ai_value_usd_per_mw", np.nan)), value, v_ai)
+    income_ai = econ.ai_value_per_mw_year(e, lease)
     ai_cap = np.minimum(np.nan_to_num(cap), _column(sites, "ai_max_mw", np.inf))
     ai_min = _column(sites, "ai_min_mw", 0.0)
     block = np.minimum(_column(sites, "min_block_mw", params.min_block_mw), ai_cap)
@@ -208,6 +209,10 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
         "capex_new_usd_per_mw": np.broadcast_to(
             e.mining_build_capex_usd_per_mw + econ.mining_hardware_usd_per_mw(e), n),
         "capex_ai_usd_per_mw": np.broadcast_to(capex_ai, n),
+        # what a timeline values each year with (planner.timeline)
+        "ai_lead_months": np.broadcast_to(lead_ai, n),
+        "ai_income_usd_per_mw_year": np.broadcast_to(income_ai, n),
+        "ai_value_override_usd_per_mw": value,
     })
     must = ok & (ai_min > 0)
     for i in np.flatnonzero(must):
@@ -318,7 +323,9 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
         if row.allow_ai and row.ai_cap_mw > 0:
             must = float(row.ai_min_mw)  # must-serve: z = 1 and ai >= the MW asked for
             if row.min_block_mw > 0:  # a binary only where a minimum block needs one
-                ai[i] = prob.add_variable(f"ai_{i}", must)  # bounded by aiup and the POI row
+                # bounded by aiup (ai <= cap * z) too; the bound keeps ai_max_mw when the duals' LP
+                # relaxes aiup with z fixed at 1
+                ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
                 z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
             else:  # any MW from 0 to the cap: no binary
                 ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
@@ -344,25 +351,8 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += pulp.LpConstraint(_expr([(var, 1.0), (z[i], -block)]), pulp.LpConstraintGE,
                                       f"ailo_{i}", 0.0)
 
-    from planner.security import state_shares
-
-    loads, by_shares = {}, {}
-    for state, share in state_shares(params).items():
-        key = (share["mining"], share["ai"])
-        if key not in by_shares:
-            name = "all" if key == (1.0, 1.0) else state
-            members: list[list] = [[] for _ in cand.buses]
-            for (mw_share, var) in ((key[0], keep), (key[0], new), (key[1], ai)):
-                for i, v in var.items():
-                    if mw_share > 0:
-                        members[cand.bus_of_site[i]].append((v, -mw_share))
-            vec = [prob.add_variable(f"load_{name}_{k}", 0) for k in range(len(cand.buses))]
-            for k, pairs in enumerate(members):
-                prob += pulp.LpConstraint(_expr([(vec[k], 1.0)] + pairs), pulp.LpConstraintEQ,
-                                          f"bus_{name}_{k}", 0.0)
-            by_shares[key] = vec
-        loads[state] = by_shares[key]
-    load = by_shares[(1.0, 1.0)]  # all new load (every state set has one with all of it)
+    loads = load_vectors(prob, cand, params, keep, new, ai)
+    load = loads["peak"] if "offpeak" not in loads else loads["offpeak"]  # all new load (off-peak counts all)
 
     pools, demand = {}, {}
     if not only_existing:
@@ -390,6 +380,33 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
         prob += budget
     return Built(prob=prob, keep=keep, new=new, ai=ai, z=z, load=load, poi=poi, aiup=aiup, pools=pools,
                  demand=demand, budget=budget, loads=loads)
+
+
+def load_vectors(prob: pulp.LpProblem, cand: Candidates, params: Params, keep: dict, new: dict, ai: dict,
+                 prefix: str = "") -> dict[str, list]:
+    """Per load state (:func:`planner.security.state_shares`), the new load per candidate bus that
+    counts in it: one variable per bus, equal to the sum of its sites' MW times the state's share
+    of each use. States with the same shares share their variables. ``prefix`` names them (a
+    timeline's year)."""
+    from planner.security import state_shares
+
+    loads, by_shares = {}, {}
+    for state, share in state_shares(params).items():
+        key = (share["mining"], share["ai"])
+        if key not in by_shares:
+            name = prefix + ("all" if key == (1.0, 1.0) else state)
+            members: list[list] = [[] for _ in cand.buses]
+            for (mw_share, var) in ((key[0], keep), (key[0], new), (key[1], ai)):
+                for i, v in var.items():
+                    if mw_share > 0:
+                        members[cand.bus_of_site[i]].append((v, -mw_share))
+            vec = [prob.add_variable(f"load_{name}_{k}", 0) for k in range(len(cand.buses))]
+            for k, pairs in enumerate(members):
+                prob += pulp.LpConstraint(_expr([(vec[k], 1.0)] + pairs), pulp.LpConstraintEQ,
+                                          f"bus_{name}_{k}", 0.0)
+            by_shares[key] = vec
+        loads[state] = by_shares[key]
+    return loads
 
 
 def add_rows(built: Built, keys: list, coef: np.ndarray, base_mw: np.ndarray, limit_mw: np.ndarray,

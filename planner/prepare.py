@@ -36,6 +36,7 @@ class Prepared:
     sites: gpd.GeoDataFrame      # sites of the files plus the demand requests, mapped to buses
     params: Any                  # planner.Params
     regions: dict[str, dict]     # region -> pool and demand figures
+    timeline: Any = None         # planner.timeline.Timeline of a scenario with a timeline section
 
 
 def _slug(text: str) -> str:
@@ -248,7 +249,71 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
                     gen_regions=_gen_regions(sc, grid) if sc.grid.supply_response == "regional" else {},
                     supply_pools_mw=pools, ai_demand_mw=demand,
                     requested_ai_mw=float(requested.sum()) if has_requests else 0.0)
-    return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions)
+    timeline = _timeline(sc, sites, modelled_regions) if sc.timeline is not None else None
+    return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions, timeline=timeline)
+
+
+def _step(values: dict[int, float], years: list[int], before: float) -> np.ndarray:
+    """A value per year from ``{year: value}`` held from each listed year on (``before`` until the
+    first listed year)."""
+    out = np.full(len(years), float(before))
+    for k, y in enumerate(years):
+        listed = [v for yr, v in sorted(values.items()) if yr <= y]
+        if listed:
+            out[k] = float(listed[-1])
+    return out
+
+
+def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
+    """The :class:`planner.timeline.Timeline` of a scenario's ``timeline`` section: base-load growth,
+    pools (under-construction MW from their online year), each request's MW per year (its start
+    year and ramp, else the timeline's demand share), AI demand per region and yearly budgets."""
+    from planner.timeline import Timeline
+
+    tl = sc.timeline
+    years = list(tl.years)
+    growth = tl.base_load_growth_percent
+    pct = _step(growth, years, 0.0) if isinstance(growth, dict) else np.full(len(years), float(growth))
+    factor = np.cumprod(np.r_[1.0, 1.0 + pct[1:] / 100.0])
+    pools = {}
+    for name, r in sc.supply.regions.items():
+        if r.available_mw is None or name not in modelled_regions:
+            continue
+        online = r.online_year if r.online_year is not None else years[0]
+        pools[name] = r.available_mw + np.where(np.array(years) >= online, r.under_construction_mw, 0.0)
+    share = _step(tl.demand_share, years, 1.0 if not tl.demand_share else 0.0)
+    site_region = dict(zip(sites["site_id"].astype(str), sites["region"].fillna("").astype(str)))
+    mapped = dict(zip(sites["site_id"].astype(str), sites["status"] == "mapped"))
+    site_ai, site_must, requested = {}, {}, {}
+    for req in sc.demand.requests:
+        sid = req.site if req.site is not None else f"demand-{_slug(req.name)}"
+        if req.ramp:
+            asked = _step(req.ramp, years, 0.0)
+        else:
+            asked = np.full(len(years), float(req.mw)) if req.start_year is not None else req.mw * share
+        if req.start_year is not None:
+            asked = np.where(np.array(years) >= req.start_year, asked, 0.0)
+        site_ai[sid] = asked
+        if req.must_serve:
+            site_must[sid] = asked
+        region = site_region.get(sid, "") if mapped.get(sid, False) else ""
+        region = region or NOT_MODELLED
+        requested[region] = requested.get(region, np.zeros(len(years))) + asked
+    demand = {}
+    if sc.demand.requests:  # AI must serve a request: every modelled region gets a cap
+        demand = {r: requested.get(r, np.zeros(len(years))).copy() for r in modelled_regions}
+    for r, by_year in tl.ai_demand_mw.items():
+        if r not in modelled_regions:
+            raise InputError("names a region no modelled site is in", source=sc.label, field=f"timeline.ai_demand_mw.{r}",
+                             value=r, expected="one of " + ", ".join(sorted(modelled_regions)))
+        base = demand.get(r, requested.get(r, np.zeros(len(years))))
+        first = min(by_year)
+        demand[r] = np.where(np.array(years) >= first, _step(by_year, years, 0.0), base)
+    budget = None
+    if tl.budget_usd:
+        budget = np.array([float(tl.budget_usd.get(y, np.inf)) for y in years])
+    return Timeline(years=years, load_factor=factor, pools_mw=pools, ai_demand_mw=demand, site_ai_mw=site_ai,
+                    site_must_mw=site_must, budget_usd=budget, requested_mw=requested).validate()
 
 
 def reprice(prep: Prepared, sc: Scenario) -> Prepared:
@@ -259,7 +324,7 @@ def reprice(prep: Prepared, sc: Scenario) -> Prepared:
         economics = Economics().with_overrides(**sc.economics_overrides()).validate(sc.label)
     except InputError as exc:
         raise sc.blame(exc) from None
-    return Prepared(scenario=sc, grid=prep.grid, sites=prep.sites, regions=prep.regions,
+    return Prepared(scenario=sc, grid=prep.grid, sites=prep.sites, regions=prep.regions, timeline=prep.timeline,
                     params=dataclasses.replace(prep.params, economics=economics))
 
 
@@ -337,6 +402,10 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
     model = models[(id(prep.grid), slack)]
 
     def solve(params):
+        if prep.timeline is not None:
+            from planner.timeline import plan_timeline
+
+            return plan_timeline(prep.grid, prep.sites, params, prep.timeline, model=model, scenario=sc.name)
         return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name, warm=warm)
 
     if not ac.check and not ac.tighten:

@@ -242,7 +242,8 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
         m = model if name == "peak" else sens.scaled_loads(model, grid.net, params.offpeak_load_factor)
         base = m.flow_mw[mon]
         limit = np.fmax(model.rate_mw[mon] * derate, np.abs(base))
-        st = State(name=name, model=m, share=share)
+        st = State(name=name, model=m, share=share,
+                   load_factor=1.0 if name == "peak" else float(params.offpeak_load_factor))
         st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=None, base=base,
                      limit=limit, screened=np.arange(len(mon)))
         states.append(st)

@@ -27,6 +27,8 @@ class Result:
     states: dict = field(default_factory=dict, repr=False)
     #: redispatch: one row per dispatchable generator (limits, base, reference and new output, cost)
     dispatch_table: pd.DataFrame | None = field(default=None, repr=False)
+    #: a timeline's year-by-year table (one row per year and region; planner.timeline)
+    timeline: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _round(x, nd=3):
@@ -109,8 +111,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         by_bus = pd.Series(x[:len(cand.buses)], index=pd.Index(cand.buses, name="bus")).groupby(level=0).sum()
         states[st.name] = {"load_mw": by_bus, "dispatch_mw": net.dispatch(st.name, x),
                            "base_dispatch_mw": net.dispatch(st.name),
-                           "flow_mw": net.flows(st.name, x), "load_factor": 1.0 if st.name == "peak"
-                           else float(params.offpeak_load_factor), "share": shares[st.name]}
+                           "flow_mw": net.flows(st.name, x), "load_factor": float(st.load_factor),
+                           "share": shares[st.name]}
     load_by_column = np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses))
     load_by_bus = pd.Series(load_by_column, index=pd.Index(cand.buses, name="bus")).groupby(level=0).sum()
     peak = net.states[0]
@@ -432,7 +434,7 @@ def _states_block(net, params, branches) -> dict:
         col = "loading_percent" if st.name == "peak" else "offpeak_loading_percent"
         mon = branches[branches["monitored"]]
         out[st.name] = {
-            "base_load_factor": 1.0 if st.name == "peak" else params.offpeak_load_factor,
+            "base_load_factor": st.load_factor,
             "share_of_new_mw": st.share,
             "max_branch_loading_percent": _round(float(mon[col].max())) if len(mon) else None,
         }

@@ -50,7 +50,7 @@ from planner.errors import (
     InputError,
 )
 
-SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "output")
+SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "ac", "output", "timeline")
 
 # ----------------------------------------------------------------------------- plausibility bounds
 # Every number of a scenario is finite and inside a bound that says why (planner.errors.Bound);
@@ -72,6 +72,9 @@ MIP_GAP = Bound(0.0, 1.0, "", "a relative gap", hi_open=True)
 NEAR_BINDING = Bound(0.0, 1.0, "", "a share of the rating", lo_open=True)
 POWER_FACTOR = Bound(0.0, 1.0, "", "a power factor", lo_open=True)
 LODF_CACHE_MB = Bound(0.0, 1e7, "MB", "10 TB", lo_open=False)
+GROWTH_PERCENT = Bound(-50.0, 100.0, "% per year", "the base load halving or doubling within a year")
+#: a calendar year of a timeline
+Year = Annotated[int, Field(ge=2000, le=2100, description="a calendar year, 2000-2100")]
 
 #: a scenario name names its run directory (runs/<name>-<time>): a plain file name, never a path
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -177,14 +180,23 @@ class Request(RequestTerms):
     state: str | None = None
     #: region of supply.regions; default: by state and interconnect
     region: str | None = None
-    #: must be served in full (the scenario is infeasible otherwise)
+    #: must be served in full (the scenario is infeasible otherwise; with a timeline, in every
+    #: year it asks for MW and its lead time allows)
     must_serve: bool = False
+    #: timeline: the first year the request asks for power (default: the timeline's first year)
+    start_year: Year | None = None
+    #: timeline: MW asked for from each listed year on, e.g. {2027: 300, 2028: 600} (at most mw;
+    #: nothing before the first listed year); default: mw from start_year on
+    ramp: dict[Year, bounded(MW)] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _where(self) -> Request:
         located = self.lat is not None and self.lon is not None
         if (self.site is None) == (not located):
             raise ValueError("give either 'site' (an id of the sites files) or both 'lat' and 'lon'")
+        for year, mw in self.ramp.items():
+            if mw > self.mw + 1e-9:
+                raise ValueError(f"ramp: {mw:g} MW in {year} is more than the request's mw ({self.mw:g})")
         return self
 
 
@@ -202,6 +214,8 @@ class Region(_Strict):
     available_mw: bounded(MW) | None = None
     #: MW under construction, added to the pool
     under_construction_mw: bounded(MW) = 0.0
+    #: timeline: the year the MW under construction come online (default: the timeline's first year)
+    online_year: Year | None = None
     #: where the numbers come from
     basis: str = ""
 
@@ -272,6 +286,39 @@ class OutputSection(_Strict):
     gis_format: Literal["geojson", "gpkg"] = "geojson"
 
 
+class TimelineSection(_Strict):
+    """Who gets power when, year by year (README "Timeline"). Values given per year hold from
+    that year on, until the next year listed."""
+
+    #: the years of the plan, one apart (e.g. [2026, 2027, 2028, 2029, 2030]); lead times run from
+    #: the start of the first; the last is the end state, which also holds what is energized later
+    years: list[Year] = Field(min_length=1, max_length=50)
+    #: growth of the grid's base load, % per year: one figure, or {year: %} from that year on
+    base_load_growth_percent: bounded(GROWTH_PERCENT) | dict[Year, bounded(GROWTH_PERCENT)] = 0.0
+    #: share of each request's MW asked for, {year: share} from that year on (default: all of it
+    #: from the first year); a request's own start_year or ramp takes precedence
+    demand_share: dict[Year, bounded(SHARE)] = Field(default_factory=dict)
+    #: AI demand of a region, {region: {year: MW}} from that year on, in place of its requests' sum
+    ai_demand_mw: dict[str, dict[Year, bounded(MW)]] = Field(default_factory=dict)
+    #: capex that may be spent in a year (by decision date), {year: $}; years not listed: no limit
+    budget_usd: dict[Year, bounded(BUDGET_USD)] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _years(self) -> TimelineSection:
+        y = self.years
+        if any(b != a + 1 for a, b in zip(y, y[1:])):
+            raise ValueError(f"years must be consecutive and increasing (one year apart), got {y}")
+        maps = [("base_load_growth_percent", self.base_load_growth_percent
+                 if isinstance(self.base_load_growth_percent, dict) else {}),
+                ("demand_share", self.demand_share), ("budget_usd", self.budget_usd),
+                *((f"ai_demand_mw.{r}", m) for r, m in self.ai_demand_mw.items())]
+        for name, values in maps:
+            bad = [k for k in values if not y[0] <= k <= y[-1]]
+            if bad:
+                raise ValueError(f"{name}: year {bad[0]} is outside the timeline's years {y[0]}-{y[-1]}")
+        return self
+
+
 class Scenario(_Strict):
     #: names the run directory (runs/<name>-<time>): letters, digits, '.', '_', '-'; default: the file's name
     name: Annotated[str, AfterValidator(_safe_name)] | None = None
@@ -287,6 +334,8 @@ class Scenario(_Strict):
     solver: SolverSection = Field(default_factory=SolverSection)
     ac: AcSection = Field(default_factory=AcSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    #: year by year (absent: one period, the end state)
+    timeline: TimelineSection | None = None
     #: the file read (not a YAML key)
     _path: Path | None = None
     _sets: tuple[str, ...] = ()

@@ -96,6 +96,8 @@ class State:
     pre: Rows | None = None        # N-1 pairs over without new load
     #: (l, k) of the pairs in ``pre``, as indices into the monitored list
     pre_pairs: tuple = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    #: the grid's base loads in this state, times the case's (off-peak factor, a timeline year's growth)
+    load_factor: float = 1.0
 
 
 class Contingencies:
@@ -313,9 +315,14 @@ def state_shares(params) -> dict[str, dict[str, float]]:
     return {"peak": peak, "offpeak": {"mining": 1.0, "ai": 1.0}}
 
 
-def build_network(model: sens.DCModel, grid, cand, params) -> Network:
+def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[str, float]] | None = None
+                  ) -> Network:
     """All row families of a plan: states, N-0 limits, and with ``params.security == "n-1"``
-    the contingencies and the N-1 pairs already over without new load."""
+    the contingencies and the N-1 pairs already over without new load.
+
+    ``periods``: a timeline's years, each (prefix, base-load factor): every state of each year,
+    named ``"<prefix> peak"`` (``"peak"`` for the prefix ""), with the grid's base loads scaled by
+    the year's factor (times the off-peak factor off-peak). Default: one period, ("", 1)."""
     mon = np.flatnonzero(model.monitored)
     if params.supply_response == "redispatch":
         from planner import redispatch
@@ -330,9 +337,11 @@ def build_network(model: sens.DCModel, grid, cand, params) -> Network:
     derate = _derate(model, mon, params)
     f = cand.frame
     states = []
-    for name, share in state_shares(params).items():
-        m = model if name == "peak" else sens.scaled_loads(model, grid.net, params.offpeak_load_factor)
-        st = State(name=name, model=m, share=share, groups=groups)
+    specs = [(f"{prefix} {name}".strip(), share, growth * (1.0 if name == "peak" else params.offpeak_load_factor))
+             for prefix, growth in (periods or [("", 1.0)]) for name, share in state_shares(params).items()]
+    for name, share, factor in specs:
+        m = sens.scaled_loads(model, grid.net, factor)  # the model itself at factor 1
+        st = State(name=name, model=m, share=share, groups=groups, load_factor=factor)
         use_share = np.where(f["allow_ai"].to_numpy() & ~f["allow_mining"].to_numpy(), share["ai"],
                              max(share["ai"], share["mining"]))
         max_at_bus = np.bincount(cand.bus_of_site, weights=f["cap_mw"].to_numpy() * use_share,
@@ -357,7 +366,7 @@ def build_network(model: sens.DCModel, grid, cand, params) -> Network:
     if cont is not None:
         for st in states:
             st.pre = cont.preexisting(st, s, params.overload_dfax)
-    peak = states[0].n0
+    peak = states[-len(state_shares(params))].n0  # the (last period's) peak
     return Network(mon=mon, sens=s, states=states, contingencies=cont, screened=peak.screened,
                    buses=np.asarray(cand.buses))
 

@@ -72,7 +72,7 @@ class LazySolve:
 #: candidate columns the economics set; a plan whose candidates differ from the last only in these
 #: re-solves the last live model warm (:class:`Warm`)
 PRICE_COLUMNS = ["v_keep_usd_per_mw", "v_new_usd_per_mw", "v_ai_usd_per_mw", "capex_new_usd_per_mw",
-                 "capex_ai_usd_per_mw"]
+                 "capex_ai_usd_per_mw", "ai_lead_months", "ai_income_usd_per_mw_year"]
 
 
 @dataclass

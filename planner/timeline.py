@@ -1,0 +1,556 @@
+"""Timeline: who gets power when, year by year.
+
+A timeline has years ``y0 .. y0+T-1``. Today is the start of ``y0``; month ``m`` is ``m`` months
+from then. The state of year ``t`` is the plan at the end of that year: each site's kept mining,
+new mining and AI MW, whether it is converted or built. Every year's state meets that year's site,
+pool, demand and network rows (the network with that year's base load). The last year is also the
+*end state*: it holds what the plan builds and keeps to the horizon, including MW energized after
+it.
+
+Lead times decide the first year. AI MW at site *i* (lead ``L_i``) may be in year *t*'s state when
+``L_i <= 12 (t + 1)`` (energized by the end of the year), or in the last year whatever its lead.
+MW that first appear in year *t* are energized at month ``e = max(12 t, L_i)`` (as early in the
+year as the lead allows), decided ``L_i`` months before, and valued from then::
+
+    v_ai[i, t]  = income_i * annuity(e, horizon) - capex_i * discount(e - L_i)
+    v_new[t]    = NPV of a new mining MW energized at e (build capex at e - lead)
+    w[t]        = today's mining during year t (the last: to the horizon), less the refreshes due then
+
+What is built stays: AI and new-mining MW and the binaries never decrease; today's mining may stop
+(a conversion takes its MW). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what
+is built and ``sum_t w[t] * keep[t]`` for today's mining. With one year every formula is the
+single-period one (:mod:`planner.model`), so a one-year timeline is today's solve.
+
+Budgets: capex is spent at decision time; ``budget_usd`` of a year caps what is decided in it, and
+``max_capex_usd`` the total.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pulp
+
+from planner import economics as econ
+from planner import model as mdl
+from planner import sensitivity as sens
+from planner.errors import InfeasibleError, InputError, SolverError
+from planner.model import SCALE, Built, Candidates, Params, _expr
+from planner.security import Network, build_network, state_shares
+
+logger = logging.getLogger(__name__)
+
+TOL_MW = 1e-6
+
+
+@dataclass
+class Timeline:
+    """The year-by-year inputs of a plan (per year arrays of length ``len(years)``)."""
+
+    years: list[int]
+    #: the grid's base load in each year, as a multiple of the case's (1 in the first year)
+    load_factor: np.ndarray
+    #: region -> MW of new supply available in each year
+    pools_mw: dict[str, np.ndarray] = field(default_factory=dict)
+    #: region -> MW of AI demand in each year (regions not listed: no cap)
+    ai_demand_mw: dict[str, np.ndarray] = field(default_factory=dict)
+    #: site id -> most AI MW it may take in each year (a request's MW asked for)
+    site_ai_mw: dict[str, np.ndarray] = field(default_factory=dict)
+    #: site id -> AI MW it must serve in each year (a must-serve request)
+    site_must_mw: dict[str, np.ndarray] = field(default_factory=dict)
+    #: capex that may be decided in each year ($; inf: no limit); None: no yearly budget
+    budget_usd: np.ndarray | None = None
+    #: region -> AI MW requested in each year (requests that map to no bus included)
+    requested_mw: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.years)
+
+    def name(self, t: int) -> str:
+        """Prefix of year ``t``'s load states ("" for the last year, whose states are the plan's)."""
+        return "" if t == self.n - 1 else str(self.years[t])
+
+    def validate(self) -> Timeline:
+        n = self.n
+        if n == 0:
+            raise InputError("a timeline needs at least one year", field="timeline.years", value=self.years)
+        arrays = {"load_factor": {"": self.load_factor}, "pools_mw": self.pools_mw, "ai_demand_mw": self.ai_demand_mw,
+                  "site_ai_mw": self.site_ai_mw, "site_must_mw": self.site_must_mw, "requested_mw": self.requested_mw}
+        if self.budget_usd is not None:
+            arrays["budget_usd"] = {"": self.budget_usd}
+        for name, by in arrays.items():
+            for key, a in by.items():
+                a = np.asarray(a, float)
+                if a.shape != (n,) or np.isnan(a).any() or (a < 0).any():
+                    raise InputError(f"must hold one number >= 0 per year ({n})", field=f"timeline.{name}"
+                                     + (f".{key}" if key else ""), value=a.tolist())
+        if (np.asarray(self.load_factor) <= 0).any():
+            raise InputError("the base load must stay above 0", field="timeline.load_factor",
+                             value=np.asarray(self.load_factor).tolist())
+        return self
+
+
+def single_year(params: Params, year: int = 0) -> Timeline:
+    """The one-year timeline of a single-period plan (its pools and demand caps)."""
+    one = lambda v: np.array([float(v)])  # noqa: E731
+    return Timeline(years=[year], load_factor=np.ones(1),
+                    pools_mw={r: one(v) for r, v in params.supply_pools_mw.items()},
+                    ai_demand_mw={r: one(v) for r, v in params.ai_demand_mw.items()})
+
+
+# --------------------------------------------------------------------------- values per year
+
+
+@dataclass
+class Values:
+    """Objective and budget coefficients of each year (sites x years unless said)."""
+
+    ai_allowed: np.ndarray     # bool: AI MW may be in the year's state
+    ai_energized: np.ndarray   # month AI MW first in that year's state are energized
+    v_ai: np.ndarray           # $ per MW first in that year's state
+    ai_decided: np.ndarray     # year index its capex is spent in
+    new_allowed: np.ndarray    # years (T): new mining MW may be in the state
+    new_energized: np.ndarray  # (T)
+    v_new: np.ndarray          # (T)
+    new_decided: np.ndarray    # (T)
+    w_keep: np.ndarray         # (T): today's mining during the year ($ per MW)
+
+
+def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
+    """The :class:`Values` of the candidates ``f`` over ``n_years`` (see the module's formulas)."""
+    T = n_years
+    t = np.arange(T, dtype=float)
+    start = 12.0 * t
+    last = np.arange(T) == T - 1
+    lead = f["ai_lead_months"].to_numpy(float)[:, None]
+    ai_allowed = last[None, :] | (lead <= 12.0 * (t[None, :] + 1) + 1e-9)
+    energized = np.maximum(start[None, :], lead)
+    decided = energized - lead
+    horizon = float(e.horizon_years) * 12.0
+    income = f["ai_income_usd_per_mw_year"].to_numpy(float)[:, None]
+    capex = f["capex_ai_usd_per_mw"].to_numpy(float)[:, None]
+    override = f["ai_value_override_usd_per_mw"].to_numpy(float)[:, None]
+    paid = econ.discount(e.discount_rate, decided)
+    v_ai = np.where(np.isfinite(override), override * paid,
+                    income * econ.annuity_factor(e.discount_rate, energized, horizon) - capex * paid)
+    lead_new = float(e.mining_lead_months)
+    new_allowed = last | (lead_new <= 12.0 * (t + 1) + 1e-9)
+    new_energized = np.maximum(start, lead_new)
+    v_new = econ.new_mining_npv(e, new_energized)
+    end = np.where(last, horizon, start + 12.0)
+    w_keep = econ.existing_mining_value(e, start, end)
+    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai,
+                  ai_decided=np.minimum(np.floor(decided / 12.0 + 1e-9), T - 1).astype(int),
+                  new_allowed=new_allowed, new_energized=new_energized, v_new=np.asarray(v_new, float),
+                  new_decided=np.minimum(np.floor((new_energized - lead_new) / 12.0 + 1e-9), T - 1).astype(int),
+                  w_keep=np.asarray(w_keep, float))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class Year:
+    """Handles on one year's variables and rows (dicts by site position)."""
+
+    keep: dict = field(default_factory=dict)
+    new: dict = field(default_factory=dict)
+    ai: dict = field(default_factory=dict)
+    z: dict = field(default_factory=dict)
+    poi: dict = field(default_factory=dict)
+    aiup: dict = field(default_factory=dict)
+    pools: dict = field(default_factory=dict)
+    demand: dict = field(default_factory=dict)
+    loads: dict = field(default_factory=dict)
+
+
+def _per_site(f: pd.DataFrame, by_id: dict[str, np.ndarray], default: np.ndarray, T: int) -> np.ndarray:
+    out = np.repeat(np.asarray(default, float)[:, None], T, axis=1)
+    ids = f["site_id"].to_numpy()
+    for i, sid in enumerate(ids):
+        if sid in by_id:
+            out[i] = by_id[sid]
+    return out
+
+
+def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[Built, list[Year]]:
+    """The multi-year MILP (no network rows: :func:`planner.solve._lazy_solve` adds them), and each
+    year's handles. The returned :class:`Built` holds every year (its dicts keyed by (year, site))."""
+    f = cand.frame
+    T, n = tl.n, len(f)
+    prob = pulp.LpProblem("planner_timeline", pulp.LpMaximize)
+    cap = f["cap_mw"].to_numpy(float)
+    existing = f["existing_mw"].to_numpy(float)
+    ai_cap = f["ai_cap_mw"].to_numpy(float)
+    asked = np.minimum(_per_site(f, tl.site_ai_mw, ai_cap, T), ai_cap[:, None])
+    must_end = f["ai_min_mw"].to_numpy(float)
+    must = np.where(must_end[:, None] > 0, np.minimum(_per_site(f, tl.site_must_mw, must_end, T), asked), 0.0)
+    must = np.where(val.ai_allowed, must, 0.0)
+    block = f["min_block_mw"].to_numpy(float)
+    allow_mining, allow_ai = f["allow_mining"].to_numpy(bool), f["allow_ai"].to_numpy(bool)
+    region = f["region"].to_numpy()
+    capex_ai = f["capex_ai_usd_per_mw"].to_numpy(float)
+    capex_new = f["capex_new_usd_per_mw"].to_numpy(float)
+    years = [Year() for _ in range(T)]
+    objective: list[tuple] = []
+    v_ai_next = np.c_[val.v_ai[:, 1:], np.zeros(n)]
+    v_new_next = np.r_[val.v_new[1:], 0.0]
+    for t, yr in enumerate(years):
+        tag = f"{t}_"
+        for i in range(n):
+            if existing[i] > 0 and allow_mining[i]:
+                yr.keep[i] = prob.add_variable(f"keep_{tag}{i}", 0, float(existing[i]))
+                objective.append((yr.keep[i], val.w_keep[t] / SCALE))
+            if allow_mining[i] and cap[i] > existing[i] and val.new_allowed[t]:
+                yr.new[i] = prob.add_variable(f"new_{tag}{i}", 0)
+                objective.append((yr.new[i], (val.v_new[t] - v_new_next[t]) / SCALE))
+            if allow_ai[i] and ai_cap[i] > 0 and val.ai_allowed[i, t]:
+                yr.ai[i] = prob.add_variable(f"ai_{tag}{i}", float(must[i, t]), float(asked[i, t]))
+                objective.append((yr.ai[i], (val.v_ai[i, t] - v_ai_next[i, t]) / SCALE))
+                if block[i] > 0:
+                    yr.z[i] = prob.add_variable(f"z_{tag}{i}", 1 if must[i, t] > 0 else 0, 1, cat=pulp.LpBinary)
+        for i in range(n):
+            pairs = [(v[i], 1.0) for v in (yr.keep, yr.new, yr.ai) if i in v]
+            if pairs:
+                yr.poi[i] = pulp.LpConstraint(_expr(pairs), pulp.LpConstraintLE, f"poi_{tag}{i}", float(cap[i]))
+                prob += yr.poi[i]
+        for i, z in yr.z.items():
+            a = yr.ai[i]
+            yr.aiup[i] = pulp.LpConstraint(_expr([(a, 1.0), (z, -float(ai_cap[i]))]), pulp.LpConstraintLE,
+                                           f"aiup_{tag}{i}", 0.0)
+            prob += yr.aiup[i]
+            # a year asked for less than a block builds what it is asked for
+            lo = min(float(block[i]), float(asked[i, t])) if asked[i, t] > 0 else float(block[i])
+            prob += pulp.LpConstraint(_expr([(a, 1.0), (z, -lo)]), pulp.LpConstraintGE, f"ailo_{tag}{i}", 0.0)
+        if t:  # what is built stays
+            before = years[t - 1]
+            for name in ("ai", "new", "z"):
+                now, prev = getattr(yr, name), getattr(before, name)
+                for i, v in prev.items():
+                    if i in now:
+                        prob += pulp.LpConstraint(_expr([(now[i], 1.0), (v, -1.0)]), pulp.LpConstraintGE,
+                                                  f"stay_{name}_{tag}{i}", 0.0)
+                    else:  # not allowed this year (a cap of 0): nothing before either
+                        prob += pulp.LpConstraint(_expr([(v, 1.0)]), pulp.LpConstraintEQ, f"none_{name}_{tag}{i}", 0.0)
+        prefix = tl.name(t)
+        loads = mdl.load_vectors(prob, cand, params, yr.keep, yr.new, yr.ai, prefix=f"y{tl.years[t]}_" if prefix else "")
+        yr.loads = {f"{prefix} {s}".strip(): v for s, v in loads.items()}
+        for r, pool in tl.pools_mw.items():
+            terms = []
+            for i in np.flatnonzero(region == r):
+                pairs = [(v[i], -1.0) for v in (yr.keep, yr.new, yr.ai) if i in v]
+                if not pairs:
+                    continue
+                draw = prob.add_variable(f"draw_{tag}{i}", 0)
+                prob += pulp.LpConstraint(_expr([(draw, 1.0)] + pairs), pulp.LpConstraintGE, f"draw_{tag}{i}",
+                                          -float(existing[i]))
+                terms.append((draw, 1.0))
+            yr.pools[r] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"pool_{tag}{r}", float(pool[t]))
+            prob += yr.pools[r]
+        for r, mw in tl.ai_demand_mw.items():
+            terms = [(yr.ai[i], 1.0) for i in np.flatnonzero(region == r) if i in yr.ai]
+            yr.demand[r] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"demand_{tag}{r}", float(mw[t]))
+            prob += yr.demand[r]
+    prob += _expr(objective)
+
+    # capex is spent when an increment is decided
+    spent: list[list] = [[] for _ in range(T)]
+    for t, yr in enumerate(years):
+        prev = years[t - 1] if t else Year()
+        for i, v in yr.ai.items():
+            c = capex_ai[i] / SCALE
+            spent[val.ai_decided[i, t]] += [(v, c)] + ([(prev.ai[i], -c)] if i in prev.ai else [])
+        for i, v in yr.new.items():
+            c = capex_new[i] / SCALE
+            spent[val.new_decided[t]] += [(v, c)] + ([(prev.new[i], -c)] if i in prev.new else [])
+    if tl.budget_usd is not None:
+        for t, limit in enumerate(tl.budget_usd):
+            if np.isfinite(limit) and spent[t]:
+                prob += pulp.LpConstraint(_expr(spent[t]), pulp.LpConstraintLE, f"budget_{t}", float(limit) / SCALE)
+    budget = None
+    if params.max_capex_usd is not None:  # in all: the capex of the last year's state (increments telescope)
+        end = years[-1]
+        budget = pulp.LpConstraint(_expr(mdl.capex_terms(f, end.new, end.ai)), pulp.LpConstraintLE, "budget",
+                                   params.max_capex_usd / SCALE)
+        prob += budget
+
+    def every(name):
+        return {(t, i): v for t, yr in enumerate(years) for i, v in getattr(yr, name).items()}
+
+    all_loads = {k: v for yr in years for k, v in yr.loads.items()}
+    built = Built(prob=prob, keep=every("keep"), new=every("new"), ai=every("ai"), z=every("z"),
+                  load=[], poi=every("poi"), aiup=every("aiup"),
+                  pools={(t, r): c for t, yr in enumerate(years) for r, c in yr.pools.items()},
+                  demand={(t, r): c for t, yr in enumerate(years) for r, c in yr.demand.items()},
+                  budget=budget, loads=all_loads)
+    return built, years
+
+
+def end_state(built: Built, years: list[Year], net: Network) -> tuple[Built, Network]:
+    """Views of the last year alone: its variables and rows as a single-period :class:`Built`, and
+    its states as a :class:`Network` (for :func:`planner.result.assemble`)."""
+    end = years[-1]
+    names = set(end.loads)
+    view = Built(prob=built.prob, keep=end.keep, new=end.new, ai=end.ai, z=end.z, load=[], poi=end.poi,
+                 aiup=end.aiup, pools=end.pools, demand=end.demand, budget=built.budget, loads=end.loads,
+                 rows={k: c for k, c in built.rows.items() if k[1] in names}, live=built.live)
+    states = [st for st in net.states if st.name in names]
+    return view, dataclasses.replace(net, states=states, screened=states[0].n0.screened)
+
+
+# --------------------------------------------------------------------------- solve
+
+
+def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCModel | None = None,
+                  scenario: str | None = None):
+    """Allocate interconnect capacity year by year; returns a :class:`planner.Result` of the end
+    state (the last year), with ``result.timeline`` (one row per year and region), the
+    allocation's ``first_year`` and per-year MW columns, and ``summary["timeline"]``."""
+    from planner import solve as slv
+    from planner.result import assemble
+    from planner.sites import map_sites
+
+    params = params.validate()
+    tl = tl.validate()
+    if params.supply_response == "redispatch":
+        raise InputError("a timeline solves with a fixed supply response (headroom, pmax, single or regional); "
+                         "redispatch is not available for timelines yet", field="grid.supply_response",
+                         value="redispatch", expected="headroom, pmax, single or regional")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    deadline = None if params.time_limit_s is None else t0 + params.time_limit_s
+    if "bus" not in sites.columns:
+        sites = map_sites(sites, grid)
+    timings["map_sites"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    slack = slv.fixed_slack(params.supply_response)
+    end_params = dataclasses.replace(params, supply_pools_mw={r: float(v[-1]) for r, v in tl.pools_mw.items()},
+                                     ai_demand_mw={r: float(v[-1]) for r, v in tl.ai_demand_mw.items()})
+    cand = mdl.candidates(sites, end_params)
+    if len(cand) == 0:
+        raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
+                         expected=f"sites inside grid '{grid.name}' with poi_mw, it_mw or operating_mw")
+    model = model if model is not None and model.slack == slack else sens.dc_model(grid, slack)
+    periods = [(tl.name(k), float(tl.load_factor[k])) for k in range(tl.n)]
+    net = build_network(model, grid, cand, params, periods=periods)
+    timings["sensitivities"] = time.perf_counter() - t
+    logger.info(f"timeline {tl.years[0]}-{tl.years[-1]}: {len(cand)} sites at {len(cand.buses)} buses, "
+                f"{len(net.states)} load states")
+    t = time.perf_counter()
+    val = values(cand.frame, params.economics, tl.n)
+    built, years = build(cand, params, tl, val)
+    timings["build"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mip = slv._lazy_solve(built, net, params, mip=True, deadline=deadline)
+    timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
+    timings["pulp_to_solver"] = mip.solve_s - timings["solve"]
+    timings["lazy_rows"] = time.perf_counter() - t - mip.solve_s
+    view, net_end = end_state(built, years, net)
+    end_model = net_end.states[0].model
+    if mip.status == "infeasible":
+        raise InfeasibleError("the timeline is infeasible: " + _diagnose(cand, end_params, tl, val, net_end, model))
+    if mip.status not in slv.STATUS_OK:
+        raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
+                          "try a longer time_limit_s or a larger mip_gap")
+    mw = _year_values(years, len(cand))
+    npv = float(sum(c * (v.varValue or 0.0) for v, c in built.prob.objective.items())) * SCALE
+    site_npv = _site_npv(mw, val)
+    values_end = slv._collect(view, cand)
+    xs = slv._state_loads(view)
+    t = time.perf_counter()
+    lp = slv._fix_and_price(built, net, params, deadline)
+    timings["duals"] = time.perf_counter() - t
+    existing = None
+    if params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
+        t = time.perf_counter()
+        existing = slv._existing_capacity(cand, net_end, end_params, deadline)
+        timings["existing_load_check"] = time.perf_counter() - t
+    requested_end = sum(float(v[-1]) for v in tl.requested_mw.values()) if tl.requested_mw else None
+    end_params = dataclasses.replace(end_params, requested_ai_mw=requested_end
+                                     if requested_end is not None else params.requested_ai_mw)
+    result = assemble(grid, sites, end_model, cand, view, net_end, values_end, mip, lp, existing, end_params,
+                      scenario=scenario, xs=xs)
+    result.summary["network"]["supply_response"] = params.supply_response
+    result.summary["objective_usd"] = round(npv, 0)
+    rows = cand.frame["row"].to_numpy()
+    value = result.allocation["value_usd"].to_numpy(float).copy()
+    value[rows] = site_npv
+    result.allocation["value_usd"] = value
+    table, first = _table(cand, tl, val, mw)
+    _add_year_columns(result.allocation, rows, tl, mw, first)
+    result.timeline = table
+    result.summary["timeline"] = _summary_block(table, tl, mw, val, cand)
+    timings["total"] = time.perf_counter() - t0
+    result.summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+    result.summary["versions"] = slv._versions()
+    return result
+
+
+def _year_values(years: list[Year], n: int) -> dict[str, np.ndarray]:
+    """MW of each use (sites x years) and the binaries."""
+    out = {}
+    for name in ("keep", "new", "ai", "z"):
+        a = np.zeros((n, len(years)))
+        for t, yr in enumerate(years):
+            for i, v in getattr(yr, name).items():
+                a[i, t] = v.varValue or 0.0
+        a[np.abs(a) < 1e-7] = 0.0
+        out[name] = a
+    out["z"] = np.round(out["z"])
+    return out
+
+
+def _site_npv(mw: dict, val: Values) -> np.ndarray:
+    """Each site's NPV over the timeline ($): what it builds valued from its energization, and
+    today's mining it keeps."""
+    inc_ai = np.diff(mw["ai"], axis=1, prepend=0.0)
+    inc_new = np.diff(mw["new"], axis=1, prepend=0.0)
+    return ((inc_ai * val.v_ai).sum(axis=1) + (inc_new * val.v_new[None, :]).sum(axis=1)
+            + (mw["keep"] * val.w_keep[None, :]).sum(axis=1))
+
+
+def _energized_year(tl: Timeline, t: int, month: float) -> int:
+    """Calendar year MW first in year ``t``'s state are energized in (after the last year for MW
+    of the end state whose lead runs past it)."""
+    return tl.years[0] + max(t, math.ceil(month / 12.0 - 1e-9) - 1)
+
+
+def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """timeline.csv (one row per year and region) and each site's first year of new load."""
+    f = cand.frame
+    T, n = tl.n, len(f)
+    years = np.array(tl.years)
+    inc_ai = np.clip(np.diff(mw["ai"], axis=1, prepend=0.0), 0.0, None)
+    inc_new = np.clip(np.diff(mw["new"], axis=1, prepend=0.0), 0.0, None)
+    # energized after the last year: MW of the end state whose lead runs past it
+    ai_later = np.where(val.ai_energized[:, -1] > 12.0 * T + 1e-9, inc_ai[:, -1], 0.0)
+    new_later = inc_new[:, -1] if val.new_energized[-1] > 12.0 * T + 1e-9 else np.zeros(n)
+    in_service_ai = mw["ai"].copy()
+    in_service_ai[:, -1] -= ai_later
+    mining = mw["keep"] + mw["new"]
+    mining_in_service = mining.copy()
+    mining_in_service[:, -1] -= new_later
+    conversion = (f["kind"].to_numpy() == "conversion")
+    first = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        for inc, months in ((inc_ai[i], val.ai_energized[i]), (inc_new[i], val.new_energized)):
+            hit = np.flatnonzero(inc > TOL_MW)
+            if len(hit):
+                y = _energized_year(tl, int(hit[0]), float(months[hit[0]]))
+                first[i] = y if first[i] < 0 else min(first[i], y)
+    region = f["region"].to_numpy()
+    existing = f["existing_mw"].to_numpy(float)
+    draw = np.clip(mw["keep"] + mw["new"] + mw["ai"] - existing[:, None], 0.0, None)
+    names = sorted(set(region) | set(tl.requested_mw) | set(tl.pools_mw))
+    records = []
+    for t in range(T):
+        for r in names:
+            here = region == r
+            requested = float(tl.requested_mw[r][t]) if r in tl.requested_mw else 0.0
+            served = float(in_service_ai[here, t].sum())
+            records.append({
+                "year": int(years[t]), "region": r,
+                "pool_mw": float(tl.pools_mw[r][t]) if r in tl.pools_mw else np.nan,
+                "pool_drawn_mw": float(draw[here, t].sum()),
+                "requested_ai_mw": requested,
+                "served_ai_mw": served,
+                "ai_at_converted_mines_mw": float(in_service_ai[here & conversion, t].sum()),
+                "unmet_ai_mw": max(requested - served, 0.0),
+                "mining_mw": float(mining_in_service[here, t].sum()),
+                "new_mw_energized": float((inc_ai[here, t] - (ai_later[here] if t == T - 1 else 0)).sum()
+                                          + (inc_new[here, t] - (new_later[here] if t == T - 1 else 0)).sum()),
+                "energized_after_mw": float((ai_later[here] + new_later[here]).sum()) if t == T - 1 else 0.0,
+            })
+    table = pd.DataFrame.from_records(records)
+    num = table.columns.difference(["year", "region"])
+    table[num] = table[num].round(3)
+    return table, first
+
+
+def _add_year_columns(alloc: pd.DataFrame, rows: np.ndarray, tl: Timeline, mw: dict, first: np.ndarray) -> None:
+    col = pd.array([pd.NA] * len(alloc), dtype="Int64")
+    col[rows] = pd.array(np.where(first >= 0, first, 0), dtype="Int64")
+    col[rows[first < 0]] = pd.NA
+    alloc["first_year"] = col
+    for t, y in enumerate(tl.years):
+        for name, data in (("ai_mw", mw["ai"][:, t]), ("mining_mw", mw["keep"][:, t] + mw["new"][:, t])):
+            c = np.zeros(len(alloc))
+            c[rows] = np.round(data, 6)
+            alloc[f"{name}_{y}"] = c
+
+
+def _summary_block(table: pd.DataFrame, tl: Timeline, mw: dict, val: Values, cand: Candidates) -> dict:
+    by_year = table.groupby("year")[["requested_ai_mw", "served_ai_mw", "unmet_ai_mw", "ai_at_converted_mines_mw",
+                                      "mining_mw", "new_mw_energized", "energized_after_mw"]].sum()
+
+    def per_year(col):
+        return {str(y): round(float(v), 3) for y, v in by_year[col].items()}
+
+    regions = {}
+    for r, g in table.groupby("region"):
+        regions[str(r)] = {str(y): round(float(v), 3) for y, v in zip(g["year"], g["unmet_ai_mw"])}
+    return {
+        "years": list(tl.years),
+        "base_load_factor": {str(y): round(float(f), 6) for y, f in zip(tl.years, tl.load_factor)},
+        "requested_ai_mw": per_year("requested_ai_mw"),
+        "served_ai_mw": per_year("served_ai_mw"),
+        "gap_mw": per_year("unmet_ai_mw"),
+        "gap_by_region_mw": regions,
+        "ai_at_converted_mines_mw": per_year("ai_at_converted_mines_mw"),
+        "mining_mw": per_year("mining_mw"),
+        "new_mw_energized": per_year("new_mw_energized"),
+        "energized_after_last_year_mw": round(float(by_year["energized_after_mw"].iloc[-1]), 3),
+    }
+
+
+def _diagnose(cand, params, tl, val, net, model) -> str:
+    """Why a timeline is infeasible: must-serve AI its lead time cannot reach in time, else the
+    single-period diagnosis of the end state."""
+    from planner import solve as slv
+
+    f = cand.frame
+    causes = []
+    for sid, must in tl.site_must_mw.items():
+        hit = np.flatnonzero(f["site_id"].to_numpy() == sid)
+        if not len(hit):
+            continue
+        i = hit[0]
+        early = np.flatnonzero((np.asarray(must) > 0) & ~val.ai_allowed[i])
+        if len(early):
+            causes.append(f"must-serve request at {sid} asks for MW in {tl.years[early[0]]}, before its lead time "
+                          f"of {f['ai_lead_months'].iat[i]:g} months allows")
+    if causes:
+        return "; ".join(causes) + ". Move the request's start_year or shorten its lead time"
+    return slv._diagnose(cand, params, net, model)
+
+
+def check_invariants(result, tl: Timeline) -> list[str]:
+    """What a solved timeline must hold (tests run these on every shipped timeline scenario):
+    served AI in a year within the year's pool plus the mining supply its converted mines had,
+    and MW built never decreasing. Returns the problems found (empty: none)."""
+    problems = []
+    a = result.allocation
+    years = tl.years
+    table = result.timeline
+    for y in years:
+        rows = table[table["year"] == y]
+        for r in rows.itertuples():
+            if np.isfinite(r.pool_mw) and r.pool_drawn_mw > r.pool_mw + 1e-3:
+                problems.append(f"{y} {r.region}: {r.pool_drawn_mw:.3f} MW drawn from a pool of {r.pool_mw:.3f}")
+    for i in range(1, len(years)):
+        before, now = a[f"ai_mw_{years[i - 1]}"].to_numpy(), a[f"ai_mw_{years[i]}"].to_numpy()
+        if (now < before - 1e-6).any():
+            problems.append(f"AI MW decrease from {years[i - 1]} to {years[i]}")
+    return problems
+
+
+def states_of(params: Params, tl: Timeline) -> list[str]:
+    """Names of every load state of a timeline, year by year."""
+    return [f"{tl.name(t)} {s}".strip() for t in range(tl.n) for s in state_shares(params)]
