@@ -479,8 +479,24 @@ def _print_solve(result, out_dir: Path, paths) -> None:
                         f"{r['requested_ai_mw']:,.0f}", f"{r['served_ai_mw']:,.0f}",
                         f"{r['ai_at_miner_sites_mw']:,.0f}", f"{r['unmet_ai_mw']:,.0f}", f"{r['mining_mw']:,.0f}")
         out.print(reg)
+    if getattr(result, "timeline", None) is not None:
+        _print_timeline(s["timeline"])
     _print_unmet(result.allocation)
     out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths), soft_wrap=True)
+
+
+def _print_timeline(tl: dict) -> None:
+    """The gap per year: AI requested, served (of which at converted mines), unmet, mining."""
+    table = Table("year", "requested_mw", "served_ai_mw", "at_converted_mines_mw", "gap_mw", "mining_mw",
+                  "energized_mw", box=None, title="year by year (what runs during each year)", title_justify="left")
+    for y in map(str, tl["years"]):
+        table.add_row(y, f"{tl['requested_ai_mw'][y]:,.0f}", f"{tl['served_ai_mw'][y]:,.0f}",
+                      f"{tl['ai_at_converted_mines_mw'][y]:,.0f}", f"{tl['gap_mw'][y]:,.0f}", f"{tl['mining_mw'][y]:,.0f}",
+                      f"{tl['new_mw_energized'][y]:,.0f}")
+    out.print(table)
+    if tl["energized_after_last_year_began_mw"] > 0.5:
+        out.print(f"energized after {tl['years'][-1]} began: {tl['energized_after_last_year_began_mw']:,.0f} MW "
+                  "(in the end state; their lead times run past its start)", soft_wrap=True)
 
 
 def _not_modelled_line(sites: dict) -> str:

@@ -327,6 +327,8 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
     (``run.gpkg`` with the layers sites, branches and buses)."""
     alloc = result.allocation
     front = [c for c in ALLOCATION_COLUMNS if c in alloc.columns]
+    # a timeline's columns: the first year of new load and each year's MW
+    front += [c for c in alloc.columns if c == "first_year" or re.fullmatch(r"(ai|mining)_mw_\d{4}", c)]
     alloc = alloc[front + ["geometry"]]
     branches = result.branches[[c for c in BRANCH_COLUMNS if c in result.branches.columns]]
     paths = [write_json(result.summary, out_dir / "summary.json"),
@@ -336,6 +338,11 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
              write_csv(result.buses, out_dir / "buses.csv")]
     if getattr(result, "dispatch_table", None) is not None:
         paths.append(write_csv(result.dispatch_table, out_dir / "dispatch.csv"))
+    if getattr(result, "timeline", None) is not None:
+        from planner.plot import timeline_chart
+
+        paths.append(write_csv(result.timeline, out_dir / "timeline.csv"))
+        paths.append(write_figure(timeline_chart(result), out_dir / "timeline.png"))
     layers = {"buses": result.buses}
     if branch_geometry is not None:
         geometry = branch_geometry.reindex(branches["branch_id"].to_numpy()).to_numpy()

@@ -404,3 +404,63 @@ def allocation_html(grid, result) -> str:
     from planner.webmap import allocation_html as html
 
     return html(grid, result)
+
+
+#: timeline chart: served at converted mines, served elsewhere, unmet
+TIMELINE_STYLE = {"ai_at_converted_mines_mw": ("#01665e", "AI at converted mines"),
+                  "served_elsewhere_mw": ("#2166ac", "AI at other sites"),
+                  "unmet_ai_mw": (UNMET_COLOUR, "unmet AI demand")}
+
+
+def timeline_chart(result, most_sites: int = 25):
+    """The timeline of a plan (``result.timeline``): a stacked area of AI served at converted
+    mines, served at other sites and unmet, per year (GW); and a Gantt chart of the sites that
+    get new load: a bar from the year each is energized to the last year, labelled with its MW in
+    the last year (the ``most_sites`` largest; the title says how many are left out)."""
+    table = result.timeline
+    years = sorted(table["year"].unique())
+    by = table.groupby("year")[["served_ai_mw", "ai_at_converted_mines_mw", "unmet_ai_mw"]].sum().reindex(years)
+    by["served_elsewhere_mw"] = (by["served_ai_mw"] - by["ai_at_converted_mines_mw"]).clip(lower=0)
+    alloc = result.allocation
+    end = years[-1]
+    built = alloc[alloc["first_year"].notna()].copy()
+    built["end_mw"] = built[f"ai_mw_{end}"] + built[f"mining_mw_{end}"] - built["existing_mw"].fillna(0).clip(
+        upper=built[f"mining_mw_{end}"])
+    built = built.sort_values(["first_year", "end_mw"], ascending=[True, False])
+    shown = built.head(most_sites)
+    fig = Figure(figsize=(11, 4.2 + 0.22 * max(len(shown), 4)), dpi=110)
+    grid_spec = fig.add_gridspec(2, 1, height_ratios=[3.2, 0.22 * max(len(shown), 4) + 0.6], hspace=0.35)
+    ax = fig.add_subplot(grid_spec[0])
+    cols = list(TIMELINE_STYLE)
+    # each year spans [year, year + 1): the same axis as the Gantt chart below
+    x = [*years, years[-1] + 1]
+    ax.stackplot(x, *[np.r_[by[c].to_numpy(), by[c].to_numpy()[-1]] / 1000 for c in cols], step="post",
+                 colors=[TIMELINE_STYLE[c][0] for c in cols], labels=[TIMELINE_STYLE[c][1] for c in cols], alpha=0.9)
+    ax.set_xticks(x, [str(y) for y in x], family=FONT)
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylabel("GW (AI demand requested)", family=FONT)
+    ax.legend(loc="upper left", frameon=False, prop={"family": FONT, "size": 9})
+    s = result.summary
+    ax.set_title(f"{s.get('scenario') or ''}: AI served and unmet in each year (GW)",
+                 loc="left", family=FONT, fontsize=11)
+    gx = fig.add_subplot(grid_spec[1])
+    colour = np.where(shown["current_use"].isin(["bitcoin", "conversion"]), TIMELINE_STYLE["ai_at_converted_mines_mw"][0],
+                      TIMELINE_STYLE["served_elsewhere_mw"][0])
+    last = years[-1] + 1
+    for k, r in enumerate(shown.itertuples()):
+        start = int(r.first_year)
+        gx.barh(k, max(last - start, 0.3), left=start, color=colour[k], height=0.7)
+        mw = getattr(r, f"ai_mw_{end}")
+        text = f"{r.site_id}  {mw:,.0f} MW AI" if mw > 0 else f"{r.site_id}  new mining"
+        gx.text(min(start, last) + 0.05, k, text, va="center", fontsize=8, family=FONT, color="white"
+                if last - start >= 2 else "black")
+    gx.set_yticks([])
+    gx.invert_yaxis()
+    gx.set_xlim(years[0], max(last, int(shown["first_year"].max()) + 1 if len(shown) else last))
+    ax.set_xlim(gx.get_xlim())
+    gx.set_xticks(range(years[0], int(gx.get_xlim()[1]) + 1))
+    gx.set_xlabel("year energized (bars run to the end of the last year)", family=FONT)
+    left_out = len(built) - len(shown)
+    gx.set_title(f"site energizations ({len(shown)} of {len(built)} sites with new load"
+                 + (f"; {left_out} smaller left out" if left_out else "") + ")", loc="left", family=FONT, fontsize=10)
+    return fig

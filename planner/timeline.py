@@ -1,24 +1,25 @@
 """Timeline: who gets power when, year by year.
 
 A timeline has years ``y0 .. y0+T-1``. Today is the start of ``y0``; month ``m`` is ``m`` months
-from then. The state of year ``t`` is the plan at the end of that year: each site's kept mining,
-new mining and AI MW, whether it is converted or built. Every year's state meets that year's site,
+from then. The state of year ``t`` is what runs during that year: each site's kept mining, new
+mining and AI MW, whether it is converted or built. Every year's state meets that year's site,
 pool, demand and network rows (the network with that year's base load). The last year is also the
-*end state*: it holds what the plan builds and keeps to the horizon, including MW energized after
-it.
+*end state*: it holds what the plan builds and keeps to the horizon, including MW whose lead time
+ends after the last year began.
 
 Lead times decide the first year. AI MW at site *i* (lead ``L_i``) may be in year *t*'s state when
-``L_i <= 12 (t + 1)`` (energized by the end of the year), or in the last year whatever its lead.
-MW that first appear in year *t* are energized at month ``e = max(12 t, L_i)`` (as early in the
-year as the lead allows), decided ``L_i`` months before, and valued from then::
+``L_i <= 12 t`` (energized by the start of the year, decided ``L_i`` months before), or in the last
+year whatever its lead. MW that first appear in year *t* are energized at month
+``e = max(12 t, L_i)`` and valued from then::
 
     v_ai[i, t]  = income_i * annuity(e, horizon) - capex_i * discount(e - L_i)
     v_new[t]    = NPV of a new mining MW energized at e (build capex at e - lead)
     w[t]        = today's mining during year t (the last: to the horizon), less the refreshes due then
 
+A mine keeps mining until the year its conversion serves AI (revenue during construction counts).
 What is built stays: AI and new-mining MW and the binaries never decrease; today's mining may stop
-(a conversion takes its MW). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what
-is built and ``sum_t w[t] * keep[t]`` for today's mining. With one year every formula is the
+(a conversion takes its MW). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what is
+built and ``sum_t w[t] * keep[t]`` for today's mining. With one year every formula is the
 single-period one (:mod:`planner.model`), so a one-year timeline is today's solve.
 
 Budgets: capex is spent at decision time; ``budget_usd`` of a year caps what is decided in it, and
@@ -130,7 +131,7 @@ def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
     start = 12.0 * t
     last = np.arange(T) == T - 1
     lead = f["ai_lead_months"].to_numpy(float)[:, None]
-    ai_allowed = last[None, :] | (lead <= 12.0 * (t[None, :] + 1) + 1e-9)
+    ai_allowed = last[None, :] | (lead <= 12.0 * t[None, :] + 1e-9)
     energized = np.maximum(start[None, :], lead)
     decided = energized - lead
     horizon = float(e.horizon_years) * 12.0
@@ -141,7 +142,7 @@ def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
     v_ai = np.where(np.isfinite(override), override * paid,
                     income * econ.annuity_factor(e.discount_rate, energized, horizon) - capex * paid)
     lead_new = float(e.mining_lead_months)
-    new_allowed = last | (lead_new <= 12.0 * (t + 1) + 1e-9)
+    new_allowed = last | (lead_new <= 12.0 * t + 1e-9)
     new_energized = np.maximum(start, lead_new)
     v_new = econ.new_mining_npv(e, new_energized)
     end = np.where(last, horizon, start + 12.0)
@@ -417,9 +418,9 @@ def _site_npv(mw: dict, val: Values) -> np.ndarray:
 
 
 def _energized_year(tl: Timeline, t: int, month: float) -> int:
-    """Calendar year MW first in year ``t``'s state are energized in (after the last year for MW
-    of the end state whose lead runs past it)."""
-    return tl.years[0] + max(t, math.ceil(month / 12.0 - 1e-9) - 1)
+    """Calendar year MW first in year ``t``'s state are energized in (for MW of the end state whose
+    lead runs past the start of the last year, the year their lead ends in)."""
+    return tl.years[0] + max(t, math.floor(month / 12.0 + 1e-9))
 
 
 def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.DataFrame, np.ndarray]:
@@ -429,9 +430,10 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
     years = np.array(tl.years)
     inc_ai = np.clip(np.diff(mw["ai"], axis=1, prepend=0.0), 0.0, None)
     inc_new = np.clip(np.diff(mw["new"], axis=1, prepend=0.0), 0.0, None)
-    # energized after the last year: MW of the end state whose lead runs past it
-    ai_later = np.where(val.ai_energized[:, -1] > 12.0 * T + 1e-9, inc_ai[:, -1], 0.0)
-    new_later = inc_new[:, -1] if val.new_energized[-1] > 12.0 * T + 1e-9 else np.zeros(n)
+    # energized after the last year began: MW of the end state whose lead runs past its start
+    start_last = 12.0 * (T - 1) + 1e-9
+    ai_later = np.where(val.ai_energized[:, -1] > start_last, inc_ai[:, -1], 0.0)
+    new_later = inc_new[:, -1] if val.new_energized[-1] > start_last else np.zeros(n)
     in_service_ai = mw["ai"].copy()
     in_service_ai[:, -1] -= ai_later
     mining = mw["keep"] + mw["new"]
@@ -506,7 +508,7 @@ def _summary_block(table: pd.DataFrame, tl: Timeline, mw: dict, val: Values, can
         "ai_at_converted_mines_mw": per_year("ai_at_converted_mines_mw"),
         "mining_mw": per_year("mining_mw"),
         "new_mw_energized": per_year("new_mw_energized"),
-        "energized_after_last_year_mw": round(float(by_year["energized_after_mw"].iloc[-1]), 3),
+        "energized_after_last_year_began_mw": round(float(by_year["energized_after_mw"].iloc[-1]), 3),
     }
 
 

@@ -1,0 +1,327 @@
+"""Timeline: year-by-year plans (planner.timeline), against the single-period solve, hand cases
+and brute-force enumeration of tiny multi-year cases."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pp_reference import single_slack_dc
+from scipy.optimize import linprog
+
+import planner
+from planner import economics as E
+from planner import examples as ex
+from planner.timeline import Timeline, plan_timeline
+
+FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0}
+ECON = planner.Economics()
+YEARS = [2026, 2027, 2028, 2029, 2030]
+H = ECON.horizon_years * 12
+
+
+def timeline(n: int = 5, **kw) -> Timeline:
+    return Timeline(years=YEARS[:n], load_factor=np.ones(n), **kw)
+
+
+def annuity(rate: float, start: float, end: float) -> float:
+    """$1 a year paid monthly from month ``start`` to ``end``, discounted (by hand: a sum)."""
+    m = (1 + rate) ** (1 / 12) - 1
+    return sum((1 + m) ** -(k + 1) / 12 for k in range(int(start), int(end)))
+
+
+def test_a_one_year_timeline_is_the_single_period_solve(tmp_path):
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    path = tmp_path / "one.yaml"
+    path.write_text("extends: texas\ntimeline:\n  years: [2026]\n")
+    _, single = run(load_scenario("texas", ["ac.check=false"]))
+    _, one = run(load_scenario(str(path), ["ac.check=false"]))
+    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
+    for col in ("ai_mw", "mining_mw", "value_usd"):
+        assert one.allocation[col].fillna(0).to_numpy() == pytest.approx(
+            single.allocation[col].fillna(0).to_numpy(), abs=1e-3)
+    assert one.branches["flow_mw"].to_numpy() == pytest.approx(single.branches["flow_mw"].to_numpy(), abs=1e-3)
+    row = one.timeline.iloc[0]
+    # the one year is the end state: AI whose lead (greenfield, 36 months) runs past it is energized after it
+    assert row["served_ai_mw"] + row["energized_after_mw"] == pytest.approx(single.summary["served_ai_mw"], abs=0.01)
+    assert one.summary["timeline"]["energized_after_last_year_began_mw"] > 0
+
+
+def _two_sites(pool: float, **kw):
+    """A conversion (lead 12) and a greenfield campus (lead 36) of 100 MW each at bus 2 of a
+    strong triangle, the same lease and capex, one block each; no network limit binds."""
+    g = ex.triangle(rate_mw=10_000)
+    rows = [{"site_id": "conv", "bus": 2, "poi_mw": 100, "operating_mw": 0, "current_use": "conversion", "region": "R",
+             "min_block_mw": 100, "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 12},
+            {"site_id": "green", "bus": 2, "poi_mw": 100, "current_use": "development", "region": "R",
+             "min_block_mw": 100, "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 36}]
+    sites = ex.sites_at(g, [r for r in rows if r["site_id"] in kw.get("only", ("conv", "green"))])
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0, check_existing_load=False)
+    return plan_timeline(g, sites, params, timeline(pools_mw={"R": np.full(5, pool)}))
+
+
+def test_a_conversion_beats_a_greenfield_campus_by_two_years_of_lease():
+    both = _two_sites(pool=100)
+    a = both.allocation.set_index("site_id")
+    assert a.loc["conv", "ai_mw"] == pytest.approx(100) and a.loc["green", "ai_mw"] == 0
+    assert a.loc["conv", "first_year"] == 2027  # 12 months: in service from the start of the second year
+    income = (ECON.ai_lease_usd_per_kw_month - ECON.ai_opex_usd_per_kw_month) * 1000 / ECON.ai_pue * 12  # $/MW-yr
+    r = ECON.discount_rate
+    conv = 100 * (income * annuity(r, 12, H) - 2e6)
+    assert both.summary["objective_usd"] == pytest.approx(conv, rel=1e-9)
+    green = _two_sites(pool=100, only=("green",))
+    g = green.allocation.set_index("site_id")
+    assert g.loc["green", "first_year"] == 2029  # 36 months: from the start of the fourth year
+    assert green.timeline.set_index("year").loc[2028, "served_ai_mw"] == 0
+    assert green.summary["objective_usd"] == pytest.approx(100 * (income * annuity(r, 36, H) - 2e6), rel=1e-9)
+    # the difference: two years of lease income on 100 MW, from month 12 to 36
+    diff = both.summary["objective_usd"] - green.summary["objective_usd"]
+    assert diff == pytest.approx(100 * income * annuity(r, 12, 36), abs=1.0)  # objectives are rounded to $1
+
+
+def test_no_site_serves_before_its_lead_time():
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": f"s{lead}", "bus": 2, "poi_mw": 50, "current_use": "development",
+                             "min_block_mw": 0, "ai_capex_usd_per_mw": 1e6, "ai_lead_months": lead}
+                            for lead in (0, 13, 24, 30, 50)])
+    r = plan_timeline(g, sites, planner.Params(**FIRM, supply_response="single", check_existing_load=False),
+                      timeline())
+    a = r.allocation.set_index("site_id")
+    # in a year's state when the lead ends by the year's start; the last year holds the rest
+    expect = {"s0": 2026, "s13": 2028, "s24": 2028, "s30": 2029, "s50": 2030}
+    for sid, first in expect.items():
+        years = [y for y in YEARS if a.loc[sid, f"ai_mw_{y}"] > 0]
+        assert years[0] == first, sid
+        assert a.loc[sid, "first_year"] == first
+    # 50 months: energized in February 2030, after the last year began
+    assert r.summary["timeline"]["energized_after_last_year_began_mw"] == pytest.approx(50)
+    assert r.timeline.set_index("year").loc[2030, "served_ai_mw"] == pytest.approx(200)
+    late = plan_timeline(g, sites, planner.Params(**FIRM, supply_response="single", check_existing_load=False),
+                         timeline(3))
+    la = late.allocation.set_index("site_id")
+    assert la.loc["s50", "first_year"] == 2030 and la.loc["s50", "ai_mw_2028"] == 50
+    assert la.loc["s30", "first_year"] == 2028
+    assert late.summary["timeline"]["energized_after_last_year_began_mw"] == pytest.approx(100)
+    assert late.timeline.set_index("year").loc[2028, "served_ai_mw"] == pytest.approx(150)
+
+
+def test_an_under_construction_pool_is_usable_from_its_online_year(tmp_path):
+    from planner.prepare import prepare
+    from planner.scenario import load_scenario
+
+    path = tmp_path / "uc.yaml"
+    path.write_text("extends: texas\nsupply:\n  regions:\n    ERCOT: {available_mw: 1000, under_construction_mw: 500,"
+                    " online_year: 2028}\ntimeline:\n  years: [2026, 2027, 2028, 2029]\n")
+    prep = prepare(load_scenario(str(path)))
+    assert prep.timeline.pools_mw["ERCOT"].tolist() == [1000, 1000, 1500, 1500]
+    # the engine: a pool of 100 MW, 200 more from the third year; one large conversion
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "c", "bus": 3, "poi_mw": 500, "operating_mw": 0, "current_use": "conversion",
+                             "region": "R", "min_block_mw": 0, "ai_lead_months": 0}])
+    r = plan_timeline(g, sites, planner.Params(**FIRM, supply_response="single", check_existing_load=False),
+                      timeline(pools_mw={"R": np.array([100, 100, 300, 300, 300.0])}))
+    served = r.timeline.set_index("year")["served_ai_mw"]
+    assert served.tolist() == pytest.approx([100, 100, 300, 300, 300])
+
+
+def test_yearly_budget_and_demand_ramp():
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "c", "bus": 3, "poi_mw": 500, "operating_mw": 0, "current_use": "conversion",
+                             "region": "R", "min_block_mw": 0, "ai_capex_usd_per_mw": 2e6}])
+    params = planner.Params(**FIRM, supply_response="single", check_existing_load=False)
+    # what runs from year t (lead 12) is decided at the start of year t - 1: $200M a year buys 100 MW
+    r = plan_timeline(g, sites, params, timeline(4, budget_usd=np.full(4, 2e8)))
+    assert r.timeline["served_ai_mw"].tolist() == pytest.approx([0, 100, 200, 300])
+    ramp = plan_timeline(g, sites, params, timeline(4, ai_demand_mw={"R": np.array([50, 150, 150, 400.0])},
+                                                   requested_mw={"R": np.array([50, 150, 150, 400.0])}))
+    t = ramp.timeline
+    assert t["served_ai_mw"].tolist() == pytest.approx([0, 150, 150, 400])  # a conversion: from the second year
+    assert t["unmet_ai_mw"].tolist() == pytest.approx([50, 0, 0, 0])
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+def brute_force(grid, sites, params, T: int, pool: float | None):
+    """Every pattern of first years of the binaries; for each, an LP (scipy linprog) over all
+    years, on pandapower's single-slack PTDF and base flows, with the year values written out here
+    from the module's formulas (economics' annuity and discount)."""
+    full, lookup, f0, limit = single_slack_dc(grid)
+    s = -np.column_stack([full[:, lookup[b]] for b in sites["bus"]])
+    m = len(sites)
+    e = ECON
+    mine = sites["current_use"].isin(["bitcoin", "conversion"]).to_numpy()
+    cap = sites["poi_mw"].to_numpy(float)
+    existing = np.where(mine, sites["operating_mw"].fillna(0).to_numpy(float), 0)
+    lease = sites["ai_lease_usd_per_kw_month"].to_numpy(float)
+    lead = sites["ai_lead_months"].to_numpy(float)
+    capex = sites["ai_capex_usd_per_mw"].to_numpy(float)
+    block = np.minimum(sites["min_block_mw"].to_numpy(float), cap)
+    income = (lease - e.ai_opex_usd_per_kw_month) * 1000 / e.ai_pue * 12
+    r = e.discount_rate
+    v_ai = np.zeros((m, T + 1))
+    allowed = np.zeros((m, T), bool)
+    for i in range(m):
+        for t in range(T):
+            allowed[i, t] = t == T - 1 or lead[i] <= 12 * t
+            en = max(12 * t, lead[i])
+            v_ai[i, t] = income[i] * float(E.annuity_factor(r, en, H)) - capex[i] * float(E.discount(r, en - lead[i]))
+    v_new = np.r_[[float(E.new_mining_npv(e, max(12 * t, e.mining_lead_months))) for t in range(T)], 0.0]
+    w = [float(E.existing_mining_value(e, 12 * t, 12 * (t + 1) if t < T - 1 else H)) for t in range(T)]
+    # variables per year: keep, new, ai, draw (m each); year t at offset 4 m t
+    nv = 4 * m * T
+    K, N, A, D = (lambda t, k=k: slice(4 * m * t + k * m, 4 * m * t + (k + 1) * m) for k in range(4))
+    c = np.zeros(nv)
+    rows, rhs = [], []
+
+    def row(parts, b):
+        a = np.zeros(nv)
+        for sl, coef in parts:
+            a[sl] += coef
+        rows.append(a)
+        rhs.append(b)
+
+    eye = np.eye(m)
+    for t in range(T):
+        c[K(t)] = -np.where(mine, w[t], 0)
+        c[N(t)] = -(v_new[t] - v_new[t + 1])
+        c[A(t)] = -(v_ai[:, t] - v_ai[:, t + 1])
+        for i in range(m):
+            one = np.zeros(m)
+            one[i] = 1
+            row([(K(t), one), (N(t), one), (A(t), one)], cap[i])
+            row([(K(t), one), (N(t), one), (A(t), one), (D(t), -one)], existing[i])
+            if t:
+                row([(A(t - 1), one), (A(t), -one)], 0.0)
+                row([(N(t - 1), one), (N(t), -one)], 0.0)
+        for sign in (1, -1):
+            for k in range(len(f0)):
+                row([(K(t), sign * s[k]), (N(t), sign * s[k]), (A(t), sign * s[k])], limit[k] - sign * f0[k])
+        if pool is not None:
+            row([(D(t), np.ones(m))], pool)
+    A_ub, b_ub = np.array(rows), np.array(rhs)
+    new_ok = [t == T - 1 or e.mining_lead_months <= 12 * t for t in range(T)]
+    best = -np.inf
+    for firsts in itertools.product(range(T + 1), repeat=m):  # T: never built
+        bounds = []
+        for t in range(T):
+            z = np.array([1.0 if firsts[i] <= t else 0.0 for i in range(m)])
+            if any(z[i] and not allowed[i, t] for i in range(m)):
+                break
+            has_block = block > 0
+            lo = np.where(has_block, block * z, 0)
+            hi = np.where(has_block, cap * z, cap) * allowed[:, t]
+            bounds += ([(0, x) for x in np.where(mine, existing, 0)]
+                       + [(0, None if (mi and new_ok[t]) else 0) for mi in mine]
+                       + list(zip(lo, hi)) + [(0, None)] * m)
+        else:
+            res = linprog(c / 1e6, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+            if res.status == 0:
+                best = max(best, -res.fun * 1e6)
+    return best
+
+
+site_rows = st.lists(st.fixed_dictionaries({
+    "bus": st.integers(2, 6),
+    "poi_mw": st.floats(20, 200),
+    "mine": st.booleans(),
+    "operating_share": st.floats(0, 1),
+    "lease": st.floats(60, 260),
+    "capex": st.floats(1e6, 5e6),
+    "lead": st.sampled_from([0.0, 12.0, 18.0, 36.0]),
+    "min_block_mw": st.one_of(st.just(0.0), st.floats(0, 120)),
+}), min_size=1, max_size=3)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=site_rows, years=st.integers(2, 3), pool=st.one_of(st.none(), st.floats(0, 300)))
+def test_timeline_equals_brute_force(rows, years, pool):
+    g = ex.mesh()
+    table = [{"site_id": f"s{i}", "bus": r["bus"], "poi_mw": r["poi_mw"], "region": "R",
+              "current_use": "bitcoin" if r["mine"] else "development",
+              "operating_mw": r["poi_mw"] * r["operating_share"] if r["mine"] else 0.0,
+              "ai_lease_usd_per_kw_month": r["lease"], "ai_capex_usd_per_mw": r["capex"],
+              "ai_lead_months": r["lead"], "min_block_mw": r["min_block_mw"]} for i, r in enumerate(rows)]
+    sites = ex.sites_at(g, table)
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0.0, check_existing_load=False)
+    tl = timeline(years, pools_mw={"R": np.full(years, pool)} if pool is not None else {})
+    expected = brute_force(g, sites, params, years, pool)
+    got = plan_timeline(g, sites, params, tl).summary["objective_usd"]
+    per_mw = max(float(E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=r["lease"], capex_usd_per_mw=0, lead_months=0))
+                 for r in rows)
+    assert got == pytest.approx(expected, rel=1e-6, abs=max(10.0, 1e-5 * per_mw * years))
+
+
+# --------------------------------------------------------------------------- shipped scenarios
+
+
+def _invariants(prep, result):
+    """Every year: served AI within the year's pool plus its converted mines' mining supply; MW
+    built never decrease; pandapower's rundcpp on the allocated case of the last year (its grown
+    base load, both states) has no monitored branch over its limit and the model's flows."""
+    from planner.validate import dc_check
+
+    tl = prep.timeline
+    t = result.timeline
+    a = result.allocation
+    existing = a["existing_mw"].fillna(0)
+    conv = a["converted"].fillna(False)
+    for k, y in enumerate(tl.years):
+        for r, rows in t[t["year"] == y].groupby("region"):
+            here = (a["region"] == r) & conv
+            mining_supply = float(existing[here].sum())
+            pool = float(tl.pools_mw[r][k]) if r in tl.pools_mw else np.inf
+            assert rows["served_ai_mw"].sum() <= pool + mining_supply + 1e-3, (y, r)
+            assert rows["pool_drawn_mw"].sum() <= pool + 1e-3, (y, r)
+    for col in ("ai_mw", "mining_mw"):
+        built = np.stack([a[f"{col}_{y}"].to_numpy() for y in tl.years], axis=1)
+        if col == "ai_mw":
+            assert (np.diff(built, axis=1) >= -1e-6).all()
+    br = result.branches.set_index("branch_id")
+    for state in result.states:
+        check = dc_check(prep.grid, result, state=state)
+        assert check["max_flow_diff_mw"] < 1e-3, state
+        prefix = "" if state == "peak" else "offpeak_"
+        flow = check["flows_mw"].reindex(br.index)
+        over = br["monitored"] & (flow.abs() > br[f"{prefix}limit_mw"] * (1 + 1e-6))
+        # only branches over their rating before any new load, which loads below the DFAX cut-off
+        # (constraints.overload_dfax) may still touch, as in the single-period solve
+        base = br[f"{prefix}base_flow_mw"] if f"{prefix}base_flow_mw" in br else br["base_flow_mw"]
+        assert (base[over].abs() >= br.loc[over, "rate_mw"] * (1 - 1e-9)).all(), state
+
+
+def test_the_us_2026_2030_scenario_holds_its_invariants():
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    prep, r = run(load_scenario("us-2026-2030", ["ac.check=false"]))
+    tl = r.summary["timeline"]
+    assert tl["years"] == YEARS
+    # the seed's picture: 65 GW asked for from 2028, 40 % and 70 % of it before
+    assert [tl["requested_ai_mw"][str(y)] for y in YEARS] == pytest.approx([26_000, 45_500, 65_000, 65_000, 65_000])
+    # 15 GW near-term from 2026, 6 GW more from 2027
+    pools = {y: sum(float(v[k]) for v in prep.timeline.pools_mw.values()) for k, y in enumerate(YEARS)}
+    assert pools[2026] == pytest.approx(15_000, abs=1) and pools[2027] == pytest.approx(21_000, abs=1)
+    # conversions serve from 2027, greenfield campuses from 2029
+    first = r.allocation.dropna(subset=["first_year"])
+    ai_first = first[first["ai_mw"] > 0]
+    assert ai_first.loc[ai_first["current_use"].isin(["bitcoin", "conversion"]), "first_year"].min() >= 2027
+    assert ai_first.loc[~ai_first["current_use"].isin(["bitcoin", "conversion"]), "first_year"].min() >= 2029
+    gap = [tl["gap_mw"][str(y)] for y in YEARS]
+    assert gap[2] < 65_000 and all(g >= 0 for g in gap)
+    _invariants(prep, r)
+
+
+def test_base_load_growth_loads_each_year_more(tmp_path):
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    path = tmp_path / "grow.yaml"
+    path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027, 2028]\n  base_load_growth_percent: {2027: 2, 2028: 3}\n")
+    prep, r = run(load_scenario(str(path), ["ac.check=false"]))
+    assert prep.timeline.load_factor.tolist() == pytest.approx([1.0, 1.02, 1.02 * 1.03])
+    assert r.states["peak"]["load_factor"] == pytest.approx(1.02 * 1.03)
+    _invariants(prep, r)
