@@ -52,6 +52,9 @@ _EXPORTS = {
     "site_shares": "planner.sweep_analysis",
     "sweep_heatmap": "planner.sweep_analysis",
     "tipping_points": "planner.sweep_analysis",
+    "Timeline": "planner.timeline",
+    "plan_timeline": "planner.timeline",
+    "timeline_chart": "planner.plot",
     "Topology": "planner.topology",
     "topology": "planner.topology",
     "allocated_net": "planner.validate",
@@ -81,7 +84,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.grid import Grid, load_grid
     from planner.hosting import hosting_capacity, security_hosting
     from planner.model import Params
-    from planner.plot import allocation_map
+    from planner.plot import allocation_map, timeline_chart
     from planner.prepare import prepare
     from planner.prepare import run as run_scenario
     from planner.result import Result
@@ -91,6 +94,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.solve import plan
     from planner.sweep import sweep
     from planner.sweep_analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
+    from planner.timeline import Timeline, plan_timeline
     from planner.topology import Topology, topology
     from planner.validate import allocated_net, dc_check
 
@@ -106,6 +110,7 @@ __all__ = [
     "Result",
     "Scenario",
     "SolverError",
+    "Timeline",
     "Topology",
     "ac_check",
     "allocated_net",
@@ -118,6 +123,7 @@ __all__ = [
     "load_scenario",
     "map_sites",
     "plan",
+    "plan_timeline",
     "prepare",
     "ptdf",
     "read_sites",
@@ -127,6 +133,7 @@ __all__ = [
     "site_shares",
     "sweep",
     "sweep_heatmap",
+    "timeline_chart",
     "tipping_points",
     "topology",
     "validate_sites",

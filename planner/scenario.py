@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import itertools
 import re
 from dataclasses import fields, replace
 from pathlib import Path
@@ -306,7 +307,7 @@ class TimelineSection(_Strict):
     @model_validator(mode="after")
     def _years(self) -> TimelineSection:
         y = self.years
-        if any(b != a + 1 for a, b in zip(y, y[1:])):
+        if any(b != a + 1 for a, b in itertools.pairwise(y)):
             raise ValueError(f"years must be consecutive and increasing (one year apart), got {y}")
         maps = [("base_load_growth_percent", self.base_load_growth_percent
                  if isinstance(self.base_load_growth_percent, dict) else {}),

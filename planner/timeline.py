@@ -98,14 +98,6 @@ class Timeline:
         return self
 
 
-def single_year(params: Params, year: int = 0) -> Timeline:
-    """The one-year timeline of a single-period plan (its pools and demand caps)."""
-    one = lambda v: np.array([float(v)])  # noqa: E731
-    return Timeline(years=[year], load_factor=np.ones(1),
-                    pools_mw={r: one(v) for r, v in params.supply_pools_mw.items()},
-                    ai_demand_mw={r: one(v) for r, v in params.ai_demand_mw.items()})
-
-
 # --------------------------------------------------------------------------- values per year
 
 

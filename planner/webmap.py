@@ -225,6 +225,8 @@ def allocation_figure(grid, result):
                     "opacity": 0.9, "line": {"width": 1.5 if idle else 0.8, "color": colour if idle else "#303030"}},
             hovertext=[_site_hover(r) for _, r in rows.iterrows()], hoverinfo="text"))
 
+    sliders = _year_layers(fig, result, sites, diameter) if getattr(result, "timeline", None) is not None else []
+
     top = plot.largest_sites(sites)
     labels = [plot.site_label(r) for _, r in top.iterrows()]
     shown = np.where(top["use"] == "none", top["cap_mw"].fillna(0), np.maximum(top["served_mw"], top["unmet_mw"]))
@@ -243,6 +245,7 @@ def allocation_figure(grid, result):
                "x": 0.01, "xanchor": "left", "font": {"size": 18}},
         xaxis={"visible": False, "range": [x0, x1], "constrain": "domain"},
         yaxis={"visible": False, "range": [y0, y1], "scaleanchor": "x", "scaleratio": 1, "constrain": "domain"},
+        sliders=sliders,
         plot_bgcolor="white", paper_bgcolor="white", hovermode="closest", dragmode="pan",
         margin={"l": 10, "r": 10, "t": 90, "b": 40},
         legend={"title": {"text": "marker area ~ MW · click to hide/show"}, "itemsizing": "constant",
@@ -258,6 +261,38 @@ def allocation_figure(grid, result):
 
 
 SYMBOL = {"ai": "square", "ai+mining": "diamond", "mining": "triangle-up", "none": "circle-open"}
+
+
+def _year_layers(fig, result, sites: pd.DataFrame, diameter) -> list[dict]:
+    """A timeline's years as layers: per year, a ring around each site with new load in that
+    year's state (AI and new mining, sized by MW; the last year shown first), and a slider that
+    shows one year at a time. Returns the layout's ``sliders``."""
+    import plotly.graph_objects as go
+
+    years = result.summary["timeline"]["years"]
+    first = len(fig.data)
+    existing = sites["existing_mw"].fillna(0).to_numpy(float)
+    for k, y in enumerate(years):
+        ai = sites[f"ai_mw_{y}"].to_numpy(float)
+        mining = sites[f"mining_mw_{y}"].to_numpy(float)
+        new = ai + np.clip(mining - existing, 0, None)
+        pick = new > 0.5
+        rows = sites[pick]
+        text = [f"<b>{html.escape(str(r.site_id))}</b> in {y}<br>AI {a:,.0f} MW · mining {m:,.0f} MW"
+                + (f"<br>energized {int(r.first_year)}" if pd.notna(r.first_year) else "")
+                for r, a, m in zip(rows.itertuples(), ai[pick], mining[pick])]
+        fig.add_trace(go.Scatter(
+            x=rows["x_km"], y=rows["y_km"], mode="markers", name=f"new load in {y} ({new[pick].sum():,.0f} MW)",
+            visible=k == len(years) - 1, legendgroup="years",
+            marker={"size": diameter(new[pick]) + 6, "symbol": "circle-open", "color": "#6a3d9a",
+                    "line": {"width": 2.5}},
+            hovertext=text, hoverinfo="text"))
+    gap = result.summary["timeline"]["gap_mw"]
+    steps = [{"label": str(y), "method": "restyle",
+              "args": [{"visible": [j == k for j in range(len(years))]}, list(range(first, first + len(years)))],
+              "name": f"{y}: gap {gap[str(y)]:,.0f} MW"} for k, y in enumerate(years)]
+    return [{"active": len(years) - 1, "steps": steps, "x": 0.05, "len": 0.5, "y": 0.0, "yanchor": "top",
+             "currentvalue": {"prefix": "year: ", "font": {"size": 13}}, "pad": {"t": 30}}]
 
 
 def _hex(rgba) -> str:

@@ -225,7 +225,7 @@ def test_extends_a_shipped_scenario_by_name(tmp_path):
 def test_extends_an_unknown_name_lists_the_shipped_ones(monkeypatch, capsys, tmp_path):
     write(tmp_path / "c.yaml", "extends: texass\n")
     code, _, err = run_main(monkeypatch, capsys, "solve", str(tmp_path / "c.yaml"))
-    assert_one_error(code, err, "field 'extends'", "'texass'", "texas, us-2028")
+    assert_one_error(code, err, "field 'extends'", "'texass'", "texas, us-2026-2030, us-2028")
 
 
 @pytest.mark.parametrize("content,needles", [

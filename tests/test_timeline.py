@@ -184,7 +184,6 @@ def brute_force(grid, sites, params, T: int, pool: float | None):
         rows.append(a)
         rhs.append(b)
 
-    eye = np.eye(m)
     for t in range(T):
         c[K(t)] = -np.where(mine, w[t], 0)
         c[N(t)] = -(v_new[t] - v_new[t + 1])
@@ -325,3 +324,90 @@ def test_base_load_growth_loads_each_year_more(tmp_path):
     assert prep.timeline.load_factor.tolist() == pytest.approx([1.0, 1.02, 1.02 * 1.03])
     assert r.states["peak"]["load_factor"] == pytest.approx(1.02 * 1.03)
     _invariants(prep, r)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("sets, needles", [
+    (["timeline.years=[2026, 2028]"], ["timeline.years", "consecutive"]),
+    (["timeline.years=[]"], ["timeline.years"]),
+    (["timeline.years=[1990]"], ["timeline.years", "2000"]),
+    (["timeline.years=[2026, 2027]", "timeline.budget_usd={2031: 1e9}"], ["budget_usd", "2031", "2026-2027"]),
+    (["timeline.years=[2026]", "timeline.base_load_growth_percent=500"], ["base_load_growth_percent", "500"]),
+    (["timeline.years=[2026]", "timeline.ai_demand_mw={Nowhere: {2026: 5}}"], ["ai_demand_mw.Nowhere", "ERCOT"]),
+    (["timeline.years=[2026]", "demand.requests.0.ramp={2027: 99999}"], ["ramp", "99999"]),
+    (["timeline.years=[2026]", "grid.supply_response=redispatch"], ["redispatch", "timeline"]),
+])
+def test_bad_timelines_are_one_line_errors(monkeypatch, capsys, tmp_path, sets, needles):
+    from planner.cli import main
+
+    args = ["planner", "solve", "texas", "--out", str(tmp_path / "run"), "--set", "ac.check=false"]
+    for s in sets:
+        args += ["--set", s]
+    monkeypatch.setattr("sys.argv", args)
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_public_names_are_exported_once():
+    import planner
+
+    assert sorted(planner.__all__) == sorted(planner._EXPORTS)
+    assert planner.plan_timeline is plan_timeline and planner.Timeline is Timeline
+
+
+# --------------------------------------------------------------------------- what a user sees
+
+
+def test_the_cli_writes_the_timeline_files_a_person_reads(tmp_path):
+    """``planner solve`` of a timeline, as a subprocess: the gap per year on the console,
+    timeline.csv, allocation.csv's first_year and MW per year, timeline.png (opened: its size and
+    that it is not blank) and map.html (one layer per year and a slider, rendered in Chromium)."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from PIL import Image
+
+    path = tmp_path / "tl.yaml"
+    path.write_text("extends: texas\nname: texas-tl\ntimeline:\n  years: [2026, 2027, 2028]\n")
+    out = tmp_path / "run"
+    run = subprocess.run([sys.executable, "-m", "planner", "solve", str(path), "--out", str(out), "--set",
+                          "ac.check=false"], capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    gap = summary["timeline"]["gap_mw"]
+    lines = run.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("year by year"))
+    for k, y in enumerate((2026, 2027, 2028)):
+        cells = lines[head + 2 + k].split()
+        assert cells[0] == str(y) and cells[4] == f"{gap[str(y)]:,.0f}"
+    table = pd.read_csv(out / "timeline.csv")
+    assert table["year"].tolist() == [2026, 2027, 2028] and (table["region"] == "ERCOT").all()
+    assert table["unmet_ai_mw"].round(3).tolist() == [gap[str(y)] for y in (2026, 2027, 2028)]
+    alloc = pd.read_csv(out / "allocation.csv")
+    assert {"first_year", "ai_mw_2026", "ai_mw_2027", "ai_mw_2028", "mining_mw_2028"} <= set(alloc.columns)
+    assert alloc["ai_mw_2028"].to_numpy() == pytest.approx(alloc["ai_mw"].to_numpy(), abs=1e-3)
+    with_ai = alloc[alloc["ai_mw"] > 0]
+    assert with_ai["first_year"].notna().all()
+    png = Image.open(out / "timeline.png").convert("L")
+    assert png.size[0] >= 1000 and png.size[1] >= 500
+    assert np.asarray(png).std() > 20  # drawn, not blank
+    page = (out / "map.html").read_text(encoding="utf-8")
+    for y in (2026, 2027, 2028):
+        assert f'"label":"{y}"' in page and f"new load in {y}" in page
+    from test_maps import CHROMIUM, _browser_errors
+
+    if CHROMIUM is None:
+        pytest.skip("headless Chromium is not installed (Debian package 'chromium')")
+    errors, dom = _browser_errors(out / "map.html", tmp_path)
+    assert not errors
+    assert "slider" in dom
