@@ -709,14 +709,23 @@ def _source_of(dotted: str, origin: dict[str, str]) -> str | None:
 
 
 def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
+    def place(e) -> tuple:
+        # a field of several types (a number or {year: number}) reports each type it tried under a
+        # tag of that type (e.g. "function-after[check(), float]"): the field is the same
+        return tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p and p != "[key]"))
+
     errors = exc.errors()
-    err = errors[0]
-    loc = tuple(err["loc"])
+    first = place(errors[0])
+    # of the types of one field, the one that went deepest into the value given is what was meant
+    same = [e for e in errors if place(e)[:len(first)] == first]
+    err = max(same, key=lambda e: len(place(e)))
+    loc = place(err)
     is_key = "[key]" in loc  # pydantic marks a bad mapping key with a "[key]" part
     loc = tuple(p for p in loc if p != "[key]")
     dotted = ".".join(str(p) for p in loc)
     source = _source_of(dotted, origin) or (str(path) if path else "scenario")
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    others = len({place(e) for e in errors if e not in same})  # the other types of the same field are not problems
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     if err["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)

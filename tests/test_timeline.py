@@ -335,6 +335,9 @@ def test_base_load_growth_loads_each_year_more(tmp_path):
     (["timeline.years=[1990]"], ["timeline.years", "2000"]),
     (["timeline.years=[2026, 2027]", "timeline.budget_usd={2031: 1e9}"], ["budget_usd", "2031", "2026-2027"]),
     (["timeline.years=[2026]", "timeline.base_load_growth_percent=500"], ["base_load_growth_percent", "500"]),
+    # a number or {year: number}: the message is about the form given, with no "more problems"
+    (["timeline.years=[2026]", "timeline.base_load_growth_percent={2026: abc}"],
+     ["field 'timeline.base_load_growth_percent.2026'", "'abc'"]),
     (["timeline.years=[2026]", "timeline.ai_demand_mw={Nowhere: {2026: 5}}"], ["ai_demand_mw.Nowhere", "ERCOT"]),
     (["timeline.years=[2026]", "demand.requests.0.ramp={2027: 99999}"], ["ramp", "99999"]),
     (["timeline.years=[2026]", "grid.supply_response=redispatch"], ["redispatch", "timeline"]),
@@ -353,6 +356,7 @@ def test_bad_timelines_are_one_line_errors(monkeypatch, capsys, tmp_path, sets, 
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     for needle in needles:
         assert needle in err, (needle, err)
+    assert "more problem" not in err and "function-after" not in err
     assert not (tmp_path / "run").exists()
 
 
@@ -411,3 +415,22 @@ def test_the_cli_writes_the_timeline_files_a_person_reads(tmp_path):
     errors, dom = _browser_errors(out / "map.html", tmp_path)
     assert not errors
     assert "slider" in dom
+
+
+def test_n1_timeline_one_year_equals_the_single_period_n1_solve(tmp_path):
+    """N-1 rows run through the timeline as through the single period: a one-year N-1 timeline is
+    the N-1 solve, and a two-year one leaves no pair over its emergency rating in its end state."""
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    sets = ["ac.check=false", "constraints.security=n-1"]
+    path = tmp_path / "one.yaml"
+    path.write_text("extends: texas\ntimeline:\n  years: [2026]\n")
+    _, single = run(load_scenario("texas", sets))
+    _, one = run(load_scenario(str(path), sets))
+    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
+    assert one.allocation["ai_mw"].to_numpy() == pytest.approx(single.allocation["ai_mw"].to_numpy(), abs=1e-3)
+    path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n  base_load_growth_percent: 2\n")
+    _, two = run(load_scenario(str(path), sets))
+    assert two.summary["n_1"]["pairs_over_emergency_rating"] == 0
+    assert two.summary["n_1"]["contingencies_checked"] == single.summary["n_1"]["contingencies_checked"]
