@@ -317,7 +317,8 @@ def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
     if tl.budget_usd:
         budget = np.array([float(tl.budget_usd.get(y, np.inf)) for y in years])
     return Timeline(years=years, load_factor=factor, pools_mw=pools, ai_demand_mw=demand, site_ai_mw=site_ai,
-                    site_must_mw=site_must, budget_usd=budget, requested_mw=requested).validate()
+                    site_must_mw=site_must, budget_usd=budget, requested_mw=requested,
+                    allow_removal=tl.allow_removal).validate()
 
 
 def reprice(prep: Prepared, sc: Scenario) -> Prepared:

@@ -303,6 +303,9 @@ class TimelineSection(_Strict):
     ai_demand_mw: dict[str, dict[Year, bounded(MW)]] = Field(default_factory=dict)
     #: capex that may be spent in a year (by decision date), {year: $}; years not listed: no limit
     budget_usd: dict[Year, bounded(BUDGET_USD)] = Field(default_factory=dict)
+    #: AI MW may be removed in a later year (their lease income stops; capex is not returned);
+    #: default: what is built stays
+    allow_removal: bool = False
 
     @model_validator(mode="after")
     def _years(self) -> TimelineSection:

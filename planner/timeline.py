@@ -18,7 +18,9 @@ year whatever its lead. MW that first appear in year *t* are energized at month
 
 A mine keeps mining until the year its conversion serves AI (revenue during construction counts).
 What is built stays: AI and new-mining MW and the binaries never decrease; today's mining may stop
-(a conversion takes its MW). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what is
+(a conversion takes its MW). With ``allow_removal`` AI MW may be removed in a later year: each MW
+built in year t is valued ``v_ai[i, t]``, each removed at the start of year t loses its income from
+then on (``u_ai[i, t] = income_i * annuity(12 t, horizon)``; capex is not returned). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what is
 built and ``sum_t w[t] * keep[t]`` for today's mining. With one year every formula is the
 single-period one (:mod:`planner.model`), so a one-year timeline is today's solve.
 
@@ -69,6 +71,8 @@ class Timeline:
     budget_usd: np.ndarray | None = None
     #: region -> AI MW requested in each year (requests that map to no bus included)
     requested_mw: dict[str, np.ndarray] = field(default_factory=dict)
+    #: AI MW may be removed in a later year (their lease income stops; capex is not returned)
+    allow_removal: bool = False
 
     @property
     def n(self) -> int:
@@ -114,6 +118,7 @@ class Values:
     v_new: np.ndarray          # (T)
     new_decided: np.ndarray    # (T)
     w_keep: np.ndarray         # (T): today's mining during the year ($ per MW)
+    u_ai: np.ndarray           # $ per AI MW removed at the start of the year: its income from then on
 
 
 def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
@@ -139,7 +144,8 @@ def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
     v_new = econ.new_mining_npv(e, new_energized)
     end = np.where(last, horizon, start + 12.0)
     w_keep = econ.existing_mining_value(e, start, end)
-    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai,
+    u_ai = np.where(np.isfinite(override), np.inf, income * econ.annuity_factor(e.discount_rate, start[None, :], horizon))
+    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai, u_ai=u_ai,
                   ai_decided=np.minimum(np.floor(decided / 12.0 + 1e-9), T - 1).astype(int),
                   new_allowed=new_allowed, new_energized=new_energized, v_new=np.asarray(v_new, float),
                   new_decided=np.minimum(np.floor((new_energized - lead_new) / 12.0 + 1e-9), T - 1).astype(int),
@@ -157,6 +163,8 @@ class Year:
     new: dict = field(default_factory=dict)
     ai: dict = field(default_factory=dict)
     z: dict = field(default_factory=dict)
+    built: dict = field(default_factory=dict)    # AI MW built this year (removable sites)
+    removed: dict = field(default_factory=dict)  # AI MW removed this year (removable sites)
     poi: dict = field(default_factory=dict)
     aiup: dict = field(default_factory=dict)
     pools: dict = field(default_factory=dict)
@@ -193,6 +201,8 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     capex_new = f["capex_new_usd_per_mw"].to_numpy(float)
     years = [Year() for _ in range(T)]
     objective: list[tuple] = []
+    # AI MW that may be removed: at sites valued by lease income (a given NPV cannot be split by year)
+    removable = np.isfinite(val.u_ai[:, -1]) & bool(tl.allow_removal)
     v_ai_next = np.c_[val.v_ai[:, 1:], np.zeros(n)]
     v_new_next = np.r_[val.v_new[1:], 0.0]
     for t, yr in enumerate(years):
@@ -206,7 +216,18 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
                 objective.append((yr.new[i], (val.v_new[t] - v_new_next[t]) / SCALE))
             if allow_ai[i] and ai_cap[i] > 0 and val.ai_allowed[i, t]:
                 yr.ai[i] = prob.add_variable(f"ai_{tag}{i}", float(must[i, t]), float(asked[i, t]))
-                objective.append((yr.ai[i], (val.v_ai[i, t] - v_ai_next[i, t]) / SCALE))
+                if removable[i]:  # built and removed MW (below): each valued on its own
+                    yr.built[i] = prob.add_variable(f"built_{tag}{i}", 0)
+                    objective.append((yr.built[i], val.v_ai[i, t] / SCALE))
+                    if t and i in years[t - 1].ai:
+                        yr.removed[i] = prob.add_variable(f"removed_{tag}{i}", 0)
+                        objective.append((yr.removed[i], -val.u_ai[i, t] / SCALE))
+                    prev = [(years[t - 1].ai[i], -1.0)] if t and i in years[t - 1].ai else []
+                    prob += pulp.LpConstraint(_expr([(yr.ai[i], 1.0), (yr.built[i], -1.0)] + prev
+                                                    + ([(yr.removed[i], 1.0)] if i in yr.removed else [])),
+                                              pulp.LpConstraintEQ, f"change_{tag}{i}", 0.0)
+                else:
+                    objective.append((yr.ai[i], (val.v_ai[i, t] - v_ai_next[i, t]) / SCALE))
                 if block[i] > 0:
                     yr.z[i] = prob.add_variable(f"z_{tag}{i}", 1 if must[i, t] > 0 else 0, 1, cat=pulp.LpBinary)
         for i in range(n):
@@ -227,6 +248,8 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
             for name in ("ai", "new", "z"):
                 now, prev = getattr(yr, name), getattr(before, name)
                 for i, v in prev.items():
+                    if name in ("ai", "z") and removable[i] and i in now:
+                        continue  # may be removed
                     if i in now:
                         prob += pulp.LpConstraint(_expr([(now[i], 1.0), (v, -1.0)]), pulp.LpConstraintGE,
                                                   f"stay_{name}_{tag}{i}", 0.0)
@@ -259,7 +282,10 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
         prev = years[t - 1] if t else Year()
         for i, v in yr.ai.items():
             c = capex_ai[i] / SCALE
-            spent[val.ai_decided[i, t]] += [(v, c)] + ([(prev.ai[i], -c)] if i in prev.ai else [])
+            if i in yr.built:
+                spent[val.ai_decided[i, t]] += [(yr.built[i], c)]
+            else:
+                spent[val.ai_decided[i, t]] += [(v, c)] + ([(prev.ai[i], -c)] if i in prev.ai else [])
         for i, v in yr.new.items():
             c = capex_new[i] / SCALE
             spent[val.new_decided[t]] += [(v, c)] + ([(prev.new[i], -c)] if i in prev.new else [])
@@ -270,8 +296,9 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     budget = None
     if params.max_capex_usd is not None:  # in all: the capex of the last year's state (increments telescope)
         end = years[-1]
-        budget = pulp.LpConstraint(_expr(mdl.capex_terms(f, end.new, end.ai)), pulp.LpConstraintLE, "budget",
-                                   params.max_capex_usd / SCALE)
+        terms = mdl.capex_terms(f, end.new, {i: v for i, v in end.ai.items() if not removable[i]})
+        terms += [(v, capex_ai[i] / SCALE) for yr in years for i, v in yr.built.items()]  # every MW built
+        budget = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, "budget", params.max_capex_usd / SCALE)
         prob += budget
 
     def every(name):
@@ -405,8 +432,9 @@ def _site_npv(mw: dict, val: Values) -> np.ndarray:
     today's mining it keeps."""
     inc_ai = np.diff(mw["ai"], axis=1, prepend=0.0)
     inc_new = np.diff(mw["new"], axis=1, prepend=0.0)
-    return ((inc_ai * val.v_ai).sum(axis=1) + (inc_new * val.v_new[None, :]).sum(axis=1)
-            + (mw["keep"] * val.w_keep[None, :]).sum(axis=1))
+    removed = np.where(np.isfinite(val.u_ai), val.u_ai, 0.0) * np.clip(-inc_ai, 0.0, None)
+    return ((np.clip(inc_ai, 0.0, None) * val.v_ai).sum(axis=1) - removed.sum(axis=1)
+            + (inc_new * val.v_new[None, :]).sum(axis=1) + (mw["keep"] * val.w_keep[None, :]).sum(axis=1))
 
 
 def _energized_year(tl: Timeline, t: int, month: float) -> int:
@@ -420,6 +448,7 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
     f = cand.frame
     T, n = tl.n, len(f)
     years = np.array(tl.years)
+    removed_ai = np.clip(-np.diff(mw["ai"], axis=1, prepend=0.0), 0.0, None)
     inc_ai = np.clip(np.diff(mw["ai"], axis=1, prepend=0.0), 0.0, None)
     inc_new = np.clip(np.diff(mw["new"], axis=1, prepend=0.0), 0.0, None)
     # energized after the last year began: MW of the end state whose lead runs past its start
@@ -461,6 +490,7 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
                 "new_mw_energized": float((inc_ai[here, t] - (ai_later[here] if t == T - 1 else 0)).sum()
                                           + (inc_new[here, t] - (new_later[here] if t == T - 1 else 0)).sum()),
                 "energized_after_mw": float((ai_later[here] + new_later[here]).sum()) if t == T - 1 else 0.0,
+                "removed_ai_mw": float(removed_ai[here, t].sum()),
             })
     table = pd.DataFrame.from_records(records)
     num = table.columns.difference(["year", "region"])

@@ -434,3 +434,24 @@ def test_n1_timeline_one_year_equals_the_single_period_n1_solve(tmp_path):
     _, two = run(load_scenario(str(path), sets))
     assert two.summary["n_1"]["pairs_over_emergency_rating"] == 0
     assert two.summary["n_1"]["contingencies_checked"] == single.summary["n_1"]["contingencies_checked"]
+
+
+def test_removal_lets_ai_serve_early_and_go_when_demand_falls():
+    """Demand 100, 100, then 50 MW at one site (lead 0, capex $1M/MW). What is built stays: 50 MW all
+    three years. With removal: 100 MW for two years, 50 of them removed at the start of the third,
+    worth 50 MW of two years' income less their capex."""
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "c", "bus": 3, "poi_mw": 500, "operating_mw": 0, "current_use": "conversion",
+                             "region": "R", "min_block_mw": 0, "ai_lead_months": 0, "ai_capex_usd_per_mw": 1e6,
+                             "allow_mining": False}])
+    params = planner.Params(**FIRM, supply_response="single", check_existing_load=False, mip_gap=0)
+    demand = {"R": np.array([100, 100, 50.0])}
+    stays = plan_timeline(g, sites, params, timeline(3, ai_demand_mw=demand, requested_mw=demand))
+    goes = plan_timeline(g, sites, params, timeline(3, ai_demand_mw=demand, requested_mw=demand, allow_removal=True))
+    assert stays.timeline["served_ai_mw"].tolist() == pytest.approx([50, 50, 50])
+    assert goes.timeline["served_ai_mw"].tolist() == pytest.approx([100, 100, 50])
+    assert goes.timeline["removed_ai_mw"].tolist() == pytest.approx([0, 0, 50])
+    income = (ECON.ai_lease_usd_per_kw_month - ECON.ai_opex_usd_per_kw_month) * 1000 / ECON.ai_pue * 12
+    diff = goes.summary["objective_usd"] - stays.summary["objective_usd"]
+    assert diff == pytest.approx(50 * (income * annuity(ECON.discount_rate, 0, 24) - 1e6), abs=2.0)
+    assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary["objective_usd"], abs=2.0)
