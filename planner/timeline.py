@@ -45,7 +45,7 @@ from planner import model as mdl
 from planner import sensitivity as sens
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.model import SCALE, Built, Candidates, Params, _expr
-from planner.security import Network, build_network, state_shares
+from planner.security import Network, build_network
 
 logger = logging.getLogger(__name__)
 
@@ -553,28 +553,3 @@ def _diagnose(cand, params, tl, val, net, model) -> str:
     if causes:
         return "; ".join(causes) + ". Move the request's start_year or shorten its lead time"
     return slv._diagnose(cand, params, net, model)
-
-
-def check_invariants(result, tl: Timeline) -> list[str]:
-    """What a solved timeline must hold (tests run these on every shipped timeline scenario):
-    served AI in a year within the year's pool plus the mining supply its converted mines had,
-    and MW built never decreasing. Returns the problems found (empty: none)."""
-    problems = []
-    a = result.allocation
-    years = tl.years
-    table = result.timeline
-    for y in years:
-        rows = table[table["year"] == y]
-        for r in rows.itertuples():
-            if np.isfinite(r.pool_mw) and r.pool_drawn_mw > r.pool_mw + 1e-3:
-                problems.append(f"{y} {r.region}: {r.pool_drawn_mw:.3f} MW drawn from a pool of {r.pool_mw:.3f}")
-    for i in range(1, len(years)):
-        before, now = a[f"ai_mw_{years[i - 1]}"].to_numpy(), a[f"ai_mw_{years[i]}"].to_numpy()
-        if (now < before - 1e-6).any():
-            problems.append(f"AI MW decrease from {years[i - 1]} to {years[i]}")
-    return problems
-
-
-def states_of(params: Params, tl: Timeline) -> list[str]:
-    """Names of every load state of a timeline, year by year."""
-    return [f"{tl.name(t)} {s}".strip() for t in range(tl.n) for s in state_shares(params)]
