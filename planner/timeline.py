@@ -375,7 +375,8 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     view, net_end = end_state(built, years, net)
     end_model = net_end.states[0].model
     if mip.status == "infeasible":
-        raise InfeasibleError("the timeline is infeasible: " + _diagnose(cand, end_params, tl, val, net_end, model))
+        # must-serve MW count only in the years their lead time allows: the end state tells the conflict
+        raise InfeasibleError("the timeline is infeasible: " + slv._diagnose(cand, end_params, net_end, model))
     if mip.status not in slv.STATUS_OK:
         raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
@@ -532,24 +533,3 @@ def _summary_block(table: pd.DataFrame, tl: Timeline, mw: dict, val: Values, can
         "new_mw_energized": per_year("new_mw_energized"),
         "energized_after_last_year_began_mw": round(float(by_year["energized_after_mw"].iloc[-1]), 3),
     }
-
-
-def _diagnose(cand, params, tl, val, net, model) -> str:
-    """Why a timeline is infeasible: must-serve AI its lead time cannot reach in time, else the
-    single-period diagnosis of the end state."""
-    from planner import solve as slv
-
-    f = cand.frame
-    causes = []
-    for sid, must in tl.site_must_mw.items():
-        hit = np.flatnonzero(f["site_id"].to_numpy() == sid)
-        if not len(hit):
-            continue
-        i = hit[0]
-        early = np.flatnonzero((np.asarray(must) > 0) & ~val.ai_allowed[i])
-        if len(early):
-            causes.append(f"must-serve request at {sid} asks for MW in {tl.years[early[0]]}, before its lead time "
-                          f"of {f['ai_lead_months'].iat[i]:g} months allows")
-    if causes:
-        return "; ".join(causes) + ". Move the request's start_year or shorten its lead time"
-    return slv._diagnose(cand, params, net, model)

@@ -455,3 +455,17 @@ def test_removal_lets_ai_serve_early_and_go_when_demand_falls():
     diff = goes.summary["objective_usd"] - stays.summary["objective_usd"]
     assert diff == pytest.approx(50 * (income * annuity(ECON.discount_rate, 0, 24) - 1e6), abs=2.0)
     assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary["objective_usd"], abs=2.0)
+
+
+def test_an_infeasible_timeline_exits_1_with_the_conflict(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "must.yaml"
+    path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\ndemand:\n  requests:\n"
+                    "    - {name: Big, lat: 32.78, lon: -96.80, mw: 9000, must_serve: true}\n")
+    run = subprocess.run([sys.executable, "-m", "planner", "solve", str(path), "--out", str(tmp_path / "run"),
+                          "--set", "ac.check=false"], capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 1, run.stderr
+    assert "the timeline is infeasible" in run.stderr and "supply pool has 6,500 MW" in run.stderr
+    assert not (tmp_path / "run").exists()
