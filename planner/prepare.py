@@ -287,7 +287,6 @@ def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
         pools[name] = r.available_mw + np.where(np.array(years) >= online, r.under_construction_mw, 0.0)
     share = _step(tl.demand_share, years, 1.0 if not tl.demand_share else 0.0)
     site_region = dict(zip(sites["site_id"].astype(str), sites["region"].fillna("").astype(str)))
-    mapped = dict(zip(sites["site_id"].astype(str), sites["status"] == "mapped"))
     site_ai, site_must, requested = {}, {}, {}
     for req in sc.demand.requests:
         sid = req.site if req.site is not None else f"demand-{_slug(req.name)}"
@@ -300,8 +299,8 @@ def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
         site_ai[sid] = asked
         if req.must_serve:
             site_must[sid] = asked
-        region = site_region.get(sid, "") if mapped.get(sid, False) else ""
-        region = region or NOT_MODELLED
+        # as the single period counts them: by region, mapped or not; no region: "not modelled"
+        region = site_region.get(sid, "") or NOT_MODELLED
         requested[region] = requested.get(region, np.zeros(len(years))) + asked
     demand = {}
     if sc.demand.requests:  # AI must serve a request: every modelled region gets a cap

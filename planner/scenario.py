@@ -34,6 +34,7 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -307,11 +308,19 @@ class TimelineSection(_Strict):
     #: default: what is built stays
     allow_removal: bool = False
 
+    @field_validator("years")
+    @classmethod
+    def _consecutive(cls, y: list[int]) -> list[int]:
+        if any(b != a + 1 for a, b in itertools.pairwise(y)):
+            raise ValueError(f"years must be consecutive and increasing (one year apart), got {y}")
+        return y
+
     @model_validator(mode="after")
     def _years(self) -> TimelineSection:
         y = self.years
-        if any(b != a + 1 for a, b in itertools.pairwise(y)):
-            raise ValueError(f"years must be consecutive and increasing (one year apart), got {y}")
+        for r, by_year in self.ai_demand_mw.items():
+            if not by_year:
+                raise ValueError(f"ai_demand_mw.{r}: give the MW of at least one year, e.g. {{{y[0]}: 500}}")
         maps = [("base_load_growth_percent", self.base_load_growth_percent
                  if isinstance(self.base_load_growth_percent, dict) else {}),
                 ("demand_share", self.demand_share), ("budget_usd", self.budget_usd),
@@ -711,23 +720,42 @@ def _source_of(dotted: str, origin: dict[str, str]) -> str | None:
     return None
 
 
+#: pydantic's name for one type of a field of several types, as it puts it in an error's location
+_UNION_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]")
+
+
 def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
+    # a field of several types (a number or {year: number}) reports each type it tried under a tag of
+    # that type (e.g. "function-after[check(), float]"): the field is the same
+    def tag(p) -> bool:
+        return isinstance(p, str) and p != "[key]" and bool(_UNION_TAG.fullmatch(p))
+
     def place(e) -> tuple:
-        # a field of several types (a number or {year: number}) reports each type it tried under a
-        # tag of that type (e.g. "function-after[check(), float]"): the field is the same
-        return tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p and p != "[key]"))
+        return tuple(p for p in e["loc"] if not tag(p))
+
+    def root(e) -> tuple:  # the field, up to its first union
+        loc = tuple(e["loc"])
+        cut = next((k for k, p in enumerate(loc) if tag(p)), None)
+        return place(e) if cut is None else loc[:cut]
+
+    def branch(e) -> tuple:  # the field and the type tried
+        loc = tuple(e["loc"])
+        cut = next((k for k, p in enumerate(loc) if tag(p)), None)
+        return loc if cut is None else loc[:cut + 1]
 
     errors = exc.errors()
-    first = place(errors[0])
+    first = root(errors[0])
     # of the types of one field, the one that went deepest into the value given is what was meant
-    same = [e for e in errors if place(e)[:len(first)] == first]
+    same = [e for e in errors if root(e) == first]
     err = max(same, key=lambda e: len(place(e)))
     loc = place(err)
     is_key = "[key]" in loc  # pydantic marks a bad mapping key with a "[key]" part
     loc = tuple(p for p in loc if p != "[key]")
     dotted = ".".join(str(p) for p in loc)
     source = _source_of(dotted, origin) or (str(path) if path else "scenario")
-    others = len({place(e) for e in errors if e not in same})  # the other types of the same field are not problems
+    # more problems: others in the type that was meant, and other fields (not the other types tried)
+    others = (len({place(e) for e in same if branch(e) == branch(err) and place(e) != loc})
+              + len({root(e) for e in errors if root(e) != first}))
     more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     if err["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])

@@ -13,12 +13,13 @@ year whatever its lead. MW that first appear in year *t* are energized at month
 ``e = max(12 t, L_i)`` and valued from then::
 
     v_ai[i, t]  = income_i * annuity(e, horizon) - capex_i * discount(e - L_i)
+                  (a site's given NPV per MW, ai_value_usd_per_mw: that NPV * discount(e - L_i))
     v_new[t]    = NPV of a new mining MW energized at e (build capex at e - lead)
     w[t]        = today's mining during year t (the last: to the horizon), less the refreshes due then
 
 A mine keeps mining until the year its conversion serves AI (revenue during construction counts).
 What is built stays: AI and new-mining MW and the binaries never decrease; today's mining may stop
-(a conversion takes its MW). With ``allow_removal`` AI MW may be removed in a later year: each MW
+(a conversion takes its MW), and does not start again. With ``allow_removal`` AI MW may be removed in a later year: each MW
 built in year t is valued ``v_ai[i, t]``, each removed at the start of year t loses its income from
 then on (``u_ai[i, t] = income_i * annuity(12 t, horizon)``; capex is not returned). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what is
 built and ``sum_t w[t] * keep[t]`` for today's mining. With one year every formula is the
@@ -181,6 +182,17 @@ def _per_site(f: pd.DataFrame, by_id: dict[str, np.ndarray], default: np.ndarray
     return out
 
 
+def asked_and_must(f: pd.DataFrame, tl: Timeline, val: Values) -> tuple[np.ndarray, np.ndarray]:
+    """Most AI MW each site may take in each year (its request's ask, within its size) and the AI
+    MW it must serve (a must-serve request, in the years its lead time allows): sites x years."""
+    T = tl.n
+    ai_cap = f["ai_cap_mw"].to_numpy(float)
+    asked = np.minimum(_per_site(f, tl.site_ai_mw, ai_cap, T), ai_cap[:, None])
+    must_end = f["ai_min_mw"].to_numpy(float)
+    must = np.where(must_end[:, None] > 0, np.minimum(_per_site(f, tl.site_must_mw, must_end, T), asked), 0.0)
+    return asked, np.where(val.ai_allowed, must, 0.0)
+
+
 def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[Built, list[Year]]:
     """The multi-year MILP (no network rows: :func:`planner.solve._lazy_solve` adds them), and each
     year's handles. The returned :class:`Built` holds every year (its dicts keyed by (year, site))."""
@@ -190,10 +202,7 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     cap = f["cap_mw"].to_numpy(float)
     existing = f["existing_mw"].to_numpy(float)
     ai_cap = f["ai_cap_mw"].to_numpy(float)
-    asked = np.minimum(_per_site(f, tl.site_ai_mw, ai_cap, T), ai_cap[:, None])
-    must_end = f["ai_min_mw"].to_numpy(float)
-    must = np.where(must_end[:, None] > 0, np.minimum(_per_site(f, tl.site_must_mw, must_end, T), asked), 0.0)
-    must = np.where(val.ai_allowed, must, 0.0)
+    asked, must = asked_and_must(f, tl, val)
     block = f["min_block_mw"].to_numpy(float)
     allow_mining, allow_ai = f["allow_mining"].to_numpy(bool), f["allow_ai"].to_numpy(bool)
     region = f["region"].to_numpy()
@@ -243,8 +252,13 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
             # a year asked for less than a block builds what it is asked for
             lo = min(float(block[i]), float(asked[i, t])) if asked[i, t] > 0 else float(block[i])
             prob += pulp.LpConstraint(_expr([(a, 1.0), (z, -lo)]), pulp.LpConstraintGE, f"ailo_{tag}{i}", 0.0)
-        if t:  # what is built stays
+        if t:  # what is built stays; today's mining may stop, and once stopped stays stopped (a restart
+            # would skip the hardware refresh of the years it stood still)
             before = years[t - 1]
+            for i, v in yr.keep.items():
+                if i in before.keep:
+                    prob += pulp.LpConstraint(_expr([(v, 1.0), (before.keep[i], -1.0)]), pulp.LpConstraintLE,
+                                              f"stop_keep_{tag}{i}", 0.0)
             for name in ("ai", "new", "z"):
                 now, prev = getattr(yr, name), getattr(before, name)
                 for i, v in prev.items():
@@ -375,8 +389,9 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     view, net_end = end_state(built, years, net)
     end_model = net_end.states[0].model
     if mip.status == "infeasible":
-        # must-serve MW count only in the years their lead time allows: the end state tells the conflict
-        raise InfeasibleError("the timeline is infeasible: " + slv._diagnose(cand, end_params, net_end, model))
+        # the end state's conflict, with the must-serve MW of the last year (not the requests' full MW)
+        last = dataclasses.replace(cand, frame=cand.frame.assign(ai_min_mw=asked_and_must(cand.frame, tl, val)[1][:, -1]))
+        raise InfeasibleError("the timeline is infeasible: " + slv._diagnose(last, end_params, net_end, model))
     if mip.status not in slv.STATUS_OK:
         raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
