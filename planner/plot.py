@@ -426,8 +426,8 @@ def timeline_chart(result, most_sites: int = 25):
     built = alloc[alloc["first_year"].notna()].copy()
     built["end_mw"] = built[f"ai_mw_{end}"] + built[f"mining_mw_{end}"] - built["existing_mw"].fillna(0).clip(
         upper=built[f"mining_mw_{end}"])
-    built = built.sort_values(["first_year", "end_mw"], ascending=[True, False])
-    shown = built.head(most_sites)
+    # the largest sites, in the order they are energized
+    shown = built.nlargest(most_sites, "end_mw").sort_values(["first_year", "end_mw"], ascending=[True, False])
     fig = Figure(figsize=(11, 4.2 + 0.22 * max(len(shown), 4)), dpi=110)
     grid_spec = fig.add_gridspec(2, 1, height_ratios=[3.2, 0.22 * max(len(shown), 4) + 0.6], hspace=0.35)
     ax = fig.add_subplot(grid_spec[0])

@@ -538,3 +538,25 @@ def test_errors_of_a_field_of_two_forms_count_the_problems_once():
     with pytest.raises(InputError) as bracket:  # a key of the user's with brackets is a key
         load_scenario("texas", ['supply.regions={"ERCOT [tx]": {available_mw: -1}}'])
     assert "supply.regions.ERCOT [tx].available_mw" in str(bracket.value)
+
+
+def test_the_gantt_chart_shows_the_largest_sites_in_energization_order():
+    import types
+
+    from planner.plot import timeline_chart
+
+    n = 30
+    rng = np.random.default_rng(3)
+    mw = rng.permutation(np.arange(1, n + 1) * 10.0)
+    first = rng.choice([2026, 2027, 2028], n)
+    alloc = pd.DataFrame({"site_id": [f"s{k}" for k in range(n)], "current_use": "development", "existing_mw": 0.0,
+                          "first_year": first, "ai_mw_2028": mw, "mining_mw_2028": 0.0})
+    table = pd.DataFrame({"year": [2026, 2027, 2028], "region": "R", "served_ai_mw": [1.0, 2, 3],
+                          "ai_at_converted_mines_mw": 0.0, "unmet_ai_mw": [3.0, 2, 1]})
+    fig = timeline_chart(types.SimpleNamespace(timeline=table, allocation=alloc, summary={"scenario": "x"}),
+                         most_sites=25)
+    shown = [t.get_text().split()[0] for t in fig.axes[1].texts]
+    expect = alloc.nlargest(25, "ai_mw_2028")
+    assert set(shown) == set(expect["site_id"])
+    assert list(alloc.set_index("site_id").loc[shown, "first_year"]) == sorted(expect["first_year"])
+    assert "5 smaller left out" in fig.axes[1].get_title()
