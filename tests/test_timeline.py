@@ -559,4 +559,4 @@ def test_the_gantt_chart_shows_the_largest_sites_in_energization_order():
     expect = alloc.nlargest(25, "ai_mw_2028")
     assert set(shown) == set(expect["site_id"])
     assert list(alloc.set_index("site_id").loc[shown, "first_year"]) == sorted(expect["first_year"])
-    assert "5 smaller left out" in fig.axes[1].get_title()
+    assert "5 smaller left out" in fig.axes[1].get_title(loc="left")
