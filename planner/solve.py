@@ -349,6 +349,19 @@ def _installed_versions() -> dict:
     return out
 
 
+def begin(grid, sites, params: Params) -> tuple:
+    """The start of a plan (single period or timeline): the sites mapped to buses unless they have a
+    ``bus`` column, the timings dict (with ``map_sites``), the start time and the deadline that
+    ``params.time_limit_s`` sets (None: no limit)."""
+    from planner.sites import map_sites
+
+    t0 = time.perf_counter()
+    deadline = None if params.time_limit_s is None else t0 + params.time_limit_s
+    if "bus" not in sites.columns:
+        sites = map_sites(sites, grid)
+    return sites, {"map_sites": time.perf_counter() - t0}, t0, deadline
+
+
 def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | None = None,
          scenario: str | None = None, warm: Warm | None = None) -> Result:
     """Allocate interconnect capacity among ``sites`` on ``grid``.
@@ -359,15 +372,9 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     that changes only prices re-solves the last model warm. Progress goes to the
     ``planner.solve`` logger (INFO).
     """
-    from planner.sites import map_sites
 
     params = (params or Params()).validate()
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    deadline = None if params.time_limit_s is None else t0 + params.time_limit_s
-    if "bus" not in sites.columns:
-        sites = map_sites(sites, grid)
-    timings["map_sites"] = time.perf_counter() - t0
+    sites, timings, t0, deadline = begin(grid, sites, params)
 
     t = time.perf_counter()
     slack = fixed_slack(params.supply_response)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -349,7 +348,6 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     allocation's ``first_year`` and per-year MW columns, and ``summary["timeline"]``."""
     from planner import solve as slv
     from planner.result import assemble
-    from planner.sites import map_sites
 
     params = params.validate()
     tl = tl.validate()
@@ -357,12 +355,7 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
         raise InputError("a timeline solves with a fixed supply response (headroom, pmax, single or regional); "
                          "redispatch is not available for timelines yet", field="grid.supply_response",
                          value="redispatch", expected="headroom, pmax, single or regional")
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    deadline = None if params.time_limit_s is None else t0 + params.time_limit_s
-    if "bus" not in sites.columns:
-        sites = map_sites(sites, grid)
-    timings["map_sites"] = time.perf_counter() - t0
+    sites, timings, t0, deadline = slv.begin(grid, sites, params)
     t = time.perf_counter()
     slack = slv.fixed_slack(params.supply_response)
     end_params = dataclasses.replace(params, supply_pools_mw={r: float(v[-1]) for r, v in tl.pools_mw.items()},
@@ -453,12 +446,6 @@ def _site_npv(mw: dict, val: Values) -> np.ndarray:
             + (inc_new * val.v_new[None, :]).sum(axis=1) + (mw["keep"] * val.w_keep[None, :]).sum(axis=1))
 
 
-def _energized_year(tl: Timeline, t: int, month: float) -> int:
-    """Calendar year MW first in year ``t``'s state are energized in (for MW of the end state whose
-    lead runs past the start of the last year, the year their lead ends in)."""
-    return tl.years[0] + max(t, math.floor(month / 12.0 + 1e-9))
-
-
 def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.DataFrame, np.ndarray]:
     """timeline.csv (one row per year and region) and each site's first year of new load."""
     f = cand.frame
@@ -477,13 +464,15 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
     mining_in_service = mining.copy()
     mining_in_service[:, -1] -= new_later
     conversion = (f["kind"].to_numpy() == "conversion")
-    first = np.full(n, -1, dtype=np.int64)
-    for i in range(n):
-        for inc, months in ((inc_ai[i], val.ai_energized[i]), (inc_new[i], val.new_energized)):
-            hit = np.flatnonzero(inc > TOL_MW)
-            if len(hit):
-                y = _energized_year(tl, int(hit[0]), float(months[hit[0]]))
-                first[i] = y if first[i] < 0 else min(first[i], y)
+    # each site's first year of new load: the earlier of its first AI and first new-mining MW
+    first = np.full(n, np.iinfo(np.int64).max)
+    for inc, months in ((inc_ai, val.ai_energized), (inc_new, np.broadcast_to(val.new_energized, inc_new.shape))):
+        hit = inc > TOL_MW
+        t0 = hit.argmax(axis=1)
+        month = np.take_along_axis(months, t0[:, None], axis=1)[:, 0]
+        year = tl.years[0] + np.maximum(t0, np.floor(month / 12.0 + 1e-9).astype(np.int64))
+        first = np.where(hit.any(axis=1), np.minimum(first, year), first)
+    first = np.where(first == np.iinfo(np.int64).max, -1, first)
     region = f["region"].to_numpy()
     existing = f["existing_mw"].to_numpy(float)
     draw = np.clip(mw["keep"] + mw["new"] + mw["ai"] - existing[:, None], 0.0, None)
