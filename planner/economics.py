@@ -218,6 +218,24 @@ def new_mining_npv(e: Economics, energized_months):
             - np.asarray(e.mining_build_capex_usd_per_mw, float) * discount(e.discount_rate, decided))
 
 
+def new_mining_value_from(e: Economics, energized_months, start_months):
+    """Value, from ``start_months`` on, of one MW of new mining energized at ``energized_months``:
+    its margins from the later of the two to the horizon, less the hardware it buys from
+    ``start_months`` on (at energization and every life after). From today, plus the build capex,
+    this is :func:`new_mining_npv`; from a later month it is what removing the MW then gives up."""
+    energized = np.asarray(energized_months, float)
+    start = np.asarray(start_months, float)
+    horizon = float(np.max(np.asarray(e.horizon_years, float))) * 12.0
+    life = np.asarray(e.mining_hardware_life_years, float) * 12.0
+    begin = np.maximum(energized, start)
+    margin = mining_value_per_mw_year(e) * annuity_factor(e.discount_rate, begin, np.maximum(horizon, begin))
+    bought = np.zeros(np.broadcast(energized, start, life).shape)
+    for n in range(int(np.ceil(horizon / np.min(life))) + 1):
+        t = energized + n * life
+        bought = bought + np.where((t >= start) & (t < horizon), discount(e.discount_rate, t), 0.0)
+    return margin - mining_hardware_usd_per_mw(e) * bought
+
+
 def mining_npv_per_mw(e: Economics, existing: bool = True):
     """NPV of one MW of mining over the horizon.
 

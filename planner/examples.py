@@ -6,6 +6,8 @@
   over every line between it and the slack at bus 1.
 * :func:`mesh` — 6 buses, 8 lines, two generators; used for random instances.
 * :func:`two_regions` — 3 buses in a line, a generator at each end in its own supply region.
+* :func:`two_bus` — 2 buses, one line; a cheap generator at the reference bus and a dear one at
+  the load bus (redispatch by hand).
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ def two_regions(rate_west_mw: float = 50.0, rate_east_mw: float = 100.0) -> Grid
     only; with the headroom rule half over each."""
     t = _tables(3, [(1, 2, 0.1, rate_west_mw), (2, 3, 0.1, rate_east_mw)], [(1, 0.0, 500.0), (3, 0.0, 500.0)])
     return grid_from_tables(t, name="two-regions", source="planner.examples.two_regions")
+
+
+def two_bus(rate_mw: float = 150.0) -> Grid:
+    """Bus 1 (reference): generator 1 at $20/MWh, 100 MW. Bus 2: 100 MW of load and generator 2 at
+    $50/MWh, idle. One line rated ``rate_mw``. Both generators 0-500 MW, linear costs."""
+    import pandapower as pp
+
+    g = grid_from_tables(_tables(2, [(1, 2, 0.1, rate_mw)], [(1, 100.0, 500.0), (2, 0.0, 500.0)], loads={2: 100.0}),
+                         name="two-bus", source="planner.examples.two_bus")
+    g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)
+    pp.create_poly_cost(g.net, 1, "gen", cp1_eur_per_mw=20.0)
+    pp.create_poly_cost(g.net, 2, "gen", cp1_eur_per_mw=50.0)
+    return g
 
 
 def sites_at(grid: Grid, rows: list[dict]) -> gpd.GeoDataFrame:

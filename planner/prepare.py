@@ -271,10 +271,6 @@ def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
     from planner.timeline import Timeline
 
     tl = sc.timeline
-    if sc.grid.supply_response == "redispatch":
-        raise InputError("a timeline solves with a fixed supply response; redispatch is not available for "
-                         "timelines yet", source=sc.label, field="grid.supply_response", value="redispatch",
-                         expected="headroom, pmax, single or regional")
     years = list(tl.years)
     growth = tl.base_load_growth_percent
     pct = _step(growth, years, 0.0) if isinstance(growth, dict) else np.full(len(years), float(growth))

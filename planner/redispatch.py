@@ -23,7 +23,8 @@ segments between its lower and upper limit (exact at the breakpoints, convex). L
 Who pays for energy (each dollar counted once): a new MW pays the economics' power price for
 its energy, as in the fixed modes (a mine in its value, an AI tenant on top of its lease). The
 supply side receives that payment and bears the change of generation cost, valued over the
-horizon with the discount rate; each state stands for an equal share of the year's hours. The
+horizon with the discount rate; each state stands for an equal share of the year's hours (in a
+timeline, of the hours of its own year: :func:`state_weights`). The
 objective is the sites' value plus the supply side's margin: payments minus the change of
 generation cost against the economic dispatch of the grid without new load (a reference LP), so
 re-optimizing today's dispatch is not counted as value of the new load.
@@ -112,13 +113,17 @@ class RedispatchNetwork:
     contingencies: Contingencies | None
     buses: np.ndarray                # candidate bus id of each load column
     costs: GenCosts
-    hours_weight: float              # $ of NPV per $/h of generation cost in one state
+    #: state -> $ of NPV per $/h of generation cost in that state (:func:`state_weights`)
+    weights: dict[str, float]
     E: sp.csr_matrix = field(repr=False)          # injection buses x variables
     inj_pos: np.ndarray = field(repr=False)       # bus positions of the injections
     model: sens.DCModel = field(repr=False)
     pre_lodf: dict = field(default_factory=dict, repr=False)   # state -> LODF of its pre-existing pairs
     #: MB of full single-slack PTDF rows kept on the grid's DC model for later solves
     cache_mb: float = 2048.0
+    #: state -> index of its period (a timeline's year; 0 without one) and the number of periods
+    period_of: dict = field(default_factory=dict)
+    n_periods: int = 1
     _rho: dict = field(default_factory=dict, repr=False)
 
     sens = None
@@ -136,6 +141,11 @@ class RedispatchNetwork:
 
     def state(self, name: str) -> State:
         return next(s for s in self.states if s.name == name)
+
+    def reweight(self, params) -> None:
+        """Set :attr:`weights` from the economics of ``params`` (see :func:`state_weights`)."""
+        self.weights = state_weights(params, {s.name: self.period_of.get(s.name, 0) for s in self.states},
+                                     self.n_periods)
 
     def rho(self, ids: np.ndarray) -> np.ndarray:
         """Single-slack PTDF rows of monitored branches ``ids`` at the injection buses (cached)."""
@@ -234,19 +244,25 @@ class RedispatchNetwork:
 
 
 def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contingencies | None,
-                  derate: np.ndarray) -> RedispatchNetwork:
-    """The redispatch network of a plan: states, generator costs, injection map, pre-existing pairs."""
+                  derate: np.ndarray, periods: list[tuple[str, float]] | None = None) -> RedispatchNetwork:
+    """The redispatch network of a plan: states, generator costs, injection map, pre-existing pairs.
+    ``periods``: a timeline's years, each (prefix, base-load factor), as in
+    :func:`planner.security.build_network` (default: one period, ("", 1))."""
     mon = np.flatnonzero(model.monitored)
-    states = []
-    for name, share in state_shares(params).items():
-        m = model if name == "peak" else sens.scaled_loads(model, grid.net, params.offpeak_load_factor)
-        base = m.flow_mw[mon]
-        limit = np.fmax(model.rate_mw[mon] * derate, np.abs(base))
-        st = State(name=name, model=m, share=share,
-                   load_factor=1.0 if name == "peak" else float(params.offpeak_load_factor))
-        st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=None, base=base,
-                     limit=limit, screened=np.arange(len(mon)))
-        states.append(st)
+    states, period_of = [], {}
+    periods = periods or [("", 1.0)]
+    for k, (prefix, growth) in enumerate(periods):
+        for name, share in state_shares(params).items():
+            factor = growth * (1.0 if name == "peak" else float(params.offpeak_load_factor))
+            m = sens.scaled_loads(model, grid.net, factor)  # the model itself at factor 1
+            base = m.flow_mw[mon]
+            limit = np.fmax(model.rate_mw[mon] * derate, np.abs(base))
+            full = f"{prefix} {name}".strip()
+            st = State(name=full, model=m, share=share, load_factor=factor)
+            st.n0 = Rows(kind="n-0", state=full, branch=mon, outage=np.full(len(mon), -1), sens=None, base=base,
+                         limit=limit, screened=np.arange(len(mon)))
+            states.append(st)
+            period_of[full] = k
     costs = generator_costs(grid, [st.model for st in states], int(params.redispatch_cost_segments))
     cols = model.positions(cand.buses)
     n_cols, n_gen = len(cols), len(costs.gens)
@@ -254,10 +270,10 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     inj_pos, row = np.unique(bus_of_var, return_inverse=True)
     E = sp.csr_matrix((np.r_[-np.ones(n_cols), np.ones(n_gen)], (row, np.arange(n_cols + n_gen))),
                       shape=(len(inj_pos), n_cols + n_gen))
-    hours_weight = npv_of_one_usd_per_h(params) / len(states)
     net = RedispatchNetwork(mon=mon, states=states, contingencies=contingencies, buses=np.asarray(cand.buses),
-                            cache_mb=float(params.lodf_cache_mb) / 4,
-                            costs=costs, hours_weight=hours_weight, E=E, inj_pos=inj_pos, model=model)
+                            cache_mb=float(params.lodf_cache_mb) / 4, costs=costs, weights={}, E=E,
+                            inj_pos=inj_pos, model=model, period_of=period_of, n_periods=len(periods))
+    net.reweight(params)
     if contingencies is not None:
         for st in states:
             l, k, lo, post0 = contingencies.preexisting_pairs(st.model.flow_mw[mon])
@@ -270,16 +286,38 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     return net
 
 
-def npv_of_one_usd_per_h(params) -> float:
-    """NPV ($) of one dollar per hour, every hour of the horizon, at the economics' discount rate."""
+def period_window(params, k: int, n_periods: int) -> tuple[float, float]:
+    """Months (start, end) that period ``k`` of ``n_periods`` stands for: year ``k`` of a timeline,
+    the last to the horizon (one period: the whole horizon)."""
+    horizon = 12.0 * float(params.economics.horizon_years)
+    start = 12.0 * k
+    end = horizon if k == n_periods - 1 else 12.0 * (k + 1)
+    return start, max(min(end, horizon), start)
+
+
+def npv_of_one_usd_per_h(params, start_months: float = 0.0, end_months: float | None = None) -> float:
+    """NPV ($) of one dollar per hour, every hour from ``start_months`` to ``end_months`` (default:
+    the horizon), at the economics' discount rate."""
     e = params.economics
-    return econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, 0.0, 12.0 * e.horizon_years))
+    end = 12.0 * e.horizon_years if end_months is None else end_months
+    return econ.HOURS_PER_YEAR * float(econ.annuity_factor(e.discount_rate, start_months, end))
 
 
-def energy_payment_usd_per_mw(params, shares: list[dict]) -> dict[str, float]:
-    """NPV of the energy payment of one MW of each use (power price x the hours the dispatch serves it)."""
+def state_weights(params, period_of: dict[str, int], n_periods: int = 1) -> dict[str, float]:
+    """$ of NPV per $/h of generation cost in each state: the hours of its period's window
+    (:func:`period_window`), discounted, shared equally by the period's states."""
+    count = np.bincount(list(period_of.values()), minlength=n_periods)
+    return {name: npv_of_one_usd_per_h(params, *period_window(params, k, n_periods)) / count[k]
+            for name, k in period_of.items()}
+
+
+def energy_payment_usd_per_mw(params, shares: list[dict], window: tuple[float, float] | None = None
+                              ) -> dict[str, float]:
+    """NPV of the energy payment of one MW of each use (power price x the hours the dispatch serves
+    it) over ``window`` (months; default the whole horizon), the states' ``shares`` averaged."""
     price = float(params.economics.power_price_usd_per_mwh)
-    return {use: price * npv_of_one_usd_per_h(params) * np.mean([s[use] for s in shares]) for use in ("mining", "ai")}
+    hours = npv_of_one_usd_per_h(params, *(window or (0.0, None)))
+    return {use: price * hours * np.mean([s[use] for s in shares]) for use in ("mining", "ai")}
 
 
 def add_dispatch(built, net: RedispatchNetwork, params, pay: bool = True, cost: bool = True) -> dict:
@@ -325,9 +363,10 @@ def dispatch_objective(built, net: RedispatchNetwork, params, pay: bool = True, 
     their site values)."""
     obj = []
     if cost:
-        for seg_vars in built.segments.values():
+        for state, seg_vars in built.segments.items():
+            w = net.weights[state]
             for j, ys in enumerate(seg_vars):
-                obj.extend((y, -net.hours_weight * float(net.costs.slopes[j, s]) / SCALE) for s, y in enumerate(ys))
+                obj.extend((y, -w * float(net.costs.slopes[j, s]) / SCALE) for s, y in enumerate(ys))
     if pay:
         payment = energy_payment_usd_per_mw(params, [st.share for st in net.states])
         for var_set, use in ((built.keep, "mining"), (built.new, "mining"), (built.ai, "ai")):
@@ -345,15 +384,22 @@ def generation_cost(net: RedispatchNetwork, xs: dict[str, np.ndarray]) -> dict[s
     return out
 
 
-def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, values, cand) -> tuple[dict, pd.DataFrame]:
-    """The summary block and the dispatch table of a redispatch plan."""
+def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, values, cand,
+           payments: tuple[float, dict] | None = None) -> tuple[dict, pd.DataFrame]:
+    """The summary block and the dispatch table of a redispatch plan. ``payments``: the NPV of the
+    energy payments ($) and the payment per MW shown, when the caller priced them (a timeline,
+    year by year); default: the single period's, from ``values``."""
     cost = generation_cost(net, xs)
     ref = generation_cost(net, ref_xs)
-    change_npv = sum(net.hours_weight * (cost[s] - ref[s]) for s in cost)
-    payment = energy_payment_usd_per_mw(params, [st.share for st in net.states])
-    mining = float((values["keep_mw"] + values["new_mining_mw"]).sum())
-    ai = float(values["ai_mw"].sum())
-    paid = payment["mining"] * mining + payment["ai"] * ai
+    change_npv = sum(net.weights[s] * (cost[s] - ref[s]) for s in cost)
+    if payments is None:
+        payment = energy_payment_usd_per_mw(params, [st.share for st in net.states])
+        mining = float((values["keep_mw"] + values["new_mining_mw"]).sum())
+        ai = float(values["ai_mw"].sum())
+        paid = payment["mining"] * mining + payment["ai"] * ai
+        shown = {u: round(float(v), 0) for u, v in payment.items()}
+    else:
+        paid, shown = payments
     g = net.costs.gens
     table = pd.DataFrame({"gen": g["gen"].to_numpy(), "bus": net.model.bus_ids[g["bus_pos"].to_numpy()],
                           "min_mw": g["lo_mw"].to_numpy(), "max_mw": g["hi_mw"].to_numpy(),
@@ -363,7 +409,7 @@ def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, values, cand)
         table[f"slope_{k + 1}_usd_per_mwh"] = net.costs.slopes[:, k]
     for st in net.states:
         p0 = st.model.gens.set_index("gen").loc[g["gen"].to_numpy(), "p_mw"].to_numpy()
-        prefix = "" if st.name == "peak" else f"{st.name}_"
+        prefix = column_prefix(st.name)
         table[f"{prefix}base_mw"] = p0
         table[f"{prefix}reference_mw"] = p0 + ref_xs[st.name][net.n_cols:]
         table[f"{prefix}p_mw"] = p0 + xs[st.name][net.n_cols:]
@@ -378,8 +424,13 @@ def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, values, cand)
         "generation_cost_change_npv_usd": round(float(change_npv), 0),
         "energy_payments_npv_usd": round(float(paid), 0),
         "supply_margin_npv_usd": round(float(paid - change_npv), 0),
-        "energy_payment_usd_per_mw": {u: round(float(v), 0) for u, v in payment.items()},
-        "moved_mw": {st.name: round(float(np.abs(table[("" if st.name == "peak" else f"{st.name}_") + "change_mw"])
+        "energy_payment_usd_per_mw": shown,
+        "moved_mw": {st.name: round(float(np.abs(table[column_prefix(st.name) + "change_mw"])
                                          .sum()) / 2, 3) for st in net.states},
     }
     return block, table
+
+
+def column_prefix(state: str) -> str:
+    """Prefix of a state's columns in the dispatch table ("" at peak, "offpeak_", "2027_peak_" ...)."""
+    return "" if state == "peak" else state.replace(" ", "_") + "_"

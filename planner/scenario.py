@@ -304,8 +304,8 @@ class TimelineSection(_Strict):
     ai_demand_mw: dict[str, dict[Year, bounded(MW)]] = Field(default_factory=dict)
     #: capex that may be spent in a year (by decision date), {year: $}; years not listed: no limit
     budget_usd: dict[Year, bounded(BUDGET_USD)] = Field(default_factory=dict)
-    #: AI MW may be removed in a later year (their lease income stops; capex is not returned);
-    #: default: what is built stays
+    #: AI and new-mining MW may be removed in a later year (their income stops from then; capex is
+    #: not returned); default: what is built stays
     allow_removal: bool = False
 
     @field_validator("years")

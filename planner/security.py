@@ -329,7 +329,7 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
 
         derate = _derate(model, mon, params)
         return redispatch.build_network(model, grid, cand, params, _contingencies(model, mon, params, derate),
-                                        derate)
+                                        derate, periods=periods)
     groups = None
     if params.supply_response == "regional":
         model, groups = _regional(model, grid, cand, params)

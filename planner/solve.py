@@ -132,7 +132,7 @@ def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params) -> b
     if params.supply_response == "redispatch":
         from planner import redispatch
 
-        warm.net.hours_weight = redispatch.npv_of_one_usd_per_h(params) / len(warm.net.states)
+        warm.net.reweight(params)
         for v, c in redispatch.dispatch_objective(built, warm.net, params):
             terms.setdefault(v.name, [v, 0.0])[1] += c
     capex = mdl.capex_terms(f, built.new, built.ai)
@@ -471,11 +471,13 @@ def fixed_slack(supply_response: str) -> str:
     return supply_response if supply_response in sens.SLACKS else "headroom"
 
 
-def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline) -> dict:
-    """Redispatch reference: the economic dispatch of the grid without any new load (an LP)."""
+def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline, built: mdl.Built | None = None) -> dict:
+    """Redispatch reference: the economic dispatch of the grid without any new load (an LP).
+    ``built``: the model without site variables whose load vectors name every state of ``net``
+    (a timeline's years); default: :func:`planner.model.build` ``(objective="reference")``."""
     from planner import redispatch
 
-    built = mdl.build(cand, params, objective="reference")
+    built = built if built is not None else mdl.build(cand, params, objective="reference")
     redispatch.add_dispatch(built, net, params, pay=False)
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
     if info.status != "optimal":

@@ -19,11 +19,23 @@ year whatever its lead. MW that first appear in year *t* are energized at month
 
 A mine keeps mining until the year its conversion serves AI (revenue during construction counts).
 What is built stays: AI and new-mining MW and the binaries never decrease; today's mining may stop
-(a conversion takes its MW), and does not start again. With ``allow_removal`` AI MW may be removed in a later year: each MW
-built in year t is valued ``v_ai[i, t]``, each removed at the start of year t loses its income from
-then on (``u_ai[i, t] = income_i * annuity(12 t, horizon)``; capex is not returned). The objective is the NPV: ``sum_t v[t] * (x[t] - x[t-1])`` for what is
-built and ``sum_t w[t] * keep[t]`` for today's mining. With one year every formula is the
-single-period one (:mod:`planner.model`), so a one-year timeline is today's solve.
+(a conversion takes its MW), and does not start again. The objective is the NPV:
+``sum_t v[t] * (x[t] - x[t-1])`` for what is built and ``sum_t w[t] * keep[t]`` for today's
+mining. With one year every formula is the single-period one (:mod:`planner.model`), so a
+one-year timeline is today's solve.
+
+With ``allow_removal`` AI and new-mining MW may be removed in a later year. AI: each MW built in
+year t is valued ``v_ai[i, t]``, each removed at the start of year t loses its income from then on
+(``u_ai[i, t] = income_i * annuity(12 t, horizon)``; capex is not returned). New mining: each
+year's MW are a vintage of their own (built ``v_new[b]``); a MW of vintage b removed at the start
+of year t gives up ``u_new[b, t]``, its margins from then on less the hardware it would still buy
+(:func:`planner.economics.new_mining_value_from`), so what it earned is counted exactly.
+
+With redispatch (:mod:`planner.redispatch`) every year's states have their own generator
+variables; each year's MW pay the power price for that year's hours (the last year's: to the
+horizon) and each state's generation cost is weighted by its share of the same discounted hours
+(:func:`planner.redispatch.state_weights`). The reference dispatch without new load is solved for
+every year's states, and the NPV is the sites' value plus the supply margin over all years.
 
 Budgets: capex is spent at decision time; ``budget_usd`` of a year caps what is decided in it, and
 ``max_capex_usd`` the total.
@@ -119,6 +131,9 @@ class Values:
     new_decided: np.ndarray    # (T)
     w_keep: np.ndarray         # (T): today's mining during the year ($ per MW)
     u_ai: np.ndarray           # $ per AI MW removed at the start of the year: its income from then on
+    #: (T x T) $ per new-mining MW first in year b's state (row) removed at the start of year t
+    #: (column): its margins from then on, less the hardware it would buy from then on
+    u_new: np.ndarray
 
 
 def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
@@ -145,7 +160,8 @@ def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
     end = np.where(last, horizon, start + 12.0)
     w_keep = econ.existing_mining_value(e, start, end)
     u_ai = np.where(np.isfinite(override), np.inf, income * econ.annuity_factor(e.discount_rate, start[None, :], horizon))
-    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai, u_ai=u_ai,
+    u_new = econ.new_mining_value_from(e, new_energized[:, None], start[None, :])
+    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai, u_ai=u_ai, u_new=np.asarray(u_new, float),
                   ai_decided=np.minimum(np.floor(decided / 12.0 + 1e-9), T - 1).astype(int),
                   new_allowed=new_allowed, new_energized=new_energized, v_new=np.asarray(v_new, float),
                   new_decided=np.minimum(np.floor((new_energized - lead_new) / 12.0 + 1e-9), T - 1).astype(int),
@@ -165,6 +181,10 @@ class Year:
     z: dict = field(default_factory=dict)
     built: dict = field(default_factory=dict)    # AI MW built this year (removable sites)
     removed: dict = field(default_factory=dict)  # AI MW removed this year (removable sites)
+    built_new: dict = field(default_factory=dict)  # new-mining MW built this year (allow_removal)
+    retired: dict = field(default_factory=dict)    # (vintage year, site) -> new-mining MW removed this year
+    #: the year's objective terms of each site: (site, variable, $ per unit / SCALE)
+    terms: list = field(default_factory=list)
     poi: dict = field(default_factory=dict)
     aiup: dict = field(default_factory=dict)
     pools: dict = field(default_factory=dict)
@@ -192,6 +212,14 @@ def asked_and_must(f: pd.DataFrame, tl: Timeline, val: Values) -> tuple[np.ndarr
     return asked, np.where(val.ai_allowed, must, 0.0)
 
 
+def _year_loads(prob, cand: Candidates, params: Params, tl: Timeline, t: int, keep: dict, new: dict, ai: dict
+                ) -> dict[str, list]:
+    """Year ``t``'s load vectors, by state name ("peak" for the last year, "2027 peak" before)."""
+    prefix = tl.name(t)
+    loads = mdl.load_vectors(prob, cand, params, keep, new, ai, prefix=f"y{tl.years[t]}_" if prefix else "")
+    return {f"{prefix} {s}".strip(): v for s, v in loads.items()}
+
+
 def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[Built, list[Year]]:
     """The multi-year MILP (no network rows: :func:`planner.solve._lazy_solve` adds them), and each
     year's handles. The returned :class:`Built` holds every year (its dicts keyed by (year, site))."""
@@ -208,34 +236,50 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     capex_ai = f["capex_ai_usd_per_mw"].to_numpy(float)
     capex_new = f["capex_new_usd_per_mw"].to_numpy(float)
     years = [Year() for _ in range(T)]
-    objective: list[tuple] = []
     # AI MW that may be removed: at sites valued by lease income (a given NPV cannot be split by year)
     removable = np.isfinite(val.u_ai[:, -1]) & bool(tl.allow_removal)
     v_ai_next = np.c_[val.v_ai[:, 1:], np.zeros(n)]
     v_new_next = np.r_[val.v_new[1:], 0.0]
     for t, yr in enumerate(years):
         tag = f"{t}_"
+        before = years[t - 1] if t else Year()
+
+        def value(i, var, usd, yr=yr):
+            yr.terms.append((i, var, usd / SCALE))
+
         for i in range(n):
             if existing[i] > 0 and allow_mining[i]:
                 yr.keep[i] = prob.add_variable(f"keep_{tag}{i}", 0, float(existing[i]))
-                objective.append((yr.keep[i], val.w_keep[t] / SCALE))
+                value(i, yr.keep[i], val.w_keep[t])
             if allow_mining[i] and cap[i] > existing[i] and val.new_allowed[t]:
                 yr.new[i] = prob.add_variable(f"new_{tag}{i}", 0)
-                objective.append((yr.new[i], (val.v_new[t] - v_new_next[t]) / SCALE))
+                if tl.allow_removal:  # each year's MW a vintage of its own, removable in any later year
+                    yr.built_new[i] = prob.add_variable(f"built_new_{tag}{i}", 0)
+                    value(i, yr.built_new[i], val.v_new[t])
+                    for b in range(t):
+                        if i in years[b].built_new:
+                            yr.retired[b, i] = prob.add_variable(f"retired_{b}_{tag}{i}", 0)
+                            value(i, yr.retired[b, i], -val.u_new[b, t])
+                    prob += pulp.LpConstraint(_expr([(yr.new[i], 1.0), (yr.built_new[i], -1.0)]
+                                                    + ([(before.new[i], -1.0)] if i in before.new else [])
+                                                    + [(v, 1.0) for (b, k), v in yr.retired.items() if k == i]),
+                                              pulp.LpConstraintEQ, f"change_new_{tag}{i}", 0.0)
+                else:
+                    value(i, yr.new[i], val.v_new[t] - v_new_next[t])
             if allow_ai[i] and ai_cap[i] > 0 and val.ai_allowed[i, t]:
                 yr.ai[i] = prob.add_variable(f"ai_{tag}{i}", float(must[i, t]), float(asked[i, t]))
                 if removable[i]:  # built and removed MW (below): each valued on its own
                     yr.built[i] = prob.add_variable(f"built_{tag}{i}", 0)
-                    objective.append((yr.built[i], val.v_ai[i, t] / SCALE))
+                    value(i, yr.built[i], val.v_ai[i, t])
                     if t and i in years[t - 1].ai:
                         yr.removed[i] = prob.add_variable(f"removed_{tag}{i}", 0)
-                        objective.append((yr.removed[i], -val.u_ai[i, t] / SCALE))
+                        value(i, yr.removed[i], -val.u_ai[i, t])
                     prev = [(years[t - 1].ai[i], -1.0)] if t and i in years[t - 1].ai else []
                     prob += pulp.LpConstraint(_expr([(yr.ai[i], 1.0), (yr.built[i], -1.0)] + prev
                                                     + ([(yr.removed[i], 1.0)] if i in yr.removed else [])),
                                               pulp.LpConstraintEQ, f"change_{tag}{i}", 0.0)
                 else:
-                    objective.append((yr.ai[i], (val.v_ai[i, t] - v_ai_next[i, t]) / SCALE))
+                    value(i, yr.ai[i], val.v_ai[i, t] - v_ai_next[i, t])
                 if block[i] > 0:
                     yr.z[i] = prob.add_variable(f"z_{tag}{i}", 1 if must[i, t] > 0 else 0, 1, cat=pulp.LpBinary)
         for i in range(n):
@@ -253,7 +297,6 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
             prob += pulp.LpConstraint(_expr([(a, 1.0), (z, -lo)]), pulp.LpConstraintGE, f"ailo_{tag}{i}", 0.0)
         if t:  # what is built stays; today's mining may stop, and once stopped stays stopped (a restart
             # would skip the hardware refresh of the years it stood still)
-            before = years[t - 1]
             for i, v in yr.keep.items():
                 if i in before.keep:
                     prob += pulp.LpConstraint(_expr([(v, 1.0), (before.keep[i], -1.0)]), pulp.LpConstraintLE,
@@ -261,16 +304,14 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
             for name in ("ai", "new", "z"):
                 now, prev = getattr(yr, name), getattr(before, name)
                 for i, v in prev.items():
-                    if name in ("ai", "z") and removable[i] and i in now:
+                    if i in now and ((name in ("ai", "z") and removable[i]) or (name == "new" and tl.allow_removal)):
                         continue  # may be removed
                     if i in now:
                         prob += pulp.LpConstraint(_expr([(now[i], 1.0), (v, -1.0)]), pulp.LpConstraintGE,
                                                   f"stay_{name}_{tag}{i}", 0.0)
                     else:  # not allowed this year (a cap of 0): nothing before either
                         prob += pulp.LpConstraint(_expr([(v, 1.0)]), pulp.LpConstraintEQ, f"none_{name}_{tag}{i}", 0.0)
-        prefix = tl.name(t)
-        loads = mdl.load_vectors(prob, cand, params, yr.keep, yr.new, yr.ai, prefix=f"y{tl.years[t]}_" if prefix else "")
-        yr.loads = {f"{prefix} {s}".strip(): v for s, v in loads.items()}
+        yr.loads = _year_loads(prob, cand, params, tl, t, yr.keep, yr.new, yr.ai)
         for r, pool in tl.pools_mw.items():
             terms = []
             for i in np.flatnonzero(region == r):
@@ -287,7 +328,14 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
             terms = [(yr.ai[i], 1.0) for i in np.flatnonzero(region == r) if i in yr.ai]
             yr.demand[r] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"demand_{tag}{r}", float(mw[t]))
             prob += yr.demand[r]
-    prob += _expr(objective)
+    by_vintage: dict[tuple, list] = {}  # a new-mining vintage is removed at most once in all
+    for yr in years:
+        for (b, i), v in yr.retired.items():
+            by_vintage.setdefault((b, i), []).append((v, 1.0))
+    for (b, i), retired in by_vintage.items():
+        prob += pulp.LpConstraint(_expr(retired + [(years[b].built_new[i], -1.0)]), pulp.LpConstraintLE,
+                                  f"retire_{b}_{i}", 0.0)
+    prob += _expr([(v, c) for yr in years for _, v, c in yr.terms])
 
     # capex is spent when an increment is decided
     spent: list[list] = [[] for _ in range(T)]
@@ -301,7 +349,10 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
                 spent[val.ai_decided[i, t]] += [(v, c)] + ([(prev.ai[i], -c)] if i in prev.ai else [])
         for i, v in yr.new.items():
             c = capex_new[i] / SCALE
-            spent[val.new_decided[t]] += [(v, c)] + ([(prev.new[i], -c)] if i in prev.new else [])
+            if i in yr.built_new:
+                spent[val.new_decided[t]] += [(yr.built_new[i], c)]
+            else:
+                spent[val.new_decided[t]] += [(v, c)] + ([(prev.new[i], -c)] if i in prev.new else [])
     if tl.budget_usd is not None:
         for t, limit in enumerate(tl.budget_usd):
             if np.isfinite(limit) and spent[t]:
@@ -309,8 +360,10 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     budget = None
     if params.max_capex_usd is not None:  # in all: the capex of the last year's state (increments telescope)
         end = years[-1]
-        terms = mdl.capex_terms(f, end.new, {i: v for i, v in end.ai.items() if not removable[i]})
+        terms = mdl.capex_terms(f, {} if tl.allow_removal else end.new,
+                                {i: v for i, v in end.ai.items() if not removable[i]})
         terms += [(v, capex_ai[i] / SCALE) for yr in years for i, v in yr.built.items()]  # every MW built
+        terms += [(v, capex_new[i] / SCALE) for yr in years for i, v in yr.built_new.items()]
         budget = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, "budget", params.max_capex_usd / SCALE)
         prob += budget
 
@@ -328,14 +381,47 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
 
 def end_state(built: Built, years: list[Year], net: Network) -> tuple[Built, Network]:
     """Views of the last year alone: its variables and rows as a single-period :class:`Built`, and
-    its states as a :class:`Network` (for :func:`planner.result.assemble`)."""
+    its states as a :class:`Network` (for :func:`planner.result.assemble`). The load vectors are
+    the model's (with redispatch they end with the generators' output changes)."""
     end = years[-1]
     names = set(end.loads)
     view = Built(prob=built.prob, keep=end.keep, new=end.new, ai=end.ai, z=end.z, load=[], poi=end.poi,
-                 aiup=end.aiup, pools=end.pools, demand=end.demand, budget=built.budget, loads=end.loads,
-                 rows={k: c for k, c in built.rows.items() if k[1] in names}, live=built.live)
+                 aiup=end.aiup, pools=end.pools, demand=end.demand, budget=built.budget,
+                 loads={k: built.loads[k] for k in end.loads},
+                 rows={k: c for k, c in built.rows.items() if k[1] in names}, live=built.live,
+                 segments={k: v for k, v in built.segments.items() if k in names})
     states = [st for st in net.states if st.name in names]
-    return view, dataclasses.replace(net, states=states, screened=states[0].n0.screened)
+    if isinstance(net, Network):
+        return view, dataclasses.replace(net, states=states, screened=states[0].n0.screened)
+    return view, dataclasses.replace(net, states=states)  # redispatch: every branch is screened in
+
+
+def _reference(cand: Candidates, params: Params, tl: Timeline) -> Built:
+    """The redispatch reference of a timeline: no site variable, a zero load vector per state of
+    every year (:func:`planner.solve._reference_dispatch` adds the dispatch)."""
+    prob = pulp.LpProblem("planner_timeline_reference", pulp.LpMaximize)
+    loads = {}
+    for t in range(tl.n):
+        loads.update(_year_loads(prob, cand, params, tl, t, {}, {}, {}))
+    prob += _expr([])
+    return Built(prob=prob, keep={}, new={}, ai={}, z={}, load=[], poi={}, aiup={}, pools={}, demand={},
+                 budget=None, loads=loads)
+
+
+def _energy_payments(years: list[Year], net, params: Params) -> tuple[list[tuple], list[dict]]:
+    """Redispatch: each year's energy payments on its MW (objective terms, million $) and the
+    payment of one MW of each use in each year ($): the power price over the hours of the year's
+    window (the last year's: to the horizon), each use's share of its states averaged."""
+    from planner import redispatch
+
+    terms, per_mw = [], []
+    for t, yr in enumerate(years):
+        shares = [st.share for st in net.states if net.period_of[st.name] == t]
+        pay = redispatch.energy_payment_usd_per_mw(params, shares, redispatch.period_window(params, t, len(years)))
+        per_mw.append(pay)
+        for var_set, use in ((yr.keep, "mining"), (yr.new, "mining"), (yr.ai, "ai")):
+            terms.extend((v, pay[use] / SCALE) for v in var_set.values())
+    return terms, per_mw
 
 
 # --------------------------------------------------------------------------- solve
@@ -351,10 +437,7 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
 
     params = params.validate()
     tl = tl.validate()
-    if params.supply_response == "redispatch":
-        raise InputError("a timeline solves with a fixed supply response (headroom, pmax, single or regional); "
-                         "redispatch is not available for timelines yet", field="grid.supply_response",
-                         value="redispatch", expected="headroom, pmax, single or regional")
+    redispatching = params.supply_response == "redispatch"
     sites, timings, t0, deadline = slv.begin(grid, sites, params)
     t = time.perf_counter()
     slack = slv.fixed_slack(params.supply_response)
@@ -373,7 +456,18 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     t = time.perf_counter()
     val = values(cand.frame, params.economics, tl.n)
     built, years = build(cand, params, tl, val)
+    paid_per_mw = ref_xs = None
+    if redispatching:
+        from planner import redispatch
+
+        redispatch.add_dispatch(built, net, params, pay=False)
+        pay, paid_per_mw = _energy_payments(years, net, params)
+        built.prob.setObjective(built.prob.objective + _expr(pay))
     timings["build"] = time.perf_counter() - t
+    if redispatching:
+        t = time.perf_counter()
+        ref_xs = slv._reference_dispatch(cand, net, params, deadline, built=_reference(cand, params, tl))
+        timings["reference_dispatch"] = time.perf_counter() - t
     t = time.perf_counter()
     mip = slv._lazy_solve(built, net, params, mip=True, deadline=deadline)
     timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
@@ -389,8 +483,8 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
         raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
     mw = _year_values(years, len(cand))
-    npv = float(sum(c * (v.varValue or 0.0) for v, c in built.prob.objective.items())) * SCALE
-    site_npv = _site_npv(mw, val)
+    site_npv = _site_npv(years, len(cand))
+    npv = float(site_npv.sum())
     values_end = slv._collect(view, cand)
     xs = slv._state_loads(view)
     t = time.perf_counter()
@@ -407,6 +501,16 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     result = assemble(grid, sites, end_model, cand, view, net_end, values_end, mip, lp, existing, end_params,
                       scenario=scenario, xs=xs)
     result.summary["network"]["supply_response"] = params.supply_response
+    if redispatching:
+        paid = sum(float(v.varValue or 0.0) * c for v, c in pay) * SCALE
+        shown = {str(y): {u: round(float(x), 0) for u, x in p.items()} for y, p in zip(tl.years, paid_per_mw)}
+        block, result.dispatch_table = redispatch.report(net, params, slv._state_loads(built), ref_xs, None, cand,
+                                                         payments=(paid, shown))
+        block["energy_payment_basis"] = ("each year's MW pay for the hours of that year (the last year's: to the "
+                                         "horizon); generation cost likewise, against each year's dispatch "
+                                         "without new load")
+        result.summary["redispatch"] = block
+        npv += block["supply_margin_npv_usd"]
     result.summary["objective_usd"] = round(npv, 0)
     rows = cand.frame["row"].to_numpy()
     value = result.allocation["value_usd"].to_numpy(float).copy()
@@ -436,14 +540,15 @@ def _year_values(years: list[Year], n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _site_npv(mw: dict, val: Values) -> np.ndarray:
-    """Each site's NPV over the timeline ($): what it builds valued from its energization, and
-    today's mining it keeps."""
-    inc_ai = np.diff(mw["ai"], axis=1, prepend=0.0)
-    inc_new = np.diff(mw["new"], axis=1, prepend=0.0)
-    removed = np.where(np.isfinite(val.u_ai), val.u_ai, 0.0) * np.clip(-inc_ai, 0.0, None)
-    return ((np.clip(inc_ai, 0.0, None) * val.v_ai).sum(axis=1) - removed.sum(axis=1)
-            + (inc_new * val.v_new[None, :]).sum(axis=1) + (mw["keep"] * val.w_keep[None, :]).sum(axis=1))
+def _site_npv(years: list[Year], n: int) -> np.ndarray:
+    """Each site's NPV over the timeline ($): its objective terms at the solution (what it builds
+    valued from its energization, what it removes, today's mining it keeps)."""
+    out = np.zeros(n)
+    for yr in years:
+        if yr.terms:
+            site, var, coef = zip(*yr.terms)
+            np.add.at(out, np.array(site), np.array(coef) * np.array([v.varValue or 0.0 for v in var]))
+    return out * SCALE
 
 
 def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.DataFrame, np.ndarray]:
@@ -452,6 +557,7 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
     T, n = tl.n, len(f)
     years = np.array(tl.years)
     removed_ai = np.clip(-np.diff(mw["ai"], axis=1, prepend=0.0), 0.0, None)
+    removed_new = np.clip(-np.diff(mw["new"], axis=1, prepend=0.0), 0.0, None)
     inc_ai = np.clip(np.diff(mw["ai"], axis=1, prepend=0.0), 0.0, None)
     inc_new = np.clip(np.diff(mw["new"], axis=1, prepend=0.0), 0.0, None)
     # energized after the last year began: MW of the end state whose lead runs past its start
@@ -496,6 +602,7 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
                                           + (inc_new[here, t] - (new_later[here] if t == T - 1 else 0)).sum()),
                 "energized_after_mw": float((ai_later[here] + new_later[here]).sum()) if t == T - 1 else 0.0,
                 "removed_ai_mw": float(removed_ai[here, t].sum()),
+                "removed_mining_mw": float(removed_new[here, t].sum()),
             })
     table = pd.DataFrame.from_records(records)
     num = table.columns.difference(["year", "region"])

@@ -60,14 +60,14 @@ def test_redispatch_objective_equals_pypsa_optimize_on_texas(texas):
     value = f["v_ai_usd_per_mw"].to_numpy() + pay
     table = pd.DataFrame({"name": f["site_id"].to_numpy(), "bus": np.asarray(cand.buses)[cand.bus_of_site],
                           "cap_mw": f["ai_cap_mw"].to_numpy(), "value_usd_per_mw": value})
-    ref = solve_redispatch(model, texas, table, curves, cost_factor=net.hours_weight, post_processing=False)
+    ref = solve_redispatch(model, texas, table, curves, cost_factor=net.weights["peak"], post_processing=False)
     assert ref["info"]["condition"] == "optimal"
 
     lo_cost = costs.cost_at(costs.gens["lo_mw"].to_numpy()).sum()
 
     def objective(served_mw: np.ndarray, gen_mw: np.ndarray) -> float:
         """Value of the served MW less the NPV of generation cost above the generators' lower limits."""
-        return float(value @ served_mw - net.hours_weight * (costs.cost_at(gen_mw).sum() - lo_cost))
+        return float(value @ served_mw - net.weights["peak"] * (costs.cost_at(gen_mw).sum() - lo_cost))
 
     alloc = result.allocation.set_index("site_id").loc[f["site_id"], "ai_mw"].to_numpy(float)
     disp = result.dispatch_table.set_index("gen").loc[costs.gens["gen"], "p_mw"].to_numpy(float)

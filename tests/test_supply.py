@@ -16,7 +16,6 @@ import planner
 from planner import economics as E
 from planner import examples as ex
 from planner.errors import InputError
-from planner.grid import grid_from_tables
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -84,17 +83,6 @@ def test_regional_default_regions_equal_headroom_on_one_interconnect(texas, texa
 # --------------------------------------------------------------------------- redispatch by hand
 
 
-def two_bus(rate_mw: float = 150.0):
-    """Bus 1 (reference): generator 1 at $20/MWh, 100 MW. Bus 2: 100 MW of load and generator 2 at
-    $50/MWh, idle. One line rated ``rate_mw``. Both generators 0-500 MW, linear costs."""
-    t = ex._tables(2, [(1, 2, 0.1, rate_mw)], [(1, 100.0, 500.0), (2, 0.0, 500.0)], loads={2: 100.0})
-    g = grid_from_tables(t, name="two-bus", source="tests")
-    g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)
-    pp.create_poly_cost(g.net, 1, "gen", cp1_eur_per_mw=20.0)
-    pp.create_poly_cost(g.net, 2, "gen", cp1_eur_per_mw=50.0)
-    return g
-
-
 @pytest.mark.parametrize("value", [5e5, 1e6])
 def test_redispatch_two_buses_by_hand(value):
     """Without new load the cheap generator serves the 100 MW over the line. A new AI load at bus 2
@@ -103,7 +91,7 @@ def test_redispatch_two_buses_by_hand(value):
     $50, a loss of $10/MWh, i.e. 10 H $ of NPV per MW (H = 8760 h x the annuity factor). So the site
     takes 50 MW when the value of a MW is below 10 H ($0.5M < 10 H ~ $0.75M) and all 300 MW above it.
     Objective = value + payments - (cost - reference cost), each dollar once."""
-    g = two_bus()
+    g = ex.two_bus()
     sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",
                              "ai_value_usd_per_mw": value, "min_block_mw": 0}])
     r = planner.plan(g, sites, planner.Params(**ONE, supply_response="redispatch", redispatch_cost_segments=1))

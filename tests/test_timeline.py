@@ -344,7 +344,6 @@ def test_base_load_growth_loads_each_year_more(tmp_path):
      ["field 'timeline.base_load_growth_percent.2026'", "'abc'"]),
     (["timeline.years=[2026]", "timeline.ai_demand_mw={Nowhere: {2026: 5}}"], ["ai_demand_mw.Nowhere", "ERCOT"]),
     (["timeline.years=[2026]", "demand.requests.0.ramp={2027: 99999}"], ["ramp", "99999"]),
-    (["timeline.years=[2026]", "grid.supply_response=redispatch"], ["redispatch", "timeline"]),
 ])
 def test_bad_timelines_are_one_line_errors(monkeypatch, capsys, tmp_path, sets, needles):
     from planner.cli import main
@@ -560,3 +559,167 @@ def test_the_gantt_chart_shows_the_largest_sites_in_energization_order():
     assert set(shown) == set(expect["site_id"])
     assert list(alloc.set_index("site_id").loc[shown, "first_year"]) == sorted(expect["first_year"])
     assert "5 smaller left out" in fig.axes[1].get_title(loc="left")
+
+
+# --------------------------------------------------------------------------- redispatch
+
+
+def _hours(start: float, end: float) -> float:
+    """NPV of $1 an hour from month ``start`` to ``end`` (by hand: a monthly sum)."""
+    return 8760 * annuity(ECON.discount_rate, start, end)
+
+
+@pytest.mark.parametrize("value", [3e5, 1e6])
+def test_a_redispatch_timeline_by_hand(value):
+    """Two years on the two-bus grid (cheap generator 1 across a 150 MW line, dear generator 2 at
+    the load bus); the base load grows 20 % in the second year (100 -> 120 MW, generator 1 takes
+    it). An AI site at bus 2 (lead 0, worth ``value`` per MW decided at once, that NPV discounted
+    a year when decided a year later) pays $40/MWh: each year its MW up to the line's room (50,
+    then 30 MW) come from generator 1 at $20, the rest from generator 2 at $50. Every pattern
+    x0 <= x1 at the breakpoints is written out; the plan is the best of them, and its NPV the
+    sites' value plus each year's payments less each year's generation cost above the dispatch
+    without new load, each year over its own hours (the second to the horizon)."""
+    g = ex.two_bus()
+    sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",
+                             "ai_value_usd_per_mw": value, "min_block_mw": 0, "ai_lead_months": 0}])
+    params = planner.Params(**FIRM, supply_response="redispatch", redispatch_cost_segments=1,
+                            check_existing_load=False, mip_gap=0)
+    tl = Timeline(years=YEARS[:2], load_factor=np.array([1.0, 1.2]))
+    r = plan_timeline(g, sites, params, tl)
+    w = [_hours(0, 12), _hours(12, H)]
+    price = ECON.power_price_usd_per_mwh
+    later = float(E.discount(ECON.discount_rate, 12))
+
+    def npv(x0, x1):
+        total = value * x0 + value * later * (x1 - x0)
+        for k, (x, room) in enumerate(((x0, 50.0), (x1, 30.0))):
+            total += w[k] * (price * x - 20.0 * min(x, room) - 50.0 * max(x - room, 0.0))
+        return total
+
+    points = [0.0, 30.0, 50.0, 300.0]
+    best = max((npv(a, b), a, b) for a in points for b in points if a <= b)
+    assert r.summary["objective_usd"] == pytest.approx(best[0], rel=1e-7)
+    a = r.allocation.set_index("site_id")
+    assert [a.at["ai", "ai_mw_2026"], a.at["ai", "ai_mw_2027"]] == pytest.approx(list(best[1:]), abs=1e-6)
+    red = r.summary["redispatch"]
+    # each year's dispatch without new load: generator 1 serves the base load
+    assert red["reference_generation_cost_usd_per_h"] == pytest.approx({"2026 peak": 2000.0, "peak": 2400.0})
+    x1 = best[2]
+    assert red["generation_cost_usd_per_h"]["peak"] == pytest.approx(
+        20.0 * (120 + min(x1, 30.0)) + 50.0 * max(x1 - 30.0, 0.0))
+    assert red["energy_payment_usd_per_mw"]["2027"]["ai"] == pytest.approx(price * w[1], rel=1e-6)
+    # the end state's dispatch is the last year's; earlier years have columns of their own
+    t = r.dispatch_table.set_index("gen")
+    assert t["reference_mw"].to_dict() == pytest.approx({1: 120.0, 2: 0.0})
+    assert t["2026_peak_reference_mw"].to_dict() == pytest.approx({1: 100.0, 2: 0.0})
+    # the NPV is the model's objective plus each state's weighted cost without new load
+    assert r.allocation["value_usd"].sum() + red["supply_margin_npv_usd"] == pytest.approx(
+        r.summary["objective_usd"], abs=1.0)
+
+
+def test_a_one_year_redispatch_timeline_is_the_single_period_solve():
+    """On the mesh (quadratic costs) with off-peak hours and a mine: one year of redispatch = today's
+    redispatch plan."""
+    import pandapower as pp
+
+    g = ex.mesh()
+    g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)
+    pp.create_poly_cost(g.net, 1, "gen", cp1_eur_per_mw=25.0, cp2_eur_per_mw2=0.02)
+    pp.create_poly_cost(g.net, 2, "gen", cp1_eur_per_mw=45.0, cp2_eur_per_mw2=0.01)
+    sites = ex.sites_at(g, [
+        {"site_id": "m", "bus": 3, "poi_mw": 80, "operating_mw": 40, "current_use": "bitcoin", "min_block_mw": 30},
+        {"site_id": "d", "bus": 5, "poi_mw": 120, "current_use": "development", "min_block_mw": 0,
+         "ai_lead_months": 0}])
+    params = planner.Params(supply_response="redispatch", check_existing_load=False, mip_gap=0)
+    single = planner.plan(g, sites, params)
+    one = plan_timeline(g, sites, params, timeline(1))
+    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9, abs=1.0)
+    for col in ("ai_mw", "mining_mw", "value_usd"):
+        assert one.allocation[col].to_numpy() == pytest.approx(single.allocation[col].to_numpy(), abs=1e-4)
+    for key in ("generation_cost_usd_per_h", "reference_generation_cost_usd_per_h", "supply_margin_npv_usd"):
+        assert one.summary["redispatch"][key] == pytest.approx(single.summary["redispatch"][key], abs=1.0)
+    assert one.dispatch_table["p_mw"].to_numpy() == pytest.approx(single.dispatch_table["p_mw"].to_numpy(), abs=1e-4)
+
+
+def test_new_mining_may_go_for_ai_when_removal_is_allowed():
+    """One 100 MW site, no mine today, AI only from the fourth year (lead 36 months); a hashprice of
+    $80/PH/day. New mining (lead 6 months) may run from the second year. What is built stays: the
+    site either mines from the second year on or serves AI from the fourth. With removal: it mines
+    in the second and third years and the MW go at the start of the fourth for AI, worth those two
+    years of mining (margins less the build capex and the hardware, by hand) on top of the AI."""
+    e = planner.Economics(hashprice_usd_per_ph_day=80.0)
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "s", "bus": 2, "poi_mw": 100, "operating_mw": 0, "current_use": "conversion",
+                             "region": "R", "min_block_mw": 0, "ai_lead_months": 36, "ai_capex_usd_per_mw": 1e6}])
+    params = planner.Params(**FIRM, supply_response="single", check_existing_load=False, mip_gap=0, economics=e)
+    stays = plan_timeline(g, sites, params, timeline(4))
+    goes = plan_timeline(g, sites, params, timeline(4, allow_removal=True))
+    assert goes.timeline["mining_mw"].tolist() == pytest.approx([0, 100, 100, 0])
+    assert goes.timeline["served_ai_mw"].tolist() == pytest.approx([0, 0, 0, 100])
+    assert goes.timeline["removed_mining_mw"].tolist() == pytest.approx([0, 0, 0, 100])
+    assert stays.timeline["removed_mining_mw"].tolist() == pytest.approx([0, 0, 0, 0])
+    # by hand: built at month 6 (decided today), hardware bought at 12, run to 36
+    margin = float(E.mining_value_per_mw_year(e))
+    hardware = float(E.mining_hardware_usd_per_mw(e))
+    r = e.discount_rate
+    two_years = (margin * annuity(r, 12, 36) - hardware * (1 + r) ** -1
+                 - e.mining_build_capex_usd_per_mw * (1 + r) ** -0.5)
+    assert two_years > 0
+    income = (e.ai_lease_usd_per_kw_month - e.ai_opex_usd_per_kw_month) * 1000 / e.ai_pue * 12
+    ai = income * annuity(r, 36, H) - 1e6
+    mining = float(E.new_mining_npv(e, 12.0))
+    assert ai > mining
+    assert stays.summary["objective_usd"] == pytest.approx(100 * ai, rel=1e-6)
+    assert goes.summary["objective_usd"] == pytest.approx(100 * (ai + two_years), rel=1e-6)
+    assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary["objective_usd"], abs=2.0)
+
+
+def test_new_mining_value_from_today_is_its_npv_less_build_capex():
+    e = ECON
+    for energized in (6.0, 12.0, 30.0):
+        decided = energized - e.mining_lead_months
+        assert float(E.new_mining_value_from(e, energized, 0.0)) - e.mining_build_capex_usd_per_mw * float(
+            E.discount(e.discount_rate, decided)) == pytest.approx(float(E.new_mining_npv(e, energized)), rel=1e-12)
+    # removing at the horizon gives up nothing; later starts give up less
+    assert float(E.new_mining_value_from(e, 12.0, H)) == pytest.approx(0.0, abs=1e-9)
+    assert float(E.new_mining_value_from(e, 12.0, 24.0)) > float(E.new_mining_value_from(e, 12.0, 60.0))
+
+
+def test_a_texas_redispatch_timeline_holds_its_invariants_and_pandapower_dc_opf_agrees(tmp_path):
+    """Texas, three years, base load +2 %/year, redispatch: the timeline invariants (pools, MW
+    that stay, rundcpp on the last year's allocated case within limits and equal to the model's
+    flows), each year's dispatch without new load costing more as the base load grows, and
+    pandapower's own DC OPF (rundcopp, the last year's new loads fixed) finding the model's
+    generation cost in both states within 0.1 %."""
+    import warnings
+
+    import pandapower as pp
+
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+    from planner.validate import allocated_net
+
+    path = tmp_path / "tl.yaml"
+    path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027, 2028]\n  base_load_growth_percent: 2\n")
+    prep, r = run(load_scenario(str(path), ["ac.check=false", "grid.supply_response=redispatch"]))
+    assert r.status == "optimal"
+    _invariants(prep, r)
+    red = r.summary["redispatch"]
+    ref = red["reference_generation_cost_usd_per_h"]
+    assert ref["2026 peak"] < ref["2027 peak"] < ref["peak"]
+    assert ref["2026 offpeak"] < ref["2027 offpeak"] < ref["offpeak"]
+    assert r.allocation["value_usd"].sum() + red["supply_margin_npv_usd"] == pytest.approx(
+        r.summary["objective_usd"], rel=1e-9)
+    d = r.dispatch_table
+    for state in ("peak", "offpeak"):
+        pre = "" if state == "peak" else "offpeak_"
+        net = allocated_net(prep.grid, r, state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.rundcopp(net)
+        assert net.OPF_converged, state
+        # pandapower prices a piecewise-linear curve from 0 MW at its first slope: add min_mw x slope_1
+        model_cost = float((d[f"{pre}cost_usd_per_h"] - d["cost_at_min_usd_per_h"]
+                            + d["min_mw"] * d["slope_1_usd_per_mwh"]).sum())
+        assert net.res_cost == pytest.approx(model_cost, rel=1e-3), state
+        assert abs(float(net.res_ext_grid["p_mw"].sum())) < 1e-3
