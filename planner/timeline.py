@@ -431,12 +431,16 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
                   scenario: str | None = None):
     """Allocate interconnect capacity year by year; returns a :class:`planner.Result` of the end
     state (the last year), with ``result.timeline`` (one row per year and region), the
-    allocation's ``first_year`` and per-year MW columns, and ``summary["timeline"]``."""
+    allocation's ``first_year`` and per-year MW columns, and ``summary["timeline"]``. A supply pool
+    or AI demand of ``params`` for a region the timeline does not list holds in every year."""
     from planner import solve as slv
     from planner.result import assemble
 
     params = params.validate()
     tl = tl.validate()
+    held = {mine: {**{r: np.full(tl.n, float(v)) for r, v in getattr(params, theirs).items()}, **getattr(tl, mine)}
+            for mine, theirs in (("pools_mw", "supply_pools_mw"), ("ai_demand_mw", "ai_demand_mw"))}
+    tl = dataclasses.replace(tl, **held).validate()
     redispatching = params.supply_response == "redispatch"
     sites, timings, t0, deadline = slv.begin(grid, sites, params)
     t = time.perf_counter()

@@ -723,3 +723,17 @@ def test_a_texas_redispatch_timeline_holds_its_invariants_and_pandapower_dc_opf_
                             + d["min_mw"] * d["slope_1_usd_per_mwh"]).sum())
         assert net.res_cost == pytest.approx(model_cost, rel=1e-3), state
         assert abs(float(net.res_ext_grid["p_mw"].sum())) < 1e-3
+
+
+def test_a_pool_of_the_params_holds_in_every_year_the_timeline_does_not_list():
+    """planner.plan_timeline with Params(supply_pools_mw=...) and a Timeline without pools: the
+    pool caps every year (it is not dropped), as a timeline pool of the same MW each year does."""
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "c", "bus": 2, "poi_mw": 500, "operating_mw": 0, "current_use": "conversion",
+                             "region": "R", "min_block_mw": 0, "ai_lead_months": 0, "allow_mining": False}])
+    base = {**FIRM, "supply_response": "single", "check_existing_load": False, "mip_gap": 0}
+    by_params = plan_timeline(g, sites, planner.Params(**base, supply_pools_mw={"R": 120.0}), timeline(2))
+    by_timeline = plan_timeline(g, sites, planner.Params(**base), timeline(2, pools_mw={"R": np.full(2, 120.0)}))
+    assert by_params.timeline["served_ai_mw"].tolist() == pytest.approx([120, 120])
+    assert by_params.timeline["pool_mw"].tolist() == pytest.approx([120, 120])
+    assert by_params.summary["objective_usd"] == pytest.approx(by_timeline.summary["objective_usd"], rel=1e-12)
