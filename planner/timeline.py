@@ -83,7 +83,7 @@ class Timeline:
     budget_usd: np.ndarray | None = None
     #: region -> AI MW requested in each year (requests that map to no bus included)
     requested_mw: dict[str, np.ndarray] = field(default_factory=dict)
-    #: AI MW may be removed in a later year (their lease income stops; capex is not returned)
+    #: AI and new-mining MW may be removed in a later year (their income stops; capex is not returned)
     allow_removal: bool = False
 
     @property
@@ -441,6 +441,11 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     held = {mine: {**{r: np.full(tl.n, float(v)) for r, v in getattr(params, theirs).items()}, **getattr(tl, mine)}
             for mine, theirs in (("pools_mw", "supply_pools_mw"), ("ai_demand_mw", "ai_demand_mw"))}
     tl = dataclasses.replace(tl, **held).validate()
+    if 12 * (tl.n - 1) >= 12.0 * float(params.economics.horizon_years):
+        raise InputError(f"the last year starts after the economics' horizon of {params.economics.horizon_years:g} "
+                         "years from the first", field="timeline.years", value=f"{tl.years[0]}-{tl.years[-1]}",
+                         expected=f"at most {int(np.ceil(params.economics.horizon_years))} years, or a longer "
+                                  "economics.horizon_years")
     redispatching = params.supply_response == "redispatch"
     sites, timings, t0, deadline = slv.begin(grid, sites, params)
     t = time.perf_counter()
@@ -491,8 +496,12 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     npv = float(site_npv.sum())
     values_end = slv._collect(view, cand)
     xs = slv._state_loads(view)
+    if redispatching:  # read before the duals' LP re-solves the dispatch
+        xs_all = slv._state_loads(built)
+        paid = sum(float(v.varValue or 0.0) * c for v, c in pay) * SCALE
     t = time.perf_counter()
     lp = slv._fix_and_price(built, net, params, deadline)
+    view.rows = {k: c for k, c in built.rows.items() if k[1] in view.loads}  # with the rows pricing added
     timings["duals"] = time.perf_counter() - t
     existing = None
     if params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
@@ -506,9 +515,8 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
                       scenario=scenario, xs=xs)
     result.summary["network"]["supply_response"] = params.supply_response
     if redispatching:
-        paid = sum(float(v.varValue or 0.0) * c for v, c in pay) * SCALE
         shown = {str(y): {u: round(float(x), 0) for u, x in p.items()} for y, p in zip(tl.years, paid_per_mw)}
-        block, result.dispatch_table = redispatch.report(net, params, slv._state_loads(built), ref_xs, None, cand,
+        block, result.dispatch_table = redispatch.report(net, params, xs_all, ref_xs, None, cand,
                                                          payments=(paid, shown))
         block["energy_payment_basis"] = ("each year's MW pay for the hours of that year (the last year's: to the "
                                          "horizon); generation cost likewise, against each year's dispatch "

@@ -344,6 +344,7 @@ def test_base_load_growth_loads_each_year_more(tmp_path):
      ["field 'timeline.base_load_growth_percent.2026'", "'abc'"]),
     (["timeline.years=[2026]", "timeline.ai_demand_mw={Nowhere: {2026: 5}}"], ["ai_demand_mw.Nowhere", "ERCOT"]),
     (["timeline.years=[2026]", "demand.requests.0.ramp={2027: 99999}"], ["ramp", "99999"]),
+    (["timeline.years=[2026, 2027, 2028]", "economics.horizon_years=2"], ["timeline.years", "horizon", "2026-2028"]),
 ])
 def test_bad_timelines_are_one_line_errors(monkeypatch, capsys, tmp_path, sets, needles):
     from planner.cli import main
@@ -612,9 +613,12 @@ def test_a_redispatch_timeline_by_hand(value):
     t = r.dispatch_table.set_index("gen")
     assert t["reference_mw"].to_dict() == pytest.approx({1: 120.0, 2: 0.0})
     assert t["2026_peak_reference_mw"].to_dict() == pytest.approx({1: 100.0, 2: 0.0})
-    # the NPV is the model's objective plus each state's weighted cost without new load
-    assert r.allocation["value_usd"].sum() + red["supply_margin_npv_usd"] == pytest.approx(
-        r.summary["objective_usd"], abs=1.0)
+    # the supply margin: each year's payments less its cost change, each over that year's hours
+    x0 = best[1]
+    change = w[0] * (20.0 * (100 + min(x0, 50.0)) + 50.0 * max(x0 - 50.0, 0.0) - 2000.0) + w[1] * (
+        20.0 * (120 + min(x1, 30.0)) + 50.0 * max(x1 - 30.0, 0.0) - 2400.0)
+    assert red["generation_cost_change_npv_usd"] == pytest.approx(change, rel=1e-7, abs=1.0)
+    assert red["energy_payments_npv_usd"] == pytest.approx(price * (w[0] * x0 + w[1] * x1), rel=1e-7)
 
 
 def test_a_one_year_redispatch_timeline_is_the_single_period_solve():
@@ -708,8 +712,20 @@ def test_a_texas_redispatch_timeline_holds_its_invariants_and_pandapower_dc_opf_
     ref = red["reference_generation_cost_usd_per_h"]
     assert ref["2026 peak"] < ref["2027 peak"] < ref["peak"]
     assert ref["2026 offpeak"] < ref["2027 offpeak"] < ref["offpeak"]
-    assert r.allocation["value_usd"].sum() + red["supply_margin_npv_usd"] == pytest.approx(
-        r.summary["objective_usd"], rel=1e-9)
+    # the cost change: each state's $/h change over its year's hours (monthly sums), shared by its two states
+    weight = {"2026": _hours(0, 12) / 2, "2027": _hours(12, 24) / 2, "": _hours(24, H) / 2}
+    cost, ref = red["generation_cost_usd_per_h"], red["reference_generation_cost_usd_per_h"]
+    change = sum(weight[s.split()[0] if " " in s else ""] * (cost[s] - ref[s]) for s in cost)
+    assert len(cost) == 6
+    assert red["generation_cost_change_npv_usd"] == pytest.approx(change, rel=1e-6)
+    # payments: each year's MW x the power price x its hours, mining at its mean share of the two states
+    p = planner.Params()
+    a = r.allocation
+    price = ECON.power_price_usd_per_mwh
+    paid = sum(price * 2 * weight[k] * (a[f"ai_mw_{y}"].sum() * (p.ai_firm_share + 1.0) / 2
+                                        + a[f"mining_mw_{y}"].sum() * (p.mining_firm_share + 1.0) / 2)
+               for k, y in (("2026", 2026), ("2027", 2027), ("", 2028)))
+    assert red["energy_payments_npv_usd"] == pytest.approx(paid, rel=1e-6)
     d = r.dispatch_table
     for state in ("peak", "offpeak"):
         pre = "" if state == "peak" else "offpeak_"
@@ -737,3 +753,33 @@ def test_a_pool_of_the_params_holds_in_every_year_the_timeline_does_not_list():
     assert by_params.timeline["served_ai_mw"].tolist() == pytest.approx([120, 120])
     assert by_params.timeline["pool_mw"].tolist() == pytest.approx([120, 120])
     assert by_params.summary["objective_usd"] == pytest.approx(by_timeline.summary["objective_usd"], rel=1e-12)
+    capped = plan_timeline(g, sites, planner.Params(**base, ai_demand_mw={"R": 80.0}), timeline(2))
+    assert capped.timeline["served_ai_mw"].tolist() == pytest.approx([80, 80])
+
+
+def test_each_new_mining_vintage_is_removed_at_most_once_and_pays_its_own_capex():
+    """A 100 MW site whose pool grows 0, 50, 100, 100, 100 MW: new mining of 50 MW in the second year
+    and 50 more in the third (two vintages), both removed at the start of the fifth for AI (lead 48).
+    The first vintage gives up less when removed (it is nearer its hardware refresh); each can only
+    go once, so the NPV is each vintage's own years of mining (economics' formulas) plus the AI.
+    A first-year budget of the AI's capex and 30 MW of new-mining capex (build and first hardware)
+    caps the first vintage at 30 MW."""
+    e = planner.Economics(hashprice_usd_per_ph_day=80.0)
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "s", "bus": 2, "poi_mw": 100, "operating_mw": 0, "current_use": "conversion",
+                             "region": "R", "min_block_mw": 0, "ai_lead_months": 48, "ai_capex_usd_per_mw": 1e6}])
+    params = planner.Params(**FIRM, supply_response="single", check_existing_load=False, mip_gap=0, economics=e)
+    pools = {"R": np.array([0.0, 50.0, 100.0, 100.0, 100.0])}
+    r = plan_timeline(g, sites, params, timeline(5, pools_mw=pools, allow_removal=True))
+    assert r.timeline["mining_mw"].tolist() == pytest.approx([0, 50, 100, 100, 0])
+    assert r.timeline["served_ai_mw"].tolist() == pytest.approx([0, 0, 0, 0, 100])
+    u = [float(E.new_mining_value_from(e, 12.0 * b, 48.0)) for b in (1, 2)]
+    assert u[0] < u[1]  # without the once-only row the first vintage would be removed twice
+    v = [float(E.new_mining_npv(e, 12.0 * b)) for b in (1, 2)]
+    income = (e.ai_lease_usd_per_kw_month - e.ai_opex_usd_per_kw_month) * 1000 / e.ai_pue * 12
+    ai = income * annuity(e.discount_rate, 48, H) - 1e6
+    assert r.summary["objective_usd"] == pytest.approx(50 * (v[0] - u[0]) + 50 * (v[1] - u[1]) + 100 * ai, rel=1e-6)
+    # the first year decides the first vintage and the AI (energized at 48 months, decided today)
+    budget = np.array([30 * (e.mining_build_capex_usd_per_mw + float(E.mining_hardware_usd_per_mw(e))) + 100 * 1e6, np.inf, np.inf, np.inf, np.inf])
+    capped = plan_timeline(g, sites, params, timeline(5, pools_mw=pools, allow_removal=True, budget_usd=budget))
+    assert capped.timeline["mining_mw"].tolist()[1] == pytest.approx(30, abs=1e-6)
