@@ -128,6 +128,10 @@ def _flag(sites: pd.DataFrame, name: str, default: np.ndarray) -> np.ndarray:
     return np.where(known, values, default)
 
 
+#: MW below which a site's minimum block counts as none (see :func:`candidates`)
+BLOCK_TOL_MW = 1e-6
+
+
 def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     """Turn mapped sites into model candidates; list the others with a reason.
 
@@ -189,6 +193,9 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     ai_cap = np.minimum(np.nan_to_num(cap), _column(sites, "ai_max_mw", np.inf))
     ai_min = _column(sites, "ai_min_mw", 0.0)
     block = np.minimum(_column(sites, "min_block_mw", params.min_block_mw), ai_cap)
+    # a block under a watt is below the solver's feasibility tolerance (1e-7 MW): the MILP could take
+    # it as built with no MW, and the LP with the binaries fixed then finds no solution; it is no block
+    block = np.where(block < BLOCK_TOL_MW, 0.0, block)
     frame = pd.DataFrame({
         "site_id": sites["site_id"].astype(str).to_numpy() if "site_id" in sites else np.arange(n).astype(str),
         "row": np.arange(n),
