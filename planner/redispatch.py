@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from planner import economics as econ
 from planner import sensitivity as sens
 from planner.errors import InputError
-from planner.security import Contingencies, Rows, State, over_limit, state_shares
+from planner.security import Contingencies, Rows, State, over_limit, state_specs
 
 logger = logging.getLogger(__name__)
 
@@ -250,19 +250,15 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     :func:`planner.security.build_network` (default: one period, ("", 1))."""
     mon = np.flatnonzero(model.monitored)
     states, period_of = [], {}
-    periods = periods or [("", 1.0)]
-    for k, (prefix, growth) in enumerate(periods):
-        for name, share in state_shares(params).items():
-            factor = growth * (1.0 if name == "peak" else float(params.offpeak_load_factor))
-            m = sens.scaled_loads(model, grid.net, factor)  # the model itself at factor 1
-            base = m.flow_mw[mon]
-            limit = np.fmax(model.rate_mw[mon] * derate, np.abs(base))
-            full = f"{prefix} {name}".strip()
-            st = State(name=full, model=m, share=share, load_factor=factor)
-            st.n0 = Rows(kind="n-0", state=full, branch=mon, outage=np.full(len(mon), -1), sens=None, base=base,
-                         limit=limit, screened=np.arange(len(mon)))
-            states.append(st)
-            period_of[full] = k
+    for full, share, factor, k in state_specs(params, periods):
+        m = sens.scaled_loads(model, grid.net, factor)  # the model itself at factor 1
+        base = m.flow_mw[mon]
+        limit = np.fmax(model.rate_mw[mon] * derate, np.abs(base))
+        st = State(name=full, model=m, share=share, load_factor=factor)
+        st.n0 = Rows(kind="n-0", state=full, branch=mon, outage=np.full(len(mon), -1), sens=None, base=base,
+                     limit=limit, screened=np.arange(len(mon)))
+        states.append(st)
+        period_of[full] = k
     costs = generator_costs(grid, [st.model for st in states], int(params.redispatch_cost_segments))
     cols = model.positions(cand.buses)
     n_cols, n_gen = len(cols), len(costs.gens)
@@ -272,7 +268,7 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
                       shape=(len(inj_pos), n_cols + n_gen))
     net = RedispatchNetwork(mon=mon, states=states, contingencies=contingencies, buses=np.asarray(cand.buses),
                             cache_mb=float(params.lodf_cache_mb) / 4, costs=costs, weights={}, E=E,
-                            inj_pos=inj_pos, model=model, period_of=period_of, n_periods=len(periods))
+                            inj_pos=inj_pos, model=model, period_of=period_of, n_periods=max(period_of.values()) + 1)
     net.reweight(params)
     if contingencies is not None:
         for st in states:

@@ -315,6 +315,16 @@ def state_shares(params) -> dict[str, dict[str, float]]:
     return {"peak": peak, "offpeak": {"mining": 1.0, "ai": 1.0}}
 
 
+def state_specs(params, periods: list[tuple[str, float]] | None = None) -> list[tuple[str, dict, float, int]]:
+    """(name, share of each use, base-load factor, period index) of every load state: each state of
+    :func:`state_shares` in each period (a timeline's year: (prefix, base-load factor); default one
+    period, ("", 1)), named ``"<prefix> peak"`` (``"peak"`` for the prefix "")."""
+    return [(f"{prefix} {name}".strip(), share,
+             growth * (1.0 if name == "peak" else float(params.offpeak_load_factor)), k)
+            for k, (prefix, growth) in enumerate(periods or [("", 1.0)])
+            for name, share in state_shares(params).items()]
+
+
 def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[str, float]] | None = None
                   ) -> Network:
     """All row families of a plan: states, N-0 limits, and with ``params.security == "n-1"``
@@ -337,9 +347,7 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
     derate = _derate(model, mon, params)
     f = cand.frame
     states = []
-    specs = [(f"{prefix} {name}".strip(), share, growth * (1.0 if name == "peak" else params.offpeak_load_factor))
-             for prefix, growth in (periods or [("", 1.0)]) for name, share in state_shares(params).items()]
-    for name, share, factor in specs:
+    for name, share, factor, _ in state_specs(params, periods):
         m = sens.scaled_loads(model, grid.net, factor)  # the model itself at factor 1
         st = State(name=name, model=m, share=share, groups=groups, load_factor=factor)
         use_share = np.where(f["allow_ai"].to_numpy() & ~f["allow_mining"].to_numpy(), share["ai"],

@@ -461,15 +461,20 @@ def test_removal_lets_ai_serve_early_and_go_when_demand_falls():
     assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary["objective_usd"], abs=2.0)
 
 
-def test_an_infeasible_timeline_exits_1_with_the_conflict(tmp_path):
+def _solve(path, out):
+    """``planner solve PATH --out OUT`` (AC check off) as a subprocess."""
     import subprocess
     import sys
 
+    return subprocess.run([sys.executable, "-m", "planner", "solve", str(path), "--out", str(out),
+                           "--set", "ac.check=false"], capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_an_infeasible_timeline_exits_1_with_the_conflict(tmp_path):
     path = tmp_path / "must.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\ndemand:\n  requests:\n"
                     "    - {name: Big, lat: 32.78, lon: -96.80, mw: 9000, must_serve: true}\n")
-    run = subprocess.run([sys.executable, "-m", "planner", "solve", str(path), "--out", str(tmp_path / "run"),
-                          "--set", "ac.check=false"], capture_output=True, text=True, timeout=600, check=False)
+    run = _solve(path, tmp_path / "run")
     assert run.returncode == 1, run.stderr
     assert "the timeline is infeasible" in run.stderr and "supply pool has 6,500 MW" in run.stderr
     assert not (tmp_path / "run").exists()
@@ -511,14 +516,10 @@ def test_a_request_beyond_the_grid_counts_in_its_region_as_in_the_single_period(
 
 
 def test_an_infeasible_timeline_blames_the_last_years_must_serve_mw(tmp_path):
-    import subprocess
-    import sys
-
     path = tmp_path / "ramp.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\ndemand:\n  requests:\n"
                     "    - {name: Big, lat: 32.78, lon: -96.80, mw: 9000, must_serve: true, ramp: {2027: 3000}}\n")
-    run = subprocess.run([sys.executable, "-m", "planner", "solve", str(path), "--out", str(tmp_path / "run"),
-                          "--set", "ac.check=false"], capture_output=True, text=True, timeout=600, check=False)
+    run = _solve(path, tmp_path / "run")
     assert run.returncode == 1, run.stderr
     # the 3,000 MW asked for in 2027 fit the 6,500 MW pool: the network is the conflict, not the pool
     assert "infeasible" in run.stderr and "overload" in run.stderr and "9,000" not in run.stderr
