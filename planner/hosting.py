@@ -165,12 +165,13 @@ class _PairBounds:
             self._update(_room(post0[:, None], limit[:, None], slope), ll, kk)
             self.evaluated += len(ll) * self.s.shape[1]
 
-    def rows(self, rows, k, cols):
+    def rows(self, rows, k, cols, row_index=None):
         """Evaluate, for each bus c, the pairs (rows[r, c], k[j]) for every r and j (``cols``:
-        LODF columns of the outages ``k``, monitored x len(k))."""
+        LODF columns of the outages ``k``, monitored x len(k); or, with ``row_index``, only the
+        rows of the branches, ``cols[row_index[r, c]]`` that of ``rows[r, c]``)."""
         nr, nc = rows.shape
         c = np.arange(nc)
-        lo = cols[rows]                                              # nr x nc x nk
+        lo = cols[rows if row_index is None else row_index]          # nr x nc x nk
         post0, pre, limit = self._post0_limit(rows[:, :, None], k[None, None, :], lo)
         slope = self.s[rows, c[None, :]][:, :, None] + lo * self.s[k].T[None, :, :]
         if self.dfax > 0 and pre.any():
@@ -188,6 +189,59 @@ class _PairBounds:
         with np.errstate(invalid="ignore"):
             end = base[:, None] + np.where(self.s == 0.0, 0.0, self.s * self.best[None, :])
         return np.maximum(np.abs(base), np.max(np.abs(end), axis=1, initial=0.0))
+
+
+def _dense_group(cont, pb: _PairBounds, rows, base, thr, chunk_rowmax):
+    """The pairs of a group of buses from the dense LODF: every outage on each bus's most
+    constraining branches first, then, chunk by chunk, the pairs the bound cannot prune.
+    Returns (triples seeded, triples kept, the largest |LODF| of each branch per chunk)."""
+    maxes = []
+    for first, cols in cont.chunks():   # seed: every outage on each bus's most constraining branches
+        k = cont.outages[first:first + cols.shape[1]]
+        if len(rows):
+            pb.rows(rows, k, cols)
+        if chunk_rowmax is None:
+            maxes.append(np.abs(cols).max(axis=1, initial=0.0))
+    if chunk_rowmax is None:
+        chunk_rowmax = maxes
+    seeded, kept = pb.evaluated, 0
+    for c, (first, cols) in enumerate(cont.chunks()):
+        k = cont.outages[first:first + cols.shape[1]]
+        reach = pb.reach(base)
+        with np.errstate(invalid="ignore"):  # 0 x inf (a bus moving no flow): no reach
+            cand = np.flatnonzero(reach + np.nan_to_num(chunk_rowmax[c] * reach[k].max(initial=0.0)) > thr)
+            if not len(cand):
+                continue
+            far = np.abs(cols[cand]) * reach[k][None, :]
+            if not np.isfinite(reach).all():
+                far = np.nan_to_num(far, nan=0.0, posinf=np.inf)
+            keep = reach[cand, None] + far > thr[cand, None]
+        own = np.flatnonzero(np.isin(cand, k))                   # the outaged branch itself
+        keep[own, np.searchsorted(k, cand[own])] = False
+        i, j = np.nonzero(keep)
+        before = pb.evaluated
+        pb.pairs(cand[i], k[j], cols[cand[i], j])
+        kept += pb.evaluated - before
+    return seeded, kept, chunk_rowmax
+
+
+def _sparse_group(cont, pb: _PairBounds, rows, base, thr, block: int = 256):
+    """The pairs of a group of buses from a sparse LODF (:class:`planner.security.Contingencies`):
+    the exact rows of each bus's most constraining branches against every outage first, then
+    every pair the bound keeps (:meth:`~planner.security.Contingencies.candidates`, exact).
+    Returns (triples seeded, triples kept)."""
+    if len(rows):
+        lines, index = np.unique(rows, return_inverse=True)
+        index = index.reshape(rows.shape)
+        lo = cont.rows(lines)
+        for a in range(0, len(cont.outages), block):
+            pb.rows(rows, cont.outages[a:a + block], lo[:, a:a + block], row_index=index)
+    seeded = pb.evaluated
+    reach = pb.reach(base)
+    with np.errstate(invalid="ignore"):
+        l, k, lo = cont.candidates(reach, reach, thr)
+    pb.pairs(l, k, lo)
+    return seeded, pb.evaluated - seeded
 
 
 def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.05, cap_mw=None,
@@ -246,33 +300,12 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.
         pb = _PairBounds(s, base, emergency, dfax, cap[sel], budget_mb * 2**20 / 2)
         rows = top[sel].T                                            # TOP_ROWS x group
         rows = rows[(rows >= 0).all(axis=1)]
-        maxes = []
-        for first, cols in cont.chunks():   # seed: every outage on each bus's most constraining branches
-            k = cont.outages[first:first + cols.shape[1]]
-            if len(rows):
-                pb.rows(rows, k, cols)
-            if chunk_rowmax is None:
-                maxes.append(np.abs(cols).max(axis=1, initial=0.0))
-        if chunk_rowmax is None:
-            chunk_rowmax = maxes
-        seeded += pb.evaluated
-        for c, (first, cols) in enumerate(cont.chunks()):
-            k = cont.outages[first:first + cols.shape[1]]
-            reach = pb.reach(base)
-            with np.errstate(invalid="ignore"):  # 0 x inf (a bus moving no flow): no reach
-                cand = np.flatnonzero(reach + np.nan_to_num(chunk_rowmax[c] * reach[k].max(initial=0.0)) > thr)
-                if not len(cand):
-                    continue
-                far = np.abs(cols[cand]) * reach[k][None, :]
-                if not np.isfinite(reach).all():
-                    far = np.nan_to_num(far, nan=0.0, posinf=np.inf)
-                keep = reach[cand, None] + far > thr[cand, None]
-            own = np.flatnonzero(np.isin(cand, k))                   # the outaged branch itself
-            keep[own, np.searchsorted(k, cand[own])] = False
-            i, j = np.nonzero(keep)
-            before = pb.evaluated
-            pb.pairs(cand[i], k[j], cols[cand[i], j])
-            kept += pb.evaluated - before
+        if cont.cache is None:   # sparse LODF: exact rows of the most constraining branches, then the candidates
+            n_seed, n_kept = _sparse_group(cont, pb, rows, base, thr)
+        else:
+            n_seed, n_kept, chunk_rowmax = _dense_group(cont, pb, rows, base, thr, chunk_rowmax)
+        seeded += n_seed
+        kept += n_kept
         hosting[sel] = pb.best
         branch[sel] = np.where(pb.l >= 0, mon[np.maximum(pb.l, 0)], -1)
         outage[sel] = np.where(pb.k >= 0, mon[np.maximum(pb.k, 0)], -1)

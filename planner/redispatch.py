@@ -224,7 +224,7 @@ class RedispatchNetwork:
                 lo = self.pre_lodf[st.name]
                 post = f[l0] + lo * f[k0]
                 over = over_limit(post, st.pre.limit)
-                pick = np.flatnonzero(over | (np.abs(post) >= near * st.pre.limit))
+                pick = np.flatnonzero(over)   # the limit is the flow without new load: no "near" rows
                 n_over += int(over.sum())
                 if len(pick):
                     sides = np.where(post[pick] >= 0, 1, -1)
@@ -273,7 +273,7 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     if contingencies is not None:
         for st in states:
             l, k, lo, post0 = contingencies.preexisting_pairs(st.model.flow_mw[mon])
-            st.pre_pairs = (l, k)
+            st.pre_pairs, st.pre_values = (l, k), (lo, post0)
             net.pre_lodf[st.name] = lo
             st.pre = Rows(kind="n-1 pre-existing", state=st.name, branch=mon[l], outage=mon[k], sens=None,
                           base=post0, limit=np.abs(post0), screened=np.arange(len(l)))

@@ -441,32 +441,6 @@ def _states_block(net, params, branches) -> dict:
     return out
 
 
-def _worst_pairs(c, flow_mon: np.ndarray, base_mon: np.ndarray):
-    """For each monitored branch, its worst post-contingency loading over every outage (share of
-    the emergency rating; pairs already over without new load included), that outage (-1: none),
-    and whether that pair was already over its emergency rating without new load."""
-    m = len(flow_mon)
-    rows = np.arange(m)
-    worst = np.zeros(m)
-    worst_k = np.full(m, -1, dtype=np.int64)
-    pre = np.zeros(m, bool)
-    for start, cols in c.chunks():
-        post = c.post_flows(flow_mon, start, cols)
-        ratio = np.abs(post) / c.emergency[:, None]
-        arg = np.argmax(ratio, axis=1)
-        r = ratio[rows, arg]
-        better = r > worst
-        if not better.any():
-            continue
-        k = c.outages[start + arg[better]]
-        lo = cols[rows[better], arg[better]]
-        post0 = base_mon[better] + lo * base_mon[k]
-        worst[better] = r[better]
-        worst_k[better] = k
-        pre[better] = np.abs(post0) > c.emergency[better] * (1 + 1e-6) + 1e-6
-    return worst, worst_k, pre
-
-
 def security_report(net, loads: dict, model) -> dict:
     """The N-1 figures of a solved plan: every pair checked once more, the worst
     post-contingency loading of each monitored branch (whether or not that pair was over
@@ -483,28 +457,33 @@ def security_report(net, loads: dict, model) -> dict:
         flow_mon = net.flows_mon(st.name, loads[st.name])
         n_over = c.violations(st, flow_mon, near=np.inf)[4]  # pairs over that the new load caused or worsened
         over += n_over
-        worst, worst_k, was_over = _worst_pairs(c, flow_mon, base_mon)
+        worst, worst_k, was_over = c.worst_pairs(flow_mon, base_mon)
         better = worst > worst_all
         worst_all[better] = worst[better]
         outage_all[better] = worst_k[better]
         pre_all[better] = was_over[better]
         state_all[better] = st.name
         rows = st.pre
-        if rows is not None and len(rows.base):
-            after = net.pre_flows(st.name, loads[st.name])
-            rate = model.rate_mw[rows.branch]
-            i = int(np.argmax(np.abs(rows.base) / rate))
+        pl, pk = st.pre_pairs
+        if len(pl):
+            lo, post0 = st.pre_values
+            after = flow_mon[pl] + lo * flow_mon[pk]            # every listed pair, with the new load
+            rate = model.rate_mw[net.mon[pl]]
+            i = int(np.argmax(np.abs(post0) / rate))
+            row_after = net.pre_flows(st.name, loads[st.name]) if rows is not None else np.zeros(0)
             pre[st.name] = {
-                "count": len(rows.base),
-                "branches": len(np.unique(rows.branch)),
-                "worst": {"branch_id": int(model.branch_ids[rows.branch[i]]),
-                          "outage_branch_id": int(model.branch_ids[rows.outage[i]]),
-                          "loading_percent_without_new_load": _round(abs(rows.base[i]) / rate[i] * 100),
+                "count": len(pl),
+                "branches": len(np.unique(pl)),
+                "rows": 0 if rows is None else len(rows.base),
+                "worst": {"branch_id": int(model.branch_ids[net.mon[pl[i]]]),
+                          "outage_branch_id": int(model.branch_ids[net.mon[pk[i]]]),
+                          "loading_percent_without_new_load": _round(abs(post0[i]) / rate[i] * 100),
                           "loading_percent": _round(abs(after[i]) / rate[i] * 100)},
-                "worsened": int(np.sum(np.abs(after) > np.abs(rows.base) * (1 + 1e-6) + 1e-6)),
+                "worsened": 0 if rows is None else
+                int(np.sum(np.abs(row_after) > np.abs(rows.base) * (1 + 1e-6) + 1e-6)),
             }
         else:
-            pre[st.name] = {"count": 0, "branches": 0, "worst": None, "worsened": 0}
+            pre[st.name] = {"count": 0, "branches": 0, "rows": 0, "worst": None, "worsened": 0}
     factor = c.factor
     new = ~pre_all
     return {

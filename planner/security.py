@@ -46,6 +46,10 @@ from planner import sensitivity as sens
 logger = logging.getLogger(__name__)
 
 TOL = 1e-6
+#: sparse LODF (grids whose dense LODF does not fit in ``lodf_cache_mb``): entries kept from this magnitude
+SPARSE_TOL = 1e-3
+#: the N-1 loading report is exact for every branch whose worst post-contingency loading reaches this share
+REPORT_EXACT = 0.9
 
 
 def over_limit(flow: np.ndarray, limit: np.ndarray) -> np.ndarray:
@@ -94,22 +98,36 @@ class State:
     groups: np.ndarray | None = None
     n0: Rows | None = None
     pre: Rows | None = None        # N-1 pairs over without new load
-    #: (l, k) of the pairs in ``pre``, as indices into the monitored list
+    #: (l, k) of every N-1 pair over without new load, as indices into the monitored list (excluded
+    #: from the N-1 check; those a new load can worsen are the rows of ``pre``)
     pre_pairs: tuple = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    #: (LODF, post-contingency flow without new load) of each pair of ``pre_pairs``
+    pre_values: tuple = (np.zeros(0), np.zeros(0))
     #: the grid's base loads in this state, times the case's (off-peak factor, a timeline year's growth)
     load_factor: float = 1.0
 
 
 class Contingencies:
-    """The outages and their LODF columns, shared by the states (the topology is the same)."""
+    """The outages and their LODF, shared by the states (the topology is the same).
+
+    Two ways to hold the LODF, with the same answers:
+
+    * dense (the branch x outage matrix fits in ``cache_mb``): every column is kept;
+    * sparse (larger grids, e.g. Eastern and usa): one pass over the outages keeps the entries
+      of magnitude ``tol`` or more (:func:`planner.sensitivity.lodf_sparse`). A pair left out
+      moves branch *l* by at most ``tol * |f_k|``, so a question about the pairs that could
+      reach a threshold (:meth:`candidates`) is answered from the kept entries for every branch
+      where that margin cannot reach it, and from the branch's exact LODF row (one transposed
+      solve) where it can. Never a dense branch x outage matrix.
+    """
 
     def __init__(self, model: sens.DCModel, mon: np.ndarray, factor: float, cache_mb: float = 2048.0,
-                 chunk: int = 256):
+                 chunk: int = 256, tol: float = SPARSE_TOL):
         self.model, self.mon, self.factor, self.chunk = model, mon, float(factor), chunk
         self.emergency = factor * model.rate_mw[mon]
-        log = logger.info
         t0 = time.perf_counter()
-        self.cache = None
+        self.cache = self.sparse = None
+        self._ctx = None
         if len(mon) * len(mon) * 8 / 2**20 <= cache_mb:
             # one pass: every transfer column, then keep the LODF columns of non-islanding outages
             full = np.empty((len(mon), len(mon)))
@@ -122,40 +140,91 @@ class Contingencies:
             self.cache = full[:, self.outages] if island.any() else full
             del full
         else:
-            log(f"N-1: the LODF matrix ({len(mon):,} x {len(mon):,}) exceeds lodf_cache_mb = {cache_mb:,.0f}; "
-                "every check recomputes its columns (slow on large grids)")
-            island = self._islanding(mon)
+            logger.info(f"N-1: the LODF matrix ({len(mon):,} x {len(mon):,}) exceeds lodf_cache_mb = {cache_mb:,.0f}; "
+                        f"keeping its entries of magnitude {tol:g} or more")
+            lodf, island = sens.lodf_sparse(model, mon, tol=tol, chunk=chunk)
             self.outages = np.flatnonzero(~island)
+            self.sparse = sens.SparseLODF(tol=lodf.tol, matrix=lodf.matrix[:, self.outages].tocsc(),
+                                          denom=lodf.denom[self.outages])
         self.radial = mon[island]   # model branch positions: listed, not outaged
-        log(f"N-1: {len(self.outages):,} outages of {len(mon):,} monitored branches "
-            f"({len(self.radial):,} radial branches island the grid and are not outaged); LODF columns "
-            f"{'kept' if self.cache is not None else 'to be recomputed'} ({time.perf_counter() - t0:.1f} s)")
+        kept = (f"kept ({self.cache.nbytes / 2**20:,.0f} MB)" if self.cache is not None else
+                f"kept above {tol:g} ({self.sparse.matrix.nnz:,} entries, {self.sparse.nbytes / 2**20:,.0f} MB)")
+        logger.info(f"N-1: {len(self.outages):,} outages of {len(mon):,} monitored branches "
+                    f"({len(self.radial):,} radial branches island the grid and are not outaged); LODF {kept} "
+                    f"({time.perf_counter() - t0:.1f} s)")
 
-    def _islanding(self, mon):
-        flags = np.zeros(len(mon), bool)
-        for start in range(0, len(mon), self.chunk):
-            part = mon[start:start + self.chunk]
-            _, own = sens.transfer_columns(self.model, part, part[:1])
-            flags[start:start + len(part)] = np.abs(1.0 - own) < 1e-6
-        return flags
-
-    def _computed_chunks(self):
-        for start in range(0, len(self.outages), self.chunk):
-            k = self.outages[start:start + self.chunk]
-            cols, _ = sens.lodf(self.model, self.mon[k], self.mon)
-            yield start, cols
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_ctx"] = None   # holds the factorization (SuperLU does not pickle); rebuilt on demand
+        return state
 
     def chunks(self):
-        """(first outage number, LODF columns of a chunk of outages: monitored x chunk)."""
+        """(first outage number, LODF columns of a chunk of outages: monitored x chunk); dense only."""
         if self.cache is None:
-            yield from self._computed_chunks()
-        else:
-            for start in range(0, len(self.outages), self.chunk):
-                yield start, self.cache[:, start:start + self.chunk]
+            raise RuntimeError("the LODF is held sparse on this grid: use Contingencies.candidates or .rows")
+        for start in range(0, len(self.outages), self.chunk):
+            yield start, self.cache[:, start:start + self.chunk]
 
     @property
     def pairs(self) -> int:
         return len(self.mon) * len(self.outages) - len(self.outages)
+
+    def rows(self, lines: np.ndarray) -> np.ndarray:
+        """Exact LODF rows (len(lines) x outages) of monitored branches ``lines`` (indices into the
+        monitored list); the entry of a branch against its own outage is 0."""
+        lines = np.asarray(lines, dtype=np.int64)
+        if self.cache is not None:
+            out = self.cache[lines].copy()
+            out[lines[:, None] == self.outages[None, :]] = 0.0
+            return out
+        if self._ctx is None:
+            self._ctx = sens._transfer_setup(self.model, self.mon)
+        return sens.lodf_rows(self.model, self.mon, lines, self.outages, self.sparse.denom, ctx=self._ctx)
+
+    def candidates(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray, block: int = 4096):
+        """Every (branch l, outage k) pair, l != k, with ``reach_l[l] + |LODF[l, k]| * reach_k[k] >= thr[l]``
+        (reach: a bound on |flow| of each monitored branch): (l, k, LODF[l, k]), l and k indices
+        into the monitored list, ordered as the dense chunks would list them (by chunk of outages,
+        then branch, then outage). Exact in both modes: in sparse mode the pairs left out cannot
+        pass unless ``reach_l + tol * max(reach_k) >= thr``, and those branches are taken from their
+        exact rows."""
+        ls, ks, los = [], [], []
+        if self.cache is not None:
+            for start, cols in self.chunks():
+                k = self.outages[start:start + cols.shape[1]]
+                with np.errstate(invalid="ignore"):
+                    keep = reach_l[:, None] + np.abs(cols) * reach_k[k][None, :] >= thr[:, None]
+                keep[k, np.arange(len(k))] = False
+                l, j = np.nonzero(keep)
+                ls.append(l), ks.append(k[j]), los.append(cols[l, j])
+        else:
+            sp_ = self.sparse
+            fk = reach_k[self.outages]
+            exact = np.flatnonzero(reach_l + sp_.tol * fk.max(initial=0.0) >= thr)
+            in_exact = np.zeros(len(self.mon), bool)
+            in_exact[exact] = True
+            m = sp_.matrix
+            for a in range(0, len(self.outages), block):
+                b = min(a + block, len(self.outages))
+                p0, p1 = m.indptr[a], m.indptr[b]
+                r = m.indices[p0:p1].astype(np.int64)
+                v = m.data[p0:p1]
+                c = np.repeat(np.arange(a, b), np.diff(m.indptr[a:b + 1]))
+                ok = (reach_l[r] + np.abs(v) * fk[c] >= thr[r]) & ~in_exact[r]
+                ls.append(r[ok]), ks.append(self.outages[c[ok]]), los.append(v[ok])
+            for a in range(0, len(exact), 256):
+                lines = exact[a:a + 256]
+                lo = self.rows(lines)
+                keep = reach_l[lines][:, None] + np.abs(lo) * fk[None, :] >= thr[lines][:, None]
+                keep[lines[:, None] == self.outages[None, :]] = False
+                i, j = np.nonzero(keep)
+                ls.append(lines[i]), ks.append(self.outages[j]), los.append(lo[i, j])
+        l, k, lo = (np.concatenate(x) if x else np.zeros(0) for x in (ls, ks, los))
+        l, k = l.astype(np.int64), k.astype(np.int64)
+        if self.cache is None and len(l):
+            order = np.lexsort((k, l, np.searchsorted(self.outages, k) // self.chunk))
+            l, k, lo = l[order], k[order], lo[order]
+        return l, k, lo.astype(float)
 
     def post_flows(self, flow_mon: np.ndarray, start: int, cols: np.ndarray) -> np.ndarray:
         """Post-contingency flows (monitored x chunk) of a chunk; the outaged branch carries 0."""
@@ -167,6 +236,12 @@ class Contingencies:
     def preexisting_pairs(self, base: np.ndarray):
         """(l, k, lodf, post0): the pairs over the emergency rating with the monitored flows ``base``
         (l, k: indices into the monitored list)."""
+        if self.cache is None:
+            reach = np.abs(base)
+            l, k, lo = self.candidates(reach, reach, self.emergency * (1 + TOL) + TOL)
+            post = base[l] + lo * base[k]
+            over = over_limit(post, self.emergency[l]) & (np.abs(post) > 0)
+            return l[over], k[over], lo[over], post[over]
         ls, ks, lo = [], [], []
         for start, cols in self.chunks():
             post = self.post_flows(base, start, cols)
@@ -178,15 +253,97 @@ class Contingencies:
         l, k = l.astype(np.int64), k.astype(np.int64)
         return l, k, lo.astype(float), base[l] + lo * base[k]
 
-    def preexisting(self, state: State, s: np.ndarray, dfax: float) -> Rows:
-        """Pairs over the emergency rating without any new load in a state, as explicit rows."""
+    def worst_pairs(self, flow_mon: np.ndarray, base_mon: np.ndarray):
+        """For each monitored branch, its worst post-contingency loading over every outage (share of
+        the emergency rating; pairs already over without new load included), that outage (-1: none),
+        and whether that pair was already over its emergency rating without new load.
+
+        Sparse LODF: exact for every branch whose worst loading reaches ``REPORT_EXACT``; below,
+        the worst over the kept entries (or the branch's own flow, outage -1, where that is
+        higher), within ``tol * max|f_k|`` MW of the exact figure."""
+        m = len(flow_mon)
+        if self.cache is None:
+            return self._sparse_worst_pairs(flow_mon, base_mon)
+        rows = np.arange(m)
+        worst = np.zeros(m)
+        worst_k = np.full(m, -1, dtype=np.int64)
+        pre = np.zeros(m, bool)
+        for start, cols in self.chunks():
+            post = self.post_flows(flow_mon, start, cols)
+            ratio = np.abs(post) / self.emergency[:, None]
+            arg = np.argmax(ratio, axis=1)
+            r = ratio[rows, arg]
+            better = r > worst
+            if not better.any():
+                continue
+            k = self.outages[start + arg[better]]
+            lo = cols[rows[better], arg[better]]
+            post0 = base_mon[better] + lo * base_mon[k]
+            worst[better] = r[better]
+            worst_k[better] = k
+            pre[better] = np.abs(post0) > self.emergency[better] * (1 + 1e-6) + 1e-6
+        return worst, worst_k, pre
+
+    def _sparse_worst_pairs(self, flow_mon: np.ndarray, base_mon: np.ndarray, block: int = 4096):
+        m = len(flow_mon)
+        a = np.abs(flow_mon)
+        fk = a[self.outages]
+        worst = a / self.emergency                       # the flow without outage, until a pair is worse
+        worst_k = np.full(m, -1, dtype=np.int64)
+        worst_lo = np.zeros(m)
+        exact = np.flatnonzero(a + self.sparse.tol * fk.max(initial=0.0) >= REPORT_EXACT * self.emergency)
+        mat = self.sparse.matrix
+
+        def update(r, c, v):
+            ratio = np.abs(flow_mon[r] + v * flow_mon[self.outages[c]]) / self.emergency[r]
+            sel = np.flatnonzero(ratio > worst[r])      # strict: a tie keeps the earlier outage
+            if not len(sel):
+                return
+            r, c, v, ratio = r[sel], c[sel], v[sel], ratio[sel]
+            order = np.lexsort((c, -ratio, r))
+            first = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+            worst[r[first]], worst_k[r[first]], worst_lo[r[first]] = ratio[first], self.outages[c[first]], v[first]
+
+        for s0 in range(0, len(self.outages), block):
+            s1 = min(s0 + block, len(self.outages))
+            p0, p1 = mat.indptr[s0], mat.indptr[s1]
+            update(mat.indices[p0:p1].astype(np.int64), np.repeat(np.arange(s0, s1), np.diff(mat.indptr[s0:s1 + 1])),
+                   mat.data[p0:p1])
+        if len(exact):   # exact rows: start again from the flow without outage
+            worst[exact], worst_k[exact], worst_lo[exact] = a[exact] / self.emergency[exact], -1, 0.0
+            for s0 in range(0, len(exact), 256):
+                lines = exact[s0:s0 + 256]
+                lo = self.rows(lines)
+                i, j = np.nonzero(lines[:, None] != self.outages[None, :])
+                update(lines[i], j, lo[i, j])
+        hit = worst_k >= 0
+        post0 = base_mon + worst_lo * base_mon[np.maximum(worst_k, 0)]
+        pre = hit & (np.abs(post0) > self.emergency * (1 + 1e-6) + 1e-6)
+        return worst, worst_k, pre
+
+    def preexisting(self, state: State, s: np.ndarray, dfax: float, block: int = 65536) -> Rows:
+        """Pairs over the emergency rating without any new load in a state: every one is listed
+        (``state.pre_pairs``) and left out of the N-1 check; those a new load can worsen (a
+        coefficient of at least the DFAX cut-off) become explicit rows, added when over."""
         l, k, lo, post0 = self.preexisting_pairs(state.model.flow_mw[self.mon])
-        coef = s[l] + lo[:, None] * s[k]
-        if dfax > 0:
-            coef[np.abs(coef) < dfax] = 0.0
-        state.pre_pairs = (l, k)
-        return Rows(kind="n-1 pre-existing", state=state.name, branch=self.mon[l], outage=self.mon[k], sens=coef,
-                    base=post0, limit=np.abs(post0), screened=np.arange(len(l)))
+        state.pre_pairs, state.pre_values = (l, k), (lo, post0)
+        coefs, active = [], []
+        for a in range(0, len(l), block):   # blocks of pairs: never all pairs x buses at once
+            coef = s[l[a:a + block]] + lo[a:a + block, None] * s[k[a:a + block]]
+            if dfax > 0:
+                coef[np.abs(coef) < dfax] = 0.0
+            live = np.flatnonzero(np.any(coef != 0.0, axis=1))
+            coefs.append(coef[live])
+            active.append(a + live)
+        active = np.concatenate(active) if active else np.zeros(0, np.int64)
+        coef = np.vstack(coefs) if coefs else np.zeros((0, s.shape[1]))
+        if len(active) < len(l):
+            logger.info(f"N-1 ({state.name}): {len(l):,} pairs over without new load, {len(active):,} of them "
+                        f"with a distribution factor of at least {dfax:g} (rows when over)")
+        # no "near" rows: the limit is the flow without new load, so every row starts at it
+        return Rows(kind="n-1 pre-existing", state=state.name, branch=self.mon[l[active]],
+                    outage=self.mon[k[active]], sens=coef, base=post0[active], limit=np.abs(post0[active]),
+                    screened=np.zeros(0, np.int64))
 
     def violations(self, state: State, flow_mon: np.ndarray, near: float, report: bool = False):
         """Every (branch, outage) pair of a state checked against the emergency rating.
@@ -197,6 +354,8 @@ class Contingencies:
         flow; the number of pairs over; and the worst post-contingency loading of every
         monitored branch (share of its emergency rating) with its outage (-1: none).
         """
+        if self.cache is None:
+            return self._sparse_violations(state, flow_mon, near)
         m = len(self.mon)
         n_over = 0
         worst = np.zeros(m)
@@ -221,6 +380,34 @@ class Contingencies:
             worst_k[better] = k[arg[better]]
             worst_lo[better] = cols[rows[better], arg[better]]
             worst_post[better] = post[rows[better], arg[better]]
+        pick = np.flatnonzero((worst > 1 + TOL + TOL / self.emergency) | (worst >= near))
+        return pick, worst_k[pick], worst_lo[pick], worst_post[pick], n_over, worst, worst_k
+
+    def _sparse_violations(self, state: State, flow_mon: np.ndarray, near: float):
+        """:meth:`violations` from the pairs that can reach ``near`` of the emergency rating (or
+        its limit), found by :meth:`candidates`; ``worst`` is exact where it reaches that share
+        and 0 elsewhere."""
+        m = len(self.mon)
+        a = np.abs(flow_mon)
+        share = min(float(near), 1.0)
+        l, k, lo = self.candidates(a, a, np.minimum(share * self.emergency, self.emergency * (1 + TOL) + TOL)
+                                   * (1 - 1e-9))
+        pl, pk = state.pre_pairs
+        if len(pk) and len(l):  # pairs over without new load are checked as explicit rows instead
+            keep = ~np.isin(l * m + k, pl * m + pk)
+            l, k, lo = l[keep], k[keep], lo[keep]
+        post = flow_mon[l] + lo * flow_mon[k]
+        ratio = np.abs(post) / self.emergency[l]
+        n_over = int(np.count_nonzero(ratio > 1 + TOL + TOL / self.emergency[l]))
+        worst = np.zeros(m)
+        worst_k = np.full(m, -1, dtype=np.int64)
+        worst_lo = np.zeros(m)
+        worst_post = np.zeros(m)
+        if len(l):
+            order = np.lexsort((k, -ratio, l))          # per branch: the worst outage, ties to the first
+            first = order[np.r_[True, l[order][1:] != l[order][:-1]]]
+            worst[l[first]], worst_k[l[first]] = ratio[first], k[first]
+            worst_lo[l[first]], worst_post[l[first]] = lo[first], post[first]
         pick = np.flatnonzero((worst > 1 + TOL + TOL / self.emergency) | (worst >= near))
         return pick, worst_k[pick], worst_lo[pick], worst_post[pick], n_over, worst, worst_k
 

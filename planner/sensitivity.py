@@ -54,6 +54,8 @@ with warnings.catch_warnings():
     from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, PG
     from pandapower.pypower.makeBdc import makeBdc
 
+logger = logging.getLogger(__name__)
+
 SLACKS = ("headroom", "pmax", "single")
 
 
@@ -508,3 +510,124 @@ def lodf(model: DCModel, outages: np.ndarray, rows: np.ndarray) -> tuple[np.ndar
     with np.errstate(divide="ignore", invalid="ignore"):
         out = cols / np.where(islanding, np.nan, denom)[None, :]
     return out, islanding
+
+
+# --------------------------------------------------------------------------- N-1 on large grids
+
+
+@dataclass
+class SparseLODF:
+    """The LODF of every outage, kept where ``|LODF| >= tol`` (grids whose dense branch x outage
+    matrix does not fit in memory).
+
+    ``matrix`` (monitored x outages, CSC: one column per outage, indices into the monitored list)
+    holds the entries of magnitude ``tol`` or more, the outaged branch's own entry left out.
+    ``denom`` is ``1 - PTDF_k(f_k -> t_k)`` of every outage, so that an exact row of the LODF is
+    one transposed solve (:func:`lodf_rows`). An entry left out moves at most ``tol * |f_k|``
+    MW: a check that allows that margin, and takes exact rows where the margin does not hold, is
+    exact."""
+
+    tol: float
+    matrix: sp.csc_matrix
+    denom: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        m = self.matrix
+        return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.denom.nbytes)
+
+
+def _transfer_setup(model: DCModel, mon: np.ndarray) -> dict:
+    """What every chunk of a column or row pass needs: the factorization, the monitored branches'
+    end positions in the reduced system (the reference buses point at one extra zero row) and
+    their susceptance (flow per radian of angle difference)."""
+    n = len(model.nonref)
+    inv = np.full(model.n_bus, n, dtype=np.int64)
+    inv[model.nonref] = np.arange(n)
+    pos = mon if len(mon) else np.zeros(0, np.int64)
+    b = np.asarray(model.Bf[pos, model.from_pos[pos]]).ravel()
+    return {"lu": model.lu, "n": n, "fm": inv[model.from_pos[mon]], "tm": inv[model.to_pos[mon]], "b": b,
+            "Bf": model.Bf[mon][:, model.nonref].tocsr()}
+
+
+def _angles(ctx: dict, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
+    """Solutions of the reduced system for the columns of ``rhs`` (reduced rows), with a zero row
+    appended for the reference buses."""
+    out = np.zeros((ctx["n"] + 1, rhs.shape[1]))
+    out[:-1] = ctx["lu"].solve(np.ascontiguousarray(rhs), trans=trans)
+    return out
+
+
+def _lodf_chunk(ctx: dict, start: int, stop: int, tol: float):
+    """Thresholded LODF columns of the monitored branches ``start:stop`` taken out."""
+    k = np.arange(start, stop)
+    cols = np.arange(len(k))
+    rhs = np.zeros((ctx["n"] + 1, len(k)))
+    rhs[ctx["fm"][k], cols] += 1.0
+    rhs[ctx["tm"][k], cols] -= 1.0
+    theta = _angles(ctx, rhs[:-1])
+    d = ctx["b"][:, None] * (theta[ctx["fm"]] - theta[ctx["tm"]])   # flow on each monitored branch per unit transfer
+    denom = 1.0 - d[k, cols]
+    island = np.abs(denom) < 1e-6
+    d /= np.where(island, np.inf, denom)[None, :]
+    d[k, cols] = 0.0                                                  # the outaged branch itself: left out
+    keep = np.abs(d) >= tol
+    r, c = np.nonzero(keep.T)                                         # column-major: outage by outage
+    counts = np.bincount(r, minlength=len(k))
+    return start, counts, c.astype(np.int32), d.T[keep.T], denom, island
+
+
+def _progress(tasks, label: str, total: int):
+    """Yield ``tasks`` (each ``(start, stop, ...)``), logging progress and an ETA about every 10 %."""
+    import time
+
+    t0, next_log = time.perf_counter(), 0.1
+    for task in tasks:
+        yield task
+        done = task[1]
+        if done / total >= next_log or done == total:
+            spent = time.perf_counter() - t0
+            logger.info(f"{label}: {done:,} of {total:,} ({done / total:.0%}, {spent:.0f} s, "
+                        f"about {spent / done * (total - done):.0f} s left)")
+            next_log = done / total + 0.1
+
+
+def lodf_sparse(model: DCModel, mon: np.ndarray, tol: float = 1e-3, chunk: int = 256
+                ) -> tuple[SparseLODF, np.ndarray]:
+    """The LODF of every monitored branch ``mon`` (model positions) taken out, against every
+    monitored branch, kept above ``tol`` in magnitude; and the flags of outages that island the
+    grid (their columns are empty).
+
+    One pass over the outages, ``chunk`` of them per multi-right-hand-side solve of the one
+    factorization (whose triangular solves use every core through BLAS); never a dense branch x
+    outage matrix: each chunk is thresholded as it is solved."""
+    m = len(mon)
+    ctx = _transfer_setup(model, mon)
+    counts = np.zeros(m, dtype=np.int64)
+    denom = np.ones(m)
+    island = np.zeros(m, bool)
+    rows, vals = [None] * (-(-m // chunk)), [None] * (-(-m // chunk))
+    tasks = [(s, min(s + chunk, m), float(tol)) for s in range(0, m, chunk)]
+    for task in _progress(tasks, "N-1 LODF columns (outages)", m):
+        start, cnt, r, v, den, isl = _lodf_chunk(ctx, *task)
+        stop = start + len(cnt)
+        counts[start:stop], denom[start:stop], island[start:stop] = cnt, den, isl
+        rows[start // chunk], vals[start // chunk] = r, v
+    indptr = np.r_[0, np.cumsum(counts)]
+    matrix = sp.csc_matrix((np.concatenate(vals) if vals else np.zeros(0),
+                            np.concatenate(rows) if rows else np.zeros(0, np.int32), indptr), shape=(m, m))
+    return SparseLODF(tol=float(tol), matrix=matrix, denom=denom), island
+
+
+def lodf_rows(model: DCModel, mon: np.ndarray, lines: np.ndarray, outages: np.ndarray, denom: np.ndarray,
+              ctx: dict | None = None) -> np.ndarray:
+    """Exact LODF rows (len(lines) x len(outages)): the share of each outage's pre-outage flow
+    that moves onto each monitored branch of ``lines`` (both indices into the monitored list
+    ``mon``). One transposed solve per row, ``B' y = Bf[l]'``; ``denom``: ``1 - PTDF_k(f_k -> t_k)``
+    of each outage (:class:`SparseLODF`). The entry of a branch against its own outage is 0."""
+    ctx = ctx or _transfer_setup(model, mon)
+    rhs = ctx["Bf"][lines].T.toarray()
+    y = _angles(ctx, rhs, trans="T")                  # reduced positions x lines
+    out = (y[ctx["fm"][outages]] - y[ctx["tm"][outages]]).T / denom[None, :]
+    out[np.asarray(lines)[:, None] == np.asarray(outages)[None, :]] = 0.0
+    return out

@@ -346,3 +346,104 @@ def test_n1_bus_hosting_in_the_allocation_matches_the_hosting_map(texas, n1_plan
     assert np.allclose(got.reindex(buses).to_numpy(), ref.reindex(buses).to_numpy(), rtol=0, atol=1e-6)
     n0 = n1_plan.buses.set_index("bus")["hosting_mw"]  # the N-0 figure of buses.csv is never lower
     assert (n0.reindex(buses).to_numpy() >= got.reindex(buses).to_numpy() - 1e-6).all()
+
+
+# --------------------------------------------------------------------------- N-1 on large grids: the sparse LODF
+
+
+def _assert_same_plan(dense, sparse):
+    assert sparse.summary["objective_usd"] == pytest.approx(dense.summary["objective_usd"], rel=1e-12)
+    assert sparse.summary["network"]["lazy_rows_by_kind"] == dense.summary["network"]["lazy_rows_by_kind"]
+    for col in ("ai_mw", "mining_mw", "kept_mining_mw", "shed_mw"):
+        np.testing.assert_allclose(sparse.allocation[col], dense.allocation[col], atol=1e-9, rtol=0)
+    a, b = dense.summary["n_1"], sparse.summary["n_1"]
+    for key in ("contingencies_checked", "radial_branch_ids", "pairs_over_emergency_rating", "preexisting_overloads",
+                "max_post_contingency_loading_percent", "max_post_contingency_loading_percent_not_preexisting"):
+        assert a[key] == b[key], key
+    np.testing.assert_allclose(sparse.buses["hosting_mw"], dense.buses["hosting_mw"], rtol=1e-9)
+    # the N-1 loading of every branch: exact where it reaches 90 %; below, within tol x max |f_k|
+    da, db = dense.branches, sparse.branches
+    high = da["n1_loading_percent"] >= 90
+    np.testing.assert_allclose(db.loc[high, "n1_loading_percent"], da.loc[high, "n1_loading_percent"], rtol=1e-9)
+    assert (db.loc[high, "n1_worst_outage_branch_id"] == da.loc[high, "n1_worst_outage_branch_id"]).all()
+    mon = da["monitored"]
+    bound = 1e-3 * np.abs(da.loc[mon, "flow_mw"]).max() / (1.2 * da.loc[mon, "rate_mw"]) * 100
+    assert (np.abs(db.loc[mon, "n1_loading_percent"] - da.loc[mon, "n1_loading_percent"]) <= bound + 1e-9).all()
+
+
+def test_sparse_lodf_gives_the_same_n1_plan_on_texas(texas, texas_sites):
+    """The N-1 path of Eastern and usa (a sparse LODF and exact rows) gives the same rows,
+    allocation, objective and N-1 report as the dense LODF on Texas, both with the strict rule
+    for pairs over without new load and with the DFAX cut-off (offpeak and peak states)."""
+    for dfax in (0.0, 0.05):
+        p = planner.Params(security="n-1", overload_dfax=dfax)
+        dense = planner.plan(texas, texas_sites, p)
+        sparse = planner.plan(texas, texas_sites, planner.Params(security="n-1", overload_dfax=dfax, lodf_cache_mb=0.0))
+        assert dense.summary["n_1"]["contingencies_checked"] == 2756
+        _assert_same_plan(dense, sparse)
+
+
+def test_sparse_lodf_candidates_are_exact(texas):
+    """Contingencies.candidates from the sparse LODF equals brute force over the dense LODF: every
+    (branch, outage) pair whose bound can reach the threshold, with its exact LODF, in the order
+    the dense chunks list them; the entries left out are below the tolerance."""
+    model = sens.dc_model(texas)
+    mon = np.flatnonzero(model.monitored)
+    dense = Contingencies(model, mon, 1.2)
+    sparse = Contingencies(model, mon, 1.2, cache_mb=0.0)
+    assert sparse.cache is None and dense.sparse is None
+    np.testing.assert_array_equal(sparse.outages, dense.outages)
+    m = sparse.sparse.matrix
+    kept = dense.cache.copy()
+    kept[dense.outages, np.arange(len(dense.outages))] = 0.0
+    np.testing.assert_allclose(m.toarray(), np.where(np.abs(kept) >= 1e-3, kept, 0.0), atol=1e-12)
+    rng = np.random.default_rng(5)
+    a = np.abs(model.flow_mw[mon]) * rng.uniform(0.5, 1.5, len(mon))
+    for share in (0.6, 0.9, 1.0):
+        thr = share * dense.emergency
+        got = sparse.candidates(a, a, thr)
+        want = dense.candidates(a, a, thr)
+        assert len(want[0]) > 0
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    # the rows taken exactly are those the tolerance could push over
+    lines = np.array([0, 7, 300, 2000])
+    np.testing.assert_allclose(sparse.rows(lines), dense.rows(lines), atol=1e-12)
+
+
+@pytest.mark.slow
+def test_sparse_lodf_gives_the_same_n1_checks_on_western(western):
+    """On Western (dense LODF 8,491 outages) the sparse path finds the same N-1 rows for a heavy
+    load at 40 buses, the same pairs over without new load and the same worst pairs."""
+    model = sens.dc_model(western)
+    mon = np.flatnonzero(model.monitored)
+    dense = Contingencies(model, mon, 1.2)
+    sparse = Contingencies(model, mon, 1.2, cache_mb=0.0)
+    base = model.flow_mw[mon]
+    for got, want in zip(sparse.preexisting_pairs(base), dense.preexisting_pairs(base)):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    rng = np.random.default_rng(1)
+    buses = rng.choice(model.bus_ids, 40, replace=False)
+    s = -sens.ptdf(model, buses, rows=mon)
+    flow = base + s @ rng.uniform(50, 400, len(buses))
+    from planner.security import State
+    st = State(name="peak", model=model, share={})
+    st.pre_pairs = dense.preexisting_pairs(base)[:2]
+    got, want = sparse.violations(st, flow, 0.98), dense.violations(st, flow, 0.98)
+    assert len(want[0]) > 10 and got[4] == want[4]
+    np.testing.assert_array_equal(got[0], want[0])                      # the same branches
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-9)               # at the same worst flow
+    np.testing.assert_allclose(got[2], want[2], atol=1e-9)               # with the same LODF
+    # the same outage, except between outages that move the branch by nothing (|LODF| < 1e-9:
+    # a branch over its rating before any outage, where rounding picks one of thousands)
+    unique = np.abs(want[2]) > 1e-9
+    assert unique.sum() > 10 and (got[1][unique] == want[1][unique]).all()
+    wd, _, pd_ = dense.worst_pairs(flow, base)
+    ws, ks, ps = sparse.worst_pairs(flow, base)
+    high = np.flatnonzero(wd >= 0.9)
+    np.testing.assert_allclose(ws[high], wd[high], rtol=1e-9)
+    # each outage the sparse path names is a worst one: the dense LODF gives it the same loading
+    j = np.searchsorted(dense.outages, ks[high])
+    post = flow[high] + dense.cache[high, j] * flow[ks[high]]
+    np.testing.assert_allclose(np.abs(post) / dense.emergency[high], wd[high], rtol=1e-9)
+    assert (ps[high] == pd_[high]).all()
