@@ -558,9 +558,8 @@ def _angles(ctx: dict, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
     return out
 
 
-def _lodf_chunk(ctx: dict, start: int, stop: int, tol: float):
-    """Thresholded LODF columns of the monitored branches ``start:stop`` taken out."""
-    k = np.arange(start, stop)
+def _lodf_chunk(ctx: dict, k: np.ndarray, tol: float):
+    """Thresholded LODF columns of the monitored branches ``k`` (indices into the monitored list) taken out."""
     cols = np.arange(len(k))
     rhs = np.zeros((ctx["n"] + 1, len(k)))
     rhs[ctx["fm"][k], cols] += 1.0
@@ -574,22 +573,42 @@ def _lodf_chunk(ctx: dict, start: int, stop: int, tol: float):
     keep = np.abs(d) >= tol
     r, c = np.nonzero(keep.T)                                         # column-major: outage by outage
     counts = np.bincount(r, minlength=len(k))
-    return start, counts, c.astype(np.int32), d.T[keep.T], denom, island
+    return counts, c.astype(np.int32), d.T[keep.T], denom, island
 
 
-def _progress(tasks, label: str, total: int):
-    """Yield ``tasks`` (each ``(start, stop, ...)``), logging progress and an ETA about every 10 %."""
+def _progress(chunks, label: str, total: int):
+    """Yield ``chunks`` (index arrays), logging progress and an ETA about every 10 %."""
     import time
 
-    t0, next_log = time.perf_counter(), 0.1
-    for task in tasks:
-        yield task
-        done = task[1]
+    t0, done, next_log = time.perf_counter(), 0, 0.1
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
         if done / total >= next_log or done == total:
             spent = time.perf_counter() - t0
             logger.info(f"{label}: {done:,} of {total:,} ({done / total:.0%}, {spent:.0f} s, "
                         f"about {spent / done * (total - done):.0f} s left)")
             next_log = done / total + 0.1
+
+
+def bridges(model: DCModel, branches: np.ndarray) -> np.ndarray:
+    """Which of the model branches ``branches`` island the grid when taken out: bridges of the
+    graph of in-service branches without a parallel twin (their LODF column is undefined)."""
+    import networkx as nx
+
+    live = np.flatnonzero(model.in_service)
+    f, t = model.from_pos[live], model.to_pos[live]
+    graph = nx.Graph()
+    graph.add_edges_from(zip(f.tolist(), t.tolist()))
+    pairs = np.array(list(nx.bridges(graph)), dtype=np.int64).reshape(-1, 2)
+    n = model.n_bus
+    key = np.minimum(f, t) * n + np.maximum(f, t)
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    single = pd.Series(counts[inverse] == 1, index=live)
+    bridge_keys = np.minimum(pairs[:, 0], pairs[:, 1]) * n + np.maximum(pairs[:, 0], pairs[:, 1])
+    bf, bt = model.from_pos[branches], model.to_pos[branches]
+    mine = np.minimum(bf, bt) * n + np.maximum(bf, bt)
+    return np.isin(mine, bridge_keys) & single.reindex(branches).fillna(False).to_numpy(bool) & (bf != bt)
 
 
 def lodf_sparse(model: DCModel, mon: np.ndarray, tol: float = 1e-3, chunk: int = 256
@@ -604,15 +623,18 @@ def lodf_sparse(model: DCModel, mon: np.ndarray, tol: float = 1e-3, chunk: int =
     m = len(mon)
     ctx = _transfer_setup(model, mon)
     counts = np.zeros(m, dtype=np.int64)
-    denom = np.ones(m)
-    island = np.zeros(m, bool)
-    rows, vals = [None] * (-(-m // chunk)), [None] * (-(-m // chunk))
-    tasks = [(s, min(s + chunk, m), float(tol)) for s in range(0, m, chunk)]
-    for task in _progress(tasks, "N-1 LODF columns (outages)", m):
-        start, cnt, r, v, den, isl = _lodf_chunk(ctx, *task)
-        stop = start + len(cnt)
-        counts[start:stop], denom[start:stop], island[start:stop] = cnt, den, isl
-        rows[start // chunk], vals[start // chunk] = r, v
+    denom = np.zeros(m)
+    island = bridges(model, mon)              # radial: no column to solve
+    todo = np.flatnonzero(~island)
+    chunks = [todo[a:a + chunk] for a in range(0, len(todo), chunk)]
+    rows, vals = [], []
+    logger.info(f"N-1 LODF columns: {len(todo):,} outages to solve ({int(island.sum()):,} radial branches "
+                "island the grid)")
+    for k in _progress(chunks, "N-1 LODF columns (outages)", len(todo)):
+        cnt, r, v, den, isl = _lodf_chunk(ctx, k, tol)
+        counts[k], denom[k], island[k] = cnt, den, isl
+        rows.append(r)
+        vals.append(v)
     indptr = np.r_[0, np.cumsum(counts)]
     matrix = sp.csc_matrix((np.concatenate(vals) if vals else np.zeros(0),
                             np.concatenate(rows) if rows else np.zeros(0, np.int32), indptr), shape=(m, m))
