@@ -154,8 +154,10 @@ def main() -> None:
         if steps:
             print(f"  time per lazy round (solve + check of every pair in both states): "
                   f"median {sorted(steps)[len(steps) // 2]:.1f} s, max {max(steps):.1f} s")
-        pre = {k: v["count"] for k, v in n_1["preexisting_overloads"].items()}
-        print(f"  pairs over their emergency rating without new load: {pre}")
+        for k, v in n_1["preexisting_overloads"].items():
+            print(f"  {k}: {v['count']:,} pairs over their emergency rating without new load ({v['branches']:,} "
+                  f"branches), {v['rows']:,} of them rows (a candidate's distribution factor >= the DFAX cut-off), "
+                  f"{v['worsened']} worsened")
         print(f"\n{'region':<10} {'N-0 served':>11} {'N-1 served':>11} {'N-0 unmet':>10} {'N-1 unmet':>10}")
         a, b = region_table(s0), region_table(s1)
         for reg in a:

@@ -260,8 +260,9 @@ class SolverSection(_Strict):
     near_binding: bounded(NEAR_BINDING) = 0.98
     #: also find how much of today's mining load the network can carry (one more LP)
     existing_load_check: bool = True
-    #: keep the N-1 LODF columns in memory when the branch x outage matrix is at most this size; a
-    #: quarter of it is the budget of the PTDF rows redispatch keeps on the grid's DC model for later solves
+    #: keep the N-1 LODF columns in memory when the branch x outage matrix is at most this size (else
+    #: a sparse LODF: entries >= 0.001 and exact rows where needed, as on Eastern and usa); a quarter
+    #: of it is the budget of the PTDF rows redispatch keeps on the grid's DC model for later solves
     lodf_cache_mb: bounded(LODF_CACHE_MB) = 2048.0
 
 

@@ -322,6 +322,15 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> 
             con = built.aiup[i]
             con.constant = -2.0 * abs(con.get(z, 0.0)) - 1.0
             relaxed.append(con)
+            lo = built.prob.constraints.get(f"ailo_{i}")
+            ai = built.ai.get(i)
+            if lo is not None and ai is not None:
+                # the MIP may take z within its integrality tolerance of 1 with ai just under the block
+                # (e.g. 24.99998 of 25 MW where a network row allows no more): keep that point feasible
+                short = -lo.get(z, 0.0) - _value(ai)
+                if short > 0:
+                    lo.constant = short
+                    relaxed.append(lo)
     if built.live:
         built.live.set_bounds(built.z.values())
         built.live.update_rows(relaxed)

@@ -121,6 +121,7 @@ def test_n1_rows_are_lazy_and_few(n1_plan):
 def test_preexisting_pairs_are_listed_and_not_worsened(n1_plan):
     pre = n1_plan.summary["n_1"]["preexisting_overloads"]["peak"]
     assert pre["count"] == 5 and pre["worsened"] == 0  # 7 with the single slack (brute force in the note)
+    assert pre["rows"] == 5   # no DFAX cut-off: every listed pair is a row a new load could worsen
     w = pre["worst"]
     assert w["loading_percent_without_new_load"] > 120 and w["loading_percent"] <= w[
         "loading_percent_without_new_load"] + 1e-6
