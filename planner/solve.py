@@ -322,15 +322,6 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> 
             con = built.aiup[i]
             con.constant = -2.0 * abs(con.get(z, 0.0)) - 1.0
             relaxed.append(con)
-            lo = built.prob.constraints.get(f"ailo_{i}")
-            ai = built.ai.get(i)
-            if lo is not None and ai is not None:
-                # the MIP may take z within its integrality tolerance of 1 with ai just under the block
-                # (e.g. 24.99998 of 25 MW where a network row allows no more): keep that point feasible
-                short = -lo.get(z, 0.0) - _value(ai)
-                if short > 0:
-                    lo.constant = short
-                    relaxed.append(lo)
     if built.live:
         built.live.set_bounds(built.z.values())
         built.live.update_rows(relaxed)
@@ -365,10 +356,15 @@ def begin(grid, sites, params: Params) -> tuple:
     from planner.sites import map_sites
 
     t0 = time.perf_counter()
-    deadline = None if params.time_limit_s is None else t0 + params.time_limit_s
+    deadline = solver_deadline(params)
     if "bus" not in sites.columns:
         sites = map_sites(sites, grid)
     return sites, {"map_sites": time.perf_counter() - t0}, t0, deadline
+
+
+def solver_deadline(params: Params) -> float | None:
+    """When the solver's time limit (``params.time_limit_s``) runs out, counted from now (None: never)."""
+    return None if params.time_limit_s is None else time.perf_counter() + params.time_limit_s
 
 
 def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | None = None,
@@ -405,6 +401,8 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
         logger.info(f"{len(cand)} sites at {len(cand.buses)} buses; {len(net.screened)} of {len(net.mon)} "
                     "monitored branches could be overloaded")
 
+        # the time limit is the solver's: it runs from here, after the network (e.g. an N-1 LODF pass)
+        deadline = solver_deadline(params)
         t = time.perf_counter()
         built = mdl.build(cand, params)
         redispatch_ref = existing = None

@@ -447,7 +447,7 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
                          expected=f"at most {int(np.ceil(params.economics.horizon_years))} years, or a longer "
                                   "economics.horizon_years")
     redispatching = params.supply_response == "redispatch"
-    sites, timings, t0, deadline = slv.begin(grid, sites, params)
+    sites, timings, t0, _ = slv.begin(grid, sites, params)
     t = time.perf_counter()
     slack = slv.fixed_slack(params.supply_response)
     end_params = dataclasses.replace(params, supply_pools_mw={r: float(v[-1]) for r, v in tl.pools_mw.items()},
@@ -462,6 +462,7 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     timings["sensitivities"] = time.perf_counter() - t
     logger.info(f"timeline {tl.years[0]}-{tl.years[-1]}: {len(cand)} sites at {len(cand.buses)} buses, "
                 f"{len(net.states)} load states")
+    deadline = slv.solver_deadline(params)   # the solver's time limit runs from here (after the network)
     t = time.perf_counter()
     val = values(cand.frame, params.economics, tl.n)
     built, years = build(cand, params, tl, val)
