@@ -55,7 +55,7 @@ def rounds(log: str) -> list[tuple[float, int, str, int, int]]:
 
 
 def region_table(summary: dict) -> dict:
-    return {r: (v["served_ai_mw"], v["unmet_mw"]) for r, v in summary["regions"].items()}
+    return {r: (v["served_ai_mw"], v["unmet_ai_mw"]) for r, v in summary["regions"].items()}
 
 
 def brute_force(run: Path, n_outages: int, states: list[str], seed: int = 11) -> None:
