@@ -313,9 +313,8 @@ class Contingencies:
             worst[exact], worst_k[exact], worst_lo[exact] = a[exact] / self.emergency[exact], -1, 0.0
             for s0 in range(0, len(exact), 256):
                 lines = exact[s0:s0 + 256]
-                lo = self.rows(lines)
-                i, j = np.nonzero(lines[:, None] != self.outages[None, :])
-                update(lines[i], j, lo[i, j])
+                lo = self.rows(lines)   # the own outage's entry is 0: never worse than the flow without outage
+                update(np.repeat(lines, lo.shape[1]), np.tile(np.arange(lo.shape[1]), len(lines)), lo.ravel())
         hit = worst_k >= 0
         post0 = base_mon + worst_lo * base_mon[np.maximum(worst_k, 0)]
         pre = hit & (np.abs(post0) > self.emergency * (1 + 1e-6) + 1e-6)

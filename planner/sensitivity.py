@@ -592,23 +592,14 @@ def _progress(chunks, label: str, total: int):
 
 
 def bridges(model: DCModel, branches: np.ndarray) -> np.ndarray:
-    """Which of the model branches ``branches`` island the grid when taken out: bridges of the
-    graph of in-service branches without a parallel twin (their LODF column is undefined)."""
-    import networkx as nx
+    """Which of the model branches ``branches`` island the grid when taken out (their LODF
+    column is undefined): :func:`planner.topology.radial_mask` of the in-service branches."""
+    from planner.topology import radial_mask
 
     live = np.flatnonzero(model.in_service)
-    f, t = model.from_pos[live], model.to_pos[live]
-    graph = nx.Graph()
-    graph.add_edges_from(zip(f.tolist(), t.tolist()))
-    pairs = np.array(list(nx.bridges(graph)), dtype=np.int64).reshape(-1, 2)
-    n = model.n_bus
-    key = np.minimum(f, t) * n + np.maximum(f, t)
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    single = pd.Series(counts[inverse] == 1, index=live)
-    bridge_keys = np.minimum(pairs[:, 0], pairs[:, 1]) * n + np.maximum(pairs[:, 0], pairs[:, 1])
-    bf, bt = model.from_pos[branches], model.to_pos[branches]
-    mine = np.minimum(bf, bt) * n + np.maximum(bf, bt)
-    return np.isin(mine, bridge_keys) & single.reindex(branches).fillna(False).to_numpy(bool) & (bf != bt)
+    radial = np.zeros(model.n_branch, bool)
+    radial[live] = radial_mask(model.from_pos[live], model.to_pos[live], model.n_bus)
+    return radial[branches]
 
 
 def lodf_sparse(model: DCModel, mon: np.ndarray, tol: float = 1e-3, chunk: int = 256

@@ -37,16 +37,22 @@ def topology(buses: pd.DataFrame, branches: pd.DataFrame) -> Topology:
     island = pd.Series(0, index=buses.index, dtype=int)
     for number, members in enumerate(components):
         island.loc[list(members)] = number
-    # an unordered bus pair as one int64 key: parallel branches share it
     pos = pd.Series(np.arange(len(buses)), index=buses.index)
-    a, b = pos.loc[f].to_numpy(np.int64), pos.loc[t].to_numpy(np.int64)
-    key = np.minimum(a, b) * len(buses) + np.maximum(a, b)
-    bridge = np.array(list(nx.bridges(graph)), dtype=np.int64).reshape(-1, 2)
-    ba, bb = pos.loc[bridge[:, 0]].to_numpy(np.int64), pos.loc[bridge[:, 1]].to_numpy(np.int64)
-    bridge_key = np.minimum(ba, bb) * len(buses) + np.maximum(ba, bb)
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    radial = np.isin(key, bridge_key) & (counts[inverse] == 1)
+    radial = radial_mask(pos.loc[f].to_numpy(np.int64), pos.loc[t].to_numpy(np.int64), len(buses))
     return Topology(island_of_bus=island, radial_branches=live.index[radial])
+
+
+def radial_mask(f: np.ndarray, t: np.ndarray, n: int) -> np.ndarray:
+    """Which branches (end positions ``f``, ``t`` in ``0..n-1``) split their island when taken out:
+    bridges of their graph with no parallel twin between the same two buses."""
+    graph = nx.Graph()
+    graph.add_edges_from(zip(f.tolist(), t.tolist()))
+    bridge = np.array(list(nx.bridges(graph)), dtype=np.int64).reshape(-1, 2)
+    # an unordered bus pair as one int64 key: parallel branches share it
+    key = np.minimum(f, t) * n + np.maximum(f, t)
+    bridge_key = np.minimum(bridge[:, 0], bridge[:, 1]) * n + np.maximum(bridge[:, 0], bridge[:, 1])
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return np.isin(key, bridge_key) & (counts[inverse] == 1)
 
 
 def summary(grid, topo: Topology | None = None) -> dict:
