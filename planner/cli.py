@@ -212,7 +212,7 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
 @cli.command("hosting")
 @click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
-              help="Write buses.csv (one row per bus) and hosting.png here.")
+              help="Write buses.csv, buses.geojson (one row / point per bus) and hosting.png here.")
 @click.option("--slack", type=click.Choice(["headroom", "pmax", "single"]), default="headroom", show_default=True,
               help="Who picks up the new load: generators by headroom, by Pmax, or the slack bus.")
 @click.option("--n-1", "n_1", is_flag=True,
@@ -224,11 +224,12 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
 @click.option("--emergency-rating-factor", type=float, cls=_Setting, setting="emergency_rating_factor")
 @click.option("--offpeak-load-factor", type=float, cls=_Setting, setting="offpeak_load_factor",
               help="Off-peak base load as a share of the case's load (flexible use only).")
+@click.option("--overload-dfax", type=float, cls=_Setting, setting="overload_dfax")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time (same as planner -v hosting).")
 @click.pass_context
 def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack: str, n_1: bool, use: str,
                 firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float,
-                verbose: bool) -> None:
+                overload_dfax: float, verbose: bool) -> None:
     """Hosting capacity of every bus: the largest new load the bus alone can take before a
     monitored branch reaches its rating (N-0) or, with --n-1, its emergency rating after an
     outage. --use mining gives it for flexible (curtailable) load."""
@@ -253,7 +254,8 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
         f"(slack: {slack})")
     quiet = ctx.find_root().obj.get("quiet", False)
     kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
-          "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor}
+          "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor,
+          "dfax": overload_dfax}
     if quiet or verbose or not console.is_terminal:
         frame = security_hosting(grid, model, **kw)
     else:

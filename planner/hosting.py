@@ -76,25 +76,134 @@ def limits_from_sensitivity(base_mw: np.ndarray, limit_mw: np.ndarray, s: np.nda
     return best, row
 
 
-def hosting_capacity(grid, model: sens.DCModel | None = None, buses=None, slack: str = "headroom",
-                     chunk: int = 256, progress=None) -> gpd.GeoDataFrame:
-    """Hosting capacity (MW) of every bus of ``grid`` (or of ``buses``), as a GeoDataFrame
-    with ``bus, lat, lon, kv, hosting_mw, limiting_branch, limited_by``."""
-    model = model or sens.dc_model(grid, slack)
-    ids = model.bus_ids if buses is None else np.asarray(buses)
+def _dfax(dfax: float | None) -> float:
+    if dfax is None:
+        from planner.scenario import setting_default
+
+        return float(setting_default("overload_dfax"))
+    return float(dfax)
+
+
+class _N0State:
+    """The N-0 limits of some monitored branches (``rows``) in one load state, in the form the
+    column pass evaluates: ``-1 / (L - f0)`` and ``1 / (L + f0)`` (zero on the special rows), and
+    the special rows (a branch already over its rating without new load, or at a limit with no
+    margin) whose rooms are computed exactly, with the DFAX cut-off on the branches already over."""
+
+    def __init__(self, model: sens.DCModel, mon: np.ndarray, dfax: float):
+        self.f0 = model.flow_mw[mon]
+        rate = model.rate_mw[mon]
+        self.limit = np.fmax(rate, np.abs(self.f0))
+        self.over = np.abs(self.f0) > rate * (1 + 1e-9)
+        up, dn = self.limit - self.f0, self.limit + self.f0
+        special = (self.over & (dfax > 0)) | (np.minimum(up, dn) <= 0)
+        with np.errstate(divide="ignore"):
+            self.neg_iu = np.where(special, 0.0, -1.0 / up)
+            self.idn = np.where(special, 0.0, 1.0 / dn)
+        self.special = np.flatnonzero(special)
+        self.dfax = dfax
+
+    def subset(self, rows: np.ndarray) -> _N0State:
+        out = object.__new__(_N0State)
+        for key in ("f0", "limit", "over", "neg_iu", "idn"):
+            setattr(out, key, np.ascontiguousarray(getattr(self, key)[rows]))
+        out.special = np.flatnonzero(np.isin(rows, self.special))
+        out.dfax = self.dfax
+        return out
+
+
+def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list, pos: np.ndarray):
+    """N-0 hosting (MW) of the buses at model positions ``pos`` (one island, whose monitored
+    branches are ``rows``: indices into the monitored list) in each state (:class:`_N0State` of
+    those rows), and the limiting row (index into ``rows``, -1: none).
+
+    The room of branch l is ``(L - f0) / s`` (``s > 0``) or ``(L + f0) / -s`` (``s < 0``), with
+    ``s = -PTDF`` the flow per MW of new load. Its inverse, ``max(s / (L - f0), -s / (L + f0))``,
+    is two products and a maximum per entry, and the branch with the largest inverse has the
+    smallest room: the hosting is that branch's room, computed from the exact formula. Where
+    that branch's slope is at most ``EPS`` (it moves no flow by the rule of :func:`_room`), the
+    column is evaluated the slow way."""
+    c = len(pos)
+    cols = np.arange(c)
+    rhs = np.zeros((ctx["n"] + 1, c))
+    rhs[ctx["inv"][pos], cols] = 1.0
+    theta = sens._angles(ctx, rhs[:-1])
+    y = np.take(theta, ctx["fm"][rows], axis=0)
+    y -= np.take(theta, ctx["tm"][rows], axis=0)
+    del theta, rhs
+    y *= ctx["b"][rows][:, None]
+    if wf is not None:
+        y -= wf[:, None]                     # y: PTDF (per MW injected); the new load's slope is -y
+    out = []
+    for st in states:
+        if len(rows) == 0:
+            out.append((np.full(c, np.inf), np.full(c, -1, dtype=np.int64)))
+            continue
+        p = y * st.neg_iu[:, None]
+        np.maximum(p, y * st.idn[:, None], out=p)
+        r = np.argmax(p, axis=0)
+        v = p[r, cols]
+        del p
+        slope = -y[r, cols]
+        h = np.where(v > 0, _room(st.f0[r], st.limit[r], slope), np.inf)
+        best = np.where(v > 0, r, -1)
+        slow = np.flatnonzero((v > 0) & (np.abs(slope) <= EPS))
+        if len(slow):
+            h[slow], best[slow] = limits_from_sensitivity(st.f0, st.limit, -y[:, slow])
+        if len(st.special):
+            s = -y[st.special]
+            if st.dfax > 0:   # a branch already over: a load worsens it only from the DFAX cut-off
+                s[st.over[st.special][:, None] & (np.abs(s) < st.dfax)] = 0.0
+            hs, rs = limits_from_sensitivity(st.f0[st.special], st.limit[st.special], s)
+            take = hs < h
+            h[take], best[take] = hs[take], st.special[rs[take]]
+        out.append((h, best))
+    return out
+
+
+def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progress=None, label: str = "N-0 hosting"
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """N-0 hosting (MW, before any generation headroom cap) of each bus id in each model (the
+    same grid in different load states: one solve serves them all), with the limiting branch
+    (model position, -1: none).
+
+    Columns are solved ``chunk`` buses at a time on every core (:func:`planner.sensitivity.chunk_map`),
+    each against the monitored branches of its own island only (an injection moves no flow in
+    another island). Memory stays at a few (island branches x chunk) arrays per thread."""
+    model = models[0]
     mon = np.flatnonzero(model.monitored)
-    base, limit = model.flow_mw[mon], model.limit_mw[mon]
-    hosting = np.empty(len(ids))
-    limiting = np.full(len(ids), -1, dtype=np.int64)
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        s = -sens.ptdf(model, part, rows=mon, chunk=chunk)
-        h, r = limits_from_sensitivity(base, limit, s)
-        hosting[start:start + len(part)] = h
-        if len(mon):  # no monitored branch (every rating 0): nothing limits, r is all -1
-            limiting[start:start + len(part)] = np.where(r >= 0, model.branch_ids[mon[np.maximum(r, 0)]], -1)
-        if progress is not None:
-            progress(min(start + chunk, len(ids)), len(ids))
+    pos = model.positions(ids)
+    states = [_N0State(m, mon, dfax) for m in models]
+    ctx = sens._transfer_setup(model, mon)
+    inv = np.full(model.n_bus, ctx["n"], dtype=np.int64)
+    inv[model.nonref] = np.arange(ctx["n"])
+    ctx["inv"] = inv
+    row_island = model.island[model.from_pos[mon]]
+    wf_all = None if model.slack == "single" else model.weight_flows[mon]
+    bus_island = model.island[pos]
+    tasks = []
+    for isl in np.unique(bus_island):
+        members = np.flatnonzero(bus_island == isl)
+        rows = np.flatnonzero(row_island == isl)
+        wf = None if wf_all is None else np.ascontiguousarray(wf_all[rows, isl])
+        sub = [st.subset(rows) for st in states]
+        tasks += [(rows, wf, sub, members[a:a + chunk]) for a in range(0, len(members), chunk)]
+    out = [(np.empty(len(ids)), np.full(len(ids), -1, dtype=np.int64)) for _ in models]
+    logger.info(f"{label}: {len(ids):,} buses, {len(mon):,} monitored branches, {len(models)} load state(s), "
+                f"{len(tasks):,} chunks on {sens.workers()} thread(s)")
+    results = sens.chunk_map(lambda t: _n0_columns(ctx, t[0], t[1], t[2], pos[t[3]]), tasks, label, len(ids),
+                             progress=progress, sizes=[len(t[3]) for t in tasks])
+    for (rows, _, _, members), res in zip(tasks, results):
+        for (h, r), (h_all, r_all) in zip(res, out):
+            h_all[members] = h
+            r_all[members] = np.where(r >= 0, mon[rows[np.maximum(r, 0)]], -1)
+    return out
+
+
+def _n0_frame(grid, model: sens.DCModel, ids: np.ndarray, hosting: np.ndarray, limiting: np.ndarray
+              ) -> gpd.GeoDataFrame:
+    """The hosting frame of one state: the generation headroom cap, the limiting branch id and the bus data."""
+    limiting = np.where(limiting >= 0, model.branch_ids[np.maximum(limiting, 0)], -1)
     limited_by = np.where(limiting >= 0, "branch", "none")
     if model.slack != "single":
         head = model.headroom_mw().to_numpy()[model.island[model.positions(ids)]]
@@ -116,6 +225,20 @@ def hosting_capacity(grid, model: sens.DCModel | None = None, buses=None, slack:
     })
     frame.loc[limiting < 0, "limiting_branch"] = pd.NA
     return gpd.GeoDataFrame(frame, geometry=b.geometry.to_numpy(), crs=grid.buses.crs)
+
+
+def hosting_capacity(grid, model: sens.DCModel | None = None, buses=None, slack: str = "headroom",
+                     chunk: int = 64, progress=None, dfax: float | None = None) -> gpd.GeoDataFrame:
+    """Hosting capacity (MW) of every bus of ``grid`` (or of ``buses``), as a GeoDataFrame
+    with ``bus, lat, lon, kv, hosting_mw, limiting_branch, limited_by``.
+
+    A branch already over its rating without new load may not get worse, but (as in the
+    solve, ``overload_dfax``) a load worsens it only where its distribution factor reaches
+    ``dfax`` (default: the scenario default, 0.05; 0: any amount)."""
+    model = model or sens.dc_model(grid, slack)
+    ids = model.bus_ids if buses is None else np.asarray(buses)
+    (hosting, limiting), = _n0_pass([model], ids, _dfax(dfax), chunk=chunk, progress=progress)
+    return _n0_frame(grid, model, ids, hosting, limiting)
 
 
 # --------------------------------------------------------------------------- N-1
@@ -244,7 +367,7 @@ def _sparse_group(cont, pb: _PairBounds, rows, base, thr, block: int = 256):
     return seeded, pb.evaluated - seeded
 
 
-def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.05, cap_mw=None,
+def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | None = None, cap_mw=None,
                group: int = 64, cont=None, budget_mb: float = 128.0, progress=None,
                label: str = "", stats: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``min(cap_mw, N-1 hosting)`` (MW) of each bus id in ``buses``, exactly, with the
@@ -267,7 +390,10 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.
     base, limit0, emergency = model.flow_mw[mon], model.limit_mw[mon], cont.emergency
     t0 = time.perf_counter()
 
-    # pass 1: N-0 rooms of every bus, its most constraining branches, and the order of the groups
+    # pass 1: N-0 rooms of every bus (a branch already over is worsened only from the DFAX cut-off, as in the
+    # solve), its most constraining branches, and the order of the groups
+    dfax = _dfax(dfax)
+    over_cut = ((np.abs(base) > model.rate_mw[mon] * (1 + 1e-9)) & (dfax > 0))[:, None]
     top = np.full((len(ids), TOP_ROWS), -1, dtype=np.int64)
     h0 = np.empty(len(ids))
     # half the budget for the sensitivities of every bus (else solved again for each group), half for pair slices
@@ -277,7 +403,8 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.
         s = -sens.ptdf(model, ids[start:start + 256], rows=mon)
         if keep_s:
             s_all[:, start:start + s.shape[1]] = s
-        room = _room(base[:, None], limit0[:, None], s)
+        room = _room(base[:, None], limit0[:, None], np.where(over_cut & (np.abs(s) < dfax), 0.0, s) if over_cut.any()
+                     else s)
         n = min(TOP_ROWS, len(mon))
         part = np.argpartition(room, n - 1, axis=0)[:n] if n else np.zeros((0, s.shape[1]), np.int64)
         part = np.take_along_axis(part, np.argsort(np.take_along_axis(room, part, axis=0), axis=0), axis=0)
@@ -323,7 +450,7 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float = 0.
 
 def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack: str = "headroom",
                      security: str = "n-0", use: str = "ai", emergency_rating_factor: float = 1.2,
-                     firm_share: float | None = None, offpeak_load_factor: float = 0.6, dfax: float = 0.05,
+                     firm_share: float | None = None, offpeak_load_factor: float = 0.6, dfax: float | None = None,
                      progress=None) -> gpd.GeoDataFrame:
     """Hosting capacity of every bus for a use (``ai``: firm; ``mining``: flexible, with
     ``firm_share`` of it running at peak, default 0.1) under N-0 or N-1.
@@ -351,11 +478,14 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
     logger.info(f"{use} hosting, {security.upper()}: " + "; ".join(
         f"{name} ({phi:.0%} of the load" + (f", base load x {offpeak_load_factor:g})" if name == "offpeak" else ")")
         for name, _, phi in states))
+    ids = model.bus_ids if buses is None else np.asarray(buses)
+    t = time.perf_counter()
+    n0 = _n0_pass([m for _, m, _ in states], ids, _dfax(dfax), progress=progress,
+                  label="N-0 hosting (" + ", ".join(name for name, _, _ in states) + ")")
+    logger.info(f"N-0 pass: {len(ids):,} buses ({time.perf_counter() - t:.1f} s)")
     frame = None
-    for name, m, phi in states:
-        t = time.perf_counter()
-        h = hosting_capacity(grid, m, buses=buses)
-        logger.info(f"N-0 pass ({name}): {len(h):,} buses ({time.perf_counter() - t:.1f} s)")
+    for (name, m, phi), (hosting, limiting) in zip(states, n0):
+        h = _n0_frame(grid, m, ids, hosting, limiting)
         scaled = h["hosting_mw"].to_numpy() / phi
         if frame is None:
             frame = h
@@ -377,7 +507,7 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
         cont = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
         for name, m, phi in states:  # the same topology: the LODF columns serve every state
             # pairs that cannot bind below the best bound so far are not formed
-            h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=dfax, cap_mw=best * phi, cont=cont,
+            h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=_dfax(dfax), cap_mw=best * phi, cont=cont,
                                      progress=progress, label=f" ({name})")
             scaled = h1 / phi
             better = (scaled < best) & (out >= 0)

@@ -98,10 +98,13 @@ HOSTING_COLUMNS = ["bus", "lat", "lon", "kv", "hosting_mw", "limiting_branch", "
 
 
 def write_hosting(frame: gpd.GeoDataFrame, fig, out_dir: str | Path) -> list[Path]:
-    """Write ``buses.csv`` (one row per bus) and ``hosting.png`` into ``out_dir``."""
+    """Write ``buses.csv`` and ``buses.geojson`` (one row / point per bus) and ``hosting.png``
+    into ``out_dir``."""
     out_dir = ensure_dir(out_dir)
     columns = [c for c in HOSTING_COLUMNS if c in frame.columns]
-    return [write_csv(frame[columns], out_dir / "buses.csv"), write_figure(fig, out_dir / "hosting.png")]
+    points = gpd.GeoDataFrame(frame[columns], geometry=frame.geometry.to_numpy(), crs=frame.crs)
+    return [write_csv(frame[columns], out_dir / "buses.csv"), write_geojson(points, out_dir / "buses.geojson"),
+            write_figure(fig, out_dir / "hosting.png")]
 
 
 SITE_COLUMNS = ["site_id", "name", "operator", "state", "interconnect", "current_use", "poi_mw",

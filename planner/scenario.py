@@ -238,9 +238,9 @@ class ConstraintsSection(_Strict):
     max_capex_usd: bounded(BUDGET_USD) | None = None
     #: smallest AI block, MW, when a site converts or builds
     min_block_mw: bounded(MW) = 25.0
-    #: a branch overloaded before any new load may not get worse; a load worsens it only where
-    #: its distribution factor reaches this cut-off (0: any amount)
-    overload_dfax: bounded(DFAX) = 0.05
+    overload_dfax: Annotated[bounded(DFAX), Field(
+        description="A branch over its limit before any new load may not get worse; a load worsens it only "
+                    "where its distribution factor on it reaches this cut-off (0: any amount).")] = 0.05
     emergency_rating_factor: Annotated[bounded(EMERGENCY_FACTOR), Field(
         description="N-1 limit = factor x rateA (the data has no emergency ratings).")] = 1.2
     #: share of new mining MW still running at peak (mines curtail)

@@ -132,17 +132,21 @@ class Contingencies:
             # one pass: every transfer column, then keep the LODF columns of non-islanding outages
             full = np.empty((len(mon), len(mon)))
             island = np.zeros(len(mon), bool)
-            for start in range(0, len(mon), chunk):
-                cols, flags = sens.lodf(model, mon[start:start + chunk], mon)
-                full[:, start:start + cols.shape[1]] = cols
-                island[start:start + cols.shape[1]] = flags
+            parts = [np.arange(a, min(a + 64, len(mon))) for a in range(0, len(mon), 64)]
+
+            def column(part):  # each thread fills its own columns
+                cols = slice(part[0], part[-1] + 1)
+                full[:, cols], island[cols] = sens.lodf(model, mon[part], mon)
+
+            for _ in sens.chunk_map(column, parts, "N-1 LODF columns (outages)"):
+                pass
             self.outages = np.flatnonzero(~island)   # indices into mon
             self.cache = full[:, self.outages] if island.any() else full
             del full
         else:
             logger.info(f"N-1: the LODF matrix ({len(mon):,} x {len(mon):,}) exceeds lodf_cache_mb = {cache_mb:,.0f}; "
                         f"keeping its entries of magnitude {tol:g} or more")
-            lodf, island = sens.lodf_sparse(model, mon, tol=tol, chunk=chunk)
+            lodf, island = sens.lodf_sparse(model, mon, tol=tol)
             self.outages = np.flatnonzero(~island)
             self.sparse = sens.SparseLODF(tol=lodf.tol, matrix=lodf.matrix[:, self.outages].tocsc(),
                                           denom=lodf.denom[self.outages])

@@ -15,7 +15,7 @@ import pytest
 from planner import examples as ex
 from planner import sensitivity as sens
 from planner.grid import grid_from_tables
-from planner.hosting import hosting_capacity, n1_hosting, security_hosting
+from planner.hosting import hosting_capacity, limits_from_sensitivity, n1_hosting, security_hosting
 from planner.security import Contingencies
 from planner.validate import run_dc
 
@@ -222,8 +222,9 @@ def test_verbose_hosting_prints_timed_steps(tmp_path):
     assert res.returncode == 0, res.stderr
     lines = res.stderr.splitlines()
     assert lines and all(STEP.match(line) for line in lines), res.stderr
-    for step in ("grid texas loaded", "DC model built", "mining hosting, N-1: peak", "N-0 pass (peak)",
-                 "N-0 pass (offpeak)", "outages of 3,206 monitored branches", "N-1 pairs (peak)",
+    for step in ("grid texas loaded", "DC model built", "mining hosting, N-1: peak",
+                 "N-0 hosting (peak, offpeak): 2,000 buses, 3,206 monitored branches, 2 load state(s)",
+                 "N-0 pass: 2,000 buses", "outages of 3,206 monitored branches", "N-1 pairs (peak)",
                  "N-1 pairs (offpeak)", "writing", "wrote buses.csv"):
         # once each: -v given twice attaches one handler
         assert sum(step in line for line in lines) == 1, (step, res.stderr)
@@ -233,3 +234,20 @@ def test_verbose_hosting_prints_timed_steps(tmp_path):
                            check=False, capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert "buses of grid texas (N-0, mining" in quiet.stdout
+
+
+@pytest.mark.parametrize("slack", ["headroom", "single"])
+def test_n0_pass_equals_full_ptdf_columns(texas, slack):
+    """The threaded N-0 pass (inverse rooms, the argmax branch's exact room) against every
+    entry of the full PTDF columns: the same MW (1e-9 relative) and the same limiting branch."""
+    m = sens.dc_model(texas, slack)
+    mon = np.flatnonzero(m.monitored)
+    frame = hosting_capacity(texas, m)
+    h, r = limits_from_sensitivity(m.flow_mw[mon], m.limit_mw[mon], -sens.ptdf(m, m.bus_ids, rows=mon))
+    if slack != "single":
+        h = np.minimum(h, m.headroom_mw().to_numpy()[m.island])
+    np.testing.assert_allclose(frame["hosting_mw"], h, rtol=1e-9)
+    branch = frame["limiting_branch"].fillna(-1).to_numpy(np.int64)
+    by_branch = frame["limited_by"].to_numpy() == "branch"
+    np.testing.assert_array_equal(branch[by_branch], m.branch_ids[mon[r[by_branch]]])
+    assert np.isinf(frame["hosting_mw"]).sum() == (1 if slack == "single" else 0)  # the reference bus moves nothing

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import warnings
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,6 +133,10 @@ def test_hosting_cli_writes_buses_csv_and_map(tmp_path):
     # DESIGN.md's reference medians: ~216 MW at 115 kV, ~380 MW at 161 kV
     assert med[115.0] == pytest.approx(216, rel=0.05) and med[161.0] == pytest.approx(380, rel=0.05)
     assert (tmp_path / "hosting.png").stat().st_size > 10_000
+    points = gpd.read_file(tmp_path / "buses.geojson")   # the same rows as a GIS layer
+    assert len(points) == 2000 and set(points.geom_type) == {"Point"}
+    np.testing.assert_allclose(points["hosting_mw"], table["hosting_mw"])
+    np.testing.assert_allclose(points.geometry.x, table["lon"])
 
 
 def test_plan_summary_has_the_contract_keys(texas, texas_sites):
