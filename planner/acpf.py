@@ -95,12 +95,16 @@ def _run_zone(net, slack: str | None) -> tuple[bool, str, str]:
             except pp.LoadflowNotConverged:
                 if slack == "single":
                     return False, "Newton-Raphson did not converge in 30 iterations (single slack)", "single"
+        kept = net.gen[["slack", "slack_weight"]].copy(), net.ext_grid["slack_weight"].copy()
         _distributed(net)
-        try:
+        try:   # no generator with Pmax > 0: pandapower's ValueError (weights sum to zero)
             pp.runpp(net, numba=False, max_iteration=30, distributed_slack=True, init="flat")
-        except pp.LoadflowNotConverged:
+        except (pp.LoadflowNotConverged, ValueError):
             return False, "Newton-Raphson did not converge in 30 iterations (single or distributed slack)", \
                 "distributed"
+        finally:   # a later single-slack run of this net must not see every generator as a slack
+            net.gen[["slack", "slack_weight"]] = kept[0]
+            net.ext_grid["slack_weight"] = kept[1]
     return True, "", "distributed"
 
 

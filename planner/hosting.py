@@ -149,7 +149,10 @@ def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list
         best = np.where(v > 0, r, -1)
         slow = np.flatnonzero((v > 0) & (np.abs(slope) <= EPS))
         if len(slow):
-            h[slow], best[slow] = limits_from_sensitivity(st.f0, st.limit, -y[:, slow])
+            s = -y[:, slow]
+            if st.dfax > 0:   # the same DFAX cut-off as the special rows below
+                s[st.over[:, None] & (np.abs(s) < st.dfax)] = 0.0
+            h[slow], best[slow] = limits_from_sensitivity(st.f0, st.limit, s)
         if len(st.special):
             s = -y[st.special]
             if st.dfax > 0:   # a branch already over: a load worsens it only from the DFAX cut-off
