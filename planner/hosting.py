@@ -124,6 +124,8 @@ def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list
     that branch's slope is at most ``EPS`` (it moves no flow by the rule of :func:`_room`), the
     column is evaluated the slow way."""
     c = len(pos)
+    if len(rows) == 0:   # no monitored branch in the island (no ratings): nothing limits
+        return [(np.full(c, np.inf), np.full(c, -1, dtype=np.int64)) for _ in states]
     cols = np.arange(c)
     rhs = np.zeros((ctx["n"] + 1, c))
     rhs[ctx["inv"][pos], cols] = 1.0
@@ -136,9 +138,6 @@ def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list
         y -= wf[:, None]                     # y: PTDF (per MW injected); the new load's slope is -y
     out = []
     for st in states:
-        if len(rows) == 0:
-            out.append((np.full(c, np.inf), np.full(c, -1, dtype=np.int64)))
-            continue
         p = y * st.neg_iu[:, None]
         np.maximum(p, y * st.idn[:, None], out=p)
         r = np.argmax(p, axis=0)
@@ -199,7 +198,7 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     for (rows, _, _, members), res in zip(tasks, results):
         for (h, r), (h_all, r_all) in zip(res, out):
             h_all[members] = h
-            r_all[members] = np.where(r >= 0, mon[rows[np.maximum(r, 0)]], -1)
+            r_all[members] = np.where(r >= 0, mon[rows[np.maximum(r, 0)]], -1) if len(rows) else -1
     return out
 
 
