@@ -177,9 +177,6 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     pos = model.positions(ids)
     states = [_N0State(m, mon, dfax) for m in models]
     ctx = sens._transfer_setup(model, mon)
-    inv = np.full(model.n_bus, ctx["n"], dtype=np.int64)
-    inv[model.nonref] = np.arange(ctx["n"])
-    ctx["inv"] = inv
     row_island = model.island[model.from_pos[mon]]
     wf_all = None if model.slack == "single" else model.weight_flows[mon]
     bus_island = model.island[pos]

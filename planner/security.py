@@ -134,12 +134,10 @@ class Contingencies:
             island = np.zeros(len(mon), bool)
             parts = [np.arange(a, min(a + 64, len(mon))) for a in range(0, len(mon), 64)]
 
-            def column(part):  # each thread fills its own columns
-                cols = slice(part[0], part[-1] + 1)
-                full[:, cols], island[cols] = sens.lodf(model, mon[part], mon)
-
-            for _ in sens.chunk_map(column, parts, "N-1 LODF columns (outages)"):
-                pass
+            columns = sens.chunk_map(lambda part: sens.lodf(model, mon[part], mon), parts,
+                                     "N-1 LODF columns (outages)")
+            for part, (cols, flags) in zip(parts, columns):
+                full[:, part[0]:part[-1] + 1], island[part] = cols, flags
             self.outages = np.flatnonzero(~island)   # indices into mon
             self.cache = full[:, self.outages] if island.any() else full
             del full

@@ -539,14 +539,14 @@ class SparseLODF:
 
 def _transfer_setup(model: DCModel, mon: np.ndarray) -> dict:
     """What every chunk of a column or row pass needs: the factorization, the monitored branches'
-    end positions in the reduced system (the reference buses point at one extra zero row) and
+    end positions in the reduced system (``inv``: every bus's; the reference buses point at one extra zero row) and
     their susceptance (flow per radian of angle difference)."""
     n = len(model.nonref)
     inv = np.full(model.n_bus, n, dtype=np.int64)
     inv[model.nonref] = np.arange(n)
     pos = mon if len(mon) else np.zeros(0, np.int64)
     b = np.asarray(model.Bf[pos, model.from_pos[pos]]).ravel()
-    return {"lu": model.lu, "n": n, "fm": inv[model.from_pos[mon]], "tm": inv[model.to_pos[mon]], "b": b,
+    return {"lu": model.lu, "n": n, "inv": inv, "fm": inv[model.from_pos[mon]], "tm": inv[model.to_pos[mon]], "b": b,
             "Bf": model.Bf[mon][:, model.nonref].tocsr()}
 
 
