@@ -27,7 +27,7 @@ def synthetic_sites(grid, n, seed):
 
     rng = np.random.default_rng(seed)
     b = grid.buses[(grid.buses["kv"] >= 115) & grid.buses.geometry.notna()]
-    pick = b.sample(n, random_state=seed)
+    pick = b.sample(n, random_state=seed, replace=n > len(b))  # more sites than buses: some share a bus
     mine = rng.random(n) < 0.5
     cap = rng.uniform(50, 400, n).round()
     frame = pd.DataFrame({

@@ -312,7 +312,10 @@ def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DC
 # --------------------------------------------------------------------------- duals
 
 
-def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> LazySolve:
+def _fix_and_price(built: mdl.Built, net: Network, params: Params) -> LazySolve:
+    """Fix the binaries at the MILP's values and re-solve the LP for duals. It runs to its end, without
+    the solver's time limit: a MILP stopped by the limit keeps its allocation (a run whose MILP used up
+    the limit would otherwise lose it here, at its pricing step)."""
     relaxed = []
     for i, z in built.z.items():
         val = round(_value(z))
@@ -325,7 +328,7 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params, deadline) -> 
     if built.live:
         built.live.set_bounds(built.z.values())
         built.live.update_rows(relaxed)
-    info = _lazy_solve(built, net, params, mip=False, deadline=deadline)
+    info = _lazy_solve(built, net, params, mip=False, deadline=None)
     if info.status != "optimal":
         raise SolverError(f"the LP with fixed binaries did not solve ({info.status})")
     return info
@@ -430,12 +433,12 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     xs = _state_loads(built)
 
     t = time.perf_counter()
-    lp = _fix_and_price(built, net, params, deadline)
+    lp = _fix_and_price(built, net, params)
     timings["duals"] = time.perf_counter() - t
 
     if not repriced and params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
         t = time.perf_counter()
-        existing = _existing_capacity(cand, net, params, deadline)
+        existing = _existing_capacity(cand, net, params)
         timings["existing_load_check"] = time.perf_counter() - t
     if warm is not None and not repriced:
         warm.keep(grid=grid, sites=sites, params=params, model=model, cand=cand, net=net, built=built,
@@ -493,14 +496,15 @@ def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline, bui
     return _state_loads(built)
 
 
-def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params, deadline) -> float:
-    """Largest share of today's load the network can carry with no new load (an LP)."""
+def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params) -> float:
+    """Largest share of today's load the network can carry with no new load (an LP, run to its end
+    like the pricing LP)."""
     built = mdl.build(cand, params, objective="existing")
     if params.supply_response == "redispatch":
         from planner import redispatch
 
         redispatch.add_dispatch(built, net, params, pay=False, cost=False)
-    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
+    info = _lazy_solve(built, net, params, mip=False, deadline=None, quiet=True)
     if info.status != "optimal":
         raise SolverError(f"the existing-load check did not solve ({info.status})")
     return float(sum(_value(v) for v in built.keep.values()))

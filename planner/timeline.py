@@ -501,13 +501,13 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
         xs_all = slv._state_loads(built)
         paid = sum(float(v.varValue or 0.0) * c for v, c in pay) * SCALE
     t = time.perf_counter()
-    lp = slv._fix_and_price(built, net, params, deadline)
+    lp = slv._fix_and_price(built, net, params)
     view.rows = {k: c for k, c in built.rows.items() if k[1] in view.loads}  # with the rows pricing added
     timings["duals"] = time.perf_counter() - t
     existing = None
     if params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
         t = time.perf_counter()
-        existing = slv._existing_capacity(cand, net_end, end_params, deadline)
+        existing = slv._existing_capacity(cand, net_end, end_params)
         timings["existing_load_check"] = time.perf_counter() - t
     requested_end = sum(float(v[-1]) for v in tl.requested_mw.values()) if tl.requested_mw else None
     end_params = dataclasses.replace(end_params, requested_ai_mw=requested_end

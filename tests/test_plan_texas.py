@@ -184,3 +184,35 @@ def test_time_limited_run_returns_best_solution_with_gap(texas):
     assert optimal.summary["objective_usd"] >= r.summary["objective_usd"] * (1 - 1e-9)
     # the gap bounds the distance to the optimum (both measured against HiGHS's dual bound)
     assert optimal.summary["objective_usd"] <= r.summary["objective_usd"] / (1 - r.summary["mip_gap"]) * (1 + 1e-6)
+
+
+def test_a_run_whose_milp_used_up_the_time_limit_still_prices_its_allocation(texas, texas_sites, monkeypatch):
+    """The LP that prices the allocation (binaries fixed) and the existing-load check run without the
+    solver's time limit: a MILP that used up the limit keeps its allocation. Simulated: once the MILP
+    has returned, any LP handed a deadline stops without a solution, as a 2,000-site Texas run under
+    load did at its pricing step (``SolverError: the LP with fixed binaries did not solve``)."""
+    import time
+
+    import planner.solve as solve_mod
+
+    reference = planner.plan(texas, texas_sites, planner.Params())
+    run, collect = solve_mod._run, solve_mod._collect
+    milp_done = []
+
+    def after_milp(*args, **kwargs):
+        milp_done.append(True)
+        return collect(*args, **kwargs)
+
+    def limited(built, params, mip, deadline):
+        if milp_done and deadline is not None and not mip:
+            return "no_solution", None, 0.0
+        return run(built, params, mip, deadline)
+
+    monkeypatch.setattr(solve_mod, "_collect", after_milp)
+    monkeypatch.setattr(solve_mod, "_run", limited)
+    monkeypatch.setattr(solve_mod, "solver_deadline", lambda params: time.perf_counter() + 3600.0)
+    r = planner.plan(texas, texas_sites, planner.Params())
+    assert milp_done and r.status == reference.status
+    assert r.summary["objective_usd"] == pytest.approx(reference.summary["objective_usd"], rel=1e-9)
+    assert r.summary["existing_load"]["network_can_carry_mw"] == reference.summary["existing_load"]["network_can_carry_mw"]
+    assert r.summary["existing_load"]["network_can_carry_mw"] is not None
