@@ -597,6 +597,63 @@ def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sam
     out.print(f"wrote {out_dir}/: results.csv, results.parquet, sites.csv, sites.parquet, sweep.json, summary.json")
 
 
+@cli.command("economics")
+@click.argument("scenario_file", metavar="[SCENARIO]", required=False, default="texas")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario field, e.g. --set economics.ai_lease_usd_per_kw_month=170 (repeatable).")
+@click.option("--mw", type=click.FloatRange(0, 1e6, min_open=True), default=100.0, show_default=True,
+              help="Size of the mine converted, MW of grid connection.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def economics_cmd(scenario_file: str, sets: tuple[str, ...], mw: float, as_json: bool) -> None:
+    """What a MW of grid connection is worth on each of a miner's three paths (keep mining, lease a
+    powered shell to an AI tenant, run an AI cloud), with the economics of SCENARIO (default: texas,
+    whose economics are planner's defaults): the value of converting a running mine to a leased
+    powered shell against Morgan Stanley's $5.19-7.81 per W, the input values that move it to either
+    end of that range, and the compute revenue at which an AI cloud pays more than the lease."""
+    from planner import economics as econ
+    from planner.scenario import load_scenario
+
+    sc = load_scenario(scenario_file, sets)
+    e = econ.Economics().with_overrides(**sc.economics_overrides()).validate()
+    paths = {k: float(v) for k, v in econ.path_values_per_mw(e).items()}
+    per_w = float(econ.conversion_value_per_w(e))
+    drivers = econ.conversion_drivers(e)
+    even = float(econ.ai_cloud_breakeven_revenue(e, paths["ai_lease"]))
+    report = {"economics": e.as_dict(), "npv_usd_per_mw": paths, "mine_mw": mw,
+              "conversion_value_usd": per_w * mw * 1e6, "conversion_value_usd_per_w": per_w,
+              "morgan_stanley_usd_per_w": list(econ.MORGAN_STANLEY_USD_PER_W), "drivers": drivers,
+              "cloud_breakeven_revenue_usd_per_it_mw_year": even,
+              "cloud_breakeven_usd_per_gpu_hour": float(econ.usd_per_gpu_hour(e, even)),
+              "cloud_revenue_usd_per_gpu_hour": float(econ.usd_per_gpu_hour(e, e.ai_cloud_revenue_usd_per_it_mw_year))}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    out.print(f"NPV of one MW of grid connection over {e.horizon_years:g} years at {e.discount_rate:.0%} a year "
+              f"({sc.name} economics):", markup=False)
+    table = Table("path", "$M per MW", "$ per W", box=None)
+    for name, v in paths.items():
+        table.add_row(name, f"{v / 1e6:,.2f}", f"{v / 1e6:,.2f}")
+    out.print(table)
+    lo, hi = econ.MORGAN_STANLEY_USD_PER_W
+    out.print(f"Converting a running {mw:,.0f} MW mine to a leased powered shell creates ${per_w * mw:,.0f}M: "
+              f"{per_w:.2f} $ per W (Morgan Stanley: {lo}-{hi} $ per W).", markup=False)
+    moves = Table("input (one at a time)", "now", f"at {lo} $/W", f"at {hi} $/W", box=None)
+
+    def num(v):
+        if v is None:
+            return "out of range"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+    for d in drivers:
+        moves.add_row(d["input"], num(d["now"]), *(num(v) for v in d["at"]))
+    out.print(moves)
+    out.print(f"An AI cloud pays more than the lease above ${even / 1e6:,.2f}M of compute revenue per MW of IT load "
+              f"a year (${report['cloud_breakeven_usd_per_gpu_hour']:.2f} per GPU-hour at "
+              f"{e.ai_cloud_it_kw_per_gpu:g} kW per GPU); the economics say "
+              f"${e.ai_cloud_revenue_usd_per_it_mw_year / 1e6:,.2f}M (${report['cloud_revenue_usd_per_gpu_hour']:.2f}).",
+              markup=False, soft_wrap=True)
+
+
 @cli.command("compare")
 @click.argument("dir_a", metavar="RUN_A|SWEEP_DIR", type=click.Path(path_type=Path))
 @click.argument("second", metavar="RUN_B|ID_A")

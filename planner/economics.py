@@ -70,6 +70,27 @@ class Economics:
     ai_conversion_lead_months: float = 12.0
     #: months for a new site: a new large-load connection takes 2-4 years; 36 months.
     ai_greenfield_lead_months: float = 36.0
+    #: AI cloud (the operator owns the GPUs and sells compute): $ of revenue per MW of critical IT load
+    #: per year. IREN-Microsoft: $9.7B over 5 years for ~200 MW of IT load at Childress = $9.7M.
+    ai_cloud_revenue_usd_per_it_mw_year: float = 9_700_000.0
+    #: share of that revenue earned: 1 for a take-or-pay contract like IREN's; a cloud selling by the
+    #: hour earns less (the same share scales its power bill). Assumption.
+    ai_cloud_utilisation: float = 1.0
+    #: $ of GPUs and their racks, network and ancillary equipment per MW of IT load. IREN's purchase from
+    #: Dell for the Microsoft contract: ~$5.8B for ~200 MW of IT load = $29M.
+    ai_cloud_gpu_capex_usd_per_it_mw: float = 29_000_000.0
+    #: years between GPU purchases: the 5-year term of the IREN-Microsoft contract the GPUs were bought
+    #: for. No resale value is counted.
+    ai_cloud_gpu_life_years: float = 5.0
+    #: $ per MW of IT load per year to run the cloud, power excluded (staff, hardware support, network,
+    #: software, insurance). Assumption: about 10 % of the contract revenue.
+    ai_cloud_opex_usd_per_it_mw_year: float = 1_000_000.0
+    #: months after the site's AI lead time (the shell) before compute revenue: GPU delivery, install and
+    #: burn-in. Assumption: IREN's GB300s for a November 2025 contract are delivered in phases through 2026.
+    ai_cloud_extra_lead_months: float = 3.0
+    #: kW of IT load per GPU, only to express cloud revenue as a GPU-hour price. Assumption: a 72-GPU
+    #: rack-scale system with its share of network and storage, about 2 kW per GPU.
+    ai_cloud_it_kw_per_gpu: float = 2.0
     #: years of cash flow valued: the term of the Cipher-AWS and Hut 8 River Bend leases (15 years).
     horizon_years: float = 15.0
     #: per year, real. Assumption: a long lease to an investment-grade tenant.
@@ -121,6 +142,17 @@ BOUNDS: dict[str, Bound] = {
     "ai_greenfield_capex_usd_per_mw": USD_PER_MW,
     "ai_conversion_lead_months": LEAD_MONTHS,
     "ai_greenfield_lead_months": LEAD_MONTHS,
+    "ai_cloud_revenue_usd_per_it_mw_year": Bound(0.0, 1e9, "$ per MW-year of IT load",
+                                                 "100 times the IREN-Microsoft contract's $9.7M"),
+    "ai_cloud_utilisation": Bound(0.0, 1.0, "", "a share of the revenue at full sale"),
+    "ai_cloud_gpu_capex_usd_per_it_mw": Bound(0.0, 1e10, "$ per MW of IT load",
+                                              "about 300 times IREN's $29M per MW of GPUs"),
+    "ai_cloud_gpu_life_years": Bound(0.1, 100.0, "years",
+                                     "GPUs last at least about a month and are replaced within a century"),
+    "ai_cloud_opex_usd_per_it_mw_year": Bound(0.0, 1e9, "$ per MW-year of IT load",
+                                              "100 times the contract revenue of a MW of IT load"),
+    "ai_cloud_extra_lead_months": LEAD_MONTHS,
+    "ai_cloud_it_kw_per_gpu": Bound(0.01, 1000.0, "kW", "10 W to 1 MW of IT load per GPU"),
     "horizon_years": Bound(1.0, 100.0, "years", "cash flows of one year to a century"),
     "discount_rate": Bound(0.0, 1.0, "per year", "a real yearly rate; at 100 % or more nothing after the "
                            "first years counts", hi_open=True),
@@ -175,9 +207,10 @@ def mining_hardware_usd_per_mw(e: Economics):
     return hashrate_ph_per_mw(e) * 1000.0 * e.mining_hardware_usd_per_th
 
 
-def _refresh_pv(e: Economics, first_months):
-    """PV of buying the hardware at ``first_months`` and every life after, within the horizon."""
-    life = np.asarray(e.mining_hardware_life_years, float) * 12.0
+def purchases_pv(e: Economics, first_months, life_years):
+    """PV of $1 paid at ``first_months`` and every ``life_years`` after, within the horizon (a
+    hardware fleet bought and refreshed; nothing is resold at the horizon)."""
+    life = np.asarray(life_years, float) * 12.0
     horizon = np.asarray(e.horizon_years, float) * 12.0
     first = np.asarray(first_months, float)
     n_max = int(np.ceil(np.max(horizon / life))) + 1
@@ -185,7 +218,24 @@ def _refresh_pv(e: Economics, first_months):
     for n in range(n_max):
         t = first + n * life
         total = total + np.where(t < horizon, discount(e.discount_rate, t), 0.0)
-    return mining_hardware_usd_per_mw(e) * total
+    return total
+
+
+def residual_pv(e: Economics, first_months, life_years):
+    """PV at today of what the fleet of :func:`purchases_pv` is still worth at the horizon, per $1 of
+    purchase: the last purchase's unused share of its life (straight line), paid at the horizon."""
+    life = np.asarray(life_years, float) * 12.0
+    horizon = np.asarray(e.horizon_years, float) * 12.0
+    first = np.asarray(first_months, float)
+    n_last = np.floor(np.maximum(horizon - first, 0.0) / life - 1e-12)
+    last = first + np.maximum(n_last, 0.0) * life
+    unused = np.where(first < horizon, np.clip((last + life - horizon) / life, 0.0, 1.0), 0.0)
+    return unused * discount(e.discount_rate, horizon)
+
+
+def _refresh_pv(e: Economics, first_months):
+    """PV of buying the mining hardware at ``first_months`` and every life after, within the horizon."""
+    return mining_hardware_usd_per_mw(e) * purchases_pv(e, first_months, e.mining_hardware_life_years)
 
 
 def existing_mining_value(e: Economics, start_months, end_months):
@@ -294,3 +344,115 @@ def conversion_value_per_w(e: Economics):
     """Value created by converting a running mine into a leased powered shell, $ per W
     of grid connection: NPV as an AI lease minus NPV of continuing to mine."""
     return (ai_npv_per_mw(e, "conversion") - mining_npv_per_mw(e, existing=True)) / 1e6
+
+
+# --------------------------------------------------------------------------- AI cloud (the third path)
+
+
+def ai_cloud_value_per_mw_year(e: Economics, revenue_usd_per_it_mw_year=None):
+    """Operating margin of one MW of grid power run as an AI cloud, per year: compute revenue and
+    opex per MW of IT load (grid MW / PUE), less the power bill of the grid MW (the operator pays
+    for its power, unlike a powered-shell landlord), both at ``ai_cloud_utilisation``."""
+    revenue = e.ai_cloud_revenue_usd_per_it_mw_year if revenue_usd_per_it_mw_year is None \
+        else revenue_usd_per_it_mw_year
+    u = np.asarray(e.ai_cloud_utilisation, float)
+    per_it = np.asarray(revenue, float) * u - np.asarray(e.ai_cloud_opex_usd_per_it_mw_year, float)
+    return per_it / np.asarray(e.ai_pue, float) - HOURS_PER_YEAR * u * np.asarray(e.power_price_usd_per_mwh, float)
+
+
+def ai_cloud_gpu_usd_per_mw(e: Economics):
+    """GPU capex of one MW of grid power: GPU capex per MW of IT load / PUE."""
+    return np.asarray(e.ai_cloud_gpu_capex_usd_per_it_mw, float) / np.asarray(e.ai_pue, float)
+
+
+def ai_cloud_npv_per_mw(e: Economics, *, capex_usd_per_mw=None, lead_months=None,
+                        revenue_usd_per_it_mw_year=None):
+    """NPV of one MW of grid power run as an AI cloud by the site's owner.
+
+    The shell is built as for a lease (``capex_usd_per_mw``, default the conversion capex, paid
+    today; ``lead_months``, default the conversion lead). Compute revenue starts
+    ``ai_cloud_extra_lead_months`` after the shell is ready, when the GPUs are bought; they are
+    bought again every ``ai_cloud_gpu_life_years`` within the horizon; the GPUs in service at the
+    horizon count at their straight-line remaining value (:func:`residual_pv`: a GPU fleet refreshed every
+    5 years would otherwise carry most of a last purchase that the 15-year horizon cuts short). Per-site
+    values broadcast."""
+    capex = e.ai_conversion_capex_usd_per_mw if capex_usd_per_mw is None else capex_usd_per_mw
+    lead = e.ai_conversion_lead_months if lead_months is None else lead_months
+    start = np.asarray(lead, float) + np.asarray(e.ai_cloud_extra_lead_months, float)
+    horizon = np.asarray(e.horizon_years, float) * 12.0
+    income = ai_cloud_value_per_mw_year(e, revenue_usd_per_it_mw_year) * annuity_factor(
+        e.discount_rate, start, horizon)
+    life = e.ai_cloud_gpu_life_years
+    gpus = ai_cloud_gpu_usd_per_mw(e) * (purchases_pv(e, start, life) - residual_pv(e, start, life))
+    return income - gpus - np.asarray(capex, float)
+
+
+def ai_cloud_breakeven_revenue(e: Economics, value_usd_per_mw, *, capex_usd_per_mw=None, lead_months=None):
+    """Cloud revenue per MW of IT load per year at which the cloud's NPV per grid MW equals
+    ``value_usd_per_mw`` (e.g. the lease's NPV at the same site): the NPV is linear in the revenue."""
+    kw = {"capex_usd_per_mw": capex_usd_per_mw, "lead_months": lead_months}
+    step = 1e7  # a step of the size of the revenues: a $1 step would lose digits to cancellation
+    at_zero = ai_cloud_npv_per_mw(e, revenue_usd_per_it_mw_year=0.0, **kw)
+    slope = (ai_cloud_npv_per_mw(e, revenue_usd_per_it_mw_year=step, **kw) - at_zero) / step
+    return (np.asarray(value_usd_per_mw, float) - at_zero) / slope
+
+
+def usd_per_gpu_hour(e: Economics, revenue_usd_per_it_mw_year):
+    """A cloud revenue per MW of IT load per year as a price per GPU-hour sold
+    (``ai_cloud_it_kw_per_gpu``, every hour of the year)."""
+    gpus_per_it_mw = 1000.0 / np.asarray(e.ai_cloud_it_kw_per_gpu, float)
+    return np.asarray(revenue_usd_per_it_mw_year, float) / (gpus_per_it_mw * HOURS_PER_YEAR)
+
+
+#: the three paths of a site's MW, in the order the outputs list them
+PATHS = ("mining", "ai_lease", "ai_cloud")
+
+
+def path_values_per_mw(e: Economics, *, existing_mine: bool = True, lease_usd_per_kw_month=None,
+                       capex_usd_per_mw=None, lead_months=None) -> dict:
+    """NPV per MW of grid power of each path, for one site (or arrays of sites): mining (a running
+    mine's MW when ``existing_mine``, else new mining MW), leasing a powered shell, and running an AI cloud."""
+    kw = {"capex_usd_per_mw": capex_usd_per_mw, "lead_months": lead_months}
+    return {"mining": mining_npv_per_mw(e, existing=existing_mine),
+            "ai_lease": ai_npv_per_mw(e, "conversion", lease_usd_per_kw_month=lease_usd_per_kw_month, **kw),
+            "ai_cloud": ai_cloud_npv_per_mw(e, **kw)}
+
+
+#: Morgan Stanley's range for the equity value of converting a 100 MW mine into a leased powered
+#: shell, $ per W (``../shared/reference/NUMBERS.md``, seed article)
+MORGAN_STANLEY_USD_PER_W = (5.19, 7.81)
+
+#: the inputs whose one-at-a-time change :func:`conversion_drivers` reports
+DRIVERS = ("ai_lease_usd_per_kw_month", "discount_rate", "ai_conversion_capex_usd_per_mw",
+           "ai_conversion_lead_months", "ai_pue", "hashprice_usd_per_ph_day", "power_price_usd_per_mwh")
+
+
+def conversion_drivers(e: Economics, targets=MORGAN_STANLEY_USD_PER_W, names=DRIVERS) -> list[dict]:
+    """For each input in ``names``, the value at which :func:`conversion_value_per_w` reaches each of
+    ``targets`` with every other input as in ``e`` (a root within the input's bound, by Brent's method;
+    None where the value cannot reach the target inside the bound)."""
+    from scipy.optimize import brentq
+
+    out = []
+    for name in names:
+        bound = BOUNDS[name]
+        lo = bound.lo + (1e-9 * max(1.0, abs(bound.lo)) if bound.lo_open else 0.0)
+        hi = bound.hi - (1e-9 * max(1.0, abs(bound.hi)) if bound.hi_open else 0.0)
+        hi = min(hi, 100.0 * max(float(getattr(e, name)), 1.0))  # far enough; keeps the search well scaled
+
+        def gap(x, target, name=name):
+            return float(conversion_value_per_w(replace(e, **{name: x}))) - target
+
+        at = []
+        for target in targets:
+            grid = np.linspace(lo, hi, 401)
+            values = np.array([gap(x, target) for x in grid])
+            cross = np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))
+            if not len(cross):
+                at.append(None)
+                continue
+            now = float(getattr(e, name))
+            k = cross[np.argmin(np.abs(grid[cross] - now))]  # the crossing nearest today's value
+            at.append(float(brentq(gap, grid[k], grid[k + 1], args=(target,), xtol=1e-10 * max(1.0, hi))))
+        out.append({"input": name, "now": float(getattr(e, name)), "at": at})
+    return out

@@ -55,6 +55,8 @@ class Params:
     gen_regions: dict[int, str] = field(default_factory=dict)
     redispatch_cost_segments: int = setting_default("redispatch_cost_segments")
     allow_conversion: bool = setting_default("allow_conversion")
+    allow_ai_cloud: bool = setting_default("allow_ai_cloud")
+    split_paths: bool = setting_default("split_paths")
     min_block_mw: float = setting_default("min_block_mw")
     #: region -> MW of new supply available (regions not listed: no limit)
     supply_pools_mw: dict[str, float] = field(default_factory=dict)
@@ -190,6 +192,10 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
                               lead_months=lead_ai)
     v_ai = np.where(np.isfinite(value := _column(sites, "ai_value_usd_per_mw", np.nan)), value, v_ai)
     income_ai = econ.ai_value_per_mw_year(e, lease)
+    allow_cloud = _flag(sites, "allow_ai_cloud", np.full(n, bool(params.allow_ai_cloud))) & allow_ai
+    v_cloud = econ.ai_cloud_npv_per_mw(e, capex_usd_per_mw=capex_ai, lead_months=lead_ai)
+    v_cloud = np.where(np.isfinite(cvalue := _column(sites, "ai_cloud_value_usd_per_mw", np.nan)), cvalue, v_cloud)
+    capex_cloud = capex_ai + econ.ai_cloud_gpu_usd_per_mw(e)  # the shell and the first GPUs
     ai_cap = np.minimum(np.nan_to_num(cap), _column(sites, "ai_max_mw", np.inf))
     ai_min = _column(sites, "ai_min_mw", 0.0)
     block = np.minimum(_column(sites, "min_block_mw", params.min_block_mw), ai_cap)
@@ -207,15 +213,18 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
         "existing_mw": existing,
         "allow_mining": allow_mining.astype(bool),
         "allow_ai": allow_ai.astype(bool),
+        "allow_ai_cloud": allow_cloud.astype(bool),
         "min_block_mw": block,
         "ai_cap_mw": ai_cap,
         "ai_min_mw": ai_min,
         "v_keep_usd_per_mw": np.broadcast_to(econ.mining_npv_per_mw(e, existing=True), n),
         "v_new_usd_per_mw": np.broadcast_to(econ.mining_npv_per_mw(e, existing=False), n),
         "v_ai_usd_per_mw": np.broadcast_to(v_ai, n),
+        "v_cloud_usd_per_mw": np.broadcast_to(v_cloud, n),
         "capex_new_usd_per_mw": np.broadcast_to(
             e.mining_build_capex_usd_per_mw + econ.mining_hardware_usd_per_mw(e), n),
         "capex_ai_usd_per_mw": np.broadcast_to(capex_ai, n),
+        "capex_cloud_usd_per_mw": np.broadcast_to(capex_cloud, n),
         # what a timeline values each year with (planner.timeline)
         "ai_lead_months": np.broadcast_to(lead_ai, n),
         "ai_income_usd_per_mw_year": np.broadcast_to(income_ai, n),
@@ -276,6 +285,10 @@ class Built:
     rows: dict[tuple, pulp.LpConstraint] = field(default_factory=dict)
     #: redispatch: state -> per generator, its cost segment variables (:func:`planner.redispatch.add_dispatch`)
     segments: dict[str, list] = field(default_factory=dict)
+    #: AI cloud MW of a site (a part of its ``ai`` MW, valued at the cloud's NPV less the lease's)
+    cloud: dict[int, pulp.LpVariable] = field(default_factory=dict)
+    #: ``split_paths = false``: a site's binary per path it may take (:data:`planner.economics.PATHS`)
+    paths: dict[int, dict[str, pulp.LpVariable]] = field(default_factory=dict)
     #: the problem held by HiGHS (:class:`planner.live.LiveModel`), made on the first solve
     live: object | None = field(default=None, repr=False)
 
@@ -292,18 +305,23 @@ def _expr(pairs) -> pulp.LpAffineExpression:
     return pulp.LpAffineExpression(pairs)
 
 
-def site_objective(f: pd.DataFrame, keep: dict, new: dict, ai: dict) -> list[tuple]:
+def site_objective(f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict | None = None) -> list[tuple]:
     """Objective terms (variable, NPV in million $ per MW) of the site variables: the values
-    of the candidate frame ``f`` (economics enter the model here and in :func:`capex_terms`)."""
-    return [(v, float(f[col].iat[i]) / SCALE)
-            for var, col in ((keep, "v_keep_usd_per_mw"), (new, "v_new_usd_per_mw"), (ai, "v_ai_usd_per_mw"))
-            for i, v in var.items()]
+    of the candidate frame ``f`` (economics enter the model here and in :func:`capex_terms`).
+    A cloud MW is also an ``ai`` MW: it adds the cloud's NPV less the lease's."""
+    terms = [(v, float(f[col].iat[i]) / SCALE)
+             for var, col in ((keep, "v_keep_usd_per_mw"), (new, "v_new_usd_per_mw"), (ai, "v_ai_usd_per_mw"))
+             for i, v in var.items()]
+    return terms + [(v, float(f["v_cloud_usd_per_mw"].iat[i] - f["v_ai_usd_per_mw"].iat[i]) / SCALE)
+                    for i, v in (cloud or {}).items()]
 
 
-def capex_terms(f: pd.DataFrame, new: dict, ai: dict) -> list[tuple]:
+def capex_terms(f: pd.DataFrame, new: dict, ai: dict, cloud: dict | None = None) -> list[tuple]:
     """Budget row terms (variable, capex in million $ per MW)."""
-    return [(v, float(f[col].iat[i]) / SCALE)
-            for var, col in ((new, "capex_new_usd_per_mw"), (ai, "capex_ai_usd_per_mw")) for i, v in var.items()]
+    terms = [(v, float(f[col].iat[i]) / SCALE)
+             for var, col in ((new, "capex_new_usd_per_mw"), (ai, "capex_ai_usd_per_mw")) for i, v in var.items()]
+    return terms + [(v, float(f["capex_cloud_usd_per_mw"].iat[i] - f["capex_ai_usd_per_mw"].iat[i]) / SCALE)
+                    for i, v in (cloud or {}).items()]
 
 
 def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
@@ -316,7 +334,7 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
     """
     f = cand.frame
     prob = pulp.LpProblem("planner", pulp.LpMaximize)
-    keep, new, ai, z, draw = {}, {}, {}, {}, {}
+    keep, new, ai, z, draw, cloud = {}, {}, {}, {}, {}, {}
     only_existing = objective in ("existing", "reference")
     for i, row in enumerate(f.itertuples(index=False)):
         if objective == "reference":
@@ -336,10 +354,15 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
                 z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
             else:  # any MW from 0 to the cap: no binary
                 ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
+            if row.allow_ai_cloud:  # the part of the AI MW the site runs as its own cloud
+                cloud[i] = prob.add_variable(f"cloud_{i}", 0, float(row.ai_cap_mw))
+                prob += pulp.LpConstraint(_expr([(cloud[i], 1.0), (ai[i], -1.0)]), pulp.LpConstraintLE,
+                                          f"cloud_{i}", 0.0)
     if only_existing:
         prob += _expr([(v, 1.0) for v in keep.values()])
     else:
-        prob += _expr(site_objective(f, keep, new, ai))
+        prob += _expr(site_objective(f, keep, new, ai, cloud))
+    paths = {} if params.split_paths or only_existing else _one_path(prob, f, keep, new, ai, cloud)
 
     uses_of = {i: [(v[i], 1.0) for v in (keep, new, ai) if i in v] for i in range(len(f))}
     poi = {}
@@ -382,11 +405,33 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
             prob += demand[region]
     budget = None
     if params.max_capex_usd is not None and not only_existing:
-        budget = pulp.LpConstraint(_expr(capex_terms(f, new, ai)), pulp.LpConstraintLE, "budget",
+        budget = pulp.LpConstraint(_expr(capex_terms(f, new, ai, cloud)), pulp.LpConstraintLE, "budget",
                                    params.max_capex_usd / SCALE)
         prob += budget
     return Built(prob=prob, keep=keep, new=new, ai=ai, z=z, load=load, poi=poi, aiup=aiup, pools=pools,
-                 demand=demand, budget=budget, loads=loads)
+                 demand=demand, budget=budget, loads=loads, cloud=cloud, paths=paths)
+
+
+def _one_path(prob: pulp.LpProblem, f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict) -> dict:
+    """``split_paths = false``: at a site with more than one path, a binary per path, at most one of
+    them 1, and each path's MW at most the site's size times its binary (mining: kept and new MW;
+    lease: AI MW not in the cloud; cloud). A mine that takes an AI path stops mining."""
+    paths = {}
+    for i in range(len(f)):
+        mw = {"mining": [(v[i], 1.0) for v in (keep, new) if i in v],
+              "ai_lease": [(ai[i], 1.0)] + ([(cloud[i], -1.0)] if i in cloud else []) if i in ai else [],
+              "ai_cloud": [(cloud[i], 1.0)] if i in cloud else []}
+        mw = {k: v for k, v in mw.items() if v}
+        if len(mw) < 2:
+            continue
+        cap = float(f["cap_mw"].iat[i])
+        paths[i] = {k: prob.add_variable(f"path_{k}_{i}", 0, 1, cat=pulp.LpBinary) for k in mw}
+        for k, pairs in mw.items():
+            prob += pulp.LpConstraint(_expr(pairs + [(paths[i][k], -cap)]), pulp.LpConstraintLE,
+                                      f"path_{k}_{i}", 0.0)
+        prob += pulp.LpConstraint(_expr([(y, 1.0) for y in paths[i].values()]), pulp.LpConstraintLE,
+                                  f"one_path_{i}", 1.0)
+    return paths
 
 
 def load_vectors(prob: pulp.LpProblem, cand: Candidates, params: Params, keep: dict, new: dict, ai: dict,

@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from planner import economics as econ
 from planner import hosting as hosting_mod
 from planner import sensitivity as sens
 from planner.model import shadow as _shadow
@@ -47,8 +48,11 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     existing = f["existing_mw"].to_numpy()
     to_ai = np.minimum(ai, existing - keep)  # today's load that moves to AI
     shed = existing - keep - to_ai
-    value = (keep * f["v_keep_usd_per_mw"] + new * f["v_new_usd_per_mw"] + ai * f["v_ai_usd_per_mw"]).to_numpy()
-    capex = (new * f["capex_new_usd_per_mw"] + ai * f["capex_ai_usd_per_mw"]).to_numpy()
+    cloud = values["ai_cloud_mw"].to_numpy() if "ai_cloud_mw" in values else np.zeros(n)
+    value = (keep * f["v_keep_usd_per_mw"] + new * f["v_new_usd_per_mw"] + ai * f["v_ai_usd_per_mw"]
+             + cloud * (f["v_cloud_usd_per_mw"] - f["v_ai_usd_per_mw"])).to_numpy()
+    capex = (new * f["capex_new_usd_per_mw"] + ai * f["capex_ai_usd_per_mw"]
+             + cloud * (f["capex_cloud_usd_per_mw"] - f["capex_ai_usd_per_mw"])).to_numpy()
     marginal = np.array([_shadow(built.poi.get(i)) for i in range(n)])
 
     duals = _row_duals(built, net, cand)
@@ -76,6 +80,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     put("cap_mw", f["cap_mw"].to_numpy(), np.nan)
     put("existing_mw", f["existing_mw"].to_numpy(), 0.0)
     put("ai_mw", ai, 0.0)
+    put("ai_lease_mw", ai - cloud, 0.0)
+    put("ai_cloud_mw", cloud, 0.0)
     put("mining_mw", mining, 0.0)
     put("kept_mining_mw", keep, 0.0)
     put("new_mining_mw", new, 0.0)
@@ -83,6 +89,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     put("value_usd", value, 0.0)
     put("capex_usd", capex, 0.0)
     put("marginal_value_usd_per_mw", marginal, np.nan)
+    for name, data in site_paths(f, keep + new, ai - cloud, cloud, value).items():
+        put(name, data, "" if data.dtype == object else np.nan)
     conv = np.zeros(len(src), bool)
     conv[rows] = values["converted"].to_numpy(bool) & (f["kind"].to_numpy() == "conversion")
     alloc["converted"] = conv
@@ -201,11 +209,59 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
 
     summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
                        branches, built, scenario, net, value, to_ai, shed, n1, duals)
+    summary["capex_usd"] = _round(float(capex.sum()), 0)
+    summary["paths"] = path_totals(f, keep + new, ai - cloud, cloud)
     for v in states.values():
         del v["flow_mw"]
     return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
                   buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=states["peak"]["dispatch_mw"],
                   states=states)
+
+
+def path_values(f: pd.DataFrame) -> dict[str, np.ndarray]:
+    """NPV per MW of grid power of each path at each modelled site; NaN where the site may not take it.
+    Mining: a running mine's MW (``v_keep``) where the site mines today, else new mining MW."""
+    existing = f["existing_mw"].to_numpy(float) > 0
+    mining = np.where(existing, f["v_keep_usd_per_mw"].to_numpy(float), f["v_new_usd_per_mw"].to_numpy(float))
+    return {"mining": np.where(f["allow_mining"].to_numpy(bool), mining, np.nan),
+            "ai_lease": np.where(f["allow_ai"].to_numpy(bool), f["v_ai_usd_per_mw"].to_numpy(float), np.nan),
+            "ai_cloud": np.where(f["allow_ai_cloud"].to_numpy(bool), f["v_cloud_usd_per_mw"].to_numpy(float),
+                                 np.nan)}
+
+
+def site_paths(f: pd.DataFrame, mining, lease, cloud, value) -> dict[str, np.ndarray]:
+    """Per modelled site: the path(s) it takes (by MW, most first, joined by ``+``; ``none``), the
+    value per W of what it takes (the site's value, $, over its MW), each path's value per W (what it
+    would have been worth), and the best path it does not take, with the margin between the two ($ per W)."""
+    mw = np.c_[mining, lease, cloud]
+    worth = np.c_[tuple(path_values(f).values())] / 1e6  # $ per W
+    names = np.array(econ.PATHS)
+    taken = mw > 1e-6
+    order = np.argsort(-mw, axis=1, kind="stable")
+    path = np.array(["+".join(names[o][taken[i, o]]) or "none" for i, o in enumerate(order)], dtype=object)
+    total = mw.sum(axis=1)
+    chosen = np.where(total > 1e-6, np.asarray(value, float) / np.where(total > 1e-6, total, 1.0) / 1e6, np.nan)
+    other = np.where(taken | np.isnan(worth), -np.inf, worth)
+    best = other.argmax(axis=1)
+    best_value = other[np.arange(len(f)), best]
+    has_other = np.isfinite(best_value)
+    out = {"path": path, "path_usd_per_w": chosen}
+    for k, name in enumerate(names):
+        out[f"{name}_usd_per_w"] = worth[:, k]
+    out["best_other_path"] = np.where(has_other, names[best], "").astype(object)
+    out["best_other_usd_per_w"] = np.where(has_other, best_value, np.nan)
+    out["margin_usd_per_w"] = chosen - out["best_other_usd_per_w"]
+    return out
+
+
+def path_totals(f: pd.DataFrame, mining, lease, cloud) -> dict:
+    """MW, sites and value ($) per path over the modelled sites."""
+    worth = path_values(f)
+    out = {}
+    for name, mw in zip(econ.PATHS, (mining, lease, cloud)):
+        out[name] = {"mw": _round(float(mw.sum())), "sites": int((mw > 1e-6).sum()),
+                     "value_usd": _round(float((np.nan_to_num(worth[name]) * mw).sum()), 0)}
+    return out
 
 
 def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params, branches,

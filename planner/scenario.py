@@ -235,6 +235,12 @@ EconomicsSection = create_model(
 class ConstraintsSection(_Strict):
     security: Literal["n-0", "n-1"] = "n-0"
     allow_conversion: bool = True
+    allow_ai_cloud: Annotated[bool, Field(
+        description="A site that may host AI may also run its own AI cloud (buy the GPUs, sell compute) "
+                    "instead of leasing a powered shell.")] = True
+    split_paths: Annotated[bool, Field(
+        description="A site may split its MW between mining, an AI lease and an AI cloud; false: each site "
+                    "takes one path (a binary per path).")] = True
     max_capex_usd: bounded(BUDGET_USD) | None = None
     #: smallest AI block, MW, when a site converts or builds
     min_block_mw: bounded(MW) = 25.0
@@ -395,6 +401,8 @@ PARAM_KEYS = {
     "supply_response": "grid.supply_response",
     "redispatch_cost_segments": "grid.redispatch_cost_segments",
     "allow_conversion": "constraints.allow_conversion",
+    "allow_ai_cloud": "constraints.allow_ai_cloud",
+    "split_paths": "constraints.split_paths",
     "min_block_mw": "constraints.min_block_mw",
     "max_capex_usd": "constraints.max_capex_usd",
     "overload_dfax": "constraints.overload_dfax",

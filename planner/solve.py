@@ -72,7 +72,8 @@ class LazySolve:
 #: candidate columns the economics set; a plan whose candidates differ from the last only in these
 #: re-solves the last live model warm (:class:`Warm`)
 PRICE_COLUMNS = ["v_keep_usd_per_mw", "v_new_usd_per_mw", "v_ai_usd_per_mw", "capex_new_usd_per_mw",
-                 "capex_ai_usd_per_mw", "ai_lead_months", "ai_income_usd_per_mw_year"]
+                 "capex_ai_usd_per_mw", "ai_lead_months", "ai_income_usd_per_mw_year", "v_cloud_usd_per_mw",
+                 "capex_cloud_usd_per_mw"]
 
 
 @dataclass
@@ -126,8 +127,12 @@ def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params) -> b
         z.cat = pulp.LpInteger
         z.lowBound, z.upBound = (1 if must[i] > 0 else 0), 1
         built.aiup[i].constant = 0.0
+    path_binaries = [y for ys in built.paths.values() for y in ys.values()]
+    for y in path_binaries:
+        y.cat = pulp.LpInteger
+        y.lowBound, y.upBound = 0, 1
     terms: dict[str, list] = {}
-    for v, c in mdl.site_objective(f, built.keep, built.new, built.ai):
+    for v, c in mdl.site_objective(f, built.keep, built.new, built.ai, built.cloud):
         terms[v.name] = [v, c]
     if params.supply_response == "redispatch":
         from planner import redispatch
@@ -135,9 +140,9 @@ def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params) -> b
         warm.net.reweight(params)
         for v, c in redispatch.dispatch_objective(built, warm.net, params):
             terms.setdefault(v.name, [v, 0.0])[1] += c
-    capex = mdl.capex_terms(f, built.new, built.ai)
+    capex = mdl.capex_terms(f, built.new, built.ai, built.cloud)
     if live is not None:
-        live.set_bounds(built.z.values())
+        live.set_bounds([*built.z.values(), *path_binaries])
         live.update_rows(built.aiup.values())
         live.set_costs([v for v, _ in terms.values()], [c for _, c in terms.values()])
         if built.budget is not None:
@@ -325,8 +330,12 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params) -> LazySolve:
             con = built.aiup[i]
             con.constant = -2.0 * abs(con.get(z, 0.0)) - 1.0
             relaxed.append(con)
+    path_binaries = [y for ys in built.paths.values() for y in ys.values()]
+    for y in path_binaries:
+        y.lowBound = y.upBound = round(_value(y))
+        y.cat = pulp.LpContinuous
     if built.live:
-        built.live.set_bounds(built.z.values())
+        built.live.set_bounds([*built.z.values(), *path_binaries])
         built.live.update_rows(relaxed)
     info = _lazy_solve(built, net, params, mip=False, deadline=None)
     if info.status != "optimal":
@@ -466,8 +475,9 @@ def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
         "keep_mw": [(_value(built.keep[i]) if i in built.keep else 0.0) for i in range(n)],
         "new_mining_mw": [(_value(built.new[i]) if i in built.new else 0.0) for i in range(n)],
         "ai_mw": [(_value(built.ai[i]) if i in built.ai else 0.0) for i in range(n)],
+        "ai_cloud_mw": [(_value(built.cloud[i]) if i in built.cloud else 0.0) for i in range(n)],
     })
-    mw = ["keep_mw", "new_mining_mw", "ai_mw"]
+    mw = ["keep_mw", "new_mining_mw", "ai_mw", "ai_cloud_mw"]
     out[mw] = out[mw].where(out[mw].abs() > 1e-7, 0.0)  # solver round-off
     # a site with a binary converts when it is 1 (then ai >= its block > 0); one without, when it gets AI
     out["converted"] = [(round(_value(built.z[i])) == 1) if i in built.z else bool(out["ai_mw"].iat[i] > 0)

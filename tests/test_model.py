@@ -158,20 +158,24 @@ def brute_force(grid, sites, params):
     v_ai = E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=lease, capex_usd_per_mw=capex_ai, lead_months=12)
     v_new = float(E.mining_npv_per_mw(ECON, existing=False))
     capex_new = ECON.mining_build_capex_usd_per_mw + float(E.mining_hardware_usd_per_mw(ECON))
+    econ = params.economics
+    v_cloud = E.ai_cloud_npv_per_mw(econ, capex_usd_per_mw=capex_ai, lead_months=12)
+    capex_cloud = capex_ai + float(E.ai_cloud_gpu_usd_per_mw(econ))
     block = np.minimum(sites["min_block_mw"].to_numpy(float), cap)
-    # variables: keep, new, ai, draw (m each)
-    c = -np.r_[np.full(m, V_KEEP), np.full(m, v_new), v_ai, np.zeros(m)] / 1e6
+    # variables: keep, new, lease, cloud, draw (m each); AI MW = lease + cloud
+    c = -np.r_[np.full(m, V_KEEP), np.full(m, v_new), v_ai, v_cloud, np.zeros(m)] / 1e6
     A, b = [], []
-    eye = np.eye(m)
-    A.append(np.c_[eye, eye, eye, 0 * eye]); b.append(cap)
-    A.append(np.c_[eye, eye, eye, -eye]); b.append(existing)
-    A.append(np.r_[s, -s] @ np.c_[eye, eye, eye, 0 * eye]); b.append(np.r_[limit - f0, limit + f0])
+    eye, zero = np.eye(m), np.zeros((m, m))
+    use = np.c_[eye, eye, eye, eye, zero]
+    A.append(use); b.append(cap)
+    A.append(np.c_[eye, eye, eye, eye, -eye]); b.append(existing)
+    A.append(np.r_[s, -s] @ use); b.append(np.r_[limit - f0, limit + f0])
     if params.supply_pools_mw:
-        A.append(np.r_[np.zeros(3 * m), np.ones(m)][None]); b.append([params.supply_pools_mw["R"]])
+        A.append(np.r_[np.zeros(4 * m), np.ones(m)][None]); b.append([params.supply_pools_mw["R"]])
     if params.ai_demand_mw:
-        A.append(np.r_[np.zeros(2 * m), np.ones(m), np.zeros(m)][None]); b.append([params.ai_demand_mw["R"]])
+        A.append(np.r_[np.zeros(2 * m), np.ones(2 * m), np.zeros(m)][None]); b.append([params.ai_demand_mw["R"]])
     if params.max_capex_usd is not None:
-        A.append(np.r_[np.zeros(m), np.full(m, capex_new), capex_ai, np.zeros(m)][None] / 1e6)
+        A.append(np.r_[np.zeros(m), np.full(m, capex_new), capex_ai, capex_cloud, np.zeros(m)][None] / 1e6)
         b.append([params.max_capex_usd / 1e6])
     A = np.vstack(A)
     b = np.concatenate([np.atleast_1d(x) for x in b])
@@ -180,11 +184,12 @@ def brute_force(grid, sites, params):
     best = -np.inf
     for z in itertools.product([0, 1], repeat=m):
         z = np.array(z)
-        ai_lb = block * z
-        ai_ub = cap * z
-        bounds = ([(0, u) for u in keep_ub] + [(0, u) for u in new_ub]
-                  + list(zip(ai_lb, ai_ub)) + [(0, None)] * m)
-        res = linprog(c, A_ub=A, b_ub=b, bounds=bounds, method="highs")
+        # AI MW (lease + cloud) in [block, cap] where z = 1, else 0
+        ai = np.c_[zero, zero, eye, eye, zero]
+        A_z = np.vstack([A, ai, -ai])
+        b_z = np.r_[b, cap * z, -block * z]
+        bounds = ([(0, u) for u in keep_ub] + [(0, u) for u in new_ub] + [(0, None)] * (3 * m))
+        res = linprog(c, A_ub=A_z, b_ub=b_z, bounds=bounds, method="highs")
         if res.status == 0:
             best = max(best, -res.fun * 1e6)
     return best
@@ -203,8 +208,11 @@ site_rows = st.lists(st.fixed_dictionaries({
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=site_rows, pool=st.one_of(st.none(), st.floats(0, 400)),
-       demand=st.one_of(st.none(), st.floats(0, 400)), budget=st.one_of(st.none(), st.floats(0, 2e9)))
-def test_milp_equals_brute_force(rows, pool, demand, budget):
+       demand=st.one_of(st.none(), st.floats(0, 400)), budget=st.one_of(st.none(), st.floats(0, 2e9)),
+       cloud_revenue=st.floats(4e6, 16e6))
+def test_milp_equals_brute_force(rows, pool, demand, budget, cloud_revenue):
+    """All three paths (mining, AI lease, AI cloud): the MILP against every binary choice, each an LP.
+    The cloud's revenue is drawn so that either AI path may be the better one."""
     g = ex.mesh()
     table = []
     for i, r in enumerate(rows):
@@ -218,6 +226,7 @@ def test_milp_equals_brute_force(rows, pool, demand, budget):
         })
     sites = ex.sites_at(g, table)
     params = planner.Params(**FIRM, supply_response="single", mip_gap=0.0,
+                            economics=planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=cloud_revenue),
                             supply_pools_mw={"R": pool} if pool is not None else {},
                             ai_demand_mw={"R": demand} if demand is not None else {},
                             max_capex_usd=budget)
@@ -230,6 +239,7 @@ def test_milp_equals_brute_force(rows, pool, demand, budget):
     per_mw = max(E.ai_npv_per_mw(planner.Economics(), "conversion",
                                  lease_usd_per_kw_month=r["ai_lease_usd_per_kw_month"],
                                  capex_usd_per_mw=0.0, lead_months=0) for r in rows)
+    per_mw = max(per_mw, float(E.ai_cloud_npv_per_mw(params.economics, capex_usd_per_mw=0.0, lead_months=0)))
     assert got == pytest.approx(expected, rel=1e-6, abs=max(10.0, 1e-5 * per_mw))
 
 
