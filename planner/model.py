@@ -192,7 +192,9 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
                               lead_months=lead_ai)
     v_ai = np.where(np.isfinite(value := _column(sites, "ai_value_usd_per_mw", np.nan)), value, v_ai)
     income_ai = econ.ai_value_per_mw_year(e, lease)
-    allow_cloud = _flag(sites, "allow_ai_cloud", np.full(n, bool(params.allow_ai_cloud))) & allow_ai
+    # a tenant's request is a lease: the MW it asks for are not the owner's to run as a cloud
+    tenant = _column(sites, "requested_mw", 0.0) > 0
+    allow_cloud = _flag(sites, "allow_ai_cloud", bool(params.allow_ai_cloud) & ~tenant) & allow_ai
     v_cloud = econ.ai_cloud_npv_per_mw(e, capex_usd_per_mw=capex_ai, lead_months=lead_ai)
     v_cloud = np.where(np.isfinite(cvalue := _column(sites, "ai_cloud_value_usd_per_mw", np.nan)), cvalue, v_cloud)
     capex_cloud = capex_ai + econ.ai_cloud_gpu_usd_per_mw(e)  # the shell and the first GPUs

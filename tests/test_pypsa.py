@@ -39,7 +39,7 @@ def _candidates(grid, k: int, seed: int) -> pd.DataFrame:
 def test_redispatch_objective_equals_pypsa_optimize_on_texas(texas):
     sites = _candidates(texas, 60, 11)
     # one state (every MW firm, no off-peak hour), N-0, no pools: the problem PyPSA states natively
-    params = planner.Params(supply_response="redispatch", min_block_mw=0, mining_firm_share=1.0,
+    params = planner.Params(supply_response="redispatch", min_block_mw=0, allow_ai_cloud=False, mining_firm_share=1.0,
                             ai_firm_share=1.0, offpeak_load_factor=1.0, mip_gap=0.0,
                             check_existing_load=False).validate()
     model = sens.dc_model(texas, "headroom")
