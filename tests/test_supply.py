@@ -234,4 +234,6 @@ def test_fixed_participation_objective_is_unchanged_by_engine_v2(name, supply):
 
     sc = load_scenario(name, sets=["ac.check=false", f"grid.supply_response={supply}"])
     _, result = run(sc)
-    assert result.summary["objective_usd"] == pytest.approx(BEFORE_V2[(name, supply)], rel=1e-6)
+    # both engines stop within the MIP gap (solver.mip_gap, 1e-4) of the optimum: equal to that gap
+    # (us-2028 pmax with the cloud path's columns: 1.3e-6 apart)
+    assert result.summary["objective_usd"] == pytest.approx(BEFORE_V2[(name, supply)], rel=sc.solver.mip_gap)

@@ -433,7 +433,12 @@ def test_n1_timeline_one_year_equals_the_single_period_n1_solve(tmp_path):
     _, single = run(load_scenario("texas", sets))
     _, one = run(load_scenario(str(path), sets))
     assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
-    assert one.allocation["ai_mw"].to_numpy() == pytest.approx(single.allocation["ai_mw"].to_numpy(), abs=1e-3)
+    # the AI at each bus (riot-rockdale and bitdeer-rockdale share a bus and their prices: the MW
+    # between the two is a tie either solve may break either way)
+    def by_bus(r):
+        return r.allocation.groupby("bus")["ai_mw"].sum().to_numpy()
+
+    assert by_bus(one) == pytest.approx(by_bus(single), abs=1e-3)
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n  base_load_growth_percent: 2\n")
     _, two = run(load_scenario(str(path), sets))
     assert two.summary["n_1"]["pairs_over_emergency_rating"] == 0
