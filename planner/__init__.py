@@ -35,6 +35,8 @@ _EXPORTS = {
     "hosting_capacity": "planner.hosting",
     "security_hosting": "planner.hosting",
     "Params": "planner.model",
+    "operator_report": ("planner.operators", "attach"),
+    "operators_chart": "planner.plot",
     "allocation_map": "planner.plot",
     "prepare": "planner.prepare",
     "run_scenario": ("planner.prepare", "run"),
@@ -84,7 +86,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.grid import Grid, load_grid
     from planner.hosting import hosting_capacity, security_hosting
     from planner.model import Params
-    from planner.plot import allocation_map, timeline_chart
+    from planner.operators import attach as operator_report
+    from planner.plot import allocation_map, operators_chart, timeline_chart
     from planner.prepare import prepare
     from planner.prepare import run as run_scenario
     from planner.result import Result
@@ -122,6 +125,8 @@ __all__ = [
     "load_grid",
     "load_scenario",
     "map_sites",
+    "operator_report",
+    "operators_chart",
     "plan",
     "plan_timeline",
     "prepare",

@@ -350,7 +350,7 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
               verbose: bool) -> None:
     """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
     and write its run directory."""
-    from planner import io
+    from planner import io, operators
     from planner.prepare import run
     from planner.scenario import load_scenario
 
@@ -367,6 +367,8 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
 
             logging.getLogger("planner.cli").info(f"scenario {sc.name} read from {sc.label}; loading the engine")
             prep, result = run(sc)
+            logging.getLogger("planner.cli").info("per operator: solving without network rows, then without pools")
+            operators.attach(prep, result)
             paths = _write_solve(prep, result, out_dir, force, claim)
     finally:
         io.release_run(claim)
@@ -463,6 +465,8 @@ def _print_solve(result, out_dir: Path, paths) -> None:
         ("mining served", f"{s['served_mining_mw']:,.0f} MW"),
         ("mines converted to AI", f"{s['converted_sites']} ({s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI)"
          if "conversions" in s else str(s["converted_sites"])),
+        ("paths (MW, sites)", ", ".join(f"{name} {v['mw']:,.0f} ({v['sites']})" for name, v in s["paths"].items())
+         if s.get("paths") else "-"),
         ("binding branches", f"{s['binding_branches']} (max loading {s['max_branch_loading_percent']:.1f} %)"),
         ("security", _security_line(s)),
         ("supply response", _supply_line(s)),
@@ -483,6 +487,8 @@ def _print_solve(result, out_dir: Path, paths) -> None:
         out.print(reg)
     if getattr(result, "timeline", None) is not None:
         _print_timeline(s["timeline"])
+    if getattr(result, "operators", None) is not None:
+        _print_operators(result.operators)
     _print_unmet(result.allocation)
     out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths), soft_wrap=True)
 
@@ -499,6 +505,29 @@ def _print_timeline(tl: dict) -> None:
     if tl["energized_after_last_year_began_mw"] > 0.5:
         out.print(f"energized after {tl['years'][-1]} began: {tl['energized_after_last_year_began_mw']:,.0f} MW "
                   "(in the end state; their lead times run past its start)", soft_wrap=True)
+
+
+def _print_operators(ops) -> None:
+    """Per operator with a modelled site: MW by path, value, $/W and the AI MW the network and the
+    pools stop; then the operators with no site on the modelled grid."""
+    import numpy as np
+
+    from planner.operators import NOT_ON_GRID
+
+    shown = ops[ops["status"] != NOT_ON_GRID]
+    blocked = "ai_blocked_by_network_mw" in ops
+    table = Table("operator", "sites", "mining_mw", "ai_lease_mw", "ai_cloud_mw", "value", "$/W",
+                  *(("stopped: network_mw", "pools_mw") if blocked else ()), box=None,
+                  title="per operator (all columns in operators.csv)", title_justify="left")
+    for r in shown.itertuples():
+        table.add_row(r.operator, f"{r.sites_modelled}", f"{r.mining_mw:,.0f}", f"{r.ai_lease_mw:,.0f}",
+                      f"{r.ai_cloud_mw:,.0f}", f"${r.value_usd / 1e9:,.2f} B",
+                      "-" if not np.isfinite(r.usd_per_w) else f"{r.usd_per_w:.2f}",
+                      *((f"{r.ai_blocked_by_network_mw:,.0f}", f"{r.ai_blocked_by_pool_mw:,.0f}") if blocked else ()))
+    out.print(table)
+    absent = ops.loc[ops["status"] == NOT_ON_GRID, "operator"].tolist()
+    if absent:
+        out.print(f"{NOT_ON_GRID}: " + ", ".join(absent), soft_wrap=True)
 
 
 def _not_modelled_line(sites: dict) -> str:

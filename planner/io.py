@@ -306,10 +306,14 @@ def write_html(page: str, path: str | Path) -> Path:
 
 
 ALLOCATION_COLUMNS = ["site_id", "name", "operator", "state", "region", "bus", "lat", "lon", "use", "ai_mw",
-                      "mining_mw", "converted", "value_usd", "capex_usd", "cap_mw", "existing_mw",
+                      "ai_lease_mw", "ai_cloud_mw", "mining_mw", "path", "path_usd_per_w", "mining_usd_per_w",
+                      "ai_lease_usd_per_w", "ai_cloud_usd_per_w", "best_other_path", "best_other_usd_per_w",
+                      "margin_usd_per_w", "converted", "value_usd", "capex_usd", "cap_mw", "existing_mw",
                       "kept_mining_mw", "new_mining_mw", "shed_mw", "request", "requested_mw",
-                      "marginal_value_usd_per_mw", "limited_by", "limiting_element", "bus_hosting_mw", "current_use",
-                      "bus_kv", "bus_name", "distance_km", "reason"]
+                      "marginal_value_usd_per_mw", "limited_by", "limiting_element", "bus_hosting_mw",
+                      "ai_mw_without_network", "ai_mw_without_network_or_pools", "ai_blocked_by_network_mw",
+                      "ai_blocked_by_pool_mw", "current_use", "poi_mw", "it_mw", "operating_mw", "bus_kv", "bus_name",
+                      "distance_km", "reason"]
 BRANCH_COLUMNS = ["branch_id", "from_bus", "to_bus", "flow_mw", "rate_mw", "loading_percent", "binding",
                   "shadow_price_usd_per_mw", "kind", "monitored", "base_flow_mw", "limit_mw",
                   "preexisting_overload", "offpeak_base_flow_mw", "offpeak_flow_mw", "offpeak_limit_mw",
@@ -341,6 +345,11 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
              write_csv(result.buses, out_dir / "buses.csv")]
     if getattr(result, "dispatch_table", None) is not None:
         paths.append(write_csv(result.dispatch_table, out_dir / "dispatch.csv"))
+    if getattr(result, "operators", None) is not None:
+        from planner.plot import operators_chart
+
+        paths.append(write_csv(result.operators, out_dir / "operators.csv"))
+        paths.append(write_figure(operators_chart(result), out_dir / "operators.png"))
     if getattr(result, "timeline", None) is not None:
         from planner.plot import timeline_chart
 

@@ -464,3 +464,53 @@ def timeline_chart(result, most_sites: int = 25):
     gx.set_title(f"site energizations ({len(shown)} of {len(built)} sites with new load"
                  + (f"; {left_out} smaller left out" if left_out else "") + ")", loc="left", family=FONT, fontsize=10)
     return fig
+
+
+#: operators chart: what a bar segment is -> (colour, hatch, label)
+OPERATOR_STYLE = {"mining_mw": ("#f08c00", "", "mining"),
+                  "ai_lease_mw": ("#2166ac", "", "AI, leased (powered shell)"),
+                  "ai_cloud_mw": ("#762a83", "", "AI, own cloud (GPUs)"),
+                  "ai_blocked_by_network_mw": ("white", "////", "AI the network stops"),
+                  "ai_blocked_by_pool_mw": ("white", "....", "AI the supply pools stop")}
+
+
+def operators_chart(result):
+    """Per operator with a modelled site (``result.operators``): stacked horizontal bars of its MW by
+    path (mining, AI lease, AI cloud), then the AI MW the network and the supply pools stop
+    (hatched), each bar labelled with the value created ($ B) and $/W; the operators with no site
+    on the modelled grid are named below."""
+    from planner.operators import NOT_ON_GRID
+
+    ops = result.operators
+    shown = ops[ops["status"] != NOT_ON_GRID].iloc[::-1]
+    absent = ops.loc[ops["status"] == NOT_ON_GRID, "operator"].tolist()
+    cols = [c for c in OPERATOR_STYLE if c in shown]
+    height = 2.0 + 0.38 * max(len(shown), 3) + (0.35 if absent else 0)
+    fig = Figure(figsize=(10.5, height), dpi=110)
+    ax = fig.add_axes((0.25, (0.55 + (0.35 if absent else 0)) / height, 0.62, 1 - (1.6 + (0.35 if absent else 0))
+                       / height))
+    y = np.arange(len(shown))
+    left = np.zeros(len(shown))
+    for c in cols:
+        colour, hatch, label = OPERATOR_STYLE[c]
+        mw = shown[c].to_numpy(float) / 1000
+        ax.barh(y, mw, left=left, color=colour, hatch=hatch, edgecolor="#404040" if hatch else colour,
+                linewidth=0.6 if hatch else 0, height=0.68, label=label)
+        left += mw
+    for k, r in enumerate(shown.itertuples()):
+        # "\$": a literal dollar sign, not matplotlib's mathtext
+        text = f"\\${r.value_usd / 1e9:,.2f} B" + (f" · {r.usd_per_w:.2f} \\$/W" if np.isfinite(r.usd_per_w) else "")
+        ax.text(left[k] + left.max() * 0.01, k, text, va="center", fontsize=8, family=FONT, color="#303030")
+    ax.set_yticks(y, [f"{r.operator} ({r.sites_modelled})" for r in shown.itertuples()], family=FONT, fontsize=9)
+    ax.set_xlim(0, max(left.max(), 0.1) * 1.3)
+    ax.set_xlabel("GW (sites modelled in brackets)", family=FONT)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=3, frameon=False, prop={"family": FONT, "size": 8})
+    s = result.summary
+    fig.text(0.012, 1 - 0.16 / height, f"{s.get('scenario') or s.get('grid')}: MW by path per operator, value "
+             "created and \\$/W", ha="left", va="top", fontsize=12, fontweight="bold", family=FONT)
+    if absent:
+        fig.text(0.012, 0.12 / height, textwrap.fill(f"{NOT_ON_GRID}: " + ", ".join(absent), 150), ha="left",
+                 va="bottom", fontsize=8.5, color="#404040", family=FONT)
+    return fig

@@ -37,13 +37,16 @@ class Prepared:
     params: Any                  # planner.Params
     regions: dict[str, dict]     # region -> pool and demand figures
     timeline: Any = None         # planner.timeline.Timeline of a scenario with a timeline section
+    #: the sites of the site files that the scenario's filters leave out (their operators are listed)
+    outside_sites: pd.DataFrame | None = None
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "request"
 
 
-def _read_all_sites(sc: Scenario) -> gpd.GeoDataFrame:
+def _read_all_sites(sc: Scenario) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The sites of the scenario's files that its filters keep, and those they leave out."""
     from planner import datasets
     from planner.sites import read_sites
 
@@ -73,7 +76,7 @@ def _read_all_sites(sc: Scenario) -> gpd.GeoDataFrame:
     if not keep.any():
         raise InputError("the filters leave no site", source=sc.label, field="sites",
                          expected="filters (interconnects, states, countries, uses, exclude) that keep some sites")
-    return sites[keep].reset_index(drop=True)
+    return sites[keep].reset_index(drop=True), pd.DataFrame(sites[~keep].drop(columns="geometry"))
 
 
 def _close_ids(value: str, ids) -> str:
@@ -216,7 +219,8 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
         except InputError as exc:
             raise InputError(exc.message, source=sc.label, field="grid.name", value=exc.value,
                              expected=exc.expected) from None
-    sites = _add_requests(sc, _read_all_sites(sc))
+    sites, outside = _read_all_sites(sc)
+    sites = _add_requests(sc, sites)
     logger.info(f"mapping {len(sites)} sites and requests to buses")
     sites = map_sites(sites, grid, min_kv=sc.sites.min_kv, max_km=sc.sites.max_km,
                       kv_by_mw=sorted(sc.sites.kv_by_mw.items()) or None)
@@ -250,7 +254,8 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
                     supply_pools_mw=pools, ai_demand_mw=demand,
                     requested_ai_mw=float(requested.sum()) if has_requests else 0.0)
     timeline = _timeline(sc, sites, modelled_regions) if sc.timeline is not None else None
-    return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions, timeline=timeline)
+    return Prepared(scenario=sc, grid=grid, sites=sites, params=params, regions=regions, timeline=timeline,
+                    outside_sites=outside)
 
 
 def _step(values: dict[int, float], years: list[int], before: float) -> np.ndarray:
@@ -325,7 +330,7 @@ def reprice(prep: Prepared, sc: Scenario) -> Prepared:
     except InputError as exc:
         raise sc.blame(exc) from None
     return Prepared(scenario=sc, grid=prep.grid, sites=prep.sites, regions=prep.regions, timeline=prep.timeline,
-                    params=dataclasses.replace(prep.params, economics=economics))
+                    params=dataclasses.replace(prep.params, economics=economics), outside_sites=prep.outside_sites)
 
 
 def scenario_summary(prep: Prepared, result) -> dict:

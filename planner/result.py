@@ -30,6 +30,8 @@ class Result:
     dispatch_table: pd.DataFrame | None = field(default=None, repr=False)
     #: a timeline's year-by-year table (one row per year and region; planner.timeline)
     timeline: pd.DataFrame | None = field(default=None, repr=False)
+    #: one row per operator (planner.operators.table), when the run asked for it
+    operators: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _round(x, nd=3):
@@ -62,8 +64,8 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     alloc = pd.DataFrame(index=pd.RangeIndex(len(sites)))
     rows = f["row"].to_numpy()
     src = sites.reset_index(drop=True)
-    for col in ("site_id", "name", "operator", "state", "current_use", "request", "requested_mw", "bus", "bus_kv",
-                "bus_name", "distance_km"):
+    for col in ("site_id", "name", "operator", "state", "current_use", "poi_mw", "it_mw", "operating_mw", "request",
+                "requested_mw", "bus", "bus_kv", "bus_name", "distance_km"):
         if col in src:
             alloc[col] = src[col].to_numpy()
     geom = src.geometry if isinstance(src, gpd.GeoDataFrame) else gpd.GeoSeries([None] * len(src))

@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 #: result columns after the varied keys
 RESULT_COLUMNS = ["status", "reason", "objective_usd", "served_ai_mw", "unmet_ai_mw", "served_mining_mw",
                   "converted_sites", "binding_branches", "time_s", "warm"]
-SITE_COLUMNS = ["id", "site_id", "ai_mw", "mining_mw", "converted", "value_usd"]
+SITE_COLUMNS = ["id", "site_id", "ai_mw", "ai_cloud_mw", "mining_mw", "converted", "path", "value_usd"]
 #: a range never expands to more values than this (a typo like 0:1e6:1 is an error, not a hang)
 MAX_VALUES_PER_KEY = 10_000
 
@@ -495,8 +495,10 @@ def _solve_one(sc, values: dict, grid, models: dict, t: float, kept: _Kept | Non
         a = result.allocation
         sites = pd.DataFrame({
             "site_id": a["site_id"].to_numpy(), "ai_mw": a["ai_mw"].fillna(0).to_numpy(float),
+            "ai_cloud_mw": a["ai_cloud_mw"].fillna(0).to_numpy(float),
             "mining_mw": a["mining_mw"].fillna(0).to_numpy(float),
             "converted": a["converted"].fillna(False).to_numpy(bool),
+            "path": a["path"].fillna("").astype(str).to_numpy(),
             "value_usd": a["value_usd"].fillna(0).to_numpy(float)})
     row["time_s"] = round(time.perf_counter() - t, 3)
     return row, sites
@@ -577,14 +579,14 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
                              expected="the same scenario, --set and --vary (or --samples, --seed and "
                                       "distributions) to resume it, or another --out")
     columns = ["id", *(["sample"] if sw.samples is not None else []), *sw.keys, *RESULT_COLUMNS]
-    written = out / "results.csv"
-    if written.exists() and written.stat().st_size:
-        with open(written, newline="", encoding="utf-8", errors="replace") as fh:
-            header = next(csv.reader(fh), [])
-        if header != columns:
-            raise InputError("its columns are not the ones this version of planner writes", source=str(written),
-                             field="header", value=",".join(header),
-                             expected="a new --out (this sweep was written by another version of planner)")
+    for written, wanted in ((out / "results.csv", columns), (out / "sites.csv", SITE_COLUMNS)):
+        if written.exists() and written.stat().st_size:
+            with open(written, newline="", encoding="utf-8", errors="replace") as fh:
+                header = next(csv.reader(fh), [])
+            if header != wanted:
+                raise InputError("its columns are not the ones this version of planner writes", source=str(written),
+                                 field="header", value=",".join(header),
+                                 expected="a new --out (this sweep was written by another version of planner)")
     done = finished_ids(out)
     ids = sw.ids
     todo = _order(sw, [i for i, cid in enumerate(ids) if cid not in done])

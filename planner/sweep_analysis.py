@@ -222,7 +222,10 @@ def tipping_points(data: str | Path | SweepData, key: str, at: dict | None = Non
     neighbouring solved values the switch lies between (``from_value`` below ``to_value``, in the
     key's order: none first, then numbers rising), for each combination of the other varied keys
     (or those fixed by ``at``). ``change`` is one of: converts, stops converting, starts mining,
-    stops mining; a scenario that did not solve is left out (its neighbours bracket the switch)."""
+    stops mining, switches path (``from_path`` and ``to_path``: the paths of allocation.csv's
+    ``path``, e.g. mining to ai_lease; a site that takes the same paths in another order of MW
+    does not switch); a scenario that did not solve is left out (its neighbours
+    bracket the switch)."""
     data = read_sweep(data)
     if data.monte_carlo:
         raise InputError("tipping points need a grid sweep (--vary); a Monte Carlo sweep has no order of values",
@@ -230,7 +233,7 @@ def tipping_points(data: str | Path | SweepData, key: str, at: dict | None = Non
     _check_key(data, key, "key")
     frame = _select(data, _solved(data), at)
     others = [k for k in data.keys if k != key]
-    cols = ["site_id", *others, "key", "change", "from_value", "to_value"]
+    cols = ["site_id", *others, "key", "change", "from_value", "to_value", "from_path", "to_path"]
     if frame.empty:
         return pd.DataFrame(columns=cols)
     merged = data.sites.merge(frame[["id", *data.keys]], on="id")
@@ -244,7 +247,12 @@ def tipping_points(data: str | Path | SweepData, key: str, at: dict | None = Non
         for flag, on, off in ((g["converted"].to_numpy(bool), "converts", "stops converting"),
                               (g["mining_mw"].to_numpy(float) > 1e-6, "starts mining", "stops mining")):
             for j in np.flatnonzero(flag[1:] != flag[:-1]):
-                rows.append((*names, key, on if flag[j + 1] else off, values[j], values[j + 1]))
+                rows.append((*names, key, on if flag[j + 1] else off, values[j], values[j + 1], "", ""))
+        if "path" in g:  # sweeps written before the three paths have no path column
+            path = g["path"].fillna("none").astype(str).to_numpy()
+            taken = [frozenset(p.split("+")) for p in path]  # the paths taken; their order (by MW) is no switch
+            for j in (j for j in range(len(taken) - 1) if taken[j] != taken[j + 1]):
+                rows.append((*names, key, "switches path", values[j], values[j + 1], path[j], path[j + 1]))
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -44,3 +44,16 @@ def texas_sites(texas, shipped_sites):
     from planner.sites import map_sites
 
     return map_sites(shipped_sites, texas)
+
+
+@pytest.fixture(scope="session")
+def texas_run(tmp_path_factory):
+    """`planner solve scenarios/texas.yaml --quiet` in a subprocess: (run directory, CompletedProcess)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("runs") / "texas"
+    res = subprocess.run([sys.executable, "-m", "planner", "solve", str(Path(__file__).resolve().parent.parent
+                                                                          / "scenarios" / "texas.yaml"),
+                          "--out", str(out), "--quiet"], check=False, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    return out, res

@@ -15,7 +15,8 @@ from planner.scenario import load_scenario
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
 RUN_FILES = {"summary.json", "allocation.csv", "allocation.geojson", "branches.csv", "buses.csv", "map.png",
-             "map.html", "case.json", "case_offpeak.json", "scenario.yaml", "branches.geojson", "buses.geojson"}
+             "map.html", "case.json", "case_offpeak.json", "scenario.yaml", "branches.geojson", "buses.geojson",
+             "operators.csv", "operators.png"}
 
 
 def cli(*args, cwd=None):
@@ -34,14 +35,6 @@ def main_in_process(monkeypatch, capsys, *args) -> tuple[int, str, str]:
         code = exc.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-@pytest.fixture(scope="module")
-def texas_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "texas"
-    res = cli("solve", TEXAS, "--out", str(out), "--quiet")
-    assert res.returncode == 0, res.stderr
-    return out, res
 
 
 def test_solve_texas_writes_every_file(texas_run):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -403,6 +404,28 @@ def test_tipping_points_on_a_made_up_sweep(made_up_sweep):
         planner.tipping_points(made_up_sweep, "economics.discount_rate")
 
 
+def test_tipping_points_report_path_switches(made_up_sweep):
+    """With a path column (sweeps of the three paths), each change of a site's path is a row with
+    the paths on both sides; the other changes keep empty paths."""
+    import planner
+
+    sites = pd.read_parquet(made_up_sweep / "sites.parquet")
+    hp = sites["id"].map(pd.read_parquet(made_up_sweep / "results.parquet").set_index("id")[HASH])
+    # site A: mining at 30, lease at 40, its own cloud at 50 (every lease rate); B keeps its flags
+    sites["path"] = np.where(sites["site_id"] == "A", np.select([hp == 30, hp == 40], ["mining", "ai_lease"],
+                                                                "ai_cloud"), "mining")
+    # B takes the same two paths throughout, most MW first: no switch
+    sites.loc[sites["site_id"] == "B", "path"] = np.where(hp[sites["site_id"] == "B"] < 40, "mining+ai_lease",
+                                                          "ai_lease+mining")
+    sites.to_parquet(made_up_sweep / "sites.parquet")
+    tips = planner.tipping_points(made_up_sweep, HASH)
+    path = tips[tips["change"] == "switches path"]
+    got = {(r.site_id, r[LEASE], r.from_value, r.to_value, r.from_path, r.to_path) for _, r in path.iterrows()}
+    assert got == {("A", lease, 30, 40, "mining", "ai_lease") for lease in (100, 200)} | {
+        ("A", lease, 40, 50, "ai_lease", "ai_cloud") for lease in (100, 200)}
+    assert (tips.loc[tips["change"] != "switches path", ["from_path", "to_path"]] == "").all().all()
+
+
 def test_heatmap_table_and_png(made_up_sweep, tmp_path):
     """The table is the mean of the solved rows per cell (the infeasible row does not count); the
     PNG is an image of the expected size with more than one colour."""
@@ -502,6 +525,13 @@ def test_a_sweep_written_with_other_columns_is_not_resumed(tmp_path):
     with pytest.raises(InputError, match="columns are not the ones"):
         run_sweep(sw, out)
     assert (out / "results.csv").read_text() == f"id,{HASH},status\nabc,30,optimal\n"
+    # a sites.csv of a planner before the three paths (no path column) too
+    (out / "results.csv").unlink()
+    old_sites = "id,site_id,ai_mw,mining_mw,converted,value_usd\n"
+    (out / "sites.csv").write_text(old_sites)
+    with pytest.raises(InputError, match="columns are not the ones") as err:
+        run_sweep(sw, out)
+    assert err.value.source == str(out / "sites.csv") and (out / "sites.csv").read_text() == old_sites
 
 
 def test_draws_do_not_depend_on_the_order_of_the_keys():
@@ -568,12 +598,12 @@ def test_the_appender_writes_one_header_rows_as_given_and_empty_cells_for_missin
     columns = ["id", "k", *sweep_mod.RESULT_COLUMNS]
     first = sweep_mod._Appender(tmp_path, columns)
     row = ["a1", "1.5", "optimal", None, 12.25, 3.0, float("nan"), 0.0, 2, 4, 0.05, True]
-    first.add([["a1", "s1", 1.0, 0.0, True, 7.5], ["a1", "s2", 0.0, 2.0, False, -1.0]],
+    first.add([["a1", "s1", 1.0, 0.0, 0.0, True, "ai_lease", 7.5], ["a1", "s2", 0.0, 0.0, 2.0, False, "mining", -1.0]],
               [sweep_mod._cell(v) for v in row])
     first.close()
     assert len(synced) == 2  # both files forced to disk on close
     again = sweep_mod._Appender(tmp_path, columns)  # a resumed sweep appends, with no second header
-    again.add([["b2", "s1", 0.5, 0.0, True, 1.0]], [sweep_mod._cell(v) for v in ["b2", "2", "infeasible", "no room, at all",
+    again.add([["b2", "s1", 0.5, 0.5, 0.0, True, "ai_cloud", 1.0]], [sweep_mod._cell(v) for v in ["b2", "2", "infeasible", "no room, at all",
                                                                                  *[None] * 8]])
     again.close()
     lines = (tmp_path / "results.csv").read_text().splitlines()
@@ -582,3 +612,4 @@ def test_the_appender_writes_one_header_rows_as_given_and_empty_cells_for_missin
     sites = pd.read_csv(tmp_path / "sites.csv")
     assert list(sites.columns) == sweep_mod.SITE_COLUMNS
     assert sites["ai_mw"].tolist() == [1.0, 0.0, 0.5] and sites["converted"].tolist() == [True, False, True]
+    assert sites["path"].tolist() == ["ai_lease", "mining", "ai_cloud"] and sites["ai_cloud_mw"].tolist() == [0, 0, 0.5]

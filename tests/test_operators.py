@@ -1,0 +1,103 @@
+"""Per operator: the AI MW the network and the supply pools stop (counterfactual solves, checked on
+a chain solved by hand), the operator table as a group-by of allocation.csv, the operators with no
+site on the modelled grid, and the files and console of `planner solve`."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+import planner
+from planner import examples as ex
+from planner import operators as ops
+
+FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "supply_response": "single", "mip_gap": 0.0,
+        "allow_ai_cloud": False, "min_block_mw": 1.0}
+
+
+def chain_case():
+    """Chain 1-2-3-4-5 (lines rated 1000, 500, 400, 200 MW), the generator at bus 1. Alpha: 300 MW at
+    bus 5 worth $5M/MW (line 4-5 lets 200 through); Beta: 300 MW at bus 3 worth $4M/MW; a 400 MW
+    supply pool for both; Delta: a site with no MW figure.
+
+    Plan: Alpha 200 (line 4-5), Beta 200 (the pool). Without the network: Alpha 300, Beta 100
+    (the pool goes to the dearer MW first). Without network or pool: 300 and 300. So the network
+    stops 100 MW at Alpha and nothing at Beta (it would get less), the pool stops 0 at Alpha and
+    200 at Beta."""
+    g = ex.chain()
+    rows = [{"site_id": "A", "operator": "Alpha", "bus": 5, "poi_mw": 300, "current_use": "development",
+             "ai_value_usd_per_mw": 5e6, "region": "R"},
+            {"site_id": "B", "operator": "Beta", "bus": 3, "poi_mw": 300, "current_use": "development",
+             "ai_value_usd_per_mw": 4e6, "region": "R"},
+            {"site_id": "D", "operator": "Delta", "bus": 2, "poi_mw": np.nan, "current_use": "development",
+             "region": "R"}]
+    sites = ex.sites_at(g, rows)
+    params = planner.Params(**FIRM, supply_pools_mw={"R": 400.0})
+    return g, sites, params
+
+
+def test_network_and_pool_stops_match_the_hand_case():
+    g, sites, params = chain_case()
+    r = planner.plan(g, sites, params)
+    a = r.allocation.set_index("site_id")
+    assert a.loc["A", "ai_mw"] == pytest.approx(200, abs=1e-6) and a.loc["B", "ai_mw"] == pytest.approx(200, abs=1e-6)
+    cf = ops.counterfactual(sites, params)
+    ops.add_counterfactual(r.allocation, cf)
+    a = r.allocation.set_index("site_id")
+    assert a["ai_mw_without_network"].to_dict() == pytest.approx({"A": 300, "B": 100, "D": 0}, abs=1e-6)
+    assert a["ai_mw_without_network_or_pools"].to_dict() == pytest.approx({"A": 300, "B": 300, "D": 0}, abs=1e-6)
+    assert a["ai_blocked_by_network_mw"].to_dict() == pytest.approx({"A": 100, "B": 0, "D": 0}, abs=1e-6)
+    assert a["ai_blocked_by_pool_mw"].to_dict() == pytest.approx({"A": 0, "B": 200, "D": 0}, abs=1e-6)
+
+    outside = pd.DataFrame({"operator": ["Gamma", "Alpha", None], "poi_mw": [50.0, 20.0, 10.0]})
+    t = ops.table(r.allocation, outside).set_index("operator")
+    assert list(t.index) == ["Alpha", "Beta", "Delta", "Gamma", ops.NO_OPERATOR]
+    assert t.loc["Alpha", "value_usd"] == pytest.approx(200 * 5e6) and t.loc["Alpha", "usd_per_w"] == pytest.approx(5.0)
+    assert t.loc["Alpha", "ai_lease_mw"] == pytest.approx(200) and t.loc["Alpha", "sites_outside_scenario"] == 1
+    assert t.loc["Alpha", "poi_mw_outside_scenario"] == 20 and t.loc["Alpha", "status"] == "modelled"
+    assert t.loc["Beta", "ai_blocked_by_pool_mw"] == pytest.approx(200)
+    # Delta's one site is not modelled (no MW figure); Gamma has sites only outside the scenario
+    assert t.loc["Delta", "status"] == ops.NOT_ON_GRID and t.loc["Delta", "sites"] == 1
+    assert t.loc["Gamma", "status"] == ops.NOT_ON_GRID and t.loc["Gamma", "sites"] == 0
+    block = ops.summary_block(t.reset_index())
+    assert set(block["by_operator"]) == {"Alpha", "Beta"}
+    assert block["not_on_modelled_grid"] == ["Delta", "Gamma", ops.NO_OPERATOR]
+
+
+def test_solve_writes_operators_that_sum_the_allocation(texas_run):
+    out, res = texas_run
+    alloc = pd.read_csv(out / "allocation.csv")
+    table = pd.read_csv(out / "operators.csv").set_index("operator")
+    alloc["operator"] = alloc["operator"].fillna(ops.NO_OPERATOR)
+    sums = alloc.groupby("operator")[["mining_mw", "ai_lease_mw", "ai_cloud_mw", "ai_mw", "value_usd", "capex_usd",
+                                      "poi_mw", "ai_blocked_by_network_mw", "ai_blocked_by_pool_mw"]].sum()
+    for name, row in sums.iterrows():
+        for col, v in row.items():
+            assert table.loc[name, col] == pytest.approx(v, rel=1e-9, abs=1e-6), (name, col)
+    assert (table.loc[sums.index, "sites"] == alloc.groupby("operator").size()).all()
+    # the lease and the cloud add up to the AI MW, site by site
+    assert np.allclose(alloc["ai_lease_mw"] + alloc["ai_cloud_mw"], alloc["ai_mw"])
+    # blocked MW are what the counterfactual columns say
+    assert np.allclose(alloc["ai_blocked_by_network_mw"],
+                       (alloc["ai_mw_without_network"] - alloc["ai_mw"]).clip(lower=0), atol=1e-5)
+    summary = json.loads((out / "summary.json").read_text())
+    lease = summary["paths"]["ai_lease"]
+    assert f"ai_lease {lease['mw']:,.0f} ({lease['sites']})" in res.stdout  # the console's paths line
+    assert lease["mw"] == pytest.approx(alloc["ai_lease_mw"].sum(), abs=1e-3)
+    assert lease["sites"] == int((alloc["ai_lease_mw"] > 1e-6).sum())
+    s = summary["operators"]
+    modelled = table[table["status"] == "modelled"]
+    assert set(s["by_operator"]) == set(modelled.index)
+    assert s["by_operator"]["Riot"]["ai_mw"] == pytest.approx(table.loc["Riot", "ai_mw"], abs=1e-3)
+    # the shipped sites of operators that have none in Texas are listed, by the console too
+    for name in ("Hut 8", "HIVE", "Applied Digital"):
+        assert name in s["not_on_modelled_grid"] and table.loc[name, "status"] == ops.NOT_ON_GRID
+        assert table.loc[name, "sites_outside_scenario"] > 0
+    assert "per operator" in res.stdout and "no site on the modelled grid: " in res.stdout
+    assert "Riot" in res.stdout
+    # the pools and the network between them stop AI in Texas (the regional table's unmet MW)
+    assert table["ai_blocked_by_network_mw"].sum() > 0 and table["ai_blocked_by_pool_mw"].sum() > 0
+    png = imread(out / "operators.png")
+    assert png.shape[0] > 400 and png.shape[1] > 900 and png[..., :3].std() > 0.05  # drawn, not blank
