@@ -511,23 +511,24 @@ def _print_operators(ops) -> None:
     """Per operator with a modelled site: MW by path, value, $/W and the AI MW the network and the
     pools stop; then the operators with no site on the modelled grid."""
     import numpy as np
+    from rich.markup import escape
 
     from planner.operators import NOT_ON_GRID
 
     shown = ops[ops["status"] != NOT_ON_GRID]
     blocked = "ai_blocked_by_network_mw" in ops
-    table = Table("operator", "sites", "mining_mw", "ai_lease_mw", "ai_cloud_mw", "value", "$/W",
+    table = Table("operator", "sites modelled", "mining_mw", "ai_lease_mw", "ai_cloud_mw", "value", "$/W",
                   *(("stopped: network_mw", "pools_mw") if blocked else ()), box=None,
                   title="per operator (all columns in operators.csv)", title_justify="left")
     for r in shown.itertuples():
-        table.add_row(r.operator, f"{r.sites_modelled}", f"{r.mining_mw:,.0f}", f"{r.ai_lease_mw:,.0f}",
+        table.add_row(escape(str(r.operator)), f"{r.sites_modelled}", f"{r.mining_mw:,.0f}", f"{r.ai_lease_mw:,.0f}",
                       f"{r.ai_cloud_mw:,.0f}", f"${r.value_usd / 1e9:,.2f} B",
                       "-" if not np.isfinite(r.usd_per_w) else f"{r.usd_per_w:.2f}",
                       *((f"{r.ai_blocked_by_network_mw:,.0f}", f"{r.ai_blocked_by_pool_mw:,.0f}") if blocked else ()))
     out.print(table)
     absent = ops.loc[ops["status"] == NOT_ON_GRID, "operator"].tolist()
     if absent:
-        out.print(f"{NOT_ON_GRID}: " + ", ".join(absent), soft_wrap=True)
+        out.print(f"{NOT_ON_GRID}: " + ", ".join(escape(str(a)) for a in absent), soft_wrap=True)
 
 
 def _not_modelled_line(sites: dict) -> str:

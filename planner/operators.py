@@ -12,7 +12,9 @@ At each site
   network rows),
 
 so the network is charged first and the pools with what is left. A site that would get less AI
-without the network (the MW went elsewhere) is charged nothing.
+without the network (the MW went elsewhere) is charged nothing. Each counterfactual is the
+optimum closest to the solve before it (fewest AI MW moved, solved to a zero gap), so that a tie
+between sites of one price is not charged to the network or the pools.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pulp
 
 from planner import model as mdl
-from planner.economics import PATHS
-from planner.errors import SolverError
+from planner.errors import PlannerError, SolverError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ NOT_ON_GRID = "no site on the modelled grid"
 COUNTERFACTUAL_COLUMNS = ["ai_mw_without_network", "ai_mw_without_network_or_pools", "ai_blocked_by_network_mw",
                           "ai_blocked_by_pool_mw"]
 
-#: operators.csv, in order: column -> what it holds (the README's table is made from this)
+#: operators.csv, in order: column -> what it holds
 COLUMNS = {
     "operator": "the company (sites without one: " + NO_OPERATOR + ")",
     "status": f"modelled, or {NOT_ON_GRID} (none of its sites maps to a bus, or the scenario's filters leave "
@@ -64,27 +66,66 @@ COLUMNS = {
 }
 
 
-def counterfactual(sites: pd.DataFrame, params: mdl.Params) -> pd.DataFrame:
-    """AI MW per row of ``sites`` (mapped, as :func:`planner.plan` got them) in the two
-    counterfactual solves: without network rows, and without network rows or supply pools."""
-    from planner.solve import STATUS_OK, _collect, _run, solver_deadline
+def _solve(built: mdl.Built, params: mdl.Params, what: str) -> str:
+    from planner.solve import STATUS_OK, _run, solver_deadline
 
-    cand = mdl.candidates(sites.reset_index(drop=True), params)
+    status, _, _ = _run(built, params, True, solver_deadline(params))
+    if status not in STATUS_OK:
+        raise SolverError(f"the counterfactual solve {what} stopped without a solution (status {status})")
+    return status
+
+
+#: what moving one AI MW away from the reference costs in a counterfactual solve ($; a tie-break)
+TIE_BREAK_USD_PER_MW = 1.0
+
+
+def _closest(cand: mdl.Candidates, params: mdl.Params, ref: np.ndarray, what: str) -> tuple[np.ndarray, float]:
+    """The AI MW per candidate of an optimum of ``mdl.build(cand, params)`` (no network rows) that is
+    closest to ``ref`` (AI MW per candidate), and its objective ($, without the tie-break). Ties are
+    common (sites at one price, or at one bus): each AI MW moved away from ``ref`` (|ai - ref|)
+    costs :data:`TIE_BREAK_USD_PER_MW`, and the MILP is solved to a zero gap, so the MW a site is
+    charged are the ones the relaxation needs, not a tie broken another way (choices that differ
+    by less than that per MW count as ties)."""
+    from planner.solve import _collect
+
+    params = dataclasses.replace(params, mip_gap=0.0)
+    built = mdl.build(cand, params)
+    value = built.prob.objective.copy()
+    moved = []
+    for i, var in built.ai.items():
+        d = built.prob.add_variable(f"moved_{i}", 0)
+        built.prob += pulp.LpConstraint(pulp.LpAffineExpression([(d, 1.0), (var, -1.0)]), pulp.LpConstraintGE,
+                                        f"moved_up_{i}", -float(ref[i]))
+        built.prob += pulp.LpConstraint(pulp.LpAffineExpression([(d, 1.0), (var, 1.0)]), pulp.LpConstraintGE,
+                                        f"moved_down_{i}", float(ref[i]))
+        moved.append((d, -TIE_BREAK_USD_PER_MW / mdl.SCALE))
+    built.prob.setObjective(value + pulp.LpAffineExpression(moved))
+    _solve(built, params, what)
+    return _collect(built, cand)["ai_mw"].to_numpy(float), float(pulp.value(value)) * mdl.SCALE
+
+
+def counterfactual(sites: pd.DataFrame, params: mdl.Params, ai_mw) -> tuple[pd.DataFrame, dict]:
+    """AI MW per row of ``sites`` (mapped, as :func:`planner.plan` got them) in the two
+    counterfactual solves, each the optimum closest to the one before it (:func:`_closest`):
+    without network rows (closest to the plan's ``ai_mw``, per row of ``sites``), then without
+    network rows or supply pools. Also their totals and objectives."""
+    sites = sites.reset_index(drop=True)
+    cand = mdl.candidates(sites, params)
     rows = cand.frame["row"].to_numpy()
+    ref = np.asarray(ai_mw, float)[rows]
     out = pd.DataFrame(index=pd.RangeIndex(len(sites)))
+    totals = {"ai_mw": round(float(ref.sum()), 3)}
     for name, p in (("ai_mw_without_network", params),
                     ("ai_mw_without_network_or_pools", dataclasses.replace(params, supply_pools_mw={}))):
-        built = mdl.build(cand, p)
-        status, _, _ = _run(built, p, True, solver_deadline(p))
-        if status not in STATUS_OK:
-            raise SolverError(f"the counterfactual solve {name.removeprefix('ai_mw_').replace('_', ' ')} "
-                              f"stopped without a solution (status {status})")
+        what = name.removeprefix("ai_mw_").replace("_", " ")
+        ref, objective = _closest(cand, p, ref, what)
         col = np.zeros(len(sites))
-        col[rows] = _collect(built, cand)["ai_mw"].to_numpy(float)
+        col[rows] = ref
         out[name] = col
-        logger.info(f"counterfactual {name.removeprefix('ai_mw_').replace('_', ' ')}: "
-                    f"{col.sum():,.0f} MW of AI ({status})")
-    return out
+        totals[name] = round(float(ref.sum()), 3)
+        totals[f"objective_usd_{name.removeprefix('ai_mw_')}"] = round(objective, 0)
+        logger.info(f"counterfactual {what}: {ref.sum():,.0f} MW of AI")
+    return out, totals
 
 
 def add_counterfactual(alloc: pd.DataFrame, cf: pd.DataFrame) -> None:
@@ -155,23 +196,47 @@ def summary_block(ops: pd.DataFrame) -> dict:
         "by_operator": {r["operator"]: {c: (int(r[c]) if c.startswith("sites") else num(r[c])) for c in keep}
                         for _, r in modelled.iterrows()},
         "not_on_modelled_grid": ops.loc[ops["status"] != "modelled", "operator"].tolist(),
-        "paths_mw": {p: num(modelled[f"{p}_mw"].sum()) for p in PATHS if f"{p}_mw" in modelled},
     }
 
 
 def attach(prep, result, counterfactual_solves: bool = True) -> pd.DataFrame:
     """Add the operator view to a scenario's result: the counterfactual columns on
-    ``result.allocation`` (unless ``counterfactual_solves`` is false, or the run is a timeline),
-    ``result.operators`` and ``summary['operators']``. Returns the operators table."""
-    alloc = result.allocation
-    if counterfactual_solves and getattr(result, "timeline", None) is None:
-        import time
+    ``result.allocation``, ``result.operators`` and ``summary['operators']`` (with its
+    ``counterfactual`` block: the AI totals of the two solves, or why they were not run: asked
+    not to, a timeline, redispatch, or a solve that failed; the table is written either way).
+    Returns the operators table."""
+    import time
 
+    alloc = result.allocation
+    if "operator" in alloc:  # one spelling per operator in allocation.csv and operators.csv
+        alloc["operator"] = alloc["operator"].astype("string").str.strip().astype(object)
+    reason = None
+    if not counterfactual_solves:
+        reason = "not asked for"
+    elif getattr(result, "timeline", None) is not None:
+        reason = "a timeline run: the counterfactual is a single-period solve"
+    elif prep.params.supply_response == "redispatch":
+        reason = ("redispatch: without the network the generators' limits and costs would go too, "
+                  "so the MW would not be the network's alone")
+    block: dict = {"run": False}
+    if reason is None:
         t = time.perf_counter()
-        add_counterfactual(alloc, counterfactual(prep.sites, prep.params))
-        result.summary["timings_s"]["counterfactual"] = round(time.perf_counter() - t, 4)
+        try:
+            cf, totals = counterfactual(prep.sites, prep.params, alloc["ai_mw"].fillna(0).to_numpy(float))
+        except PlannerError as exc:
+            reason = f"failed: {exc}"
+            logger.warning(f"the per-operator counterfactual solves {reason}; operators.csv has no stopped MW")
+        else:
+            add_counterfactual(alloc, cf)
+            block = {"run": True, **totals}
+            timings = result.summary.get("timings_s")
+            if timings is not None:
+                timings["counterfactual"] = round(time.perf_counter() - t, 4)
+                if "total" in timings:
+                    timings["total"] = round(timings["total"] + timings["counterfactual"], 4)
+    if reason is not None:
+        block["reason"] = reason
     ops = table(alloc, getattr(prep, "outside_sites", None))
     result.operators = ops
-    result.summary["operators"] = summary_block(ops)
+    result.summary["operators"] = {**summary_block(ops), "counterfactual": block}
     return ops
-

@@ -500,9 +500,10 @@ def operators_chart(result):
     for k, r in enumerate(shown.itertuples()):
         # "\$": a literal dollar sign, not matplotlib's mathtext
         text = f"\\${r.value_usd / 1e9:,.2f} B" + (f" · {r.usd_per_w:.2f} \\$/W" if np.isfinite(r.usd_per_w) else "")
-        ax.text(left[k] + left.max() * 0.01, k, text, va="center", fontsize=8, family=FONT, color="#303030")
-    ax.set_yticks(y, [f"{r.operator} ({r.sites_modelled})" for r in shown.itertuples()], family=FONT, fontsize=9)
-    ax.set_xlim(0, max(left.max(), 0.1) * 1.3)
+        ax.text(left[k] + left.max(initial=0.0) * 0.01, k, text, va="center", fontsize=8, family=FONT, color="#303030")
+    ax.set_yticks(y, [f"{r.operator} ({r.sites_modelled})".replace("$", "\\$") for r in shown.itertuples()],
+                  family=FONT, fontsize=9)
+    ax.set_xlim(0, max(left.max(initial=0.0), 0.1) * 1.3)
     ax.set_xlabel("GW (sites modelled in brackets)", family=FONT)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -511,6 +512,7 @@ def operators_chart(result):
     fig.text(0.012, 1 - 0.16 / height, f"{s.get('scenario') or s.get('grid')}: MW by path per operator, value "
              "created and \\$/W", ha="left", va="top", fontsize=12, fontweight="bold", family=FONT)
     if absent:
-        fig.text(0.012, 0.12 / height, textwrap.fill(f"{NOT_ON_GRID}: " + ", ".join(absent), 150), ha="left",
+        fig.text(0.012, 0.12 / height, textwrap.fill(f"{NOT_ON_GRID}: " + ", ".join(map(str, absent)), 150)
+                 .replace("$", "\\$"), ha="left",
                  va="bottom", fontsize=8.5, color="#404040", family=FONT)
     return fig

@@ -3,6 +3,7 @@ a chain solved by hand), the operator table as a group-by of allocation.csv, the
 site on the modelled grid, and the files and console of `planner solve`."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,10 @@ def test_network_and_pool_stops_match_the_hand_case():
     r = planner.plan(g, sites, params)
     a = r.allocation.set_index("site_id")
     assert a.loc["A", "ai_mw"] == pytest.approx(200, abs=1e-6) and a.loc["B", "ai_mw"] == pytest.approx(200, abs=1e-6)
-    cf = ops.counterfactual(sites, params)
+    cf, totals = ops.counterfactual(sites, params, r.allocation["ai_mw"].to_numpy(float))
+    assert totals["ai_mw"] == pytest.approx(400) and totals["ai_mw_without_network"] == pytest.approx(400)
+    assert totals["ai_mw_without_network_or_pools"] == pytest.approx(600)
+    assert totals["objective_usd_without_network"] == pytest.approx(300 * 5e6 + 100 * 4e6)
     ops.add_counterfactual(r.allocation, cf)
     a = r.allocation.set_index("site_id")
     assert a["ai_mw_without_network"].to_dict() == pytest.approx({"A": 300, "B": 100, "D": 0}, abs=1e-6)
@@ -66,6 +70,64 @@ def test_network_and_pool_stops_match_the_hand_case():
     assert block["not_on_modelled_grid"] == ["Delta", "Gamma", ops.NO_OPERATOR]
 
 
+def test_a_tie_between_sites_is_not_charged_to_the_network():
+    """Three 100 MW sites of one price at three buses of a triangle that carries them all, one
+    100 MW pool: the plan serves 100 MW at one of them. Without the network the same MW are
+    optimal (nothing is charged to the network, whichever site a solver would pick); without the
+    pool all 300 MW: the pool stops 200 MW, at the two sites the plan left out."""
+    g = ex.triangle(rate_mw=10_000.0)
+    rows = [{"site_id": s, "operator": s.upper(), "bus": b, "poi_mw": 100, "current_use": "development",
+             "ai_value_usd_per_mw": 3e6, "region": "R"} for s, b in (("a", 1), ("b", 2), ("c", 3))]
+    sites = ex.sites_at(g, rows)
+    params = planner.Params(**FIRM, supply_pools_mw={"R": 100.0})
+    r = planner.plan(g, sites, params)
+    ai = r.allocation["ai_mw"].to_numpy(float)
+    assert ai.sum() == pytest.approx(100, abs=1e-6)
+    cf, totals = ops.counterfactual(sites, params, ai)
+    ops.add_counterfactual(r.allocation, cf)
+    a = r.allocation
+    assert a["ai_mw_without_network"].to_numpy() == pytest.approx(ai, abs=1e-6)
+    assert a["ai_blocked_by_network_mw"].sum() == pytest.approx(0, abs=1e-6)
+    assert a["ai_blocked_by_pool_mw"].to_numpy() == pytest.approx(100 - ai, abs=1e-6)
+    assert totals["ai_mw_without_network_or_pools"] - totals["ai_mw_without_network"] == pytest.approx(200)
+
+
+def test_no_counterfactual_under_redispatch_or_when_it_fails(monkeypatch):
+    """Redispatch: the table without stopped MW and the reason in the summary; a counterfactual
+    solve that fails leaves the run and its table, with the reason."""
+    from types import SimpleNamespace
+
+    g, sites, params = chain_case()
+    r = planner.plan(g, sites, params)
+    prep = SimpleNamespace(sites=sites, params=planner.Params(**{**FIRM, "supply_response": "redispatch"}),
+                           outside_sites=None)
+    t = ops.attach(prep, r)
+    assert "ai_blocked_by_network_mw" not in t and "ai_blocked_by_network_mw" not in r.allocation
+    assert r.summary["operators"]["counterfactual"]["run"] is False
+    assert r.summary["operators"]["counterfactual"]["reason"].startswith("redispatch")
+
+    def fail(*args, **kwargs):
+        raise planner.SolverError("no solution (status time_limit)")
+
+    monkeypatch.setattr(ops, "_closest", fail)
+    r = planner.plan(g, sites, params)
+    t = ops.attach(SimpleNamespace(sites=sites, params=params, outside_sites=None), r)
+    assert t.set_index("operator").loc["Alpha", "ai_mw"] == pytest.approx(200)
+    assert r.summary["operators"]["counterfactual"] == {"run": False,
+                                                        "reason": "failed: no solution (status time_limit)"}
+
+
+def test_console_table_prints_operator_names_as_written(capsys):
+    from planner.cli import _print_operators
+
+    g, sites, params = chain_case()
+    sites["operator"] = ["Acme [/old]", "[red]Beta", None]
+    r = planner.plan(g, sites, params)
+    _print_operators(ops.table(r.allocation))
+    out = capsys.readouterr().out
+    assert "Acme [/old]" in out and "[red]Beta" in out and "stopped" not in out
+
+
 def test_solve_writes_operators_that_sum_the_allocation(texas_run):
     out, res = texas_run
     alloc = pd.read_csv(out / "allocation.csv")
@@ -77,12 +139,21 @@ def test_solve_writes_operators_that_sum_the_allocation(texas_run):
         for col, v in row.items():
             assert table.loc[name, col] == pytest.approx(v, rel=1e-9, abs=1e-6), (name, col)
     assert (table.loc[sums.index, "sites"] == alloc.groupby("operator").size()).all()
-    # the lease and the cloud add up to the AI MW, site by site
-    assert np.allclose(alloc["ai_lease_mw"] + alloc["ai_cloud_mw"], alloc["ai_mw"])
-    # blocked MW are what the counterfactual columns say
-    assert np.allclose(alloc["ai_blocked_by_network_mw"],
-                       (alloc["ai_mw_without_network"] - alloc["ai_mw"]).clip(lower=0), atol=1e-5)
     summary = json.loads((out / "summary.json").read_text())
+    # the counterfactual's totals are those of its columns, and they add up to at least the change
+    cf = summary["operators"]["counterfactual"]
+    assert cf["run"] and cf["ai_mw"] == pytest.approx(alloc["ai_mw"].sum(), abs=1e-3)
+    assert cf["ai_mw_without_network"] == pytest.approx(alloc["ai_mw_without_network"].sum(), abs=1e-3)
+    assert alloc["ai_blocked_by_network_mw"].sum() >= cf["ai_mw_without_network"] - cf["ai_mw"] - 1e-3
+    # no more AI than the requests without the network, and the pool of 6.5 GW binds then
+    assert cf["ai_mw"] < cf["ai_mw_without_network"] < cf["ai_mw_without_network_or_pools"] <= 9310 + 1e-3
+    # the README's figures are these
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    net, pool = (cf["ai_mw_without_network"] - cf["ai_mw"], cf["ai_mw_without_network_or_pools"]
+                 - cf["ai_mw_without_network"])
+    assert (f"the network stops {net:,.0f} MW ({cf['ai_mw_without_network']:,.0f} without it against "
+            f"{cf['ai_mw']:,.0f}) and the pool {pool:,.0f} more ({cf['ai_mw_without_network_or_pools']:,.0f}: "
+            "every request)") in readme
     lease = summary["paths"]["ai_lease"]
     assert f"ai_lease {lease['mw']:,.0f} ({lease['sites']})" in res.stdout  # the console's paths line
     assert lease["mw"] == pytest.approx(alloc["ai_lease_mw"].sum(), abs=1e-3)
@@ -101,3 +172,19 @@ def test_solve_writes_operators_that_sum_the_allocation(texas_run):
     assert table["ai_blocked_by_network_mw"].sum() > 0 and table["ai_blocked_by_pool_mw"].sum() > 0
     png = imread(out / "operators.png")
     assert png.shape[0] > 400 and png.shape[1] > 900 and png[..., :3].std() > 0.05  # drawn, not blank
+
+
+def test_a_timeline_gets_the_table_without_stopped_mw(tmp_path):
+    from planner.prepare import run
+    from planner.scenario import load_scenario
+
+    path = tmp_path / "tl.yaml"
+    path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n")
+    prep, result = run(load_scenario(str(path), ["ac.check=false"]))
+    t = ops.attach(prep, result).set_index("operator")
+    assert "ai_blocked_by_network_mw" not in t
+    assert result.summary["operators"]["counterfactual"]["reason"].startswith("a timeline run")
+    name = result.allocation["operator"].fillna("").astype(str)
+    alloc = result.allocation.assign(operator=name.where(name != "", ops.NO_OPERATOR))
+    assert t["ai_mw"].to_dict() == pytest.approx(alloc.groupby("operator")["ai_mw"].sum().reindex(t.index)
+                                                 .fillna(0).to_dict())
