@@ -12,12 +12,14 @@ peak RSS. A case that has not finished after ``--timeout`` seconds is reported a
 
     python benchmarks/bench_scale.py [--grids texas,western,eastern,usa] [--sites 100,500,2000]
                                      [--security n-0,n-1] [--timeout 1800] [--json FILE]
+    python benchmarks/bench_scale.py --table FILE       # the table of rows written with --json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -55,6 +57,24 @@ def case(grid_name: str, n_sites: int, security: str) -> dict:
     }
 
 
+def planner_time_limit() -> float:
+    from planner.scenario import setting_default
+
+    return float(setting_default("time_limit_s"))
+
+
+def failure(returncode: int, stderr: str) -> str:
+    """What a case that ended without a result found: no solution in the time limit, killed by the
+    kernel (SIGKILL: on Linux, the out-of-memory killer), or a failure."""
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    if "SolverError" in last and "without a solution" in last:
+        return f"no solution within the {planner_time_limit():.0f} s time limit"
+    if returncode == -9:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        return f"killed: out of memory ({mem:.0f} GB machine)"
+    return "failed"
+
+
 def run_case(grid_name: str, n_sites: int, security: str, timeout: float) -> dict:
     head = {"grid": grid_name, "sites": n_sites, "security": security}
     t = time.perf_counter()
@@ -64,20 +84,22 @@ def run_case(grid_name: str, n_sites: int, security: str, timeout: float) -> dic
     except subprocess.TimeoutExpired:
         return {**head, "status": f"not finished after {timeout:.0f} s"}
     if proc.returncode != 0:
-        return {**head, "status": "failed", "error": proc.stderr[-2000:]}
+        return {**head, "status": failure(proc.returncode, proc.stderr), "returncode": proc.returncode,
+                "error": proc.stderr[-2000:], "process_s": round(time.perf_counter() - t, 1)}
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_s": round(time.perf_counter() - t, 1)}
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| grid | sites | security | plan s | of which sensitivities s | lazy rows | outages checked "
-            "| served AI MW | peak RSS GB |\n|---|---|---|---|---|---|---|---|---|")
+    head = ("| grid | sites | security | status | plan s | of which sensitivities s | lazy rows | outages checked "
+            "| served AI MW | peak RSS GB |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         if "plan_s" not in r:
-            lines.append(f"| {r['grid']} | {r['sites']:,} | {r['security']} | {r['status']} | | | | | |")
+            lines.append(f"| {r['grid']} | {r['sites']:,} | {r['security']} | {r['status']} | | | | | | |")
             continue
         out = f"{r['outages_checked']:,}" if r["outages_checked"] else ""
-        lines.append(f"| {r['grid']} | {r['sites']:,} | {r['security']} | {r['plan_s']:,.1f} | "
+        status = r["status"].replace("_", " ")   # optimal, or time limit: the best allocation found then
+        lines.append(f"| {r['grid']} | {r['sites']:,} | {r['security']} | {status} | {r['plan_s']:,.1f} | "
                      f"{r['sensitivities_s']:,.1f} | {r['lazy_rows']:,} | {out} | {r['served_ai_mw']:,} | "
                      f"{r['peak_rss_gb']:.2f} |")
     return "\n".join(lines)
@@ -93,7 +115,11 @@ def main() -> None:
     ap.add_argument("--security", default="n-0,n-1")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per case")
     ap.add_argument("--json", type=Path, help="also write the rows to this file")
+    ap.add_argument("--table", type=Path, help="print the table of rows written before with --json, and stop")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return
     rows = []
     for grid_name in args.grids.split(","):
         for security in args.security.split(","):
