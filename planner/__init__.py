@@ -9,6 +9,7 @@ Public API::
     result = planner.plan(grid, mapped, planner.Params())
     result.allocation, result.branches, result.buses, result.summary
     planner.hosting_capacity(grid)                 # N-0 hosting MW of every bus
+    planner.security_hosting(grid, slack="redispatch")  # ... with any generator dispatch within limits
 
     scenario = planner.load_scenario("texas", ["economics.hashprice_usd_per_ph_day=35"])
     prepared, result = planner.run_scenario(scenario)   # the same run as `planner solve`

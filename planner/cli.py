@@ -213,8 +213,11 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
 @click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Write buses.csv, buses.geojson (one row / point per bus) and hosting.png here.")
-@click.option("--slack", type=click.Choice(["headroom", "pmax", "single"]), default="headroom", show_default=True,
-              help="Who picks up the new load: generators by headroom, by Pmax, or the slack bus.")
+@click.option("--supply", "--slack", "supply", type=click.Choice(SUPPLY_RESPONSES), default="headroom",
+              show_default=True,
+              help="Who supplies the new load, as in planner solve: generators by headroom, by Pmax, the slack bus, "
+                   "the generators of the bus's region (its interconnect), or any redispatch of the generators "
+                   "within their limits (also writes the fixed-participation answer and the ratio).")
 @click.option("--n-1", "n_1", is_flag=True,
               help="N-1: also after any outage of a monitored branch that does not island the grid.")
 @click.option("--use", type=click.Choice(["ai", "mining"]), default="ai", show_default=True,
@@ -227,7 +230,7 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
 @click.option("--overload-dfax", type=float, cls=_Setting, setting="overload_dfax")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time (same as planner -v hosting).")
 @click.pass_context
-def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack: str, n_1: bool, use: str,
+def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply: str, n_1: bool, use: str,
                 firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float,
                 overload_dfax: float, verbose: bool) -> None:
     """Hosting capacity of every bus: the largest new load the bus alone can take before a
@@ -248,41 +251,65 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, slack:
     log = logging.getLogger("planner.cli").info
     grid = _load_grid(ctx, grid_name)
     log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
+    slack = supply if supply in ("headroom", "pmax", "single") else "headroom"
     with progress(ctx, "Building the DC model…"):
         model = dc_model(grid, slack)
     log(f"DC model built: {model.n_bus:,} energized buses, {int(model.monitored.sum()):,} monitored branches "
-        f"(slack: {slack})")
+        f"(supply: {supply})")
     quiet = ctx.find_root().obj.get("quiet", False)
     kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
           "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor,
-          "dfax": overload_dfax}
+          "dfax": overload_dfax, "slack": supply}
     if quiet or verbose or not console.is_terminal:
         frame = security_hosting(grid, model, **kw)
     else:
         from rich.progress import Progress
 
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("Hosting capacity" + (" (N-1)" if n_1 else ""), total=model.n_bus)
-            frame = security_hosting(grid, model, progress=lambda done, total: bar.update(task, completed=done),
-                                     **kw)
+        with Progress(console=console, transient=True) as bar:   # columns: bar, share done, time left
+            task = bar.add_task("Hosting capacity" + (" (N-1)" if n_1 else "")
+                                + (" with redispatch" if supply == "redispatch" else ""), total=1.0)
+            frame = security_hosting(grid, model, progress=lambda done, total: bar.update(
+                task, completed=done / max(total, 1)), **kw)
     finite = frame[np.isfinite(frame["hosting_mw"])]
-    table = Table("kV", "buses", "median_mw", "p10_mw", "p90_mw", box=None)
-    for kv, g in finite.groupby("kv"):
-        q = g["hosting_mw"].quantile([0.5, 0.1, 0.9])
-        table.add_row(f"{kv:g}", f"{len(g):,}", f"{q[0.5]:,.0f}", f"{q[0.1]:,.0f}", f"{q[0.9]:,.0f}")
-    out.print(table)
+    out.print(hosting_table(finite))
     limits = pd.Series(frame["limited_by"]).value_counts()
-    out.print(f"{len(frame):,} buses of grid {grid.name} ({kw['security'].upper()}, {use}, slack: {slack}); limited by "
-              + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
+    out.print(f"{len(frame):,} buses of grid {grid.name} ({kw['security'].upper()}, {use}, supply: {supply}); "
+              "limited by " + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
+    if supply == "redispatch":
+        ratio = frame["redispatch_ratio"].to_numpy(float)
+        ok = np.isfinite(ratio)
+        out.print(f"redispatch hosts {frame['hosting_mw'].sum() / max(frame['fixed_hosting_mw'].sum(), 1e-9):.2f}x "
+                  f"the fixed-participation MW in all; per bus {np.min(ratio[ok]):.2f}x to {np.max(ratio[ok]):.2f}x, "
+                  f"median {np.median(ratio[ok]):.2f}x; median redispatch needed "
+                  f"{np.nanmedian(frame['redispatch_mw']):,.0f} MW at the hosting MW, "
+                  f"{np.nanmedian(frame['redispatch_95_mw']):,.0f} MW at 95 % of it" if ok.any() else
+                  "no bus can host anything with a fixed participation")
     if out_dir is not None:
         from planner.plot import hosting_map
 
         log(f"writing {out_dir}")
         with progress(ctx, "Writing…"):
-            paths = io.write_hosting(frame, hosting_map(grid, frame), out_dir)
+            paths = io.write_hosting(frame, hosting_map(grid, frame), out_dir, grid=grid)
         log(f"wrote {', '.join(p.name for p in paths)}")
         for path in paths:
             out.print(f"wrote {path}")
+
+
+def hosting_table(frame) -> Table:
+    """Hosting MW by voltage level (median, p10, p90); with redispatch also the fixed-participation
+    median and the median ratio."""
+    redispatch = "fixed_hosting_mw" in frame
+    cols = ["kV", "buses", "median_mw", "p10_mw", "p90_mw"] + (["fixed_median_mw", "median_ratio"] if redispatch
+                                                                else [])
+    table = Table(*cols, box=None)
+    for kv, g in frame.groupby("kv"):
+        q = g["hosting_mw"].quantile([0.5, 0.1, 0.9])
+        row = [f"{kv:g}", f"{len(g):,}", f"{q[0.5]:,.0f}", f"{q[0.1]:,.0f}", f"{q[0.9]:,.0f}"]
+        if redispatch:
+            r = g["redispatch_ratio"].dropna()
+            row += [f"{g['fixed_hosting_mw'].median():,.0f}", f"{r.median():.2f}" if len(r) else ""]
+        table.add_row(*row)
+    return table
 
 
 @contextmanager

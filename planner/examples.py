@@ -8,6 +8,8 @@
 * :func:`two_regions` — 3 buses in a line, a generator at each end in its own supply region.
 * :func:`two_bus` — 2 buses, one line; a cheap generator at the reference bus and a dear one at
   the load bus (redispatch by hand).
+* :func:`redispatch_triangle` — 3 buses, 3 identical lines, a generator at buses 1 and 2, load at
+  bus 3, line 1-3 the only tight one (hosting capacity with redispatch by hand).
 """
 
 from __future__ import annotations
@@ -85,6 +87,22 @@ def two_bus(rate_mw: float = 150.0) -> Grid:
 
     g = grid_from_tables(_tables(2, [(1, 2, 0.1, rate_mw)], [(1, 100.0, 500.0), (2, 0.0, 500.0)], loads={2: 100.0}),
                          name="two-bus", source="planner.examples.two_bus")
+    g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)
+    pp.create_poly_cost(g.net, 1, "gen", cp1_eur_per_mw=20.0)
+    pp.create_poly_cost(g.net, 2, "gen", cp1_eur_per_mw=50.0)
+    return g
+
+
+def redispatch_triangle(rate_13_mw: float = 80.0) -> Grid:
+    """Buses 1 (reference), 2, 3; lines 1-2, 2-3, 1-3 with equal reactance; only line 1-3 is rated
+    ``rate_13_mw`` (the others 1,000 MW). Generator 1 at bus 1 (100 MW, up to 200 MW, $20/MWh),
+    generator 2 at bus 2 (idle, up to 100 MW, $50/MWh), 100 MW of load at bus 3. A MW from bus 1
+    to bus 3 puts 2/3 MW on line 1-3, a MW from bus 2 to bus 3 puts 1/3 MW on it."""
+    import pandapower as pp
+
+    t = _tables(3, [(1, 2, 0.1, 1000.0), (2, 3, 0.1, 1000.0), (1, 3, 0.1, rate_13_mw)],
+                [(1, 100.0, 200.0), (2, 0.0, 100.0)], loads={3: 100.0})
+    g = grid_from_tables(t, name="redispatch-triangle", source="planner.examples.redispatch_triangle")
     g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)
     pp.create_poly_cost(g.net, 1, "gen", cp1_eur_per_mw=20.0)
     pp.create_poly_cost(g.net, 2, "gen", cp1_eur_per_mw=50.0)

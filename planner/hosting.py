@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from planner import sensitivity as sens
+from planner.errors import SUPPLY_RESPONSES, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -450,9 +451,15 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
 def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack: str = "headroom",
                      security: str = "n-0", use: str = "ai", emergency_rating_factor: float = 1.2,
                      firm_share: float | None = None, offpeak_load_factor: float = 0.6, dfax: float | None = None,
-                     progress=None) -> gpd.GeoDataFrame:
+                     progress=None, contingencies=None) -> gpd.GeoDataFrame:
     """Hosting capacity of every bus for a use (``ai``: firm; ``mining``: flexible, with
     ``firm_share`` of it running at peak, default 0.1) under N-0 or N-1.
+
+    ``slack`` is the supply response of ``planner solve``: ``headroom``, ``pmax`` or ``single``
+    (a fixed participation: :func:`hosting_capacity`), ``regional`` (the generators of the bus's
+    region, :func:`regional_hosting` rules) or ``redispatch`` (any dispatch of the generators
+    within their limits: :mod:`planner.hosting_redispatch`; ``model`` must then be built with
+    the headroom slack, whose answer is kept for comparison as ``fixed_hosting_mw``).
 
     Each state (peak; and off-peak when the use is flexible) is checked separately and
     the hosting is the smallest of its bounds, in MW of the use. Columns: those of
@@ -463,17 +470,32 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
       never below it for N-1);
     * ``limited_by`` (``branch``, ``branch after outage``, ``generation headroom``,
       ``none``), ``limiting_branch``, ``limiting_outage``, ``limiting_state``: what
-      limits ``hosting_mw``.
+      limits ``hosting_mw``;
+    * ``supply``: the supply response;
+    * redispatch only: ``redispatch_mw`` and ``redispatch_95_mw`` (the least generation turned
+      down elsewhere, in the limiting state, at the hosting MW and at 95 % of it),
+      ``fixed_hosting_mw`` (the headroom answer) and ``redispatch_ratio``
+      (``hosting_mw / fixed_hosting_mw``); no ``n0_hosting_mw``.
     """
+    if slack not in SUPPLY_RESPONSES:
+        raise InputError("unknown supply response", field="supply", value=slack, expected=" or ".join(SUPPLY_RESPONSES))
     if model is None:
         t = time.perf_counter()
-        model = sens.dc_model(grid, slack)
+        model = sens.dc_model(grid, slack if slack in sens.SLACKS else "headroom")
         logger.info(f"DC model built: {model.n_bus:,} buses ({time.perf_counter() - t:.1f} s)")
-    share = (1.0 if use == "ai" else 0.1) if firm_share is None else float(firm_share)
-    states = [("peak", model, share)]
-    if share < 1.0:
-        states.append(("offpeak", sens.scaled_loads(model, grid.net, offpeak_load_factor), 1.0))
-    states = [s for s in states if s[2] > 0]   # a state where none of the load runs limits nothing
+    elif slack in sens.SLACKS and model.slack != slack or slack in ("regional", "redispatch") and \
+            model.slack != "headroom":
+        raise ValueError(f"security_hosting: a model built with slack {model.slack!r} for supply {slack!r}")
+    if security == "n-1" and contingencies is None:
+        from planner.security import Contingencies
+
+        contingencies = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
+    if slack == "regional":
+        model = regional_hosting_model(grid, model)
+    if slack == "redispatch":
+        return _redispatch_frame(grid, model, buses, security, use, emergency_rating_factor, firm_share,
+                                 offpeak_load_factor, dfax, progress, contingencies)
+    states = _states(grid, model, use, firm_share, offpeak_load_factor)
     logger.info(f"{use} hosting, {security.upper()}: " + "; ".join(
         f"{name} ({phi:.0%} of the load" + (f", base load x {offpeak_load_factor:g})" if name == "offpeak" else ")")
         for name, _, phi in states))
@@ -501,9 +523,7 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
     ids = frame["bus"].to_numpy()
     frame["n0_hosting_mw"] = best.copy()
     if security == "n-1":
-        from planner.security import Contingencies
-
-        cont = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
+        cont = contingencies
         for name, m, phi in states:  # the same topology: the LODF columns serve every state
             # pairs that cannot bind below the best bound so far are not formed
             h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=_dfax(dfax), cap_mw=best * phi, cont=cont,
@@ -524,4 +544,90 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
     frame["limiting_state"] = state
     frame["use"] = use
     frame["security"] = security
+    frame["supply"] = slack
+    return frame
+
+
+def regional_hosting_model(grid, model: sens.DCModel) -> sens.DCModel:
+    """``model`` (built with the headroom slack) with the regional supply response of hosting: new
+    load at a bus is picked up by the generators of the bus's region on its island, in proportion
+    to their headroom. A bus's region is its interconnect, as for a site when the scenario defines
+    no supply regions (a generator's too, as :func:`planner.security.gen_regions` has it); an
+    island whose generators of that region have no headroom can host nothing."""
+    from dataclasses import replace
+
+    ic = grid.buses["interconnect"].reindex(model.bus_ids).fillna("").astype(str).to_numpy()
+    n_islands = len(model.refs)
+    per_island = pd.Series(ic).groupby(model.island).nunique()
+    mixed = per_island.index[per_island.to_numpy() > 1]
+    if len(mixed):
+        names = sorted(set(ic[model.island == mixed[0]]))
+        raise InputError("regional hosting needs one region per island, and an island of this grid joins "
+                         "several interconnects", source=grid.name, field="supply", value="regional",
+                         expected=f"one interconnect per island (island {int(mixed[0])}: {', '.join(names)}), or "
+                                  "a fixed supply response (headroom, pmax, single) or redispatch")
+    region = pd.Series(ic).groupby(model.island).first().reindex(range(n_islands), fill_value="").to_numpy()
+    gens = model.gens[model.gens["gen"].to_numpy() >= 0].copy()   # no reference-bus stand-in
+    island = gens["island"].to_numpy()
+    inside = ic[gens["bus_pos"].to_numpy()] == region[island]
+    raw = np.clip(gens["max_p_mw"].to_numpy() - gens["p_mw"].to_numpy(), 0.0, None) * inside
+    total = np.bincount(island, weights=raw, minlength=n_islands)
+    gens["weight"] = np.divide(raw, total[island], out=np.zeros(len(gens)), where=total[island] > 0)
+    gens["group"] = island
+    out = replace(model, slack="regional", gens=gens.reset_index(drop=True))
+    out.weight_flows = sens._group_flows(out, out.gens, n_islands)
+    out.cache = model.cache
+    return out
+
+
+def _states(grid, model: sens.DCModel, use: str, firm_share: float | None, offpeak_load_factor: float) -> list:
+    """(name, model, share of the use's MW running) of each load state a use is checked in."""
+    share = (1.0 if use == "ai" else 0.1) if firm_share is None else float(firm_share)
+    states = [("peak", model, share)]
+    if share < 1.0:
+        states.append(("offpeak", sens.scaled_loads(model, grid.net, offpeak_load_factor), 1.0))
+    return [s for s in states if s[2] > 0]   # a state where none of the load runs limits nothing
+
+
+def _redispatch_frame(grid, model, buses, security, use, factor, firm_share, offpeak_load_factor, dfax, progress,
+                      cont) -> gpd.GeoDataFrame:
+    """:func:`security_hosting` with ``slack="redispatch"``."""
+    from planner.hosting_redispatch import redispatch_hosting
+
+    t = time.perf_counter()
+    fixed = security_hosting(grid, model, buses, "headroom", security, use, factor, firm_share, offpeak_load_factor,
+                             dfax, contingencies=cont)
+    logger.info(f"fixed-participation hosting for comparison ({time.perf_counter() - t:.1f} s)")
+    states = _states(grid, model, use, firm_share, offpeak_load_factor)
+    ids = fixed["bus"].to_numpy()
+    n = len(states)
+    results = []
+    for i, (name, m, _) in enumerate(states):
+        step = None if progress is None else (lambda done, total, i=i: progress(i * total + done, n * total))
+        results += redispatch_hosting(grid, [(name, m)], ids, cont, progress=step)
+    best = np.full(len(ids), np.inf)
+    branch = np.full(len(ids), -1, dtype=np.int64)
+    outage = np.full(len(ids), -1, dtype=np.int64)
+    moved, part = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
+    state = np.full(len(ids), "", dtype=object)
+    for (name, m, phi), (h, b, k, red, red_part) in zip(states, results):
+        scaled = h / phi
+        better = scaled < best
+        best[better], branch[better], outage[better] = scaled[better], b[better], k[better]
+        moved[better], part[better], state[better] = red[better], red_part[better], name
+    frame = fixed.drop(columns=["n0_hosting_mw"])
+    frame["fixed_hosting_mw"] = fixed["hosting_mw"].to_numpy()
+    frame["hosting_mw"] = best
+    frame["redispatch_mw"] = moved
+    frame["redispatch_95_mw"] = part
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["redispatch_ratio"] = np.where(frame["fixed_hosting_mw"] > 0, best / frame["fixed_hosting_mw"], np.nan)
+    frame["limiting_branch"] = pd.array(np.where(branch >= 0, model.branch_ids[np.maximum(branch, 0)], 0), dtype="Int64")
+    frame.loc[branch < 0, "limiting_branch"] = pd.NA
+    frame["limiting_outage"] = pd.array(np.where(outage >= 0, model.branch_ids[np.maximum(outage, 0)], 0),
+                                        dtype="Int64")
+    frame.loc[outage < 0, "limiting_outage"] = pd.NA
+    frame["limited_by"] = np.where(branch < 0, HEADROOM, np.where(outage >= 0, "branch after outage", "branch"))
+    frame["limiting_state"] = state
+    frame["supply"] = "redispatch"
     return frame

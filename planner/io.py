@@ -94,17 +94,28 @@ def write_figure(fig, path: str | Path) -> Path:
 
 HOSTING_COLUMNS = ["bus", "lat", "lon", "kv", "hosting_mw", "limiting_branch", "limited_by",
                    "substation_name", "interconnect", "n0_hosting_mw", "limiting_outage", "limiting_state", "use",
-                   "security"]
+                   "security", "supply", "fixed_hosting_mw", "redispatch_ratio", "redispatch_mw",
+                   "redispatch_95_mw"]
 
 
-def write_hosting(frame: gpd.GeoDataFrame, fig, out_dir: str | Path) -> list[Path]:
+def write_hosting(frame: gpd.GeoDataFrame, fig, out_dir: str | Path, grid=None) -> list[Path]:
     """Write ``buses.csv`` and ``buses.geojson`` (one row / point per bus) and ``hosting.png``
-    into ``out_dir``."""
+    into ``out_dir``; with ``grid`` also ``hosting.html`` (the offline interactive map) and, for a
+    redispatch frame, ``hosting_ratio.png`` (redispatch against fixed participation)."""
     out_dir = ensure_dir(out_dir)
     columns = [c for c in HOSTING_COLUMNS if c in frame.columns]
     points = gpd.GeoDataFrame(frame[columns], geometry=frame.geometry.to_numpy(), crs=frame.crs)
-    return [write_csv(frame[columns], out_dir / "buses.csv"), write_geojson(points, out_dir / "buses.geojson"),
-            write_figure(fig, out_dir / "hosting.png")]
+    paths = [write_csv(frame[columns], out_dir / "buses.csv"), write_geojson(points, out_dir / "buses.geojson"),
+             write_figure(fig, out_dir / "hosting.png")]
+    if grid is not None:
+        from planner.webmap import hosting_html
+
+        if "fixed_hosting_mw" in frame:
+            from planner.plot import hosting_ratio_map
+
+            paths.append(write_figure(hosting_ratio_map(grid, frame), out_dir / "hosting_ratio.png"))
+        paths.append(write_html(hosting_html(grid, frame), out_dir / "hosting.html"))
+    return paths
 
 
 SITE_COLUMNS = ["site_id", "name", "operator", "state", "interconnect", "current_use", "poi_mw",

@@ -304,6 +304,74 @@ def hosting_map(grid, frame, title: str | None = None):
     return fig
 
 
+def hosting_ratio_map(grid, frame, title: str | None = None):
+    """Redispatch against fixed participation (``frame`` from ``security_hosting(...,
+    slack="redispatch")``): buses coloured by the ratio of their hosting MW with redispatch to the
+    MW with new load picked up in proportion to headroom (log scale), and beside the map, by
+    voltage level, the median MW of both (bars) with the median ratio."""
+    security = str(frame["security"].iloc[0]).upper() if len(frame) else "N-0"
+    use = HOSTING_USE.get(str(frame["use"].iloc[0]), str(frame["use"].iloc[0])) if len(frame) else HOSTING_USE["ai"]
+    ratio = frame["redispatch_ratio"].to_numpy(float)
+    ok = frame.geometry.notna().to_numpy() & np.isfinite(frame["hosting_mw"].to_numpy())
+    f, r = frame[ok], ratio[ok]
+    x, y = project(f.geometry.x.to_numpy(), f.geometry.y.to_numpy())
+    extent = map_extent(grid, pd.DataFrame({"x_m": [], "y_m": []}))
+    fig, ax, panel = _map_figure(extent, panel_in=3.6)
+    _states(ax, extent)
+    ax.add_collection(LineCollection(branch_segments(grid)[1], colors="#c8c8c8", linewidths=0.3, zorder=1))
+    fin = np.isfinite(r)
+    top = max(float(np.max(r[fin])) if fin.any() else 2.0, 1.5)
+    order = np.argsort(r[fin])   # the largest gains drawn on top
+    sc = ax.scatter(x[fin][order], y[fin][order], c=np.clip(r[fin][order], 1.0, None), s=5 + 0.02 *
+                    f["kv"].to_numpy()[fin][order], cmap="plasma", norm=LogNorm(vmin=1.0, vmax=top), zorder=2,
+                    linewidths=0)
+    zero = ~fin
+    if zero.any():
+        ax.scatter(x[zero], y[zero], s=14, facecolors="none", edgecolors="#00a0a0", linewidths=0.8, zorder=3,
+                   label=f"{int(zero.sum()):,} buses that host nothing with a fixed participation")
+        ax.legend(loc="lower left", fontsize=8, frameon=False, prop={"family": FONT, "size": 8})
+    _scale_bar(ax, extent)
+    px, py, pw, ph = panel
+    cax = fig.add_axes((px + 0.02 * pw, py + 0.52 * ph, 0.07 * pw, 0.44 * ph))
+    cbar = fig.colorbar(sc, cax=cax)
+    cbar.set_label("redispatch / fixed participation\n(hosting MW, log scale)", family=FONT, fontsize=9)
+    ticks = [t for t in (1, 1.25, 1.5, 2, 3, 5, 10, 20, 50, 100) if t <= top * (1 + 1e-9)]
+    cbar.set_ticks(ticks, labels=[f"{t:g}x" for t in ticks])
+    cbar.ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    cbar.ax.tick_params(labelsize=8.5)
+    # by voltage level: median MW of both, the median ratio beside the bars
+    by = f.assign(ratio=r).groupby("kv")
+    kv = np.array(sorted(by.groups))
+    med_fixed = by["fixed_hosting_mw"].median().reindex(kv).to_numpy()
+    med_red = by["hosting_mw"].median().reindex(kv).to_numpy()
+    med_ratio = by["ratio"].median().reindex(kv).to_numpy()
+    bx = fig.add_axes((px + 0.30 * pw, py + 0.04 * ph, 0.50 * pw, 0.40 * ph))
+    pos = np.arange(len(kv))
+    bx.barh(pos + 0.2, med_fixed, height=0.38, color="#9e9e9e", label="fixed participation")
+    bx.barh(pos - 0.2, med_red, height=0.38, color="#6a00a8", label="redispatch")
+    bx.set_yticks(pos, [f"{v:g} kV" for v in kv], fontsize=8, family=FONT)
+    bx.invert_yaxis()
+    bx.tick_params(axis="x", labelsize=7.5)
+    bx.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    bx.set_xlabel("median hosting MW by voltage level", fontsize=8, family=FONT)
+    for side in ("top", "right"):
+        bx.spines[side].set_visible(False)
+    right = max(np.nanmax(med_red) if len(kv) else 1.0, 1.0)
+    for i, q in enumerate(med_ratio):
+        bx.text(right * 1.04, i, f"{q:.2f}x" if np.isfinite(q) else "–", va="center", fontsize=7.5, family=FONT)
+    bx.set_xlim(0, right * 1.3)
+    bx.legend(loc="upper center", bbox_to_anchor=(0.5, 1.16), ncol=2, fontsize=7.5, frameon=False,
+              prop={"family": FONT, "size": 7.5})
+    total = f["hosting_mw"].sum() / max(f["fixed_hosting_mw"].sum(), 1e-9)
+    _title(fig, title or f"Hosting with redispatch vs a fixed participation, {security}, {use} — grid {grid.name}",
+           "the MW each bus alone can take when the generators may be redispatched within their limits, as a "
+           "multiple of the MW when new load is picked up in proportion to generation headroom"
+           + (" (branches within emergency ratings after any single outage)" if security == "N-1" else "")
+           + f" · {len(f):,} buses, median {np.nanmedian(r) if fin.any() else float('nan'):.2f}x, "
+           f"{total:.2f}x in all")
+    return fig
+
+
 def allocation_map(grid, result, title: str | None = None):
     """The allocation on a map: US state outlines, branches coloured by loading against
     their limit (over 100 % in a colour of its own; binding ones thick), sites by use and

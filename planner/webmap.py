@@ -306,3 +306,91 @@ def allocation_html(grid, result) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
                        config={"displaylogo": False, "scrollZoom": True, "responsive": True},
                        default_width="100%", default_height="94vh")
+
+
+def hosting_figure(grid, frame):
+    """The plotly figure of :func:`hosting_html`: every bus as a point, in three views chosen by
+    buttons: hosting MW (with the frame's supply response), and with redispatch also the
+    fixed-participation MW and the ratio between them. Colours on a log scale."""
+    import plotly.graph_objects as go
+
+    from planner.states import state_outlines
+
+    ok = frame.geometry.notna().to_numpy() & np.isfinite(frame["hosting_mw"].to_numpy(float))
+    f = frame[ok]
+    x, y = plot.project(f.geometry.x.to_numpy(), f.geometry.y.to_numpy())
+    x, y = np.round(x / 1000, 1), np.round(y / 1000, 1)
+    x0, x1, y0, y1 = (v / 1000 for v in plot.map_extent(grid, pd.DataFrame({"x_m": [], "y_m": []})))
+    fig = go.Figure()
+    outlines = state_outlines(plot.MAP_CRS, 2000.0).cx[x0 * 1000:x1 * 1000, y0 * 1000:y1 * 1000]
+    rings = [np.asarray(line.coords) / 1000 for geom in outlines.geometry.boundary
+             for line in getattr(geom, "geoms", [geom])]
+    fixed_traces = 0
+    if rings:
+        xs = np.concatenate([np.r_[r[:, 0], np.nan] for r in rings]).astype(np.float32)
+        ys = np.concatenate([np.r_[r[:, 1], np.nan] for r in rings]).astype(np.float32)
+        fig.add_trace(go.Scatter(x=np.round(xs, 1), y=np.round(ys, 1), mode="lines", name="state outlines",
+                                 line={"color": "#9e9e9e", "width": 0.8}, hoverinfo="skip"))
+        fixed_traces += 1
+    ids, segs = plot.branch_segments(grid)
+    back, back_what = _background(grid, ids)
+    lx, ly = _lines(segs[back] / 1000)
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=f"network ({back_what})", hoverinfo="skip",
+                             line={"color": "#d4d4d4", "width": 0.6}))
+    fixed_traces += 1
+
+    redispatch = "fixed_hosting_mw" in f
+    supply = str(f["supply"].iloc[0]) if "supply" in f and len(f) else "headroom"
+    hover = []
+    for row in f.itertuples(index=False):
+        lines = [f"<b>bus {row.bus}</b> {html.escape(str(row.substation_name or ''))}", f"{row.kv:g} kV",
+                 f"hosting {_num(row.hosting_mw, unit=' MW')} ({html.escape(supply)})"]
+        if redispatch:
+            lines += [f"fixed participation {_num(row.fixed_hosting_mw, unit=' MW')}",
+                      f"ratio {_num(row.redispatch_ratio, '.2f', 'x')}",
+                      (f"redispatch needed {_num(row.redispatch_mw, unit=' MW')} "
+                      f"({_num(row.redispatch_95_mw, unit=' MW')} at 95 %)")]
+        limit = f"limited by {html.escape(str(row.limited_by))}"
+        if not pd.isna(row.limiting_branch):
+            limit += f": branch {row.limiting_branch}"
+            if "limiting_outage" in f and not pd.isna(row.limiting_outage):
+                limit += f" after outage of {row.limiting_outage}"
+        hover.append("<br>".join(lines + [limit]))
+
+    views = [("hosting MW" + (" with redispatch" if redispatch else ""), f["hosting_mw"].to_numpy(float), "MW")]
+    if redispatch:
+        views += [("fixed-participation MW", f["fixed_hosting_mw"].to_numpy(float), "MW"),
+                  ("ratio redispatch / fixed", f["redispatch_ratio"].to_numpy(float), "x")]
+    for i, (name, value, unit) in enumerate(views):
+        v = np.log10(np.clip(np.nan_to_num(value, nan=1.0), 1.0, None))   # under 1 MW (or 1x) at the bottom
+        hi = max(float(v.max()) if len(v) else 1.0, 0.3)
+        ticks = [t for t in ([1, 10, 100, 1000, 10000] if unit == "MW" else [1, 1.25, 1.5, 2, 3, 5, 10])
+                 if np.log10(t) <= hi + 1e-9]
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="markers", name=name, visible=i == 0, hovertext=hover, hoverinfo="text",
+            marker={"size": 4 + 0.008 * f["kv"].to_numpy(float), "color": v, "cmin": 0.0, "cmax": hi,
+                    "colorscale": "Viridis" if unit == "MW" else "Plasma",
+                    "colorbar": {"title": {"text": name}, "tickvals": np.log10(ticks).tolist(),
+                                 "ticktext": [f"{t:,g}{'' if unit == 'MW' else 'x'}" for t in ticks]}}))
+    n = len(views)
+    buttons = [{"label": name, "method": "update",
+                "args": [{"visible": [True] * fixed_traces + [j == i for j in range(n)]}]}
+               for i, (name, _, _) in enumerate(views)]
+    security = str(f["security"].iloc[0]).upper() if "security" in f and len(f) else "N-0"
+    fig.update_layout(
+        title={"text": f"Hosting capacity of every bus, {security}, supply: {html.escape(supply)} — grid "
+                       f"{html.escape(grid.name)} ({len(f):,} buses)", "y": 0.985, "yanchor": "top"},
+        updatemenus=[{"buttons": buttons, "direction": "right", "x": 0.0, "y": 1.0, "xanchor": "left",
+                      "yanchor": "bottom", "type": "buttons", "pad": {"b": 6}}] if n > 1 else [],
+        xaxis={"visible": False, "range": [x0, x1]}, yaxis={"visible": False, "range": [y0, y1], "scaleanchor": "x"},
+        plot_bgcolor="#ffffff", legend={"orientation": "h", "y": -0.02}, margin={"l": 10, "r": 10, "t": 110, "b": 10},
+        hovermode="closest")
+    return fig
+
+
+def hosting_html(grid, frame) -> str:
+    """The hosting map as one self-contained HTML page (plotly.js inlined; nothing fetched)."""
+    return hosting_figure(grid, frame).to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+                                               config={"displaylogo": False, "scrollZoom": True,
+                                                       "responsive": True},
+                                               default_width="100%", default_height="94vh")
