@@ -212,12 +212,16 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
 @cli.command("hosting")
 @click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
-              help="Write buses.csv, buses.geojson (one row / point per bus) and hosting.png here.")
+              help="Write buses.csv, buses.geojson (one row / point per bus), hosting.png and hosting.html here "
+                   "(with --supply redispatch also hosting_ratio.png).")
 @click.option("--supply", "--slack", "supply", type=click.Choice(SUPPLY_RESPONSES), default="headroom",
               show_default=True,
               help="Who supplies the new load, as in planner solve: generators by headroom, by Pmax, the slack bus, "
                    "the generators of the bus's region (its interconnect), or any redispatch of the generators "
                    "within their limits (also writes the fixed-participation answer and the ratio).")
+@click.option("--regions", "regions_from", metavar="SCENARIO",
+              help="With --supply regional: the supply regions (supply.regions) of this scenario, a name or a "
+                   "file [default: each bus's and generator's interconnect].")
 @click.option("--n-1", "n_1", is_flag=True,
               help="N-1: also after any outage of a monitored branch that does not island the grid.")
 @click.option("--use", type=click.Choice(["ai", "mining"]), default="ai", show_default=True,
@@ -230,7 +234,8 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
 @click.option("--overload-dfax", type=float, cls=_Setting, setting="overload_dfax")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time (same as planner -v hosting).")
 @click.pass_context
-def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply: str, n_1: bool, use: str,
+def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply: str, regions_from: str | None,
+                n_1: bool, use: str,
                 firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float,
                 overload_dfax: float, verbose: bool) -> None:
     """Hosting capacity of every bus: the largest new load the bus alone can take before a
@@ -249,6 +254,15 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply
     if verbose:
         _verbose_logging()
     log = logging.getLogger("planner.cli").info
+    regions = None
+    if regions_from is not None:
+        if supply != "regional":
+            raise click.UsageError("--regions applies to --supply regional only")
+        from planner.scenario import load_scenario
+
+        regions = load_scenario(regions_from).supply.regions
+        if not regions:
+            raise click.UsageError(f"scenario {regions_from} defines no supply.regions")
     grid = _load_grid(ctx, grid_name)
     log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
     slack = supply if supply in ("headroom", "pmax", "single") else "headroom"
@@ -259,7 +273,7 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply
     quiet = ctx.find_root().obj.get("quiet", False)
     kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
           "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor,
-          "dfax": overload_dfax, "slack": supply}
+          "dfax": overload_dfax, "slack": supply, "regions": regions}
     if quiet or verbose or not console.is_terminal:
         frame = security_hosting(grid, model, **kw)
     else:
@@ -278,7 +292,8 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply
     if supply == "redispatch":
         ratio = frame["redispatch_ratio"].to_numpy(float)
         ok = np.isfinite(ratio)
-        out.print(f"redispatch hosts {frame['hosting_mw'].sum() / max(frame['fixed_hosting_mw'].sum(), 1e-9):.2f}x "
+        both = frame[ok]
+        out.print(f"redispatch hosts {both['hosting_mw'].sum() / max(both['fixed_hosting_mw'].sum(), 1e-9):.2f}x "
                   f"the fixed-participation MW in all; per bus {np.min(ratio[ok]):.2f}x to {np.max(ratio[ok]):.2f}x, "
                   f"median {np.median(ratio[ok]):.2f}x; median redispatch needed "
                   f"{np.nanmedian(frame['redispatch_mw']):,.0f} MW at the hosting MW, "

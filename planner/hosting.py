@@ -164,11 +164,12 @@ def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list
     return out
 
 
-def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progress=None, label: str = "N-0 hosting"
-             ) -> list[tuple[np.ndarray, np.ndarray]]:
+def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progress=None, label: str = "N-0 hosting",
+             groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """N-0 hosting (MW, before any generation headroom cap) of each bus id in each model (the
     same grid in different load states: one solve serves them all), with the limiting branch
-    (model position, -1: none).
+    (model position, -1: none). ``groups``: the supply group of each bus (a regional model's
+    ``groups`` row; default its island).
 
     Columns are solved ``chunk`` buses at a time on every core (:func:`planner.sensitivity.chunk_map`),
     each against the monitored branches of its own island only (an injection moves no flow in
@@ -180,12 +181,13 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     ctx = sens._transfer_setup(model, mon)
     row_island = model.island[model.from_pos[mon]]
     wf_all = None if model.slack == "single" else model.weight_flows[mon]
-    bus_island = model.island[pos]
+    bus_group = model.island[pos] if groups is None else np.asarray(groups, dtype=np.int64)
+    group_island = (np.arange(len(model.refs)) if groups is None else model.groups["island"].to_numpy(np.int64))
     tasks = []
-    for isl in np.unique(bus_island):
-        members = np.flatnonzero(bus_island == isl)
-        rows = np.flatnonzero(row_island == isl)
-        wf = None if wf_all is None else np.ascontiguousarray(wf_all[rows, isl])
+    for grp in np.unique(bus_group):
+        members = np.flatnonzero(bus_group == grp)
+        rows = np.flatnonzero(row_island == group_island[grp])
+        wf = None if wf_all is None else np.ascontiguousarray(wf_all[rows, grp])
         sub = [st.subset(rows) for st in states]
         tasks += [(rows, wf, sub, members[a:a + chunk]) for a in range(0, len(members), chunk)]
     out = [(np.empty(len(ids)), np.full(len(ids), -1, dtype=np.int64)) for _ in models]
@@ -200,13 +202,21 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     return out
 
 
-def _n0_frame(grid, model: sens.DCModel, ids: np.ndarray, hosting: np.ndarray, limiting: np.ndarray
-              ) -> gpd.GeoDataFrame:
+def _group_headroom(model: sens.DCModel) -> np.ndarray:
+    """Generation headroom (MW) of each supply group of a regional model: its generators' max(Pmax - Pg, 0)."""
+    g = model.gens
+    head = np.clip(g["max_p_mw"].to_numpy() - g["p_mw"].to_numpy(), 0.0, None) * (g["weight"].to_numpy() > 0)
+    return np.bincount(g["group"].to_numpy(), weights=head, minlength=len(model.groups))
+
+
+def _n0_frame(grid, model: sens.DCModel, ids: np.ndarray, hosting: np.ndarray, limiting: np.ndarray,
+              groups: np.ndarray | None = None) -> gpd.GeoDataFrame:
     """The hosting frame of one state: the generation headroom cap, the limiting branch id and the bus data."""
     limiting = np.where(limiting >= 0, model.branch_ids[np.maximum(limiting, 0)], -1)
     limited_by = np.where(limiting >= 0, "branch", "none")
     if model.slack != "single":
-        head = model.headroom_mw().to_numpy()[model.island[model.positions(ids)]]
+        head = model.headroom_mw().to_numpy()[model.island[model.positions(ids)]] if groups is None else \
+            _group_headroom(model)[groups]
         by_gen = head < hosting
         hosting = np.where(by_gen, head, hosting)
         limited_by = np.where(by_gen, HEADROOM, limited_by)
@@ -369,14 +379,16 @@ def _sparse_group(cont, pb: _PairBounds, rows, base, thr, block: int = 256):
 
 def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | None = None, cap_mw=None,
                group: int = 64, cont=None, budget_mb: float = 128.0, progress=None,
-               label: str = "", stats: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               label: str = "", stats: dict | None = None, groups: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``min(cap_mw, N-1 hosting)`` (MW) of each bus id in ``buses``, exactly, with the
     limiting branch and outage positions (-1 where ``cap_mw`` is the smaller).
 
     ``cap_mw`` (default: the N-0 hosting of the branches) may be any upper bound the
     caller will take the minimum with: the lower it is, the fewer pairs are formed.
     Buses are taken ``group`` at a time; the pair x bus block is evaluated in slices, and
-    the sensitivities of all buses are kept only if they fit, within ``budget_mb``. ``stats`` (a dict), if given, receives the number of
+    the sensitivities of all buses are kept only if they fit, within ``budget_mb``. ``groups``: the
+    supply group of each bus of a regional model. ``stats`` (a dict), if given, receives the number of
     (branch, outage, bus) triples in all (``triples``), evaluated to seed the upper
     bound (``seeded``) and kept by the pruning (``kept``)."""
     from planner.security import Contingencies
@@ -400,7 +412,8 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
     keep_s = len(mon) * len(ids) * 8 <= budget_mb * 2**20 / 2
     s_all = np.empty((len(mon), len(ids))) if keep_s else None
     for start in range(0, len(ids), 256):
-        s = -sens.ptdf(model, ids[start:start + 256], rows=mon)
+        s = -sens.ptdf(model, ids[start:start + 256], rows=mon,
+                       groups=None if groups is None else groups[start:start + 256])
         if keep_s:
             s_all[:, start:start + s.shape[1]] = s
         room = _room(base[:, None], limit0[:, None], np.where(over_cut & (np.abs(s) < dfax), 0.0, s) if over_cut.any()
@@ -423,7 +436,8 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
     seeded = kept = 0
     for start in range(0, len(ids), group):
         sel = order[start:start + group]
-        s = s_all[:, sel] if keep_s else -sens.ptdf(model, ids[sel], rows=mon)
+        s = s_all[:, sel] if keep_s else -sens.ptdf(model, ids[sel], rows=mon,
+                                                    groups=None if groups is None else groups[sel])
         pb = _PairBounds(s, base, emergency, dfax, cap[sel], budget_mb * 2**20 / 2)
         rows = top[sel].T                                            # TOP_ROWS x group
         rows = rows[(rows >= 0).all(axis=1)]
@@ -448,14 +462,15 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
     return hosting, branch, outage
 
 
-def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack: str = "headroom",
+def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack: str | None = None,
                      security: str = "n-0", use: str = "ai", emergency_rating_factor: float = 1.2,
                      firm_share: float | None = None, offpeak_load_factor: float = 0.6, dfax: float | None = None,
-                     progress=None, contingencies=None) -> gpd.GeoDataFrame:
+                     progress=None, contingencies=None, regions: dict | None = None) -> gpd.GeoDataFrame:
     """Hosting capacity of every bus for a use (``ai``: firm; ``mining``: flexible, with
     ``firm_share`` of it running at peak, default 0.1) under N-0 or N-1.
 
-    ``slack`` is the supply response of ``planner solve``: ``headroom``, ``pmax`` or ``single``
+    ``slack`` is the supply response of ``planner solve`` (default: the slack ``model`` was built
+    with, else ``headroom``): ``headroom``, ``pmax`` or ``single``
     (a fixed participation: :func:`hosting_capacity`), ``regional`` (the generators of the bus's
     region, :func:`regional_hosting` rules) or ``redispatch`` (any dispatch of the generators
     within their limits: :mod:`planner.hosting_redispatch`; ``model`` must then be built with
@@ -477,6 +492,8 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
       ``fixed_hosting_mw`` (the headroom answer) and ``redispatch_ratio``
       (``hosting_mw / fixed_hosting_mw``); no ``n0_hosting_mw``.
     """
+    if slack is None:   # the model's own slack, else the default
+        slack = model.slack if model is not None and model.slack in sens.SLACKS else "headroom"
     if slack not in SUPPLY_RESPONSES:
         raise InputError("unknown supply response", field="supply", value=slack, expected=" or ".join(SUPPLY_RESPONSES))
     if model is None:
@@ -490,23 +507,45 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
         from planner.security import Contingencies
 
         contingencies = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
-    if slack == "regional":
-        model = regional_hosting_model(grid, model)
     if slack == "redispatch":
         return _redispatch_frame(grid, model, buses, security, use, emergency_rating_factor, firm_share,
                                  offpeak_load_factor, dfax, progress, contingencies)
+    ids = model.bus_ids if buses is None else np.asarray(buses)
+    if slack == "regional":   # buses without a region, or whose region has no headroom, host nothing
+        regional, groups, region = regional_hosting_model(grid, model, ids, regions)
+        keep = groups >= 0
+        none = _n0_frame(grid, model, ids[~keep], np.zeros(int((~keep).sum())), np.full(int((~keep).sum()), -1))
+        none["limited_by"] = np.where(region[~keep] == "", "no supply region", HEADROOM)
+        for col, value in (("n0_hosting_mw", 0.0), ("limiting_outage", pd.NA), ("limiting_state", ""), ("use", use),
+                           ("security", security), ("supply", slack)):
+            none[col] = value
+        none["limiting_outage"] = none["limiting_outage"].astype("Int64")
+        if regional is None:
+            return none
+        frame = _security_frame(grid, regional, ids[keep], security, use, emergency_rating_factor, firm_share,
+                                offpeak_load_factor, dfax, progress, contingencies, slack, groups[keep])
+        frame = pd.concat([frame, none]) if len(none) else frame
+        order = pd.Series(np.arange(len(frame)), index=frame["bus"].to_numpy()).reindex(ids).to_numpy()
+        return frame.iloc[order].reset_index(drop=True)
+    return _security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor,
+                           dfax, progress, contingencies, slack)
+
+
+def _security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor, dfax,
+                    progress, contingencies, slack, groups=None) -> gpd.GeoDataFrame:
+    """:func:`security_hosting` of the buses ``ids`` with a fixed participation (``groups``: the
+    supply group of each bus in a regional model)."""
     states = _states(grid, model, use, firm_share, offpeak_load_factor)
     logger.info(f"{use} hosting, {security.upper()}: " + "; ".join(
         f"{name} ({phi:.0%} of the load" + (f", base load x {offpeak_load_factor:g})" if name == "offpeak" else ")")
         for name, _, phi in states))
-    ids = model.bus_ids if buses is None else np.asarray(buses)
     t = time.perf_counter()
     n0 = _n0_pass([m for _, m, _ in states], ids, _dfax(dfax), progress=progress,
-                  label="N-0 hosting (" + ", ".join(name for name, _, _ in states) + ")")
+                  label="N-0 hosting (" + ", ".join(name for name, _, _ in states) + ")", groups=groups)
     logger.info(f"N-0 pass: {len(ids):,} buses ({time.perf_counter() - t:.1f} s)")
     frame = None
     for (name, m, phi), (hosting, limiting) in zip(states, n0):
-        h = _n0_frame(grid, m, ids, hosting, limiting)
+        h = _n0_frame(grid, m, ids, hosting, limiting, groups)
         scaled = h["hosting_mw"].to_numpy() / phi
         if frame is None:
             frame = h
@@ -527,7 +566,7 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
         for name, m, phi in states:  # the same topology: the LODF columns serve every state
             # pairs that cannot bind below the best bound so far are not formed
             h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=_dfax(dfax), cap_mw=best * phi, cont=cont,
-                                     progress=progress, label=f" ({name})")
+                                     progress=progress, label=f" ({name})", groups=groups)
             scaled = h1 / phi
             better = (scaled < best) & (out >= 0)
             best[better] = scaled[better]
@@ -548,36 +587,46 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
     return frame
 
 
-def regional_hosting_model(grid, model: sens.DCModel) -> sens.DCModel:
-    """``model`` (built with the headroom slack) with the regional supply response of hosting: new
-    load at a bus is picked up by the generators of the bus's region on its island, in proportion
-    to their headroom. A bus's region is its interconnect, as for a site when the scenario defines
-    no supply regions (a generator's too, as :func:`planner.security.gen_regions` has it); an
-    island whose generators of that region have no headroom can host nothing."""
-    from dataclasses import replace
+def regional_hosting_model(grid, model: sens.DCModel, ids: np.ndarray, regions: dict | None = None
+                           ) -> tuple[sens.DCModel | None, np.ndarray, np.ndarray]:
+    """The regional supply response of hosting: new load at a bus is picked up by the generators of
+    the bus's supply region on its island, in proportion to their headroom
+    (:func:`planner.sensitivity.regional_model`). Buses and generators are placed in regions as
+    ``planner solve`` places sites and generators: the first of ``regions`` (a scenario's
+    ``supply.regions``) whose states and interconnects include them; without ``regions``, their
+    interconnect.
 
-    ic = grid.buses["interconnect"].reindex(model.bus_ids).fillna("").astype(str).to_numpy()
-    n_islands = len(model.refs)
-    per_island = pd.Series(ic).groupby(model.island).nunique()
-    mixed = per_island.index[per_island.to_numpy() > 1]
-    if len(mixed):
-        names = sorted(set(ic[model.island == mixed[0]]))
-        raise InputError("regional hosting needs one region per island, and an island of this grid joins "
-                         "several interconnects", source=grid.name, field="supply", value="regional",
-                         expected=f"one interconnect per island (island {int(mixed[0])}: {', '.join(names)}), or "
-                                  "a fixed supply response (headroom, pmax, single) or redispatch")
-    region = pd.Series(ic).groupby(model.island).first().reindex(range(n_islands), fill_value="").to_numpy()
-    gens = model.gens[model.gens["gen"].to_numpy() >= 0].copy()   # no reference-bus stand-in
-    island = gens["island"].to_numpy()
-    inside = ic[gens["bus_pos"].to_numpy()] == region[island]
-    raw = np.clip(gens["max_p_mw"].to_numpy() - gens["p_mw"].to_numpy(), 0.0, None) * inside
-    total = np.bincount(island, weights=raw, minlength=n_islands)
-    gens["weight"] = np.divide(raw, total[island], out=np.zeros(len(gens)), where=total[island] > 0)
-    gens["group"] = island
-    out = replace(model, slack="regional", gens=gens.reset_index(drop=True))
-    out.weight_flows = sens._group_flows(out, out.gens, n_islands)
-    out.cache = model.cache
-    return out
+    Returns the regional model (None if no bus has a region with generator headroom), the supply
+    group of each bus id (-1: none) and each bus's region ("" for none)."""
+    from planner.prepare import _match_regions
+
+    def place(buses: pd.DataFrame) -> np.ndarray:
+        ic = buses["interconnect"].fillna("").astype(str).to_numpy()
+        if not regions:
+            return ic.astype(object)
+        state = buses["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in buses else \
+            np.full(len(buses), "")
+        return _match_regions(regions, state, ic, np.full(len(buses), "", dtype=object))
+
+    ids = np.asarray(ids)
+    bus_region = place(grid.buses.reindex(ids))
+    gen = grid.net.gen
+    gen_region = pd.Series(place(grid.buses.reindex(gen["bus"].to_numpy())), index=gen.index)
+    island = model.island[model.positions(ids)]
+    gens = model.gens[model.gens["gen"].to_numpy() >= 0]
+    head = pd.Series(np.clip(gens["max_p_mw"].to_numpy() - gens["p_mw"].to_numpy(), 0.0, None)).groupby(
+        [gen_region.reindex(gens["gen"].to_numpy()).fillna("").to_numpy(), gens["island"].to_numpy()]).sum()
+    pairs = pd.MultiIndex.from_arrays([bus_region, island])
+    ok = (bus_region != "") & (head.reindex(pairs).fillna(0.0).to_numpy() > 0)
+    groups = np.full(len(ids), -1, dtype=np.int64)
+    if not ok.any():
+        return None, groups, bus_region
+    needed = pd.DataFrame({"region": bus_region[ok], "island": island[ok]})
+    regional = sens.regional_model(model, gen_region, needed)
+    index = pd.Series(np.arange(len(regional.groups)), index=pd.MultiIndex.from_arrays(
+        [regional.groups["region"], regional.groups["island"]]))
+    groups[ok] = index.reindex(pairs[ok]).to_numpy()
+    return regional, groups, bus_region
 
 
 def _states(grid, model: sens.DCModel, use: str, firm_share: float | None, offpeak_load_factor: float) -> list:
@@ -600,11 +649,8 @@ def _redispatch_frame(grid, model, buses, security, use, factor, firm_share, off
     logger.info(f"fixed-participation hosting for comparison ({time.perf_counter() - t:.1f} s)")
     states = _states(grid, model, use, firm_share, offpeak_load_factor)
     ids = fixed["bus"].to_numpy()
-    n = len(states)
-    results = []
-    for i, (name, m, _) in enumerate(states):
-        step = None if progress is None else (lambda done, total, i=i: progress(i * total + done, n * total))
-        results += redispatch_hosting(grid, [(name, m)], ids, cont, progress=step)
+    # one call for every state: the generators' limits are those of planner solve, over all states
+    results = redispatch_hosting(grid, [(name, m) for name, m, _ in states], ids, cont, progress=progress)
     best = np.full(len(ids), np.inf)
     branch = np.full(len(ids), -1, dtype=np.int64)
     outage = np.full(len(ids), -1, dtype=np.int64)
@@ -620,14 +666,17 @@ def _redispatch_frame(grid, model, buses, security, use, factor, firm_share, off
     frame["hosting_mw"] = best
     frame["redispatch_mw"] = moved
     frame["redispatch_95_mw"] = part
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frame["redispatch_ratio"] = np.where(frame["fixed_hosting_mw"] > 0, best / frame["fixed_hosting_mw"], np.nan)
+    fixed_mw = frame["fixed_hosting_mw"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):   # a ratio where both are finite and the fixed one > 0
+        frame["redispatch_ratio"] = np.where((fixed_mw > 0) & np.isfinite(fixed_mw) & np.isfinite(best),
+                                             best / fixed_mw, np.nan)
     frame["limiting_branch"] = pd.array(np.where(branch >= 0, model.branch_ids[np.maximum(branch, 0)], 0), dtype="Int64")
     frame.loc[branch < 0, "limiting_branch"] = pd.NA
     frame["limiting_outage"] = pd.array(np.where(outage >= 0, model.branch_ids[np.maximum(outage, 0)], 0),
                                         dtype="Int64")
     frame.loc[outage < 0, "limiting_outage"] = pd.NA
-    frame["limited_by"] = np.where(branch < 0, HEADROOM, np.where(outage >= 0, "branch after outage", "branch"))
+    frame["limited_by"] = np.where(~np.isfinite(best), "none", np.where(
+        branch < 0, HEADROOM, np.where(outage >= 0, "branch after outage", "branch")))
     frame["limiting_state"] = state
     frame["supply"] = "redispatch"
     return frame

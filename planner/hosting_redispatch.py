@@ -48,6 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from planner import sensitivity as sens
+from planner.errors import SolverError
 
 logger = logging.getLogger(__name__)
 
@@ -190,11 +191,13 @@ class _Solver:
         return h
 
     def add_pairs(self, l: np.ndarray, k: np.ndarray, lodf: np.ndarray, limit: np.ndarray) -> None:
-        """Rows of N-1 pairs (monitored indices ``l``, outages ``k``) with their limits, on both LPs."""
+        """Rows of N-1 pairs (monitored indices ``l``, outages ``k``) with their limits, on both LPs
+        (never below the pair's flow without new load, so that no load stays feasible)."""
         lp = self.lp
         coef = (lp.bf[l] + sp.diags(lodf) @ lp.bf[k]).tocsr()
         coef.sum_duplicates()
         post0 = self.f0[l] + lodf * self.f0[k]
+        limit = np.fmax(limit, np.abs(post0))
         for h in (self.host, self.least):
             h.addRows(len(l), -limit - post0, limit - post0, coef.nnz, coef.indptr[:-1].astype(np.int32),
                       coef.indices.astype(np.int32), coef.data.astype(float))
@@ -243,25 +246,36 @@ class _Solver:
         self.sync()
         while True:
             if not self._run(self.host) and not self._cold(self.host):
-                raise RuntimeError(f"the redispatch hosting LP of bus {int(lp.model.bus_ids[lp.hosts[j]])} ended "
-                                   f"{self.host.getModelStatus()}")
+                raise SolverError(f"the redispatch hosting LP of bus {int(lp.model.bus_ids[lp.hosts[j]])} ended "
+                                  f"{self.host.getModelStatus()}")
             sol = self.host.getSolution()
-            value = max(float(sol.col_value[x]), 0.0)
+            value = float(sol.col_value[x])
+            value = value if value > 0 else 0.0   # no -0.0
             over = None if check is None else check(np.asarray(sol.col_value)[:lp.n_bus])
             if over is None or not self._more_rows(over):
                 break
-        dual = np.abs(np.asarray(sol.row_dual)[lp.n_bus:])
-        r = int(np.argmax(dual)) if len(dual) else -1
-        branch, outage = (int(self.labels[0][r]), int(self.labels[1][r])) if r >= 0 and dual[r] >= DUAL_TOL \
-            else (-1, -1)
+        if value >= X_MAX * (1 - 1e-9):   # nothing limits the bus (a stand-in supply, no rated branch)
+            return np.inf, -1, -1, np.nan, np.nan
+        branch, outage = self._limit(np.abs(np.asarray(sol.row_dual)[lp.n_bus:]))
         # the least redispatch at that load and at PARTIAL of it: none when the hosting solution turns nothing down
         d = np.asarray(sol.col_value)[lp.n_bus + lp.n_gen:lp.n_bus + 2 * lp.n_gen]
         if d.sum() <= 1e-6:
             return value, branch, outage, 0.0, 0.0
         bus = int(lp.model.bus_ids[lp.hosts[j]])
-        full = self._least(x, value - max(FIX_REL * value, 1e-6), check, bus)
+        full = self._least(x, value, check, bus)
         part = self._least(x, PARTIAL * value, check, bus) if full > 1e-6 else 0.0
         return value, branch, outage, full, part
+
+    def _limit(self, dual: np.ndarray) -> tuple[int, int]:
+        """The (branch, outage) row with the largest dual, (-1, -1) if none has one; ties (within
+        1e-9 relative) go to the smallest (branch, outage), so the answer does not depend on the
+        order in which rows reached this thread's LP."""
+        if not len(dual) or dual.max() < DUAL_TOL:
+            return -1, -1
+        tied = np.flatnonzero(dual >= dual.max() * (1 - 1e-9))
+        b, k = self.labels[0][tied], self.labels[1][tied]
+        first = np.lexsort((k, b))[0]
+        return int(b[first]), int(k[first])
 
     def _least(self, x: int, load: float, check, bus: int) -> float:
         """The least generation turned down (MW) with ``load`` MW at host column ``x`` (NaN, with a
@@ -324,14 +338,12 @@ def hosting_pass(lp: HostingLP, st: RedispatchState, cont=None, chunk: int | Non
     chunk = chunk or max(8, min(64, -(-nh // (n_workers * 16))))
     chunks = [np.arange(a, min(a + chunk, nh)) for a in range(0, nh, chunk)]
     local = threading.local()
-    solvers = []
     pool = _PairPool() if cont is not None else None
 
     def run(cols):
         s = getattr(local, "solver", None)
         if s is None:
             s = local.solver = _Solver(lp, st, pool)
-            solvers.append(s)
         return [s.solve(int(j), check) for j in cols]
 
     t0 = time.perf_counter()
@@ -345,25 +357,34 @@ def hosting_pass(lp: HostingLP, st: RedispatchState, cont=None, chunk: int | Non
     return hosting, branch, outage, moved, part
 
 
-def redispatch_hosting(grid, models: list[tuple[str, sens.DCModel]], ids: np.ndarray, cont=None, progress=None
-                       ) -> list[tuple[np.ndarray, ...]]:
+def redispatch_hosting(grid, models: list[tuple[str, sens.DCModel]], ids: np.ndarray, cont=None, progress=None,
+                       chunk: int | None = None) -> list[tuple[np.ndarray, ...]]:
     """Redispatch hosting of bus ids ``ids`` in each state ``(name, model)`` (the same grid, loads
     scaled): per state (hosting MW, limiting branch position, limiting outage position (-1: none),
     least redispatch MW at the hosting MW, and at :data:`PARTIAL` of it). ``cont``: the N-1
-    contingencies (:class:`planner.security.Contingencies`)."""
-    from planner.redispatch import generator_costs
+    contingencies (:class:`planner.security.Contingencies`); ``chunk``: buses per task (default:
+    about 16 tasks per thread)."""
+    from planner.redispatch import generator_limits
 
-    costs = generator_costs(grid, [m for _, m in models], 1)
-    g = costs.gens
+    g = generator_limits(grid, [m for _, m in models])
     model = models[0][1]
-    lp = build(model, g["bus_pos"].to_numpy(), model.positions(ids))
+    # an island without a dispatchable generator is balanced by its reference bus, as in planner solve
+    # (no balance row there): a stand-in that can only raise its output, without limit
+    bare = np.setdiff1d(np.unique(model.island[model.positions(ids)]), g["island"].to_numpy())
+    gen_pos = np.r_[g["bus_pos"].to_numpy(), model.refs[bare]]
+    lp = build(model, gen_pos, model.positions(ids))
+    lo = np.r_[g["lo_mw"].to_numpy(float), np.zeros(len(bare))]
+    hi = np.r_[g["hi_mw"].to_numpy(float), np.full(len(bare), np.inf)]
     out = []
-    for name, m in models:
-        p0 = m.gens.set_index("gen").loc[g["gen"].to_numpy(), "p_mw"].to_numpy(float)
-        st = RedispatchState(name=name, model=m, p0=p0, lo=g["lo_mw"].to_numpy(float), hi=g["hi_mw"].to_numpy(float))
+    for i, (name, m) in enumerate(models):
+        step = None if progress is None else (   # one bar over every state's pass
+            lambda done, total, i=i: progress(i * total + done, len(models) * total))
+        p0 = np.r_[m.gens.set_index("gen").loc[g["gen"].to_numpy(), "p_mw"].to_numpy(float), np.zeros(len(bare))]
+        st = RedispatchState(name=name, model=m, p0=p0, lo=lo, hi=hi)
         if cont is not None:
             st.pre = cont.preexisting_pairs(m.flow_mw[lp.mon])
-        h, b, k, moved, part = hosting_pass(lp, st, cont, progress=progress, label=f"redispatch hosting ({name})")
+        h, b, k, moved, part = hosting_pass(lp, st, cont, chunk=chunk, progress=step,
+                                            label=f"redispatch hosting ({name})")
         out.append((h, np.where(b >= 0, lp.mon[np.maximum(b, 0)], -1), np.where(k >= 0, lp.mon[np.maximum(k, 0)], -1),
                     moved, part))
     return out

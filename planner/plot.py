@@ -294,7 +294,8 @@ def hosting_map(grid, frame, title: str | None = None):
     cbar.ax.tick_params(labelsize=8.5)
     median = float(np.median(f["hosting_mw"])) if len(f) else float("nan")
     none = int(np.sum(f["hosting_mw"].to_numpy() < 1.0))
-    _title(fig, title or f"Hosting capacity of every bus, {security}, {use} — grid {grid.name}",
+    supply = str(frame["supply"].iloc[0]) if "supply" in frame and len(frame) else "headroom"
+    _title(fig, title or f"Hosting capacity of every bus, {security}, {use}, supply: {supply} — grid {grid.name}",
            f"largest new {use} each bus alone can take"
            + (", branches within emergency ratings after any single outage" if security == "N-1"
               else ", branches within their ratings")

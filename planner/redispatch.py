@@ -69,8 +69,24 @@ class GenCosts:
         return base + (fill * self.slopes).sum(axis=1)
 
 
+def generator_limits(grid, models: list[sens.DCModel]) -> pd.DataFrame:
+    """The dispatchable (in-service) generators of the states' models and their limits over all
+    states: gen, bus_pos, island, lo_mw = min(Pmin, Pg), hi_mw = max(Pmax, Pg) (so that every
+    state's shipped dispatch is within them)."""
+    net = grid.net
+    g = models[0].gens
+    g = g[g["gen"].to_numpy() >= 0]
+    ids = g["gen"].to_numpy()
+    p_all = np.vstack([m.gens.loc[g.index, "p_mw"].to_numpy() for m in models])
+    pmin = net.gen["min_p_mw"].reindex(ids).fillna(0.0).to_numpy(float)
+    return pd.DataFrame({"gen": ids, "bus_pos": g["bus_pos"].to_numpy(), "island": g["island"].to_numpy(),
+                         "lo_mw": np.minimum(pmin, p_all.min(axis=0)),
+                         "hi_mw": np.maximum(g["max_p_mw"].to_numpy(float), p_all.max(axis=0))})
+
+
 def generator_costs(grid, models: list[sens.DCModel], segments: int) -> GenCosts:
-    """The cost curves of the in-service generators of the states' models."""
+    """The cost curves of the in-service generators of the states' models (limits:
+    :func:`generator_limits`)."""
     net = grid.net
     pc = net.poly_cost[net.poly_cost["et"] == "gen"] if len(net.poly_cost) else net.poly_cost
     if not len(pc):
@@ -79,25 +95,19 @@ def generator_costs(grid, models: list[sens.DCModel], segments: int) -> GenCosts
                          expected="a grid with generator costs (pandapower poly_cost, MATPOWER gencost; "
                                   "the built-in TAMU grids have them) or a fixed supply response")
     pc = pc.drop_duplicates("element", keep="last").set_index("element")
-    g = models[0].gens
-    g = g[g["gen"].to_numpy() >= 0]
-    ids = g["gen"].to_numpy()
+    lim = generator_limits(grid, models)
+    ids = lim["gen"].to_numpy()
     missing = ~np.isin(ids, pc.index.to_numpy())
     if missing.any():
         raise InputError("a generator has no cost curve", source=grid.name, field="poly_cost",
                          value=int(ids[missing][0]), expected="a poly_cost row for every in-service generator")
-    p_all = np.vstack([m.gens.loc[g.index, "p_mw"].to_numpy() for m in models])
-    pmin = net.gen["min_p_mw"].reindex(ids).fillna(0.0).to_numpy(float)
-    lo = np.minimum(pmin, p_all.min(axis=0))
-    hi = np.maximum(g["max_p_mw"].to_numpy(float), p_all.max(axis=0))
+    lo, hi = lim["lo_mw"].to_numpy(), lim["hi_mw"].to_numpy()
     c = pc.reindex(ids)
     c2 = c["cp2_eur_per_mw2"].to_numpy(float)
     if (c2 < -1e-12).any():
         raise InputError("a generator's cost curve is not convex", source=grid.name, field="poly_cost.cp2_eur_per_mw2",
                          value=float(c2.min()), expected="a quadratic term >= 0")
-    gens = pd.DataFrame({"gen": ids, "bus_pos": g["bus_pos"].to_numpy(), "island": g["island"].to_numpy(),
-                         "lo_mw": lo, "hi_mw": hi, "c0": c["cp0_eur"].to_numpy(float),
-                         "c1": c["cp1_eur_per_mw"].to_numpy(float), "c2": c2})
+    gens = lim.assign(c0=c["cp0_eur"].to_numpy(float), c1=c["cp1_eur_per_mw"].to_numpy(float), c2=c2)
     width = (hi - lo) / segments
     a = lo[:, None] + width[:, None] * np.arange(segments)[None, :]
     slopes = gens["c1"].to_numpy()[:, None] + c2[:, None] * (2 * a + width[:, None])

@@ -139,9 +139,8 @@ class DCModel:
         return np.bincount(groups, weights=load_mw, minlength=self.weight_flows.shape[1])
 
     def headroom_mw(self) -> pd.Series:
-        """Generation headroom max(Pmax - Pg, 0) of the generators that pick up new load (a slack
-        weight above 0) of each island, MW."""
-        head = np.clip(self.gens["max_p_mw"] - self.gens["p_mw"], 0.0, None).where(self.gens["weight"] > 0, 0.0)
+        """Generation headroom max(Pmax - Pg, 0) of each island, MW."""
+        head = np.clip(self.gens["max_p_mw"] - self.gens["p_mw"], 0.0, None)
         return head.groupby(self.gens["island"]).sum().reindex(range(len(self.refs)), fill_value=0.0)
 
 

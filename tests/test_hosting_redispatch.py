@@ -142,6 +142,23 @@ def test_every_bus_equals_brute_force_on_the_mesh(rate, security):
         assert (f["limited_by"] == "branch after outage").any()
 
 
+def test_threads_and_chunks_do_not_change_the_answer():
+    """N-1 on examples.mesh one bus per task (tasks spread over the threads, each with its own LPs,
+    N-1 rows shared through the pool as they are found) against all buses in one task: the same
+    MW, limiting branch and outage, and redispatch."""
+    from planner.hosting_redispatch import redispatch_hosting
+    from planner.security import Contingencies
+
+    g = _mesh(120.0)
+    model = sens.dc_model(g, "headroom")
+    cont = Contingencies(model, np.flatnonzero(model.monitored), 1.2)
+    one = redispatch_hosting(g, [("peak", model)], model.bus_ids, cont, chunk=len(model.bus_ids))[0]
+    many = redispatch_hosting(g, [("peak", model)], model.bus_ids, cont, chunk=1)[0]
+    for a, b in zip(one, many):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert (one[2] >= 0).any()   # some bus is limited after an outage
+
+
 # --------------------------------------------------------------------------- the solve serves it
 
 
@@ -224,13 +241,38 @@ def test_regional_hosting_equals_headroom_on_one_interconnect(texas):
     assert set(b["supply"]) == {"regional"}
 
 
-def test_regional_hosting_uses_only_the_buses_region():
-    """examples.two_regions relabelled: generator 2's bus in another interconnect joined by the same
-    island is a clear error (one region per island)."""
+def _labelled_two_regions(bus2: str):
     g = ex.two_regions()
-    g.buses.loc[3, "interconnect"] = "other"
-    with pytest.raises(InputError, match="one region per island"):
-        security_hosting(g, slack="regional")
+    g.buses["interconnect"] = pd.Series({1: "W", 2: bus2, 3: "E"})
+    return g
+
+
+@pytest.mark.parametrize(("bus2", "want"), [("W", 50.0), ("E", 100.0)])
+def test_regional_hosting_uses_only_the_buses_region(bus2, want):
+    """examples.two_regions (line 1-2 rated 50 MW to generator 1, line 2-3 rated 100 MW to generator
+    2) with bus 1 in region W and bus 3 in region E: a load at bus 2 in region W comes over line 1-2
+    alone (50 MW), in region E over line 2-3 alone (100 MW); with headroom half over each (100 MW).
+    Bus 1 in W has generator 1 beside it: its 500 MW of headroom."""
+    g = _labelled_two_regions(bus2)
+    f = security_hosting(g, slack="regional").set_index("bus")
+    assert f.loc[2, "hosting_mw"] == pytest.approx(want, abs=1e-9)
+    assert f.loc[1, "hosting_mw"] == pytest.approx(500.0, abs=1e-9) and f.loc[1, "limited_by"] == HEADROOM
+    assert security_hosting(g, slack="headroom").set_index("bus").loc[2, "hosting_mw"] == pytest.approx(100.0)
+    # N-1 takes the same supply groups (no outage here leaves the grid whole: every line is radial)
+    n1 = security_hosting(g, slack="regional", security="n-1").set_index("bus")
+    assert n1.loc[2, "hosting_mw"] == pytest.approx(want, abs=1e-9)
+
+
+def test_regional_hosting_with_scenario_regions_and_buses_outside_them():
+    """Regions from a scenario's supply.regions: only interconnect W is a region, so bus 3 (E) and
+    bus 2 (E) are in none and host nothing, said as such; bus 1 keeps generator 1's headroom."""
+    from planner.scenario import Region
+
+    g = _labelled_two_regions("E")
+    f = security_hosting(g, slack="regional", regions={"West": Region(interconnects=["W"])}).set_index("bus")
+    assert f["hosting_mw"].to_dict() == pytest.approx({1: 500.0, 2: 0.0, 3: 0.0})
+    assert f["limited_by"].to_dict() == {1: HEADROOM, 2: "no supply region", 3: "no supply region"}
+    assert list(security_hosting(g, slack="regional")["bus"]) == [1, 2, 3]  # the order of the buses
 
 
 def test_unknown_supply_is_a_clear_error():
