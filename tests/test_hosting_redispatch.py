@@ -342,3 +342,13 @@ def test_hosting_html_renders_offline_with_three_views(texas_redispatch, tmp_pat
     errors, dom = _browser_errors(out / "hosting.html", tmp_path)
     assert errors == []
     assert dom.count('class="main-svg"') >= 2 and "updatemenu" in dom
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--regions", "texas"], "--regions applies to --supply regional only"),
+    (["--supply", "nodal"], "'nodal' is not one of"),
+])
+def test_cli_usage_errors_exit_2(args, message):
+    run = subprocess.run([sys.executable, "-m", "planner", "hosting", "--grid", "texas", *args], capture_output=True,
+                         text=True, check=False, timeout=300)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
