@@ -163,8 +163,9 @@ class _Solver:
         row_lo = np.r_[np.zeros(nb), -limit - f0]
         row_hi = np.r_[np.zeros(nb), limit - f0]
         self.f0 = f0
-        #: (branch, outage) of each branch row (indices into the monitored list; outage -1: N-0)
-        self.labels = [np.arange(len(lp.mon)), np.full(len(lp.mon), -1)]
+        #: (branch, outage, LODF) of each branch row (indices into the monitored list; outage -1: N-0)
+        self.labels = [np.arange(len(lp.mon)), np.full(len(lp.mon), -1), np.zeros(len(lp.mon))]
+        self.row_lo, self.row_hi = row_lo[nb:], row_hi[nb:]
         self.host = self._model(n, lo, hi, row_lo, row_hi, np.zeros(n))
         cost = np.zeros(n)
         cost[nb + ng:nb + 2 * ng] = 1.0
@@ -201,7 +202,8 @@ class _Solver:
         for h in (self.host, self.least):
             h.addRows(len(l), -limit - post0, limit - post0, coef.nnz, coef.indptr[:-1].astype(np.int32),
                       coef.indices.astype(np.int32), coef.data.astype(float))
-        self.labels = [np.r_[self.labels[0], l], np.r_[self.labels[1], k]]
+        self.labels = [np.r_[self.labels[0], l], np.r_[self.labels[1], k], np.r_[self.labels[2], lodf]]
+        self.row_lo, self.row_hi = np.r_[self.row_lo, -limit - post0], np.r_[self.row_hi, limit - post0]
 
     def sync(self) -> int:
         """Add the pool's rows this thread's LPs do not have yet; the number added."""
@@ -256,7 +258,7 @@ class _Solver:
                 break
         if value >= X_MAX * (1 - 1e-9):   # nothing limits the bus (a stand-in supply, no rated branch)
             return np.inf, -1, -1, np.nan, np.nan
-        branch, outage = self._limit(np.abs(np.asarray(sol.row_dual)[lp.n_bus:]))
+        branch, outage = self._limit(np.abs(np.asarray(sol.row_dual)[lp.n_bus:]), np.asarray(sol.row_value)[lp.n_bus:])
         # the least redispatch at that load and at PARTIAL of it: none when the hosting solution turns nothing down
         d = np.asarray(sol.col_value)[lp.n_bus + lp.n_gen:lp.n_bus + 2 * lp.n_gen]
         if d.sum() <= 1e-6:
@@ -266,16 +268,37 @@ class _Solver:
         part = self._least(x, PARTIAL * value, check, bus) if full > 1e-6 else 0.0
         return value, branch, outage, full, part
 
-    def _limit(self, dual: np.ndarray) -> tuple[int, int]:
-        """The (branch, outage) row with the largest dual, (-1, -1) if none has one; ties (within
-        1e-9 relative) go to the smallest (branch, outage), so the answer does not depend on the
-        order in which rows reached this thread's LP."""
+    def _limit(self, dual: np.ndarray, act: np.ndarray) -> tuple[int, int]:
+        """The (branch, outage) row with the largest dual, (-1, -1) if none has one. Ties go to the
+        smallest (branch, outage), so the answer does not depend on the order in which rows reached
+        this thread's LP: duals equal within 1e-9 relative, and rows at their limit that state the
+        same constraint as the one priced (coefficients parallel), which the LP's dual prices one
+        at a time depending on its basis (two parallel feeders of a bus: each one after the loss
+        of the other)."""
         if not len(dual) or dual.max() < DUAL_TOL:
             return -1, -1
         tied = np.flatnonzero(dual >= dual.max() * (1 - 1e-9))
+        tol = 1e-6 * np.maximum(1.0, np.abs(self.row_hi))
+        bound = np.flatnonzero((act >= self.row_hi - tol) | (act <= self.row_lo + tol))
+        bound = np.setdiff1d(bound, tied)
+        if len(bound):
+            c = self._coef(np.r_[tied[:1], bound])
+            twin = np.abs(np.asarray((c[1:] @ c[0].T).todense()).ravel()) >= 1 - 1e-9
+            tied = np.r_[tied, bound[twin]]
         b, k = self.labels[0][tied], self.labels[1][tied]
         first = np.lexsort((k, b))[0]
         return int(b[first]), int(k[first])
+
+    def _coef(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Branch rows ``rows`` over the angles, without the reference buses' columns (fixed at 0),
+        each scaled to length 1."""
+        bf = self.lp.bf
+        l, k, lodf = (a[rows] for a in self.labels)
+        keep = np.ones(bf.shape[1])
+        keep[self.lp.model.refs] = 0.0
+        c = sp.csr_matrix((bf[l] + sp.diags(lodf) @ bf[np.maximum(k, 0)]) @ sp.diags(keep))
+        norm = np.sqrt(np.asarray(c.multiply(c).sum(axis=1)).ravel())
+        return sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ c
 
     def _least(self, x: int, load: float, check, bus: int) -> float:
         """The least generation turned down (MW) with ``load`` MW at host column ``x`` (NaN, with a

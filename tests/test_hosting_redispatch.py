@@ -159,6 +159,29 @@ def test_threads_and_chunks_do_not_change_the_answer():
     assert (one[2] >= 0).any()   # some bus is limited after an outage
 
 
+def test_twin_rows_name_the_same_limit_whatever_their_order():
+    """Bus 1 of examples.mesh feeds the grid through lines 1-2 and 1-3 only, so "1-2 after the loss
+    of 1-3" and "1-3 after the loss of 1-2" are one constraint (LODF 1 both ways: bus 1's export).
+    It limits bus 4 at 200 MW by hand (generator 2 rises 100 -> 300 MW; generator 1 cannot rise, its
+    150 MW already above the 144 MW emergency rating). The LP prices whichever twin its basis
+    holds; the name reported is the first, (0, 1), whichever order the rows arrived in."""
+    from planner import hosting_redispatch as hr
+    from planner.redispatch import generator_limits
+
+    g = _mesh(120.0)
+    model = sens.dc_model(g, "headroom")
+    gl = generator_limits(g, [model])
+    lp = hr.build(model, gl["bus_pos"].to_numpy(), model.positions(model.bus_ids))
+    p0 = model.gens.set_index("gen").loc[gl["gen"].to_numpy(), "p_mw"].to_numpy(float)
+    st = hr.RedispatchState(name="peak", model=model, p0=p0, lo=gl["lo_mw"].to_numpy(float),
+                            hi=gl["hi_mw"].to_numpy(float))
+    for order in ([0, 1], [1, 0]):
+        s = hr._Solver(lp, st)
+        l = np.array(order)
+        s.add_pairs(l, l[::-1], np.ones(2), 1.2 * model.rate_mw[lp.mon][l])
+        assert s.solve(3) == pytest.approx((200.0, 0, 1, 0.0, 0.0), abs=1e-6), order
+
+
 # --------------------------------------------------------------------------- the solve serves it
 
 
