@@ -598,20 +598,12 @@ def regional_hosting_model(grid, model: sens.DCModel, ids: np.ndarray, regions: 
 
     Returns the regional model (None if no bus has a region with generator headroom), the supply
     group of each bus id (-1: none) and each bus's region ("" for none)."""
-    from planner.prepare import _match_regions
-
-    def place(buses: pd.DataFrame) -> np.ndarray:
-        ic = buses["interconnect"].fillna("").astype(str).to_numpy()
-        if not regions:
-            return ic.astype(object)
-        state = buses["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in buses else \
-            np.full(len(buses), "")
-        return _match_regions(regions, state, ic, np.full(len(buses), "", dtype=object))
+    from planner.prepare import bus_regions
 
     ids = np.asarray(ids)
-    bus_region = place(grid.buses.reindex(ids))
+    bus_region = bus_regions(regions, grid.buses.reindex(ids))
     gen = grid.net.gen
-    gen_region = pd.Series(place(grid.buses.reindex(gen["bus"].to_numpy())), index=gen.index)
+    gen_region = pd.Series(bus_regions(regions, grid.buses.reindex(gen["bus"].to_numpy())), index=gen.index)
     island = model.island[model.positions(ids)]
     gens = model.gens[model.gens["gen"].to_numpy() >= 0]
     head = pd.Series(np.clip(gens["max_p_mw"].to_numpy() - gens["p_mw"].to_numpy(), 0.0, None)).groupby(

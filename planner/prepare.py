@@ -184,17 +184,26 @@ def _match_regions(regions: dict, state: np.ndarray, ic: np.ndarray, region: np.
     return region
 
 
+def bus_regions(regions: dict | None, buses: pd.DataFrame) -> np.ndarray:
+    """Supply region of each row of ``buses`` (rows of ``grid.buses``), as ``planner solve`` places
+    sites and generators: the first of ``regions`` (a scenario's ``supply.regions``) whose states and
+    interconnects include it, "" for none; without ``regions``, its interconnect."""
+    ic = buses["interconnect"].fillna("").astype(str).to_numpy()
+    if not regions:
+        return ic.astype(object)
+    state = buses["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in buses else \
+        np.full(len(buses), "")
+    return _match_regions(regions, state, ic, np.full(len(buses), "", dtype=object))
+
+
 def _gen_regions(sc: Scenario, grid) -> dict[int, str]:
     """Supply region of each generator, placed as sites are: the first region of supply.regions
     whose states and interconnects include its bus; without supply.regions, its bus's interconnect.
     Generators in no region get none (they do not take part in the regional supply response)."""
     gen = grid.net.gen
-    bus = grid.buses.reindex(gen["bus"].to_numpy())
-    ic = bus["interconnect"].fillna("").astype(str).to_numpy()
+    region = bus_regions(sc.supply.regions, grid.buses.reindex(gen["bus"].to_numpy()))
     if not sc.supply.regions:
-        return dict(zip(gen.index.tolist(), ic.tolist()))
-    state = bus["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in bus else np.full(len(gen), "")
-    region = _match_regions(sc.supply.regions, state, ic, np.full(len(gen), "", dtype=object))
+        return dict(zip(gen.index.tolist(), region.tolist()))
     return {int(g): str(r) for g, r in zip(gen.index, region) if r}
 
 
