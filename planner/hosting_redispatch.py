@@ -100,6 +100,11 @@ class HostingLP:
         """Column of the first hosting variable."""
         return self.n_bus + 2 * self.n_gen
 
+    def pair_rows(self, l: np.ndarray, k: np.ndarray, lodf: np.ndarray) -> sp.csr_matrix:
+        """Post-contingency flow of monitored branch ``l`` after the outage of ``k`` per phi
+        (``k`` -1: none, the N-0 row)."""
+        return (self.bf[l] + sp.diags(np.where(k >= 0, lodf, 0.0)) @ self.bf[np.maximum(k, 0)]).tocsr()
+
 
 def build(model: sens.DCModel, gen_pos: np.ndarray, hosts: np.ndarray) -> HostingLP:
     """The constraint matrix: nodal rows (one per bus), then one row per monitored branch;
@@ -195,7 +200,7 @@ class _Solver:
         """Rows of N-1 pairs (monitored indices ``l``, outages ``k``) with their limits, on both LPs
         (never below the pair's flow without new load, so that no load stays feasible)."""
         lp = self.lp
-        coef = (lp.bf[l] + sp.diags(lodf) @ lp.bf[k]).tocsr()
+        coef = lp.pair_rows(l, k, lodf)
         coef.sum_duplicates()
         post0 = self.f0[l] + lodf * self.f0[k]
         limit = np.fmax(limit, np.abs(post0))
@@ -292,11 +297,9 @@ class _Solver:
     def _coef(self, rows: np.ndarray) -> sp.csr_matrix:
         """Branch rows ``rows`` over the angles, without the reference buses' columns (fixed at 0),
         each scaled to length 1."""
-        bf = self.lp.bf
-        l, k, lodf = (a[rows] for a in self.labels)
-        keep = np.ones(bf.shape[1])
+        keep = np.ones(self.lp.n_bus)
         keep[self.lp.model.refs] = 0.0
-        c = sp.csr_matrix((bf[l] + sp.diags(lodf) @ bf[np.maximum(k, 0)]) @ sp.diags(keep))
+        c = sp.csr_matrix(self.lp.pair_rows(*(a[rows] for a in self.labels)) @ sp.diags(keep))
         norm = np.sqrt(np.asarray(c.multiply(c).sum(axis=1)).ravel())
         return sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ c
 
