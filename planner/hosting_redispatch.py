@@ -49,6 +49,7 @@ import scipy.sparse as sp
 
 from planner import sensitivity as sens
 from planner.errors import SolverError
+from planner.highs import new_model
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +180,9 @@ class _Solver:
 
     def _model(self, n, lo, hi, row_lo, row_hi, cost):
         hs = self.hs
-        h = hs.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("presolve", "off")   # warm starts need the original model
-        h.setOptionValue("threads", 1)
+        # quiet, on the process's one HiGHS thread pool (planner.highs); presolve off: warm
+        # starts need the original model. Dual simplex is serial, so the pool's size does not matter.
+        h = new_model(presolve="off")
         m = hs.HighsLp()
         m.num_col_, m.num_row_ = n, self.lp.A.shape[0]
         m.col_cost_, m.col_lower_, m.col_upper_ = cost, lo, hi

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
+from planner.highs import new_model
+
 logger = logging.getLogger(__name__)
 
 
@@ -76,11 +78,8 @@ class LiveModel:
         self.row: dict[str, int] = {}
         self._integer = len(self.int_cols) > 0
 
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        for key, value in (options or {}).items():
-            if value is not None:
-                h.setOptionValue(key, value)
+        options = dict(options or {})
+        h = new_model(options.pop("threads", None), **options)
         lp = highspy.HighsLp()
         lp.num_col_ = n
         lp.num_row_ = 0
@@ -189,13 +188,19 @@ class LiveModel:
 
     # ----------------------------------------------------------------- solve
 
-    def run(self, mip: bool, time_limit: float | None = None) -> RunInfo:
+    def run(self, mip: bool, time_limit: float | None = None, start: np.ndarray | None = None) -> RunInfo:
         """Solve the MILP (``mip=True``) or its LP relaxation; write the solution onto the PuLP
-        variables (``varValue``) and, for an LP, the row duals (``pi``) onto its constraints."""
+        variables (``varValue``) and, for an LP, the row duals (``pi``) onto its constraints and the
+        reduced costs (``dj``) onto its variables. ``start``: a feasible value of every column (in :attr:`vars` order) the MILP may start from."""
         hs = self._hs
         self.sync()
         mip = mip and len(self.int_cols) > 0
         self._set_integer(mip)
+        if start is not None and mip:
+            sol = hs.HighsSolution()
+            sol.col_value = np.asarray(start, float)
+            sol.value_valid = True
+            self._check(self.h.setSolution(sol), "setSolution")
         self.h.setOptionValue("time_limit", float("inf") if time_limit is None else float(time_limit))
         t = time.perf_counter()
         self._check(self.h.run(), "run")
@@ -225,9 +230,13 @@ class LiveModel:
             if not mip:
                 for con, pi in zip(self.cons, sol.row_dual):
                     con.pi = pi
+                for v, dj in zip(self.vars, sol.col_dual):
+                    v.dj = dj
             else:
                 for con in self.cons:
                     con.pi = None
+                for v in self.vars:
+                    v.dj = None
         return RunInfo(status=status, gap=gap, solver_s=solver_s)
 
     def objective(self) -> float:
