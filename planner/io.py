@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -55,18 +56,61 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
 
 def write_json(data: dict, path: str | Path) -> Path:
     path = Path(path)
-    return _atomic(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+    text = json.dumps(rounded_json(data), indent=2, default=str) + "\n"
+    return _atomic(path, lambda p: p.write_text(text))
+
+
+#: decimals a number is written with, by the unit its column name ends in (the longest that
+#: matches): far below any figure a decision turns on, and above the solver's round-off, so the
+#: same answer is the same file
+DECIMALS = {"_mw": 3, "_mwh": 3, "_usd": 0, "_usd_per_mw": 0, "_usd_per_w": 6, "_percent": 3, "_km": 3,
+            "_pu": 4, "_h": 3, "_kv": 3, "lat": 6, "lon": 6}
+
+
+def unit_decimals(name: str) -> int | None:
+    """Decimals of a number named ``name`` (:data:`DECIMALS`; None: a name without a unit)."""
+    match = max((u for u in DECIMALS if name.endswith(u)), key=len, default=None)
+    if match is None:  # a unit inside the name: ai_mw_2027, ai_mw_without_network
+        match = max((u for u in DECIMALS if u.startswith("_") and re.search(rf"{u}_", name)), key=len, default=None)
+    return None if match is None else DECIMALS[match]
+
+
+def rounded_json(data, decimals: int | None = None):
+    """``data`` (a summary: dicts, lists, numbers) with every float rounded by the unit of the key it
+    is under (:data:`DECIMALS`; a mapping under a unit's key, e.g. ``moved_mw: {peak: ...}``, takes
+    that unit)."""
+    if isinstance(data, dict):
+        return {k: rounded_json(v, unit_decimals(str(k)) if unit_decimals(str(k)) is not None else decimals)
+                for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [rounded_json(v, decimals) for v in data]
+    if isinstance(data, float) and decimals is not None and math.isfinite(data):
+        return round(data, decimals) + 0.0
+    return data
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose float columns are rounded to :data:`DECIMALS` by their unit (columns
+    with no unit in their name are left as they are)."""
+    out = frame.copy()
+    for col in out.columns:
+        if not pd.api.types.is_float_dtype(out[col].dtype):
+            continue
+        decimals = unit_decimals(str(col))
+        if decimals is not None:
+            out[col] = out[col].round(decimals) + 0.0  # + 0.0: no -0.0
+    return out
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
-    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    table = rounded(pd.DataFrame(frame.drop(columns="geometry", errors="ignore")))
     return _atomic(path, lambda p: table.to_csv(p, index=False))
 
 
 def write_geojson(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     path = Path(path)
-    out = frame.to_crs("EPSG:4326")
+    out = rounded(frame.to_crs("EPSG:4326"))
 
     def write(p: Path) -> None:
         with warnings.catch_warnings():  # pyogrio: NaN figures are written as null, as intended
@@ -338,7 +382,7 @@ def write_text(text: str, path: str | Path) -> Path:
 
 def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None, map_html=None,
               scenario_yaml: str | None = None, branch_geometry=None, gis_format: str = "geojson") -> list[Path]:
-    """Write the files of a solve run into ``out_dir`` (see DESIGN.md's contract);
+    """Write the files of a solve run into ``out_dir`` (the run directory of the README's ``planner solve``);
     ``scenario_yaml``: the resolved scenario (:func:`planner.resolved.resolved_scenario`);
     ``branch_geometry``: a GeoSeries of branch lines by branch id (the grid's ``branches.geometry``)
     for the GIS layer of branches; ``gis_format``: ``geojson`` (one file per layer) or ``gpkg``
@@ -346,7 +390,7 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
     alloc = result.allocation
     front = [c for c in ALLOCATION_COLUMNS if c in alloc.columns]
     # a timeline's columns: the first year of new load and each year's MW
-    front += [c for c in alloc.columns if c == "first_year" or re.fullmatch(r"(ai|mining)_mw_\d{4}", c)]
+    front += [c for c in alloc.columns if c == "first_year" or re.fullmatch(r"(ai|ai_lease|ai_cloud|mining)_mw_\d{4}", c)]
     alloc = alloc[front + ["geometry"]]
     branches = result.branches[[c for c in BRANCH_COLUMNS if c in result.branches.columns]]
     paths = [write_json(result.summary, out_dir / "summary.json"),

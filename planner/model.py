@@ -231,6 +231,7 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
         "ai_lead_months": np.broadcast_to(lead_ai, n),
         "ai_income_usd_per_mw_year": np.broadcast_to(income_ai, n),
         "ai_value_override_usd_per_mw": value,
+        "ai_cloud_value_override_usd_per_mw": cvalue,
     })
     must = ok & (ai_min > 0)
     for i in np.flatnonzero(must):
@@ -293,6 +294,8 @@ class Built:
     paths: dict[int, dict[str, pulp.LpVariable]] = field(default_factory=dict)
     #: the problem held by HiGHS (:class:`planner.live.LiveModel`), made on the first solve
     live: object | None = field(default=None, repr=False)
+    #: the tie-break's NPV row (:func:`planner.solve.break_ties`), relaxed outside its stage
+    tie: pulp.LpConstraint | None = None
 
 
 def shadow(con) -> float:
@@ -414,10 +417,12 @@ def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
                  demand=demand, budget=budget, loads=loads, cloud=cloud, paths=paths)
 
 
-def _one_path(prob: pulp.LpProblem, f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict) -> dict:
+def _one_path(prob: pulp.LpProblem, f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict,
+              tag: str = "") -> dict:
     """``split_paths = false``: at a site with more than one path, a binary per path, at most one of
     them 1, and each path's MW at most the site's size times its binary (mining: kept and new MW;
-    lease: AI MW not in the cloud; cloud). A mine that takes an AI path stops mining."""
+    lease: AI MW not in the cloud; cloud). A mine that takes an AI path stops mining. ``tag``
+    names the binaries and rows (a timeline's year: one set per year, :mod:`planner.timeline`)."""
     paths = {}
     for i in range(len(f)):
         mw = {"mining": [(v[i], 1.0) for v in (keep, new) if i in v],
@@ -427,12 +432,12 @@ def _one_path(prob: pulp.LpProblem, f: pd.DataFrame, keep: dict, new: dict, ai: 
         if len(mw) < 2:
             continue
         cap = float(f["cap_mw"].iat[i])
-        paths[i] = {k: prob.add_variable(f"path_{k}_{i}", 0, 1, cat=pulp.LpBinary) for k in mw}
+        paths[i] = {k: prob.add_variable(f"path_{k}_{tag}{i}", 0, 1, cat=pulp.LpBinary) for k in mw}
         for k, pairs in mw.items():
             prob += pulp.LpConstraint(_expr(pairs + [(paths[i][k], -cap)]), pulp.LpConstraintLE,
-                                      f"path_{k}_{i}", 0.0)
+                                      f"path_{k}_{tag}{i}", 0.0)
         prob += pulp.LpConstraint(_expr([(y, 1.0) for y in paths[i].values()]), pulp.LpConstraintLE,
-                                  f"one_path_{i}", 1.0)
+                                  f"one_path_{tag}{i}", 1.0)
     return paths
 
 

@@ -75,32 +75,39 @@ def _solve(built: mdl.Built, params: mdl.Params, what: str) -> str:
     return status
 
 
-#: what moving one AI MW away from the reference costs in a counterfactual solve ($; a tie-break)
-TIE_BREAK_USD_PER_MW = 1.0
+#: tie-break score per AI MW moved away from the reference in a counterfactual solve: larger than any
+#: difference of two tie-break weights (1 to 2, :mod:`planner.tiebreak`), so that among allocations of
+#: equal NPV the closest to the reference comes first and the tie-break order second
+MOVED_WEIGHT = 4.0
 
 
 def _closest(cand: mdl.Candidates, params: mdl.Params, ref: np.ndarray, what: str) -> tuple[np.ndarray, float]:
     """The AI MW per candidate of an optimum of ``mdl.build(cand, params)`` (no network rows) that is
-    closest to ``ref`` (AI MW per candidate), and its objective ($, without the tie-break). Ties are
-    common (sites at one price, or at one bus): each AI MW moved away from ``ref`` (|ai - ref|)
-    costs :data:`TIE_BREAK_USD_PER_MW`, and the MILP is solved to a zero gap, so the MW a site is
-    charged are the ones the relaxation needs, not a tie broken another way (choices that differ
-    by less than that per MW count as ties)."""
-    from planner.solve import _collect
+    closest to ``ref`` (AI MW per candidate), and its objective ($). Ties are common (sites at one
+    price, or at one bus): the NPV is solved first (to a zero gap), then among the allocations of
+    equal NPV the tie-break stage (:func:`planner.solve.break_ties`) takes the one with the fewest
+    AI MW moved away from ``ref`` (``sum |ai - ref|``), and among those the documented order; so the MW
+    a site is charged are the ones the relaxation needs, not a tie broken another way."""
+    from planner.solve import STATUS_OK, _collect, break_ties, fix_binaries, polish, solver_deadline, tie_columns
 
     params = dataclasses.replace(params, mip_gap=0.0)
     built = mdl.build(cand, params)
-    value = built.prob.objective.copy()
     moved = []
-    for i, var in built.ai.items():
+    for i, var in built.ai.items():  # d >= |ai - ref|, free in the NPV stage
         d = built.prob.add_variable(f"moved_{i}", 0)
         built.prob += pulp.LpConstraint(pulp.LpAffineExpression([(d, 1.0), (var, -1.0)]), pulp.LpConstraintGE,
                                         f"moved_up_{i}", -float(ref[i]))
         built.prob += pulp.LpConstraint(pulp.LpAffineExpression([(d, 1.0), (var, 1.0)]), pulp.LpConstraintGE,
                                         f"moved_down_{i}", float(ref[i]))
-        moved.append((d, -TIE_BREAK_USD_PER_MW / mdl.SCALE))
-    built.prob.setObjective(value + pulp.LpAffineExpression(moved))
+        moved.append((d, -MOVED_WEIGHT))
+    value = built.prob.objective.copy()
     _solve(built, params, what)
+    columns = tie_columns(built, cand)
+    tie = break_ties(built, None, params, solver_deadline(params), columns, extra=moved)
+    if tie.status not in STATUS_OK:
+        raise SolverError(f"the counterfactual solve {what} stopped in its tie-break (status {tie.status})")
+    fix_binaries(built, built.live or None)
+    polish(built, None, params, columns, extra=moved)
     return _collect(built, cand)["ai_mw"].to_numpy(float), float(pulp.value(value)) * mdl.SCALE
 
 

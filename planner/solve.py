@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import logging
 import time
 import warnings
@@ -43,6 +42,7 @@ import pulp
 
 from planner import model as mdl
 from planner import sensitivity as sens
+from planner import tiebreak
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.live import LiveModel
 from planner.model import Params
@@ -50,6 +50,9 @@ from planner.result import Result, assemble
 from planner.security import Network, build_network
 
 logger = logging.getLogger(__name__)
+
+#: MW below this (a watt) are the solver's round-off, reported as 0
+ZERO_MW = 1e-6
 
 #: stopped by a limit with an incumbent: the best allocation found, with its gap
 STATUS_OK = ("optimal", "time_limit", "solution_limit")
@@ -177,34 +180,36 @@ def _highs_options(params: Params) -> dict:
 
 
 def _live(built: mdl.Built, params: Params) -> LiveModel | None:
-    """The live HiGHS model of ``built`` (made on first use), or None when CBC solves it: asked
-    for, highspy missing, or HiGHS failed on this problem before."""
-    if built.live is None and params.solver == "highs" and importlib.util.find_spec("highspy") is not None:
+    """The live HiGHS model of ``built`` (made on first use), or None when CBC solves it
+    (``solver.name: cbc``)."""
+    if params.solver != "highs":
+        return None
+    if built.live is None:
         built.live = LiveModel(built.prob, _highs_options(params))
-    return built.live or None
+    return built.live
 
 
-def _run(built: mdl.Built, params: Params, mip: bool, deadline: float | None) -> tuple[str, float | None, float]:
+def _run(built: mdl.Built, params: Params, mip: bool, deadline: float | None,
+         start: np.ndarray | None = None) -> tuple[str, float | None, float]:
     """Solve once; return (status, mip_gap, solver seconds). HiGHS solves the live model (only the
-    rows added since its last solve are handed over); CBC, when asked for or when HiGHS fails,
-    solves the PuLP problem from scratch."""
+    rows added since its last solve are handed over); CBC, when asked for, solves the PuLP problem
+    from scratch. A solver that fails is an error (:class:`SolverError`): planner never switches
+    to another solver on its own. ``start``: a feasible solution the MILP may start from (HiGHS)."""
     time_left = None if deadline is None else max(deadline - time.perf_counter(), 2.0 if mip else 1.0)
     live = _live(built, params)
     if live is not None:
         try:
-            info = live.run(mip, time_left)
-            return info.status, info.gap, info.solver_s
+            live.h.setOptionValue("mip_rel_gap", float(params.mip_gap))  # the tie-break stage solves to 0
+            info = live.run(mip, time_left, start=start)
         except pulp.PulpSolverError as exc:
-            logger.warning(f"{exc}; solving with CBC instead")
-            built.live = False  # CBC from now on
+            raise SolverError(f"{exc} (model status {live.h.getModelStatus().name}); rerun with "
+                              "--set solver.name=cbc to solve the same model with CBC") from None
+        return info.status, info.gap, info.solver_s
     prob = built.prob
     try:
         prob.solve(_cbc(params, mip, time_left))
     except pulp.PulpSolverError as exc:
-        if built.live is False:
-            raise SolverError(f"HiGHS and CBC both failed ({exc}); try another solver setting, a longer "
-                              "time limit or a smaller scenario") from None
-        raise SolverError(f"CBC failed ({exc}); try solver=highs, a longer time limit or a smaller "
+        raise SolverError(f"CBC failed ({exc}); try solver.name=highs, a longer time limit or a smaller "
                           "scenario") from None
     status = pulp.LpStatus[prob.status].lower()
     gap = None
@@ -228,11 +233,14 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
 
 
 def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline,
-                quiet: bool = False) -> LazySolve:
+                quiet: bool = False, start: np.ndarray | None = None, nudged: bool = False) -> LazySolve:
     """Solve with lazy network rows until no monitored branch (or branch-outage pair) is over its
     limit. A MILP on the live HiGHS model first converges its LP relaxation (warm re-solves after
     each batch of rows), then solves the MILP once with those rows, and again only if the integer
-    allocation still violates a row."""
+    allocation still violates a row. ``start``: a solution the first MILP solve may start from
+    (every column, in the live model's order; a solution that meets every row added so far).
+    ``nudged``: the limits in the model are raised a hair (:func:`_fix_and_price`), so a row of the
+    model may be over its true limit by that much; only rows not in the model yet are added."""
     rounds = lp_rounds = added = 0
     status, gap = "optimal", None
     solve_s = highs_s = check_s = 0.0
@@ -242,13 +250,14 @@ def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadl
             rounds += 1
             lp_rounds += not phase_mip
             t = time.perf_counter()
-            status, gap, run_s = _run(built, params, phase_mip, deadline)
+            status, gap, run_s = _run(built, params, phase_mip, deadline, start=start if phase_mip else None)
+            start = None if phase_mip else start
             solve_s += time.perf_counter() - t
             highs_s += run_s
             if status not in STATUS_OK:
                 break
             t = time.perf_counter()
-            todo, n_over = net.violations(_state_loads(built), params.near_binding)
+            todo, n_over = net.violations(_state_loads(built), params.near_binding) if net is not None else ([], 0)
             check_s += time.perf_counter() - t
             if n_over == 0:
                 break
@@ -260,6 +269,8 @@ def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadl
             if not quiet:
                 logger.info(f"lazy round {rounds} ({'MILP' if phase_mip else 'LP'}): {n_over} rows or "
                             f"branch-outage pairs over their limit, {n} rows added")
+            if n == 0 and nudged:
+                break
             if n == 0:
                 raise SolverError("a violated network row was already in the model: numerical trouble; "
                                   "try solver=cbc")
@@ -267,6 +278,108 @@ def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadl
             break
     return LazySolve(status=status, gap=gap, rounds=rounds, lp_rounds=lp_rounds, rows_added=added,
                      solve_s=solve_s, solver_s=highs_s, check_s=check_s)
+
+
+@dataclass
+class TieBreak:
+    """How the tie-break stage went (:func:`break_ties`, :mod:`planner.tiebreak`)."""
+
+    status: str              # optimal: proven; time_limit: the best found; or the solver's status
+    npv_usd: float           # the NPV of the first stage's allocation
+    tolerance_usd: float     # allocations within this much NPV of it counted as equal
+    solve: LazySolve | None  # the second stage's lazy solve
+    polish: str = "not run"  # status of :func:`polish` (the continuous part, on the LP's optimal face)
+
+    def block(self) -> dict:
+        """summary.json's ``tie_break``."""
+        return {"status": self.status, "polish": self.polish,
+                "rule": "largest sum of weight x MW over the site columns among allocations of equal NPV "
+                        "(planner.tiebreak)",
+                "npv_tolerance_usd": round(self.tolerance_usd, 2),
+                "rounds": self.solve.rounds if self.solve else 0,
+                "rows_added": self.solve.rows_added if self.solve else 0}
+
+
+def tie_columns(built: mdl.Built, cand: mdl.Candidates) -> list[tuple]:
+    """The site MW columns of ``built`` and their tie-break keys (site id, path, year): one per
+    site and path (and year of a timeline, whose dicts are keyed by (year, site))."""
+    ids = cand.frame["site_id"].to_numpy()
+    out = []
+    for name in ("keep", "new", "ai", "cloud"):
+        for key, var in getattr(built, name).items():
+            t, i = key if isinstance(key, tuple) else (0, key)
+            out.append((var, (str(ids[i]), tiebreak.PATH_ORDER[name], int(t))))
+    return out
+
+
+def _set_objective(built: mdl.Built, live: LiveModel | None, old: list[tuple], new: list[tuple]) -> None:
+    """Replace the objective terms ``old`` (variable, coefficient) by ``new``."""
+    if live is not None:
+        live.set_costs([v for v, _ in old], 0.0)
+        live.set_costs([v for v, _ in new], [c for _, c in new])
+    else:
+        built.prob.setObjective(pulp.LpAffineExpression(new))
+
+
+def break_ties(built: mdl.Built, net: Network | None, params: Params, deadline, columns: list[tuple],
+               extra: list[tuple] = ()) -> TieBreak:
+    """The second stage of :mod:`planner.tiebreak`: keep the NPV within its tolerance of the
+    allocation just solved and maximize the tie-break score over ``columns`` ((variable, key) of
+    :func:`tie_columns`) plus the terms ``extra`` ((variable, score per unit): a score that comes
+    before the order, e.g. a distance), network rows added lazily. The solution stays on the PuLP variables; the
+    NPV objective is put back and the NPV row relaxed afterwards (the row stays, for a later stage
+    of a sweep's repriced model)."""
+    live = _live(built, params)
+    objective = [(v, float(c)) for v, c in built.prob.objective.items() if c != 0]
+    npv = sum(c * _value(v) for v, c in objective)
+    tol = tiebreak.tolerance_musd(npv)
+    start = np.array([_value(v) for v in live.vars]) if live is not None else None
+    if built.tie is None:
+        built.tie = pulp.LpConstraint(pulp.LpAffineExpression(objective), pulp.LpConstraintGE, "tie_npv", npv - tol)
+        built.prob += built.tie
+    else:
+        in_objective = {v.name for v, _ in objective}
+        pairs = objective + [(v, 0.0) for v in list(built.tie.keys()) if v.name not in in_objective]
+        if live is not None and built.tie.name in live.row:
+            live.set_coefficients(built.tie, pairs)
+        else:
+            for v, c in pairs:
+                built.tie.expr[v] = c
+        built.tie.constant = -(npv - tol)
+        if live is not None:
+            live.update_rows([built.tie])
+    params = dataclasses.replace(params, mip_gap=0.0)  # the order is a total one: solved to its optimum
+    weight = tiebreak.weights([k for _, k in columns])
+    score = [(v, float(w)) for (v, _), w in zip(columns, weight)] + [(v, float(c)) for v, c in extra]
+    _set_objective(built, live, objective, score)
+    try:
+        info = _lazy_solve(built, net, params, mip=True, deadline=deadline, quiet=True, start=start)
+    finally:
+        _set_objective(built, live, score, objective)
+        built.tie.constant = 1e30  # relaxed: expr >= -1e30
+        if live is not None:
+            live.update_rows([built.tie])
+    if info.status not in STATUS_OK:  # keep the first stage's allocation (HiGHS; CBC keeps its own)
+        logger.warning(f"the tie-break stage stopped without a solution ({info.status}); the allocation is "
+                       "the first stage's, one of several of equal NPV")
+        if start is not None:
+            for v, x in zip(live.vars, start):
+                v.varValue = x
+    logger.info(f"tie-break among allocations within ${tol * mdl.SCALE:,.0f} of the optimal NPV: {info.status}, "
+                f"{info.rounds} rounds, {info.rows_added} rows added")
+    return TieBreak(status=info.status, npv_usd=npv * mdl.SCALE, tolerance_usd=tol * mdl.SCALE, solve=info)
+
+
+def _with_tie_break(first: LazySolve, tie: TieBreak) -> LazySolve:
+    """The first stage's lazy solve with the tie-break stage's rounds, rows and times added (the
+    status and gap stay the first stage's: they are about the NPV)."""
+    second = tie.solve
+    if second is None:
+        return first
+    return dataclasses.replace(first, rounds=first.rounds + second.rounds, lp_rounds=first.lp_rounds + second.lp_rounds,
+                               rows_added=first.rows_added + second.rows_added,
+                               solve_s=first.solve_s + second.solve_s, solver_s=first.solver_s + second.solver_s,
+                               check_s=first.check_s + second.check_s)
 
 
 def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DCModel) -> str:
@@ -317,10 +430,59 @@ def _diagnose(cand: mdl.Candidates, params: Params, net: Network, model: sens.DC
 # --------------------------------------------------------------------------- duals
 
 
-def _fix_and_price(built: mdl.Built, net: Network, params: Params) -> LazySolve:
-    """Fix the binaries at the MILP's values and re-solve the LP for duals. It runs to its end, without
-    the solver's time limit: a MILP stopped by the limit keeps its allocation (a run whose MILP used up
-    the limit would otherwise lose it here, at its pricing step)."""
+#: how far every limit of the pricing LP is raised (MW; million $ for a budget row) so that its
+#: shadow prices are unique (see :func:`_fix_and_price`)
+PRICE_NUDGE = 1e-4
+
+
+def _nudge_weight(key) -> float:
+    """A fixed weight in [1, 1.5) per row or column, from a hash of its name (the same on every machine)."""
+    return 1.0 + 0.5 * tiebreak.jitter((str(key),))
+
+
+def _nudge(built: mdl.Built, live: LiveModel | None) -> tuple[list, list]:
+    """Raise every inequality limit of the (binaries-fixed) pricing LP by ``PRICE_NUDGE`` x a fixed
+    weight: row bounds, and the finite bounds of the columns that are not fixed. Returns what to put
+    back ((row, constant) and (column, lower, upper))."""
+    rows = []
+    network = {id(con): key for key, con in built.rows.items()}
+    for con in built.prob.constraints():
+        if con.sense == pulp.LpConstraintEQ or con is built.tie:
+            continue
+        step = PRICE_NUDGE * _nudge_weight(network.get(id(con), con.name))
+        rows.append((con, con.constant))
+        con.constant += -step if con.sense == pulp.LpConstraintLE else step  # expr + constant <= 0 / >= 0
+    cols = []
+    for v in (live.vars if live is not None else built.prob.variables()):
+        lo, up = v.lowBound, v.upBound
+        if lo is not None and up is not None and up - lo <= 1e-12:
+            continue
+        if lo is None and up is None:
+            continue
+        step = PRICE_NUDGE * _nudge_weight(v.name)
+        cols.append((v, lo, up))
+        v.lowBound = None if lo is None else lo - step
+        v.upBound = None if up is None else up + step
+    if live is not None:
+        live.update_rows([c for c, _ in rows])
+        if cols:
+            live.set_bounds([v for v, _, _ in cols])
+    return rows, cols
+
+
+def _unnudge(live: LiveModel | None, rows: list, cols: list) -> None:
+    for con, constant in rows:
+        con.constant = constant
+    for v, lo, up in cols:
+        v.lowBound, v.upBound = lo, up
+    if live is not None:
+        live.update_rows([c for c, _ in rows])
+        if cols:
+            live.set_bounds([v for v, _, _ in cols])
+
+
+def fix_binaries(built: mdl.Built, live: LiveModel | None) -> None:
+    """Fix the binaries at the MILP's values (the LPs that price and polish the allocation)."""
     relaxed = []
     for i, z in built.z.items():
         val = round(_value(z))
@@ -334,13 +496,139 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params) -> LazySolve:
     for y in path_binaries:
         y.lowBound = y.upBound = round(_value(y))
         y.cat = pulp.LpContinuous
-    if built.live:
-        built.live.set_bounds([*built.z.values(), *path_binaries])
-        built.live.update_rows(relaxed)
-    info = _lazy_solve(built, net, params, mip=False, deadline=None)
+    if live is not None:
+        live.set_bounds([*built.z.values(), *path_binaries])
+        live.update_rows(relaxed)
+
+
+def _fix_and_price(built: mdl.Built, net: Network, params: Params) -> LazySolve:
+    """Fix the binaries at the MILP's values and solve the LP for duals. It runs to its end, without
+    the solver's time limit: a MILP stopped by the limit keeps its allocation (a run whose MILP used up
+    the limit would otherwise lose it here, at its pricing step).
+
+    Shadow prices at a degenerate optimum (several limits meeting at the allocation, common when sites
+    tie) are not unique: the solver would pick one set by its path. planner prices the optimum with
+    every limit raised by :data:`PRICE_NUDGE` times a fixed weight per limit (1 to 1.5, a hash of its
+    name), where the prices are unique: among the shadow prices of the optimum, those with the
+    smallest weighted total. The duals stay on the rows (``pi``); the values on the variables are put
+    back as they were (the allocation is the MILP's, or :func:`polish`'s)."""
+    live = built.live or None
+    fix_binaries(built, live)
+    columns = live.vars if live is not None else built.prob.variables()
+    saved = [_value(v) for v in columns]
+    rows, cols = _nudge(built, live)
+    try:
+        info = _lazy_solve(built, net, params, mip=False, deadline=None, nudged=True)
+    finally:
+        _unnudge(live, rows, cols)
+        for v, x in zip(columns, saved):
+            v.varValue = x
     if info.status != "optimal":
         raise SolverError(f"the LP with fixed binaries did not solve ({info.status})")
     return info
+
+
+#: a shadow price or reduced cost (million $ per unit) below this counts as 0 where :func:`polish`
+#: reads the optimal face off an LP's duals
+FACE_TOL = 1e-9
+
+
+def _hold_face(built: mdl.Built, live: LiveModel | None, held_rows: list, held_cols: list) -> None:
+    """Restrict the LP to the optimal face of its last solution (complementary slackness): a row
+    with a nonzero dual is held at its limit (made an equality), a column with a nonzero reduced
+    cost at the bound it sits on. What is held is appended to ``held_rows`` ((row, sense)) and
+    ``held_cols`` ((column, lower, upper)) so that :func:`_release_face` can undo it."""
+    rows = [con for con in built.prob.constraints()
+            if con.sense != pulp.LpConstraintEQ and con is not built.tie and con.pi is not None
+            and abs(con.pi) > FACE_TOL]
+    cols = []
+    for v in (live.vars if live is not None else built.prob.variables()):
+        dj, lo, up = getattr(v, "dj", None), v.lowBound, v.upBound
+        if dj is None or abs(dj) <= FACE_TOL or (lo is not None and lo == up):
+            continue
+        x = _value(v)
+        at = lo if up is None or (lo is not None and abs(x - lo) <= abs(x - up)) else up
+        if at is not None:
+            cols.append((v, lo, up))
+            v.lowBound = v.upBound = at
+    held_rows.extend((con, con.sense) for con in rows)
+    held_cols.extend(cols)
+    for con in rows:
+        con.sense = pulp.LpConstraintEQ
+    if live is not None:
+        live.update_rows(rows)
+        if cols:
+            live.set_bounds([v for v, _, _ in cols])
+
+
+def _release_face(built: mdl.Built, live: LiveModel | None, held_rows: list, held_cols: list) -> None:
+    for con, sense in held_rows:
+        con.sense = sense
+    for v, lo, up in held_cols:
+        v.lowBound, v.upBound = lo, up
+    if live is not None:
+        live.update_rows([c for c, _ in held_rows])
+        if held_cols:
+            live.set_bounds([v for v, _, _ in held_cols])
+
+
+def dispatch_scores(built: mdl.Built, net) -> list[tuple]:
+    """Redispatch: the generator cost segments and their tie-break keys (state, generator id,
+    segment), so that among dispatches of equal cost the one of :mod:`planner.tiebreak`'s order is
+    taken (more output at the generator that comes first); none without redispatch."""
+    if not built.segments:
+        return []
+    gens = net.costs.gens["gen"].to_numpy()
+    return [(y, (state, int(gens[j]), s)) for state, per_gen in built.segments.items()
+            for j, ys in enumerate(per_gen) for s, y in enumerate(ys)]
+
+
+def polish(built: mdl.Built, net: Network | None, params: Params, columns: list[tuple],
+           extra: list[tuple] = (), dispatch: list[tuple] = ()) -> str:
+    """The allocation, with the binaries fixed (:func:`fix_binaries`): of the LP optimum's face, the
+    point of largest tie-break score (:mod:`planner.tiebreak`; ``extra`` as in :func:`break_ties`),
+    then, on that point's face, of the largest score of the generator segments ``dispatch``
+    (:func:`dispatch_scores`). Each face is read off one optimal solution of the LP before it
+    (:func:`_hold_face`, complementary slackness: every optimal solution holds the same rows and
+    columns, and every feasible one that does is optimal), so no NPV is traded for a score however
+    small, and the answer does not depend on the solver's path. Network rows are added lazily. The
+    duals on the rows are put back as :func:`_fix_and_price` left them. Returns the status
+    (``optimal``; else the NPV LP's allocation is kept, one of several)."""
+    live = built.live or None
+    prices = [(con, con.pi) for con in built.prob.constraints()]
+    variables = live.vars if live is not None else built.prob.variables()
+    objective = [(v, float(c)) for v, c in built.prob.objective.items() if c != 0]
+    weight = tiebreak.weights([k for _, k in columns])
+    stages = [[(v, float(w)) for (v, _), w in zip(columns, weight)] + [(v, float(c)) for v, c in extra]]
+    stages = [st for st in stages if st]
+    if dispatch:
+        stages.append([(v, float(w)) for (v, _), w in zip(dispatch, tiebreak.weights([k for _, k in dispatch]))])
+    held_rows, held_cols = [], []
+    current = objective
+    status = "optimal"
+    try:
+        info = _lazy_solve(built, net, params, mip=False, deadline=None, quiet=True)
+        if info.status != "optimal":
+            raise SolverError(f"the LP with fixed binaries did not solve ({info.status})")
+        keep = [_value(v) for v in variables]
+        for score in stages:
+            _hold_face(built, live, held_rows, held_cols)
+            _set_objective(built, live, current, score)
+            current = score
+            status = _lazy_solve(built, net, params, mip=False, deadline=None, quiet=True).status
+            if status != "optimal":
+                logger.warning(f"the tie-break's polish LP ended {status}; the allocation is one of several "
+                               "of equal NPV")
+                for v, x in zip(variables, keep):
+                    v.varValue = x
+                break
+            keep = [_value(v) for v in variables]
+    finally:
+        _set_objective(built, live, current, objective)
+        _release_face(built, live, held_rows, held_cols)
+        for con, pi in prices:
+            con.pi = pi
+    return status
 
 
 # --------------------------------------------------------------------------- entry point
@@ -438,12 +726,20 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     if mip.status not in STATUS_OK:
         raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
-    values = _collect(built, cand)
-    xs = _state_loads(built)
+    t = time.perf_counter()
+    columns = tie_columns(built, cand)
+    tie = break_ties(built, net, params, deadline, columns)
+    mip = _with_tie_break(mip, tie)
+    timings["tie_break"] = time.perf_counter() - t
 
     t = time.perf_counter()
     lp = _fix_and_price(built, net, params)
     timings["duals"] = time.perf_counter() - t
+    t = time.perf_counter()
+    tie.polish = polish(built, net, params, columns, dispatch=dispatch_scores(built, net))
+    timings["tie_break"] += time.perf_counter() - t
+    values = _collect(built, cand)
+    xs = _state_loads(built)
 
     if not repriced and params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
         t = time.perf_counter()
@@ -456,6 +752,7 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     result = assemble(grid, sites, model, cand, built, net, values, mip, lp, existing, params,
                       scenario=scenario, xs=xs)
     result.summary["network"]["supply_response"] = params.supply_response
+    result.summary["tie_break"] = tie.block()
     if redispatch_ref is not None:
         from planner import redispatch
 
@@ -478,7 +775,7 @@ def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
         "ai_cloud_mw": [(_value(built.cloud[i]) if i in built.cloud else 0.0) for i in range(n)],
     })
     mw = ["keep_mw", "new_mining_mw", "ai_mw", "ai_cloud_mw"]
-    out[mw] = out[mw].where(out[mw].abs() > 1e-7, 0.0)  # solver round-off
+    out[mw] = out[mw].where(out[mw].abs() > ZERO_MW, 0.0)  # solver round-off
     # a site with a binary converts when it is 1 (then ai >= its block > 0); one without, when it gets AI
     out["converted"] = [(round(_value(built.z[i])) == 1) if i in built.z else bool(out["ai_mw"].iat[i] > 0)
                         for i in range(n)]
@@ -502,6 +799,7 @@ def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline, bui
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
     if info.status != "optimal":
         raise SolverError(f"the reference dispatch without new load did not solve ({info.status})")
+    polish(built, net, params, [], dispatch=dispatch_scores(built, net))  # ties of equal cost: the order
     logger.info(f"reference dispatch without new load: {info.rounds} rounds, {info.rows_added} rows")
     return _state_loads(built)
 

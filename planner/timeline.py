@@ -14,6 +14,9 @@ year whatever its lead. MW that first appear in year *t* are energized at month
 
     v_ai[i, t]  = income_i * annuity(e, horizon) - capex_i * discount(e - L_i)
                   (a site's given NPV per MW, ai_value_usd_per_mw: that NPV * discount(e - L_i))
+    v_cloud[i, t] = the single period's cloud NPV (:func:`planner.economics.ai_cloud_npv_per_mw`) of a
+                  shell energized at e, its capex paid at e - L_i (a given ai_cloud_value_usd_per_mw:
+                  that NPV * discount(e - L_i))
     v_new[t]    = NPV of a new mining MW energized at e (build capex at e - lead)
     w[t]        = today's mining during year t (the last: to the horizon), less the refreshes due then
 
@@ -24,12 +27,21 @@ What is built stays: AI and new-mining MW and the binaries never decrease; today
 mining. With one year every formula is the single-period one (:mod:`planner.model`), so a
 one-year timeline is today's solve.
 
+Every path of the single period is open in every year: mining (kept and new), leasing the shell
+(``ai``) and running the site's own AI cloud (``cloud``, a part of the site's ``ai`` MW, valued
+``v_cloud - v_ai`` on top of the lease, as in :func:`planner.model.site_objective`; its first GPUs
+are capex decided with the shell). With ``split_paths: false`` each year's state holds at most one
+path per site (:func:`planner.model._one_path`, one set of binaries per year): a mine may mine
+until its conversion serves AI, then lease or run a cloud.
+
 With ``allow_removal`` AI and new-mining MW may be removed in a later year. AI: each MW built in
 year t is valued ``v_ai[i, t]``, each removed at the start of year t loses its income from then on
 (``u_ai[i, t] = income_i * annuity(12 t, horizon)``; capex is not returned). New mining: each
 year's MW are a vintage of their own (built ``v_new[b]``); a MW of vintage b removed at the start
 of year t gives up ``u_new[b, t]``, its margins from then on less the hardware it would still buy
-(:func:`planner.economics.new_mining_value_from`), so what it earned is counted exactly.
+(:func:`planner.economics.new_mining_value_from`), so what it earned is counted exactly. Cloud MW
+are not removed (their GPUs are bought for a contract to the horizon): a site's AI MW stay at
+least its cloud MW; the shell's lease MW above them may go.
 
 With redispatch (:mod:`planner.redispatch`) every year's states have their own generator
 variables; each year's MW pay the power price for that year's hours (the last year's: to the
@@ -124,6 +136,7 @@ class Values:
     ai_allowed: np.ndarray     # bool: AI MW may be in the year's state
     ai_energized: np.ndarray   # month AI MW first in that year's state are energized
     v_ai: np.ndarray           # $ per MW first in that year's state
+    v_cloud: np.ndarray        # $ per MW first in that year's state run as the site's own cloud
     ai_decided: np.ndarray     # year index its capex is spent in
     new_allowed: np.ndarray    # years (T): new mining MW may be in the state
     new_energized: np.ndarray  # (T)
@@ -159,9 +172,17 @@ def values(f: pd.DataFrame, e: econ.Economics, n_years: int) -> Values:
     v_new = econ.new_mining_npv(e, new_energized)
     end = np.where(last, horizon, start + 12.0)
     w_keep = econ.existing_mining_value(e, start, end)
+    # the cloud: the single period's NPV of a shell energized at e whose capex is paid at e - L
+    # (ai_cloud_npv_per_mw pays the capex it is given today and counts from the lead it is given)
+    capex_paid = capex * paid
+    cloud = econ.ai_cloud_npv_per_mw(e, capex_usd_per_mw=capex_paid, lead_months=energized)
+    cloud_override = (f["ai_cloud_value_override_usd_per_mw"].to_numpy(float)[:, None]
+                      if "ai_cloud_value_override_usd_per_mw" in f else np.full_like(override, np.nan))
+    v_cloud = np.where(np.isfinite(cloud_override), cloud_override * paid, cloud)
     u_ai = np.where(np.isfinite(override), np.inf, income * econ.annuity_factor(e.discount_rate, start[None, :], horizon))
     u_new = econ.new_mining_value_from(e, new_energized[:, None], start[None, :])
-    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai, u_ai=u_ai, u_new=np.asarray(u_new, float),
+    return Values(ai_allowed=ai_allowed, ai_energized=energized, v_ai=v_ai, v_cloud=np.asarray(v_cloud, float),
+                  u_ai=u_ai, u_new=np.asarray(u_new, float),
                   ai_decided=np.minimum(np.floor(decided / 12.0 + 1e-9), T - 1).astype(int),
                   new_allowed=new_allowed, new_energized=new_energized, v_new=np.asarray(v_new, float),
                   new_decided=np.minimum(np.floor((new_energized - lead_new) / 12.0 + 1e-9), T - 1).astype(int),
@@ -178,7 +199,9 @@ class Year:
     keep: dict = field(default_factory=dict)
     new: dict = field(default_factory=dict)
     ai: dict = field(default_factory=dict)
+    cloud: dict = field(default_factory=dict)  # the part of ai run as the site's own cloud
     z: dict = field(default_factory=dict)
+    paths: dict = field(default_factory=dict)  # split_paths false: site -> path -> binary
     built: dict = field(default_factory=dict)    # AI MW built this year (removable sites)
     removed: dict = field(default_factory=dict)  # AI MW removed this year (removable sites)
     built_new: dict = field(default_factory=dict)  # new-mining MW built this year (allow_removal)
@@ -232,13 +255,18 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     asked, must = asked_and_must(f, tl, val)
     block = f["min_block_mw"].to_numpy(float)
     allow_mining, allow_ai = f["allow_mining"].to_numpy(bool), f["allow_ai"].to_numpy(bool)
+    allow_cloud = f["allow_ai_cloud"].to_numpy(bool)
     region = f["region"].to_numpy()
     capex_ai = f["capex_ai_usd_per_mw"].to_numpy(float)
+    capex_gpu = f["capex_cloud_usd_per_mw"].to_numpy(float) - capex_ai  # a cloud MW's first GPUs
     capex_new = f["capex_new_usd_per_mw"].to_numpy(float)
     years = [Year() for _ in range(T)]
     # AI MW that may be removed: at sites valued by lease income (a given NPV cannot be split by year)
     removable = np.isfinite(val.u_ai[:, -1]) & bool(tl.allow_removal)
     v_ai_next = np.c_[val.v_ai[:, 1:], np.zeros(n)]
+    # a cloud MW is an ai MW worth this much more (model.site_objective); cloud MW stay once built
+    v_up = val.v_cloud - val.v_ai
+    v_up_next = np.c_[v_up[:, 1:], np.zeros(n)]
     v_new_next = np.r_[val.v_new[1:], 0.0]
     for t, yr in enumerate(years):
         tag = f"{t}_"
@@ -282,6 +310,13 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
                     value(i, yr.ai[i], val.v_ai[i, t] - v_ai_next[i, t])
                 if block[i] > 0:
                     yr.z[i] = prob.add_variable(f"z_{tag}{i}", 1 if must[i, t] > 0 else 0, 1, cat=pulp.LpBinary)
+                if allow_cloud[i]:  # the part of the AI MW the site runs as its own cloud (model.build)
+                    yr.cloud[i] = prob.add_variable(f"cloud_{tag}{i}", 0, float(ai_cap[i]))
+                    prob += pulp.LpConstraint(_expr([(yr.cloud[i], 1.0), (yr.ai[i], -1.0)]), pulp.LpConstraintLE,
+                                              f"cloud_{tag}{i}", 0.0)
+                    value(i, yr.cloud[i], v_up[i, t] - v_up_next[i, t])
+        if not params.split_paths:  # one path per site in each year's state
+            yr.paths = mdl._one_path(prob, f, yr.keep, yr.new, yr.ai, yr.cloud, tag=tag)
         for i in range(n):
             pairs = [(v[i], 1.0) for v in (yr.keep, yr.new, yr.ai) if i in v]
             if pairs:
@@ -301,7 +336,7 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
                 if i in before.keep:
                     prob += pulp.LpConstraint(_expr([(v, 1.0), (before.keep[i], -1.0)]), pulp.LpConstraintLE,
                                               f"stop_keep_{tag}{i}", 0.0)
-            for name in ("ai", "new", "z"):
+            for name in ("ai", "new", "z", "cloud"):
                 now, prev = getattr(yr, name), getattr(before, name)
                 for i, v in prev.items():
                     if i in now and ((name in ("ai", "z") and removable[i]) or (name == "new" and tl.allow_removal)):
@@ -347,6 +382,9 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
                 spent[val.ai_decided[i, t]] += [(yr.built[i], c)]
             else:
                 spent[val.ai_decided[i, t]] += [(v, c)] + ([(prev.ai[i], -c)] if i in prev.ai else [])
+        for i, v in yr.cloud.items():  # the first GPUs, decided with the shell
+            c = capex_gpu[i] / SCALE
+            spent[val.ai_decided[i, t]] += [(v, c)] + ([(prev.cloud[i], -c)] if i in prev.cloud else [])
         for i, v in yr.new.items():
             c = capex_new[i] / SCALE
             if i in yr.built_new:
@@ -361,7 +399,7 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
     if params.max_capex_usd is not None:  # in all: the capex of the last year's state (increments telescope)
         end = years[-1]
         terms = mdl.capex_terms(f, {} if tl.allow_removal else end.new,
-                                {i: v for i, v in end.ai.items() if not removable[i]})
+                                {i: v for i, v in end.ai.items() if not removable[i]}, end.cloud)
         terms += [(v, capex_ai[i] / SCALE) for yr in years for i, v in yr.built.items()]  # every MW built
         terms += [(v, capex_new[i] / SCALE) for yr in years for i, v in yr.built_new.items()]
         budget = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, "budget", params.max_capex_usd / SCALE)
@@ -372,7 +410,7 @@ def build(cand: Candidates, params: Params, tl: Timeline, val: Values) -> tuple[
 
     all_loads = {k: v for yr in years for k, v in yr.loads.items()}
     built = Built(prob=prob, keep=every("keep"), new=every("new"), ai=every("ai"), z=every("z"),
-                  load=[], poi=every("poi"), aiup=every("aiup"),
+                  cloud=every("cloud"), paths=every("paths"), load=[], poi=every("poi"), aiup=every("aiup"),
                   pools={(t, r): c for t, yr in enumerate(years) for r, c in yr.pools.items()},
                   demand={(t, r): c for t, yr in enumerate(years) for r, c in yr.demand.items()},
                   budget=budget, loads=all_loads)
@@ -385,8 +423,9 @@ def end_state(built: Built, years: list[Year], net: Network) -> tuple[Built, Net
     the model's (with redispatch they end with the generators' output changes)."""
     end = years[-1]
     names = set(end.loads)
-    view = Built(prob=built.prob, keep=end.keep, new=end.new, ai=end.ai, z=end.z, load=[], poi=end.poi,
-                 aiup=end.aiup, pools=end.pools, demand=end.demand, budget=built.budget,
+    view = Built(prob=built.prob, keep=end.keep, new=end.new, ai=end.ai, z=end.z, cloud=end.cloud,
+                 paths=end.paths, load=[], poi=end.poi, aiup=end.aiup, pools=end.pools, demand=end.demand,
+                 budget=built.budget,
                  loads={k: built.loads[k] for k in end.loads},
                  rows={k: c for k, c in built.rows.items() if k[1] in names}, live=built.live,
                  segments={k: v for k, v in built.segments.items() if k in names})
@@ -492,18 +531,26 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     if mip.status not in slv.STATUS_OK:
         raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
+    t = time.perf_counter()
+    tie = slv.break_ties(built, net, params, deadline, slv.tie_columns(built, cand))
+    mip = slv._with_tie_break(mip, tie)
+    timings["tie_break"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lp = slv._fix_and_price(built, net, params)
+    view.rows = {k: c for k, c in built.rows.items() if k[1] in view.loads}  # with the rows pricing added
+    timings["duals"] = time.perf_counter() - t
+    t = time.perf_counter()
+    tie.polish = slv.polish(built, net, params, slv.tie_columns(built, cand), dispatch=slv.dispatch_scores(built, net))
+    view.rows = {k: c for k, c in built.rows.items() if k[1] in view.loads}
+    timings["tie_break"] += time.perf_counter() - t
     mw = _year_values(years, len(cand))
     site_npv = _site_npv(years, len(cand))
     npv = float(site_npv.sum())
     values_end = slv._collect(view, cand)
     xs = slv._state_loads(view)
-    if redispatching:  # read before the duals' LP re-solves the dispatch
+    if redispatching:
         xs_all = slv._state_loads(built)
         paid = sum(float(v.varValue or 0.0) * c for v, c in pay) * SCALE
-    t = time.perf_counter()
-    lp = slv._fix_and_price(built, net, params)
-    view.rows = {k: c for k, c in built.rows.items() if k[1] in view.loads}  # with the rows pricing added
-    timings["duals"] = time.perf_counter() - t
     existing = None
     if params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
         t = time.perf_counter()
@@ -515,6 +562,7 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     result = assemble(grid, sites, end_model, cand, view, net_end, values_end, mip, lp, existing, end_params,
                       scenario=scenario, xs=xs)
     result.summary["network"]["supply_response"] = params.supply_response
+    result.summary["tie_break"] = tie.block()
     if redispatching:
         shown = {str(y): {u: round(float(x), 0) for u, x in p.items()} for y, p in zip(tl.years, paid_per_mw)}
         block, result.dispatch_table = redispatch.report(net, params, xs_all, ref_xs, None, cand,
@@ -540,15 +588,16 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
 
 
 def _year_values(years: list[Year], n: int) -> dict[str, np.ndarray]:
-    """MW of each use (sites x years) and the binaries."""
+    """MW of each use (sites x years; ``cloud`` a part of ``ai``) and the binaries."""
     out = {}
-    for name in ("keep", "new", "ai", "z"):
+    for name in ("keep", "new", "ai", "cloud", "z"):
         a = np.zeros((n, len(years)))
         for t, yr in enumerate(years):
             for i, v in getattr(yr, name).items():
                 a[i, t] = v.varValue or 0.0
         a[np.abs(a) < 1e-7] = 0.0
         out[name] = a
+    out["cloud"] = np.minimum(out["cloud"], out["ai"])  # solver round-off: never more cloud than AI
     out["z"] = np.round(out["z"])
     return out
 
@@ -579,6 +628,11 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
     new_later = inc_new[:, -1] if val.new_energized[-1] > start_last else np.zeros(n)
     in_service_ai = mw["ai"].copy()
     in_service_ai[:, -1] -= ai_later
+    # of which run as the site's own cloud (its shell energized with the AI MW it is part of)
+    inc_cloud = np.clip(np.diff(mw["cloud"], axis=1, prepend=0.0), 0.0, None)
+    in_service_cloud = mw["cloud"].copy()
+    in_service_cloud[:, -1] -= np.where(val.ai_energized[:, -1] > start_last, inc_cloud[:, -1], 0.0)
+    in_service_cloud = np.clip(np.minimum(in_service_cloud, in_service_ai), 0.0, None)
     mining = mw["keep"] + mw["new"]
     mining_in_service = mining.copy()
     mining_in_service[:, -1] -= new_later
@@ -608,6 +662,7 @@ def _table(cand: Candidates, tl: Timeline, val: Values, mw: dict) -> tuple[pd.Da
                 "pool_drawn_mw": float(draw[here, t].sum()),
                 "requested_ai_mw": requested,
                 "served_ai_mw": served,
+                "served_ai_cloud_mw": float(in_service_cloud[here, t].sum()),
                 "ai_at_converted_mines_mw": float(in_service_ai[here & conversion, t].sum()),
                 "unmet_ai_mw": max(requested - served, 0.0),
                 "mining_mw": float(mining_in_service[here, t].sum()),
@@ -629,15 +684,17 @@ def _add_year_columns(alloc: pd.DataFrame, rows: np.ndarray, tl: Timeline, mw: d
     col[rows[first < 0]] = pd.NA
     alloc["first_year"] = col
     for t, y in enumerate(tl.years):
-        for name, data in (("ai_mw", mw["ai"][:, t]), ("mining_mw", mw["keep"][:, t] + mw["new"][:, t])):
+        for name, data in (("ai_mw", mw["ai"][:, t]), ("ai_lease_mw", mw["ai"][:, t] - mw["cloud"][:, t]),
+                           ("ai_cloud_mw", mw["cloud"][:, t]), ("mining_mw", mw["keep"][:, t] + mw["new"][:, t])):
             c = np.zeros(len(alloc))
             c[rows] = np.round(data, 6)
             alloc[f"{name}_{y}"] = c
 
 
 def _summary_block(table: pd.DataFrame, tl: Timeline, mw: dict, val: Values, cand: Candidates) -> dict:
-    by_year = table.groupby("year")[["requested_ai_mw", "served_ai_mw", "unmet_ai_mw", "ai_at_converted_mines_mw",
-                                      "mining_mw", "new_mw_energized", "energized_after_mw"]].sum()
+    by_year = table.groupby("year")[["requested_ai_mw", "served_ai_mw", "served_ai_cloud_mw", "unmet_ai_mw",
+                                      "ai_at_converted_mines_mw", "mining_mw", "new_mw_energized",
+                                      "energized_after_mw"]].sum()
 
     def per_year(col):
         return {str(y): round(float(v), 3) for y, v in by_year[col].items()}
@@ -650,6 +707,7 @@ def _summary_block(table: pd.DataFrame, tl: Timeline, mw: dict, val: Values, can
         "base_load_factor": {str(y): round(float(f), 6) for y, f in zip(tl.years, tl.load_factor)},
         "requested_ai_mw": per_year("requested_ai_mw"),
         "served_ai_mw": per_year("served_ai_mw"),
+        "served_ai_cloud_mw": per_year("served_ai_cloud_mw"),
         "gap_mw": per_year("unmet_ai_mw"),
         "gap_by_region_mw": regions,
         "ai_at_converted_mines_mw": per_year("ai_at_converted_mines_mw"),

@@ -103,14 +103,15 @@ def test_case_json_reproduces_branch_flows_with_rundcpp(texas_run):
     pp_flow = _pandapower_flows_from_to(net, table, grid)
     assert np.isfinite(pp_flow).all()
     diff = np.abs(pp_flow - table["flow_mw"].to_numpy())
-    assert diff.max() < 1e-6  # measured ~1e-9 MW
+    # branches.csv holds MW to 0.001 (planner.io.DECIMALS): within half of that (before rounding ~1e-9 MW)
+    assert diff.max() <= 5e-4 + 1e-9
     # the example: 1,305 MW from 3007099 into 3007095 through transformer 103364
     row = table.loc[103364]
     assert (row["from_bus"], row["to_bus"]) == (3007099, 3007095) and row["flow_mw"] > 1000
     assert (table["kind"] == "transformer").sum() > 800
     mon = table["monitored"].to_numpy(bool) & ~table["preexisting_overload"].to_numpy(bool)
     rating = table["rate_mw"].to_numpy()
-    assert np.all(np.abs(pp_flow[mon]) <= rating[mon] * (1 + 1e-6) + 1e-6)
+    assert np.all(np.abs(pp_flow[mon]) <= rating[mon] * (1 + 1e-6) + 5e-4 + 1e-6)  # rate_mw rounded to 0.001
 
 
 def test_gis_layers_carry_the_tables_on_real_geometry(texas_run, tmp_path):
@@ -164,8 +165,9 @@ def test_offpeak_case_reproduces_offpeak_flows_with_rundcpp(texas_run):
     grid = load_grid("texas")
     table = pd.read_csv(out / "branches.csv").set_index("branch_id")
     pp_flow = _pandapower_flows_from_to(net, table, grid)
-    assert np.nanmax(np.abs(pp_flow - table["offpeak_flow_mw"].to_numpy())) < 1e-6
-    assert np.all(np.abs(pp_flow) <= table["offpeak_limit_mw"].to_numpy() * (1 + 1e-6) + 1e-6)
+    # MW to 0.001 in branches.csv: within half of that
+    assert np.nanmax(np.abs(pp_flow - table["offpeak_flow_mw"].to_numpy())) <= 5e-4 + 1e-9
+    assert np.all(np.abs(pp_flow) <= table["offpeak_limit_mw"].to_numpy() * (1 + 1e-6) + 5e-4 + 1e-6)
     base = grid.net.load
     tie = base["name"].fillna("").str.startswith("dc tie")
     alloc = pd.read_csv(out / "allocation.csv")
@@ -241,11 +243,15 @@ def test_solver_failure_exits_1_and_says_what_to_try(monkeypatch, capsys, tmp_pa
     def fail(self, *args, **kw):
         raise pulp.PulpSolverError("simulated crash")
 
-    monkeypatch.setattr(LiveModel, "run", fail)  # HiGHS on the live model, then CBC through PuLP
-    monkeypatch.setattr(pulp.LpProblem, "solve", fail)
-    code, _, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(tmp_path / "o"), "-q")
-    assert code == 1
-    assert "HiGHS and CBC both failed" in err and "try" in err and "Traceback" not in err
+    monkeypatch.setattr(LiveModel, "run", fail)  # HiGHS on the live model
+    called = []
+    monkeypatch.setattr(pulp.LpProblem, "solve", lambda *a, **k: called.append(1))  # CBC through PuLP
+    code, out, err = main_in_process(monkeypatch, capsys, "solve", TEXAS, "--out", str(tmp_path / "o"), "-q")
+    assert code == 1 and out == ""
+    # one line that says what failed and what to try; no quiet switch to CBC
+    assert err.startswith("error: simulated crash") and "--set solver.name=cbc" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert called == [] and not (tmp_path / "o").exists()
 
 
 def test_compare_reports_what_changed(texas_run, tmp_path):
@@ -316,13 +322,14 @@ def test_lever_no_conversion(texas_solve):
 
 @pytest.mark.slow
 def test_us_2028_power_gap(usa):
-    sc = load_scenario("us-2028", ["constraints.allow_conversion=false"])
+    # the power gap, not the AC check (the README's us-2028 examples run that)
+    sc = load_scenario("us-2028", ["constraints.allow_conversion=false", "ac.check=false"])
     _, res = run(sc, grid=usa)
     s = res.summary
     assert s["requested_ai_mw"] == 65_000
     assert s["served_ai_mw"] <= 21_000 + 1e-6     # 15 GW available + 6 GW under construction
     assert s["unmet_ai_mw"] >= 44_000 - 1e-6
-    _, res2 = run(load_scenario("us-2028"), grid=usa)
+    _, res2 = run(load_scenario("us-2028", ["ac.check=false"]), grid=usa)
     s2 = res2.summary
     assert s2["requested_ai_mw"] == 65_000
     assert s2["conversions"]["ai_at_miner_sites_mw"] > 1_000
@@ -367,4 +374,4 @@ def test_redispatch_case_json_solves_to_the_same_cost_in_pandapower_dc_opf(tmp_p
         assert np.all(np.abs(flow[mon]) <= limit[mon] * (1 + 1e-6) + 1e-3)
         assert abs(float(net.res_ext_grid["p_mw"].sum())) < 1e-3  # the reference bus stays at 0 MW
         p = net.res_gen.loc[d["gen"], "p_mw"].to_numpy()
-        assert np.all((p >= d["min_mw"].to_numpy() - 1e-4) & (p <= d["max_mw"].to_numpy() + 1e-4))
+        assert np.all((p >= d["min_mw"].to_numpy() - 1e-3) & (p <= d["max_mw"].to_numpy() + 1e-3))  # dispatch.csv MW to 0.001

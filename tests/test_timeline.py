@@ -1,6 +1,7 @@
 """Timeline: year-by-year plans (planner.timeline), against the single-period solve, hand cases
 and brute-force enumeration of tiny multi-year cases."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -50,6 +51,157 @@ def test_a_one_year_timeline_is_the_single_period_solve(tmp_path):
     # the one year is the end state: AI whose lead (greenfield, 36 months) runs past it is energized after it
     assert row["served_ai_mw"] + row["energized_after_mw"] == pytest.approx(single.summary["served_ai_mw"], abs=0.01)
     assert one.summary["timeline"]["energized_after_last_year_began_mw"] > 0
+
+
+# --------------------------------------------------------------------------- the three paths
+
+
+#: mining, lease and cloud each win somewhere (cloud revenue $10.8M per IT MW-year: above the lease at
+#: $150 and $60 per kW-month, below it at $250); the 250 MW lines of the mesh bind
+PATH_ECON = planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=10.8e6)
+PATH_SITES = [
+    # a mine whose AI capex ($20M/MW) makes both AI paths worth less than mining
+    {"site_id": "mine", "bus": 3, "poi_mw": 80, "operating_mw": 50, "current_use": "bitcoin",
+     "ai_capex_usd_per_mw": 20e6, "min_block_mw": 20},
+    # a mine whose tenant pays $250/kW-month: the lease beats the cloud
+    {"site_id": "lease", "bus": 4, "poi_mw": 120, "operating_mw": 60, "current_use": "bitcoin",
+     "ai_lease_usd_per_kw_month": 250, "min_block_mw": 40},
+    # a campus leasing at $60: the cloud beats the lease
+    {"site_id": "cloud", "bus": 5, "poi_mw": 100, "current_use": "development", "ai_lease_usd_per_kw_month": 60,
+     "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 24, "min_block_mw": 0},
+    # a mine of which at most 40 MW may go to AI: it splits its MW between paths when it may
+    {"site_id": "mixed", "bus": 2, "poi_mw": 100, "operating_mw": 60, "current_use": "bitcoin", "ai_max_mw": 40,
+     "min_block_mw": 0},
+    # a greenfield campus at the defaults ($11M/MW, 36 months): worth nothing
+    {"site_id": "green", "bus": 6, "poi_mw": 90, "current_use": "development", "min_block_mw": 30},
+]
+
+
+def _paths_mw(result) -> pd.DataFrame:
+    """MW of each path at each site (the allocation's columns)."""
+    return result.allocation.set_index("site_id")[["mining_mw", "ai_lease_mw", "ai_cloud_mw"]].astype(float)
+
+
+def _same_plan(one, single):
+    """A one-year timeline and the single period: the same NPV, the same MW of each path at each site
+    and the same value per site."""
+    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-6)
+    pd.testing.assert_frame_equal(_paths_mw(one), _paths_mw(single), check_exact=False, rtol=0, atol=1e-6)
+    assert one.allocation["value_usd"].to_numpy() == pytest.approx(single.allocation["value_usd"].to_numpy(),
+                                                                   rel=1e-6, abs=1.0)
+    for path in ("mining", "ai_lease", "ai_cloud"):
+        assert one.summary["paths"][path]["mw"] == pytest.approx(single.summary["paths"][path]["mw"], abs=1e-3)
+        assert one.summary["paths"][path]["sites"] == single.summary["paths"][path]["sites"]
+
+
+def test_a_one_year_timeline_equals_the_single_period_on_every_path():
+    """Sites where mining, the lease and the cloud each win (each path has MW in the single period,
+    so the test cannot pass with a path missing), the network binding: one year of a timeline is
+    the single-period plan, path by path; the year's columns and timeline.csv report the cloud."""
+    g = ex.mesh(rate_mw=250)
+    sites = ex.sites_at(g, PATH_SITES)
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0, check_existing_load=False,
+                            economics=PATH_ECON)
+    single = planner.plan(g, sites, params)
+    mw = _paths_mw(single)
+    for path in mw.columns:
+        assert mw[path].max() > 1.0, path
+    assert mw.loc["mine", "mining_mw"] > 0 and mw.loc["lease", "ai_lease_mw"] > 0
+    assert mw.loc["cloud", "ai_cloud_mw"] > 0
+    assert (single.allocation["limited_by"] == "network").any()
+    one = plan_timeline(g, sites, params, timeline(1))
+    _same_plan(one, single)
+    a = one.allocation.set_index("site_id")
+    assert a["ai_cloud_mw_2026"].to_numpy() == pytest.approx(a["ai_cloud_mw"].to_numpy(), abs=1e-6)
+    assert a["ai_lease_mw_2026"].to_numpy() == pytest.approx(a["ai_lease_mw"].to_numpy(), abs=1e-6)
+    # the cloud's shell (lead 24 months) is energized after the one year began: served in the end state
+    row = one.timeline.iloc[0]
+    assert row["served_ai_cloud_mw"] + row["energized_after_mw"] >= a["ai_cloud_mw"].sum() - 1e-6
+    assert one.summary["timeline"]["served_ai_cloud_mw"]["2026"] == pytest.approx(row["served_ai_cloud_mw"])
+    # the tie-break ranks the cloud columns too: one allocation, whatever the solver's path
+    assert one.summary["tie_break"]["status"] == "optimal"
+
+
+def test_a_one_year_timeline_keeps_the_cloud_of_the_single_period():
+    """The report: one site on one bus, cloud revenue $20M per IT MW-year. The single period runs
+    100 MW as a cloud; the one-year timeline did not offer the cloud (it gave the NPV of the single
+    period with the cloud turned off). It now gives the cloud MW and the NPV of plan(); over three
+    years the shell (lead 12 months) serves from the second year, as a cloud."""
+    g = ex.triangle()
+    sites = ex.sites_at(g, [{"site_id": "S", "bus": 2, "poi_mw": 100, "current_use": "development",
+                             "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 12, "ai_lease_usd_per_kw_month": 150}])
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0, check_existing_load=False,
+                            economics=planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=20e6))
+    single = planner.plan(g, sites, params)
+    assert single.allocation["ai_cloud_mw"].sum() == pytest.approx(100)
+    leased = planner.plan(g, sites, dataclasses.replace(params, allow_ai_cloud=False))
+    assert leased.summary["objective_usd"] < 0.2 * single.summary["objective_usd"]  # what the timeline gave
+    one = plan_timeline(g, sites, params, timeline(1))
+    _same_plan(one, single)
+    assert one.allocation["path"].tolist() == ["ai_cloud"]
+    three = plan_timeline(g, sites, params, timeline(3))
+    assert three.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
+    a = three.allocation.set_index("site_id").loc["S"]
+    assert [a[f"ai_cloud_mw_{y}"] for y in YEARS[:3]] == pytest.approx([0, 100, 100])
+    assert three.summary["timeline"]["served_ai_cloud_mw"] == pytest.approx({"2026": 0, "2027": 100, "2028": 100})
+    # the GPUs are capex (decided with the shell): a total budget of the shell alone buys a lease
+    shell = dataclasses.replace(params, max_capex_usd=100 * 2e6)
+    assert plan_timeline(g, sites, shell, timeline(2)).allocation["ai_cloud_mw"].sum() == 0
+    assert planner.plan(g, sites, shell).allocation["ai_cloud_mw"].sum() == 0
+
+
+def test_a_cloud_held_back_by_its_pool_is_valued_from_its_energization():
+    """A campus (lead 0, shell $2M/MW) whose region has no supply until the second year: its cloud
+    is energized at month 12, its shell paid then, GPUs bought 3 months later and every 5 years,
+    compute revenue from month 15 (the month-by-month cash flows of test_three_paths). A yearly
+    budget of the first GPUs and shells in the second year only lets 60 of the 100 MW be a cloud."""
+    from test_three_paths import cloud_npv_by_hand
+
+    e = planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=20e6)
+    g = ex.triangle(rate_mw=10_000)
+    sites = ex.sites_at(g, [{"site_id": "c", "bus": 2, "poi_mw": 100, "current_use": "development", "region": "R",
+                             "ai_capex_usd_per_mw": 2e6, "ai_lead_months": 0, "min_block_mw": 0}])
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0, check_existing_load=False, economics=e)
+    pools = {"R": np.array([0.0, 100.0, 100.0])}
+    r = plan_timeline(g, sites, params, timeline(3, pools_mw=pools))
+    assert r.timeline["served_ai_cloud_mw"].tolist() == pytest.approx([0, 100, 100])
+    later = float(E.discount(e.discount_rate, 12))
+    # by hand: the project of a shell ready at month 12, its capex paid then (discounted to today)
+    by_hand = 100 * cloud_npv_by_hand(e, 20e6, 2e6 * later, 12)
+    assert r.summary["objective_usd"] == pytest.approx(by_hand, rel=1e-9)
+    gpu = e.ai_cloud_gpu_capex_usd_per_it_mw / e.ai_pue
+    budget = np.array([np.inf, 100 * 2e6 + 60 * gpu, np.inf])
+    capped = plan_timeline(g, sites, params, timeline(3, pools_mw=pools, budget_usd=budget))
+    a = capped.allocation.set_index("site_id").loc["c"]
+    assert a["ai_cloud_mw_2027"] == pytest.approx(60, abs=1e-6) and a["ai_mw_2027"] == pytest.approx(100, abs=1e-6)
+
+
+def test_one_path_per_site_in_a_timeline_as_in_the_single_period():
+    """split_paths false: the single period and a one-year timeline both give each site one path
+    and agree; split, the mixed mine takes two (so the rule has work to do). Over three years
+    each year's state holds at most one path per site."""
+    g = ex.mesh(rate_mw=250)
+    sites = ex.sites_at(g, PATH_SITES)
+    base = {**FIRM, "supply_response": "single", "mip_gap": 0, "check_existing_load": False, "economics": PATH_ECON}
+    split = planner.plan(g, sites, planner.Params(**base))
+    assert (_paths_mw(split).loc["mixed"] > 1e-6).sum() == 2
+    params = planner.Params(**base, split_paths=False)
+    single = planner.plan(g, sites, params)
+    one = plan_timeline(g, sites, params, timeline(1))
+    for r in (single, one):
+        assert ((_paths_mw(r) > 1e-6).sum(axis=1) <= 1).all()
+    assert single.summary["objective_usd"] < split.summary["objective_usd"]
+    _same_plan(one, single)
+    mw = _paths_mw(single)
+    assert all(mw[p].max() > 1.0 for p in mw.columns)
+    three = plan_timeline(g, sites, params, timeline(3))
+    a = three.allocation.set_index("site_id")
+    for y in YEARS[:3]:
+        lease, cloud = a[f"ai_lease_mw_{y}"], a[f"ai_cloud_mw_{y}"]
+        paths = (a[f"mining_mw_{y}"] > 1e-6).astype(int) + (lease > 1e-6) + (cloud > 1e-6)
+        assert (paths <= 1).all(), y
+    # a mine mines until its conversion serves AI: one path a year, not one path for all years
+    assert a.loc["lease", "mining_mw_2026"] > 0 and a.loc["lease", "ai_lease_mw_2028"] > 0
 
 
 def _two_sites(pool: float, **kw):
@@ -150,11 +302,13 @@ def test_yearly_budget_and_demand_ramp():
 def brute_force(grid, sites, params, T: int, pool: float | None):
     """Every pattern of first years of the binaries; for each, an LP (scipy linprog) over all
     years, on pandapower's single-slack PTDF and base flows, with the year values written out here
-    from the module's formulas (economics' annuity and discount)."""
+    from the module's formulas (economics' annuity and discount; a cloud MW: the single period's
+    cloud NPV of a shell energized at the year's month, its capex paid at the decision). The AI MW
+    of a site may be run as its own cloud: a part of them, that never decreases."""
     full, lookup, f0, limit = single_slack_dc(grid)
     s = -np.column_stack([full[:, lookup[b]] for b in sites["bus"]])
     m = len(sites)
-    e = ECON
+    e = params.economics
     mine = sites["current_use"].isin(["bitcoin", "conversion"]).to_numpy()
     cap = sites["poi_mw"].to_numpy(float)
     existing = np.where(mine, sites["operating_mw"].fillna(0).to_numpy(float), 0)
@@ -165,17 +319,21 @@ def brute_force(grid, sites, params, T: int, pool: float | None):
     income = (lease - e.ai_opex_usd_per_kw_month) * 1000 / e.ai_pue * 12
     r = e.discount_rate
     v_ai = np.zeros((m, T + 1))
+    v_cloud = np.zeros((m, T + 1))
     allowed = np.zeros((m, T), bool)
     for i in range(m):
         for t in range(T):
             allowed[i, t] = t == T - 1 or lead[i] <= 12 * t
             en = max(12 * t, lead[i])
             v_ai[i, t] = income[i] * float(E.annuity_factor(r, en, H)) - capex[i] * float(E.discount(r, en - lead[i]))
+            paid = capex[i] * float(E.discount(r, en - lead[i]))
+            v_cloud[i, t] = float(E.ai_cloud_npv_per_mw(e, capex_usd_per_mw=paid, lead_months=en))
+    up = v_cloud - v_ai  # a cloud MW on top of the lease (the last column: 0)
     v_new = np.r_[[float(E.new_mining_npv(e, max(12 * t, e.mining_lead_months))) for t in range(T)], 0.0]
     w = [float(E.existing_mining_value(e, 12 * t, 12 * (t + 1) if t < T - 1 else H)) for t in range(T)]
-    # variables per year: keep, new, ai, draw (m each); year t at offset 4 m t
-    nv = 4 * m * T
-    K, N, A, D = (lambda t, k=k: slice(4 * m * t + k * m, 4 * m * t + (k + 1) * m) for k in range(4))
+    # variables per year: keep, new, ai, draw, cloud (m each); year t at offset 5 m t
+    nv = 5 * m * T
+    K, N, A, D, C = (lambda t, k=k: slice(5 * m * t + k * m, 5 * m * t + (k + 1) * m) for k in range(5))
     c = np.zeros(nv)
     rows, rhs = [], []
 
@@ -190,13 +348,16 @@ def brute_force(grid, sites, params, T: int, pool: float | None):
         c[K(t)] = -np.where(mine, w[t], 0)
         c[N(t)] = -(v_new[t] - v_new[t + 1])
         c[A(t)] = -(v_ai[:, t] - v_ai[:, t + 1])
+        c[C(t)] = -(up[:, t] - up[:, t + 1])
         for i in range(m):
             one = np.zeros(m)
             one[i] = 1
             row([(K(t), one), (N(t), one), (A(t), one)], cap[i])
             row([(K(t), one), (N(t), one), (A(t), one), (D(t), -one)], existing[i])
+            row([(C(t), one), (A(t), -one)], 0.0)  # the cloud is a part of the AI MW
             if t:
                 row([(A(t - 1), one), (A(t), -one)], 0.0)
+                row([(C(t - 1), one), (C(t), -one)], 0.0)
                 row([(K(t), one), (K(t - 1), -one)], 0.0)  # today's mining does not restart
                 row([(N(t - 1), one), (N(t), -one)], 0.0)
         for sign in (1, -1):
@@ -218,7 +379,7 @@ def brute_force(grid, sites, params, T: int, pool: float | None):
             hi = np.where(has_block, cap * z, cap) * allowed[:, t]
             bounds += ([(0, x) for x in np.where(mine, existing, 0)]
                        + [(0, None if (mi and new_ok[t]) else 0) for mi in mine]
-                       + list(zip(lo, hi)) + [(0, None)] * m)
+                       + list(zip(lo, hi)) + [(0, None)] * m + [(0, h) for h in hi])
         else:
             res = linprog(c / 1e6, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
             if res.status == 0:
@@ -239,8 +400,9 @@ site_rows = st.lists(st.fixed_dictionaries({
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=site_rows, years=st.integers(2, 3), pool=st.one_of(st.none(), st.floats(0, 300)))
-def test_timeline_equals_brute_force(rows, years, pool):
+@given(rows=site_rows, years=st.integers(2, 3), pool=st.one_of(st.none(), st.floats(0, 300)),
+       cloud_revenue=st.sampled_from([9.7e6, 11e6, 13e6]))
+def test_timeline_equals_brute_force(rows, years, pool, cloud_revenue):
     g = ex.mesh()
     table = [{"site_id": f"s{i}", "bus": r["bus"], "poi_mw": r["poi_mw"], "region": "R",
               "current_use": "bitcoin" if r["mine"] else "development",
@@ -248,12 +410,13 @@ def test_timeline_equals_brute_force(rows, years, pool):
               "ai_lease_usd_per_kw_month": r["lease"], "ai_capex_usd_per_mw": r["capex"],
               "ai_lead_months": r["lead"], "min_block_mw": r["min_block_mw"]} for i, r in enumerate(rows)]
     sites = ex.sites_at(g, table)
-    params = planner.Params(**FIRM, supply_response="single", mip_gap=0.0, check_existing_load=False)
+    params = planner.Params(**FIRM, supply_response="single", mip_gap=0.0, check_existing_load=False,
+                            economics=planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=cloud_revenue))
     tl = timeline(years, pools_mw={"R": np.full(years, pool)} if pool is not None else {})
     expected = brute_force(g, sites, params, years, pool)
     got = plan_timeline(g, sites, params, tl).summary["objective_usd"]
-    per_mw = max(float(E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=r["lease"], capex_usd_per_mw=0, lead_months=0))
-                 for r in rows)
+    per_mw = max([float(E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=r["lease"], capex_usd_per_mw=0, lead_months=0))
+                  for r in rows] + [float(E.ai_cloud_npv_per_mw(params.economics, capex_usd_per_mw=0, lead_months=0))])
     assert got == pytest.approx(expected, rel=1e-6, abs=max(10.0, 1e-5 * per_mw * years))
 
 
@@ -627,9 +790,10 @@ def test_a_redispatch_timeline_by_hand(value):
     assert red["energy_payments_npv_usd"] == pytest.approx(price * (w[0] * x0 + w[1] * x1), rel=1e-7)
 
 
-def test_a_one_year_redispatch_timeline_is_the_single_period_solve():
+@pytest.mark.parametrize("cloud_revenue", [9.7e6, 20e6])
+def test_a_one_year_redispatch_timeline_is_the_single_period_solve(cloud_revenue):
     """On the mesh (quadratic costs) with off-peak hours and a mine: one year of redispatch = today's
-    redispatch plan."""
+    redispatch plan (at $20M of cloud revenue both sites run a cloud)."""
     import pandapower as pp
 
     g = ex.mesh()
@@ -640,11 +804,13 @@ def test_a_one_year_redispatch_timeline_is_the_single_period_solve():
         {"site_id": "m", "bus": 3, "poi_mw": 80, "operating_mw": 40, "current_use": "bitcoin", "min_block_mw": 30},
         {"site_id": "d", "bus": 5, "poi_mw": 120, "current_use": "development", "min_block_mw": 0,
          "ai_lead_months": 0}])
-    params = planner.Params(supply_response="redispatch", check_existing_load=False, mip_gap=0)
+    params = planner.Params(supply_response="redispatch", check_existing_load=False, mip_gap=0,
+                            economics=planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=cloud_revenue))
     single = planner.plan(g, sites, params)
     one = plan_timeline(g, sites, params, timeline(1))
     assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9, abs=1.0)
-    for col in ("ai_mw", "mining_mw", "value_usd"):
+    assert (single.allocation["ai_cloud_mw"].sum() > 0) == (cloud_revenue > 1e7)
+    for col in ("ai_mw", "ai_lease_mw", "ai_cloud_mw", "mining_mw", "value_usd"):
         assert one.allocation[col].to_numpy() == pytest.approx(single.allocation[col].to_numpy(), abs=1e-4)
     for key in ("generation_cost_usd_per_h", "reference_generation_cost_usd_per_h", "supply_margin_npv_usd"):
         assert one.summary["redispatch"][key] == pytest.approx(single.summary["redispatch"][key], abs=1.0)
