@@ -35,6 +35,11 @@ evaluated a slice of pairs at a time within ``budget_mb``.
 Flexible load (:func:`security_hosting`): a use whose share ``phi`` runs at peak
 is checked at peak (``phi * x`` within the peak limits) and off-peak (base load
 x the off-peak factor, all of ``x``): ``min(h_peak / phi, h_offpeak)``.
+
+Ties: limits whose MW are within :data:`TIE` (1e-9) of each other bind together; the limit named
+(``limiting_branch``, ``limiting_outage``, ``limiting_state``, ``limited_by``) is the first in this
+order: a branch before the generation headroom; N-0 before N-1; peak before off-peak; the smallest
+branch id; then the smallest outage id. The hosting MW is the smallest of them either way.
 """
 
 from __future__ import annotations
@@ -55,6 +60,19 @@ HEADROOM = "generation headroom"
 TOP_ROWS = 3          # N-0 branches per bus whose outage bounds seed the upper bound
 EPS = 1e-9            # slopes below this move no flow (as in limits_from_sensitivity)
 KEEP_TOL = 1e-9       # relative margin of the pruning test (rounding)
+#: limits whose MW are within this share of each other are tied: the limiting element named is then the
+#: first in the documented order (module docstring, "Ties")
+TIE = 1e-9
+_LAST = np.iinfo(np.int64).max
+
+
+def tied_first(room: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Per column of ``room`` (rows x columns, MW), the row of the smallest ``key`` among the rows
+    whose room is within :data:`TIE` of the column's smallest (-1 where no row limits: all inf)."""
+    best = room.min(axis=0, initial=np.inf)
+    tied = room <= best * (1 + TIE) + 1e-12
+    row = np.where(tied, np.asarray(key)[:, None], _LAST).argmin(axis=0)
+    return np.where(np.isfinite(best), row, -1)
 
 
 def _room(post0, limit, slope, eps: float = EPS) -> np.ndarray:
@@ -65,15 +83,15 @@ def _room(post0, limit, slope, eps: float = EPS) -> np.ndarray:
 
 
 def limits_from_sensitivity(base_mw: np.ndarray, limit_mw: np.ndarray, s: np.ndarray,
-                            eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
+                            eps: float = EPS, key: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Hosting MW of each column of ``s`` (rows x buses) and the row that limits it
-    (-1 where no row does: the column moves no monitored flow)."""
+    (-1 where no row does: the column moves no monitored flow). Rows within :data:`TIE` of the
+    smallest room are tied: the one of smallest ``key`` (default: the first row) is named."""
     if s.shape[0] == 0:
         return np.full(s.shape[1], np.inf), np.full(s.shape[1], -1)
     room = _room(base_mw[:, None], limit_mw[:, None], s, eps)
-    row = np.argmin(room, axis=0)
-    best = room[row, np.arange(room.shape[1])]
-    row = np.where(np.isfinite(best), row, -1)
+    best = room.min(axis=0)
+    row = tied_first(room, np.arange(s.shape[0]) if key is None else key)
     return best, row
 
 
@@ -113,10 +131,12 @@ class _N0State:
         return out
 
 
-def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list, pos: np.ndarray):
+def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list, pos: np.ndarray,
+                key: np.ndarray):
     """N-0 hosting (MW) of the buses at model positions ``pos`` (one island, whose monitored
     branches are ``rows``: indices into the monitored list) in each state (:class:`_N0State` of
-    those rows), and the limiting row (index into ``rows``, -1: none).
+    those rows), and the limiting row (index into ``rows``, -1: none; of tied rows, the one of
+    smallest ``key``: the rank of its branch id).
 
     The room of branch l is ``(L - f0) / s`` (``s > 0``) or ``(L + f0) / -s`` (``s < 0``), with
     ``s = -PTDF`` the flow per MW of new load. Its inverse, ``max(s / (L - f0), -s / (L + f0))``,
@@ -143,23 +163,28 @@ def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list
         np.maximum(p, y * st.idn[:, None], out=p)
         r = np.argmax(p, axis=0)
         v = p[r, cols]
+        # the rows tied with the largest inverse room: the one of smallest key is named
+        named = np.where(p >= v[None, :] * (1 - TIE), key[:, None], _LAST).argmin(axis=0)
         del p
         slope = -y[r, cols]
         h = np.where(v > 0, _room(st.f0[r], st.limit[r], slope), np.inf)
-        best = np.where(v > 0, r, -1)
+        best = np.where(v > 0, named, -1)
         slow = np.flatnonzero((v > 0) & (np.abs(slope) <= EPS))
         if len(slow):
             s = -y[:, slow]
             if st.dfax > 0:   # the same DFAX cut-off as the special rows below
                 s[st.over[:, None] & (np.abs(s) < st.dfax)] = 0.0
-            h[slow], best[slow] = limits_from_sensitivity(st.f0, st.limit, s)
+            h[slow], best[slow] = limits_from_sensitivity(st.f0, st.limit, s, key=key)
         if len(st.special):
             s = -y[st.special]
             if st.dfax > 0:   # a branch already over: a load worsens it only from the DFAX cut-off
                 s[st.over[st.special][:, None] & (np.abs(s) < st.dfax)] = 0.0
-            hs, rs = limits_from_sensitivity(st.f0[st.special], st.limit[st.special], s)
-            take = hs < h
-            h[take], best[take] = hs[take], st.special[rs[take]]
+            hs, rs = limits_from_sensitivity(st.f0[st.special], st.limit[st.special], s, key=key[st.special])
+            special = st.special[np.maximum(rs, 0)]
+            tie = np.abs(hs - h) <= TIE * np.minimum(hs, h)
+            take = (hs < h) & ~tie
+            take |= tie & (rs >= 0) & ((best < 0) | (key[special] < key[np.maximum(best, 0)]))
+            h, best = np.where(take, np.minimum(hs, h), h), np.where(take, special, best)
         out.append((h, best))
     return out
 
@@ -183,6 +208,7 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     wf_all = None if model.slack == "single" else model.weight_flows[mon]
     bus_group = model.island[pos] if groups is None else np.asarray(groups, dtype=np.int64)
     group_island = (np.arange(len(model.refs)) if groups is None else model.groups["island"].to_numpy(np.int64))
+    rank = branch_rank(model)[mon]
     tasks = []
     for grp in np.unique(bus_group):
         members = np.flatnonzero(bus_group == grp)
@@ -193,13 +219,20 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     out = [(np.empty(len(ids)), np.full(len(ids), -1, dtype=np.int64)) for _ in models]
     logger.info(f"{label}: {len(ids):,} buses, {len(mon):,} monitored branches, {len(models)} load state(s), "
                 f"{len(tasks):,} chunks on {sens.workers()} thread(s)")
-    results = sens.chunk_map(lambda t: _n0_columns(ctx, t[0], t[1], t[2], pos[t[3]]), tasks, label, len(ids),
+    results = sens.chunk_map(lambda t: _n0_columns(ctx, t[0], t[1], t[2], pos[t[3]], rank[t[0]]), tasks, label, len(ids),
                              progress=progress, sizes=[len(t[3]) for t in tasks])
     for (rows, _, _, members), res in zip(tasks, results):
         for (h, r), (h_all, r_all) in zip(res, out):
             h_all[members] = h
             r_all[members] = np.where(r >= 0, mon[rows[np.maximum(r, 0)]], -1) if len(rows) else -1
     return out
+
+
+def branch_rank(model: sens.DCModel) -> np.ndarray:
+    """The rank of each branch of ``model`` by branch id (the order that names a tied limit)."""
+    rank = np.empty(model.n_branch, dtype=np.int64)
+    rank[np.argsort(model.branch_ids, kind="stable")] = np.arange(model.n_branch)
+    return rank
 
 
 def _group_headroom(model: sens.DCModel) -> np.ndarray:
@@ -261,8 +294,10 @@ class _PairBounds:
     without new load (``|post0| > E``) is limited to ``|post0|`` with the DFAX cut-off."""
 
     def __init__(self, s: np.ndarray, base: np.ndarray, emergency: np.ndarray, dfax: float, cap: np.ndarray,
-                 block_bytes: float):
+                 block_bytes: float, rank: np.ndarray | None = None):
         self.s, self.base, self.emergency, self.dfax = s, base, emergency, dfax
+        #: rank of each monitored branch by id: a tied pair is named by the smallest (branch, outage)
+        self.rank = np.arange(len(base), dtype=np.int64) if rank is None else np.asarray(rank, dtype=np.int64)
         self.best = cap.astype(float).copy()
         self.l = np.full(len(cap), -1, dtype=np.int64)
         self.k = np.full(len(cap), -1, dtype=np.int64)
@@ -275,15 +310,27 @@ class _PairBounds:
         pre = np.abs(post0) > self.emergency[l] * (1 + 1e-9)
         return post0, pre, np.where(pre, np.abs(post0), self.emergency[l])
 
+    def _key(self, l, k):
+        """The order of pairs (smallest branch id, then outage id); the cap (l = -1) comes first."""
+        n = len(self.rank) + 1
+        return np.where(l >= 0, self.rank[np.maximum(l, 0)] * n + self.rank[np.maximum(k, 0)], -1)
+
     def _update(self, room, l, k):
         """Keep each bus's smallest bound. room: pairs x buses; l, k: per pair (1-d) or per pair
-        and bus (2-d)."""
-        j = np.argmin(room, axis=0)
-        h = room[j, np.arange(room.shape[1])]
-        better = h < self.best
-        self.best[better] = h[better]
-        self.l[better] = l[j[better]] if l.ndim == 1 else l[j[better], np.flatnonzero(better)]
-        self.k[better] = k[j[better]] if k.ndim == 1 else k[j[better], np.flatnonzero(better)]
+        and bus (2-d). Bounds within :data:`TIE` of each other are tied: the pair first in the order
+        of :meth:`_key` is named (the cap, N-0, before any pair)."""
+        cols = np.arange(room.shape[1])
+        key = self._key(l, k)
+        key = key[:, None] if key.ndim == 1 else key
+        h = room.min(axis=0, initial=np.inf)
+        j = np.where(room <= h * (1 + TIE) + 1e-12, key, _LAST).argmin(axis=0)
+        lj = l[j] if l.ndim == 1 else l[j, cols]
+        kj = k[j] if k.ndim == 1 else k[j, cols]
+        tie = np.abs(h - self.best) <= TIE * np.minimum(h, self.best)
+        better = ((h < self.best) & ~tie) | (tie & (self._key(lj, kj) < self._key(self.l, self.k)))
+        self.best[better] = np.minimum(h, self.best)[better]
+        self.l[better] = lj[better]
+        self.k[better] = kj[better]
 
     def pairs(self, l, k, lo):
         """Evaluate pairs (1-d arrays) for every bus of the group."""
@@ -430,6 +477,7 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
     hosting = np.empty(len(ids))
     branch = np.full(len(ids), -1, dtype=np.int64)
     outage = np.full(len(ids), -1, dtype=np.int64)
+    rank = branch_rank(model)[mon]
     thr = emergency * (1 - KEEP_TOL) - KEEP_TOL
     chunk_rowmax = None
     n_groups = -(-len(ids) // group)
@@ -438,7 +486,7 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
         sel = order[start:start + group]
         s = s_all[:, sel] if keep_s else -sens.ptdf(model, ids[sel], rows=mon,
                                                     groups=None if groups is None else groups[sel])
-        pb = _PairBounds(s, base, emergency, dfax, cap[sel], budget_mb * 2**20 / 2)
+        pb = _PairBounds(s, base, emergency, dfax, cap[sel], budget_mb * 2**20 / 2, rank=rank)
         rows = top[sel].T                                            # TOP_ROWS x group
         rows = rows[(rows >= 0).all(axis=1)]
         if cont.cache is None:   # sparse LODF: exact rows of the most constraining branches, then the candidates
@@ -496,6 +544,10 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
         slack = model.slack if model is not None and model.slack in sens.SLACKS else "headroom"
     if slack not in SUPPLY_RESPONSES:
         raise InputError("unknown supply response", field="supply", value=slack, expected=" or ".join(SUPPLY_RESPONSES))
+    for name, value, lo, hi in (("firm_share", firm_share, 0.0, 1.0), ("offpeak_load_factor", offpeak_load_factor, 0.0, 1.0),
+                                ("emergency_rating_factor", emergency_rating_factor, 1.0, 10.0), ("dfax", dfax, 0.0, 1.0)):
+        if value is not None and not (np.isfinite(value) and lo <= value <= hi):
+            raise InputError("out of range", field=name, value=value, expected=f"a number from {lo:g} to {hi:g}")
     if model is None:
         t = time.perf_counter()
         model = sens.dc_model(grid, slack if slack in sens.SLACKS else "headroom")
@@ -554,7 +606,7 @@ def _security_frame(grid, model, ids, security, use, emergency_rating_factor, fi
             outage = np.full(len(h), -1, dtype=np.int64)
             state = np.full(len(h), "", dtype=object)
             limited_by = np.full(len(h), "none", dtype=object)
-        better = scaled < best
+        better = scaled < best * (1 - TIE)  # a tie keeps the earlier state (peak before off-peak)
         best[better] = scaled[better]
         branch[better] = h["limiting_branch"].fillna(-1).to_numpy(np.int64)[better]
         state[better] = name
@@ -568,7 +620,7 @@ def _security_frame(grid, model, ids, security, use, emergency_rating_factor, fi
             h1, br, out = n1_hosting(m, ids, emergency_rating_factor, dfax=_dfax(dfax), cap_mw=best * phi, cont=cont,
                                      progress=progress, label=f" ({name})", groups=groups)
             scaled = h1 / phi
-            better = (scaled < best) & (out >= 0)
+            better = (scaled < best * (1 - TIE)) & (out >= 0)  # a tie keeps N-0 and the earlier state
             best[better] = scaled[better]
             branch[better] = m.branch_ids[br[better]]
             outage[better] = m.branch_ids[out[better]]

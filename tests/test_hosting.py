@@ -243,7 +243,9 @@ def test_n0_pass_equals_full_ptdf_columns(texas, slack):
     m = sens.dc_model(texas, slack)
     mon = np.flatnonzero(m.monitored)
     frame = hosting_capacity(texas, m)
-    h, r = limits_from_sensitivity(m.flow_mw[mon], m.limit_mw[mon], -sens.ptdf(m, m.bus_ids, rows=mon))
+    # the reference names a tied limit by the documented rule too: the smallest branch id
+    h, r = limits_from_sensitivity(m.flow_mw[mon], m.limit_mw[mon], -sens.ptdf(m, m.bus_ids, rows=mon),
+                                   key=m.branch_ids[mon])
     if slack != "single":
         h = np.minimum(h, m.headroom_mw().to_numpy()[m.island])
     np.testing.assert_allclose(frame["hosting_mw"], h, rtol=1e-9)
@@ -251,3 +253,29 @@ def test_n0_pass_equals_full_ptdf_columns(texas, slack):
     by_branch = frame["limited_by"].to_numpy() == "branch"
     np.testing.assert_array_equal(branch[by_branch], m.branch_ids[mon[r[by_branch]]])
     assert np.isinf(frame["hosting_mw"]).sum() == (1 if slack == "single" else 0)  # the reference bus moves nothing
+
+
+@pytest.mark.parametrize(("field", "value"), [("firm_share", float("nan")), ("offpeak_load_factor", float("inf")),
+                                              ("emergency_rating_factor", 0.5), ("dfax", -0.1)])
+def test_hosting_refuses_numbers_out_of_range_before_any_work(field, value):
+    """From Python as on the command line: a NaN, an infinity or a value outside the setting's bounds
+    is an InputError naming the field (it used to end in an IndexError deep in the N-0 pass)."""
+    from planner.errors import InputError
+
+    g = ex.triangle()
+    with pytest.raises(InputError, match=field):
+        security_hosting(g, use="mining", **{field: value})
+
+
+def test_a_tied_limit_is_named_by_the_smallest_branch_id_in_any_row_order():
+    """Two rows bind at exactly the same MW (the Texas case of buses 101460 / 101465): the limit
+    named is the branch of smaller id, whatever order the rows come in; the MW is the same."""
+    ids = np.array([101465, 101460, 101470])
+    base = np.array([10.0, 40.0, 0.0])
+    limit = np.array([100.0, 130.0, 100.0])
+    s = np.array([[0.9, 0.3], [0.9, 0.2], [0.1, 0.1]])  # column 0: rows 0 and 1 both reach their limit at 100 MW
+    for order in ([0, 1, 2], [1, 0, 2], [2, 1, 0]):
+        o = np.array(order)
+        mw, row = limits_from_sensitivity(base[o], limit[o], s[o], key=ids[o])
+        assert mw[0] == pytest.approx(100.0) and ids[o][row[0]] == 101460
+        assert mw[1] == pytest.approx(300.0) and ids[o][row[1]] == 101465  # not tied: 300 MW before 450
