@@ -17,11 +17,31 @@ from rich.console import Console
 from rich.table import Table
 
 from planner import interrupt
-from planner.errors import SUPPLY_RESPONSES, InputError, PlannerError
+from planner.clitypes import FINITE_FLOAT, FiniteFloat
+from planner.errors import SUPPLY_RESPONSES, InputError, PlannerError, held_warnings
 
 console = Console(stderr=True)
-# piped output gets a wide console so tables are not wrapped at 80 columns
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+class _Stdout:
+    """The answer's stream: rich on a terminal; elsewhere (a pipe, a file, a test) plain text 160
+    columns wide, so tables are not wrapped at 80, with no colour and no trailing spaces (rich pads
+    table cells to the table's width)."""
+
+    def print(self, *objects, **kwargs) -> None:
+        if sys.stdout.isatty():
+            Console(highlight=False).print(*objects, **kwargs)
+            return
+        import io
+
+        buffer = io.StringIO()
+        Console(file=buffer, highlight=False, width=160, color_system=None, force_terminal=False,
+                soft_wrap=False).print(*objects, **kwargs)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
+        sys.stdout.flush()
+
+
+out = _Stdout()
 
 
 @contextmanager
@@ -175,13 +195,14 @@ def sites() -> None:
 @click.argument("sites_file", metavar="SITES", required=False)
 @click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
-              help="Write mapped_sites.csv and mapped_sites.geojson here.")
-@click.option("--min-kv", type=float, cls=_Setting, setting="sites.min_kv")
-@click.option("--max-km", type=float, cls=_Setting, setting="sites.max_km")
+              help="Write mapped_sites.csv and mapped_sites.geojson into this new directory.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--min-kv", type=FINITE_FLOAT, cls=_Setting, setting="sites.min_kv")
+@click.option("--max-km", type=FINITE_FLOAT, cls=_Setting, setting="sites.max_km")
 @click.option("--kv-by-mw", default=None,
               help="Higher voltage for large sites, as MW:kV pairs, e.g. 300:230,1000:345.")
 @click.pass_context
-def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_dir: Path | None,
+def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_dir: Path | None, force: bool,
                 min_kv: float, max_km: float, kv_by_mw: str | None) -> None:
     """Validate SITES (GeoJSON, GeoPackage, Shapefile or CSV with lat/lon; default: the shipped
     sites) and map each site to a bus of the grid."""
@@ -189,31 +210,42 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
     from planner.sites import map_sites, parse_kv_by_mw, read_sites
 
     rules = parse_kv_by_mw(kv_by_mw)
-    table_in = read_sites(sites_file or datasets.default_sites())
-    grid = _load_grid(ctx, grid_name)
-    mapped = map_sites(table_in, grid, min_kv=min_kv, max_km=max_km, kv_by_mw=rules)
-    table = Table("site", "name", "bus", "kV", "distance_km", "status", box=None)
-    for row in mapped.itertuples():
-        table.add_row(
-            row.site_id, str(getattr(row, "name", "")),
-            "" if row.status != "mapped" else str(row.bus),
-            "" if row.status != "mapped" else f"{row.bus_kv:g}",
-            "" if row.distance_km != row.distance_km else f"{row.distance_km:.1f}",
-            row.status + (f": {row.reason}" if row.reason else ""),
-        )
-    out.print(table)
-    counts = mapped["status"].value_counts()
-    out.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" (grid {grid.name})")
-    if out_dir is not None:
-        for path in io.write_mapped_sites(mapped, out_dir):
-            out.print(f"wrote {path}")
+    # claim --out before the work, as planner solve does: an --out that exists (without --force),
+    # cannot be written or is being written by another run fails now
+    claim = io.claim_run(out_dir, force) if out_dir is not None else None
+    try:
+        table_in = read_sites(sites_file or datasets.default_sites())
+        grid = _load_grid(ctx, grid_name)
+        mapped = map_sites(table_in, grid, min_kv=min_kv, max_km=max_km, kv_by_mw=rules)
+        table = Table("site", "name", "bus", "kV", "distance_km", "status", box=None)
+        for row in mapped.itertuples():
+            table.add_row(
+                row.site_id, str(getattr(row, "name", "")),
+                "" if row.status != "mapped" else str(row.bus),
+                "" if row.status != "mapped" else f"{row.bus_kv:g}",
+                "" if row.distance_km != row.distance_km else f"{row.distance_km:.1f}",
+                row.status + (f": {row.reason}" if row.reason else ""),
+            )
+        out.print(table)
+        counts = mapped["status"].value_counts()
+        out.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" (grid {grid.name})")
+        if claim is not None:
+            # written into a temporary directory, renamed to --out when complete: a failure leaves nothing
+            with io.run_directory(out_dir, force, claim=claim) as tmp:
+                paths = io.write_mapped_sites(mapped, tmp)
+            for path in paths:
+                out.print(f"wrote {out_dir / path.name}")
+    finally:
+        if claim is not None:
+            io.release_run(claim)
 
 
 @cli.command("hosting")
 @click.option("--grid", "grid_name", required=True, help="Grid name or file (see 'planner grids list').")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
-              help="Write buses.csv, buses.geojson (one row / point per bus), hosting.png and hosting.html here "
-                   "(with --supply redispatch also hosting_ratio.png).")
+              help="Write buses.csv, buses.geojson (one row / point per bus), hosting.png and "
+                   "hosting.html into this new directory (with --supply redispatch also hosting_ratio.png).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--supply", "--slack", "supply", type=click.Choice(SUPPLY_RESPONSES), default="headroom",
               show_default=True,
               help="Who supplies the new load, as in planner solve: generators by headroom, by Pmax, the slack bus, "
@@ -226,16 +258,16 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
               help="N-1: also after any outage of a monitored branch that does not island the grid.")
 @click.option("--use", type=click.Choice(["ai", "mining"]), default="ai", show_default=True,
               help="ai: firm load; mining: flexible load (only --firm-share of it at peak, all of it off-peak).")
-@click.option("--firm-share", type=click.FloatRange(0, 1), default=None,
+@click.option("--firm-share", type=FiniteFloat(0, 1), default=None,
               help="Share of the load running at peak [default: 1 for ai, 0.1 for mining].")
-@click.option("--emergency-rating-factor", type=float, cls=_Setting, setting="emergency_rating_factor")
-@click.option("--offpeak-load-factor", type=float, cls=_Setting, setting="offpeak_load_factor",
+@click.option("--emergency-rating-factor", type=FINITE_FLOAT, cls=_Setting, setting="emergency_rating_factor")
+@click.option("--offpeak-load-factor", type=FINITE_FLOAT, cls=_Setting, setting="offpeak_load_factor",
               help="Off-peak base load as a share of the case's load (flexible use only).")
-@click.option("--overload-dfax", type=float, cls=_Setting, setting="overload_dfax")
+@click.option("--overload-dfax", type=FINITE_FLOAT, cls=_Setting, setting="overload_dfax")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time (same as planner -v hosting).")
 @click.pass_context
-def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply: str, regions_from: str | None,
-                n_1: bool, use: str,
+def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force: bool, supply: str,
+                regions_from: str | None, n_1: bool, use: str,
                 firm_share: float | None, emergency_rating_factor: float, offpeak_load_factor: float,
                 overload_dfax: float, verbose: bool) -> None:
     """Hosting capacity of every bus: the largest new load the bus alone can take before a
@@ -263,51 +295,60 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, supply
         regions = load_scenario(regions_from).supply.regions
         if not regions:
             raise click.UsageError(f"scenario {regions_from} defines no supply.regions")
-    grid = _load_grid(ctx, grid_name)
-    log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
-    slack = supply if supply in ("headroom", "pmax", "single") else "headroom"
-    with progress(ctx, "Building the DC model…"):
-        model = dc_model(grid, slack)
-    log(f"DC model built: {model.n_bus:,} energized buses, {int(model.monitored.sum()):,} monitored branches "
-        f"(supply: {supply})")
-    quiet = ctx.find_root().obj.get("quiet", False)
-    kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
-          "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor,
-          "dfax": overload_dfax, "slack": supply, "regions": regions}
-    if quiet or verbose or not console.is_terminal:
-        frame = security_hosting(grid, model, **kw)
-    else:
-        from rich.progress import Progress
+    # claim --out before the work, as planner solve does: an --out that exists (without --force),
+    # cannot be written or is being written by another run fails now
+    claim = io.claim_run(out_dir, force) if out_dir is not None else None
+    try:
+        grid = _load_grid(ctx, grid_name)
+        log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
+        slack = supply if supply in ("headroom", "pmax", "single") else "headroom"
+        with progress(ctx, "Building the DC model…"):
+            model = dc_model(grid, slack)
+        log(f"DC model built: {model.n_bus:,} energized buses, {int(model.monitored.sum()):,} monitored "
+            f"branches (supply: {supply})")
+        quiet = ctx.find_root().obj.get("quiet", False)
+        kw = {"security": "n-1" if n_1 else "n-0", "use": use, "firm_share": firm_share,
+              "emergency_rating_factor": emergency_rating_factor, "offpeak_load_factor": offpeak_load_factor,
+              "dfax": overload_dfax, "slack": supply, "regions": regions}
+        if quiet or verbose or not console.is_terminal:
+            frame = security_hosting(grid, model, **kw)
+        else:
+            from rich.progress import Progress
 
-        with Progress(console=console, transient=True) as bar:   # columns: bar, share done, time left
-            task = bar.add_task("Hosting capacity" + (" (N-1)" if n_1 else "")
-                                + (" with redispatch" if supply == "redispatch" else ""), total=1.0)
-            frame = security_hosting(grid, model, progress=lambda done, total: bar.update(
-                task, completed=done / max(total, 1)), **kw)
-    finite = frame[np.isfinite(frame["hosting_mw"])]
-    out.print(hosting_table(finite))
-    limits = pd.Series(frame["limited_by"]).value_counts()
-    out.print(f"{len(frame):,} buses of grid {grid.name} ({kw['security'].upper()}, {use}, supply: {supply}); "
-              "limited by " + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
-    if supply == "redispatch":
-        ratio = frame["redispatch_ratio"].to_numpy(float)
-        ok = np.isfinite(ratio)
-        both = frame[ok]
-        out.print(f"redispatch hosts {both['hosting_mw'].sum() / max(both['fixed_hosting_mw'].sum(), 1e-9):.2f}x "
-                  f"the fixed-participation MW in all; per bus {np.min(ratio[ok]):.2f}x to {np.max(ratio[ok]):.2f}x, "
-                  f"median {np.median(ratio[ok]):.2f}x; median redispatch needed "
-                  f"{np.nanmedian(frame['redispatch_mw']):,.0f} MW at the hosting MW, "
-                  f"{np.nanmedian(frame['redispatch_95_mw']):,.0f} MW at 95 % of it" if ok.any() else
-                  "no bus can host anything with a fixed participation")
-    if out_dir is not None:
-        from planner.plot import hosting_map
+            with Progress(console=console, transient=True) as bar:   # columns: bar, share done, time left
+                task = bar.add_task("Hosting capacity" + (" (N-1)" if n_1 else "")
+                                    + (" with redispatch" if supply == "redispatch" else ""), total=1.0)
+                frame = security_hosting(grid, model, progress=lambda done, total: bar.update(
+                    task, completed=done / max(total, 1)), **kw)
+        finite = frame[np.isfinite(frame["hosting_mw"])]
+        out.print(hosting_table(finite))
+        limits = pd.Series(frame["limited_by"]).value_counts()
+        out.print(f"{len(frame):,} buses of grid {grid.name} ({kw['security'].upper()}, {use}, "
+                  f"supply: {supply}); limited by " + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
+        if supply == "redispatch":
+            ratio = frame["redispatch_ratio"].to_numpy(float)
+            ok = np.isfinite(ratio)
+            both = frame[ok]
+            total = both["hosting_mw"].sum() / max(both["fixed_hosting_mw"].sum(), 1e-9)
+            out.print(f"redispatch hosts {total:.2f}x the fixed-participation MW in all; "
+                      f"per bus {np.min(ratio[ok]):.2f}x to {np.max(ratio[ok]):.2f}x, "
+                      f"median {np.median(ratio[ok]):.2f}x; median redispatch needed "
+                      f"{np.nanmedian(frame['redispatch_mw']):,.0f} MW at the hosting MW, "
+                      f"{np.nanmedian(frame['redispatch_95_mw']):,.0f} MW at 95 % of it" if ok.any() else
+                      "no bus can host anything with a fixed participation")
+        if claim is not None:
+            from planner.plot import hosting_map
 
-        log(f"writing {out_dir}")
-        with progress(ctx, "Writing…"):
-            paths = io.write_hosting(frame, hosting_map(grid, frame), out_dir, grid=grid)
-        log(f"wrote {', '.join(p.name for p in paths)}")
-        for path in paths:
-            out.print(f"wrote {path}")
+            log(f"writing {out_dir}")
+            # written into a temporary directory, renamed to --out when complete: a failure leaves nothing
+            with progress(ctx, "Writing…"), io.run_directory(out_dir, force, claim=claim) as tmp:
+                paths = io.write_hosting(frame, hosting_map(grid, frame), tmp, grid=grid)
+            log(f"wrote {', '.join(p.name for p in paths)}")
+            for path in paths:
+                out.print(f"wrote {out_dir / path.name}")
+    finally:
+        if claim is not None:
+            io.release_run(claim)
 
 
 def hosting_table(frame) -> Table:
@@ -452,12 +493,14 @@ def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):
 
 
 def _security_line(s: dict) -> str:
+    binding = sum(s["network"].get("binding_rows", {}).values())
+    rows = f"{binding:,} network row{'s' if binding != 1 else ''} priced"
     if s.get("security") != "n-1":
-        return f"N-0 ({s['lazy_rows_added']:,} lazy rows)"
+        return f"N-0 ({rows})"
     n1 = s["n_1"]
     pre = sum(v["count"] for v in n1["preexisting_overloads"].values())
     return (f"N-1: {n1['contingencies_checked']:,} outages ({n1['radial_branches_not_outaged']:,} radial listed), "
-            f"{s['lazy_rows_added']:,} lazy rows, {pre} pairs over without new load")
+            f"{rows}, {pre} pairs over without new load")
 
 
 def _ac_line(ac: dict) -> str:
@@ -475,6 +518,58 @@ def _ac_line(ac: dict) -> str:
     if rounds > 0:
         line += f"; {rounds} tightening round(s)"
     return line
+
+
+def _ac_warnings(ac: dict) -> list[str]:
+    """WARNING lines for what the AC check blames on the new load (not the branches over their
+    rating without it): branches the new load puts over their rating, with the remedy
+    (``--ac-tighten``, or what is left after it), and an AC power flow that converges with part
+    of the new load only."""
+    if not ac.get("run") or "max_loading_percent" not in ac:
+        return []
+    share = ac.get("share_of_new_load", 1.0)
+    n = int(ac.get("caused_by_new_load") or 0)
+    lines = []
+    if n:
+        worst = (ac.get("over_rating") or [{}])[0]
+        detail = "; ".join(([f"worst: branch {worst['branch_id']} at {worst['loading_percent']:.0f} %"]
+                            if "branch_id" in worst else [])
+                           + ([f"AC converges with {share:.0%} of the new load only"] if share < 1.0 else []))
+        over = f"{n} branch{'es' if n != 1 else ''} over {'their' if n != 1 else 'its'} rating" + (
+            f" ({detail})" if detail else "")
+        rounds = len(ac.get("tighten_rounds", [])) - 1
+        if rounds < 0:
+            lines.append(f"WARNING: AC check: the new load puts {over}: rerun with --ac-tighten to derate them in "
+                         "the DC model and solve again")
+        else:
+            stuck = ac.get("not_removable_by_dc_derating") or []
+            left = (f"{len(stuck)} of them cannot be removed by derating DC limits "
+                    "(ac_check.not_removable_by_dc_derating in summary.json)" if stuck else
+                    "more rounds may remove them (--set ac.max_rounds=...)")
+            lines.append(f"WARNING: AC check: after {rounds} --ac-tighten round{'s' if rounds != 1 else ''} the new "
+                         f"load still puts {over}: {left}")
+    elif share < 1.0 and ac.get("base_case_converged", True):
+        lines.append(f"WARNING: AC check: the AC power flow converges with {share:.0%} of the new load only (it "
+                     "does without the new load): voltage collapse or a transfer the AC network cannot carry; "
+                     "--ac-tighten derates overloaded branches only and cannot fix this")
+    return lines
+
+
+def _unmet_line(result) -> str:
+    """AI demand unmet (summary.json's unmet_ai_mw) and, when it differs, how the AI MW requested
+    at a site and not served there (the map's red circles, the same numbers) becomes it."""
+    from planner.plot import unmet_parts
+
+    p = unmet_parts(result)
+    line = f"{p['unmet_mw']:,.0f} MW"
+    if abs(p["not_served_at_site_mw"] - p["unmet_mw"]) < 0.5:
+        return line
+    parts = [f"requested at a site, not served there: {p['not_served_at_site_mw']:,.0f} MW, the map's circles"]
+    if p["served_elsewhere_mw"] >= 0.5:
+        parts.append(f"{p['served_elsewhere_mw']:,.0f} MW of it served at sites without a request")
+    if p["requested_without_site_mw"] >= 0.5:
+        parts.append(f"plus {p['requested_without_site_mw']:,.0f} MW requested at no site on the map")
+    return line + " (" + "; ".join(parts) + ")"
 
 
 def _case_name(state: str) -> str:
@@ -503,7 +598,7 @@ def _print_solve(result, out_dir: Path, paths) -> None:
         ("NPV of the allocation", f"${s['objective_usd'] / 1e9:,.2f} B" + (f" (gap {gap:.2%})" if gap else "")),
         ("AI requested", requested),
         ("AI served", f"{s['served_ai_mw']:,.0f} MW"),
-        ("AI unmet", f"{s['unmet_ai_mw']:,.0f} MW"),
+        ("AI demand unmet", _unmet_line(result)),
         ("mining served", f"{s['served_mining_mw']:,.0f} MW"),
         ("mines converted to AI", f"{s['converted_sites']} ({s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI)"
          if "conversions" in s else str(s["converted_sites"])),
@@ -519,6 +614,8 @@ def _print_solve(result, out_dir: Path, paths) -> None:
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
+    for line in _ac_warnings(s.get("ac_check") or {}):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     if s.get("regions"):
         reg = Table("region", "pool_mw", "requested_mw", "served_ai_mw", "at_miner_sites_mw", "unmet_mw",
                     "mining_mw", box=None)
@@ -584,16 +681,17 @@ def _not_modelled_line(sites: dict) -> str:
 
 
 def _print_unmet(alloc, most: int = 5) -> None:
-    """The requests with the most MW unserved, and what limits each."""
+    """The requests with the most MW not served at their site (as the map's circles; AI served at
+    sites without a request counts against the demand of its region), and what limits each."""
     if "requested_mw" not in alloc:
         return
     unmet = alloc["requested_mw"].fillna(0).to_numpy(float) - alloc["ai_mw"].fillna(0).to_numpy(float)
     rows = alloc.assign(unmet_mw=unmet)[unmet > 0.5].sort_values("unmet_mw", ascending=False)
     if not len(rows):
         return
-    table = Table("request", "site", "requested_mw", "served_mw", "unmet_mw", "limited_by", box=None,
-                  title=f"largest unmet requests ({min(most, len(rows))} of {len(rows)}; all in allocation.csv)",
-                  title_justify="left")
+    table = Table("request", "site", "requested_mw", "served_there_mw", "not_served_there_mw", "limited_by", box=None,
+                  title=f"largest AI requests not served at their site ({min(most, len(rows))} of {len(rows)}; all "
+                        "in allocation.csv)", title_justify="left")
     for r in rows.head(most).itertuples():
         why = r.limited_by + (f": {r.limiting_element}" if isinstance(r.limiting_element, str) and r.limiting_element
                               else "")
@@ -673,7 +771,7 @@ def sweep_cmd(ctx: click.Context, scenario_file: str, vary: tuple[str, ...], sam
 @click.argument("scenario_file", metavar="[SCENARIO]", required=False, default="texas")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario field, e.g. --set economics.ai_lease_usd_per_kw_month=170 (repeatable).")
-@click.option("--mw", type=click.FloatRange(0, 1e6, min_open=True), default=100.0, show_default=True,
+@click.option("--mw", type=FiniteFloat(0, 1e6, lo_open=True), default=100.0, show_default=True,
               help="Size of the mine converted, MW of grid connection.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def economics_cmd(scenario_file: str, sets: tuple[str, ...], mw: float, as_json: bool) -> None:
@@ -821,8 +919,9 @@ def main() -> None:
     (Ctrl-C, exit 130), ``error: ...`` (exit 2 for bad input or usage, 1 for infeasible or failed)."""
     try:
         try:
-            cli.main(standalone_mode=False)
-            interrupt.check()  # Ctrl-C pressed but swallowed by a library: still "aborted"
+            with held_warnings():  # printed when the command ends (dropped on bad input: one line)
+                cli.main(standalone_mode=False)
+                interrupt.check()  # Ctrl-C pressed but swallowed by a library: still "aborted"
         finally:
             _end_verbose_logging()
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -63,18 +63,38 @@ def _read_all_sites(sc: Scenario) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
                          value=sites["site_id"][dup].iloc[0], expected="unique ids across sites.files")
     s = sc.sites
     keep = np.ones(len(sites), bool)
-    for column, wanted in (("interconnect", s.interconnects), ("state", s.states), ("country", s.countries),
-                           ("current_use", s.uses)):
+    # each filter alone: what it removes, and whether the site files have its column at all
+    removed: list[tuple[str, list[str], int, str]] = []
+    for name, column, wanted in (("interconnects", "interconnect", s.interconnects), ("states", "state", s.states),
+                                 ("countries", "country", s.countries), ("uses", "current_use", s.uses)):
         if wanted:
             have = sites[column].fillna("").astype(str) if column in sites else pd.Series("", index=sites.index)
-            keep &= have.str.upper().isin([w.upper() for w in wanted]).to_numpy()
+            ok = have.str.strip().str.upper().isin([w.upper() for w in wanted]).to_numpy()
+            keep &= ok
+            lacking = [f for f, frame in zip(files, frames) if column not in frame]
+            note = ""
+            if len(lacking) == len(files):
+                note = f"the site files have no '{column}' column"
+            elif lacking:
+                note = f"{', '.join(map(str, lacking))} {'has' if len(lacking) == 1 else 'have'} no '{column}' column"
+                n = int(sites["source_file"].isin(lacking).sum())
+                logger.warning(f"{sc.label}, field 'sites.{name}': {note}, so the filter leaves out "
+                               f"{'its' if len(lacking) == 1 else 'their'} {n} site{'s' if n != 1 else ''}")
+            removed.append((f"sites.{name}", list(wanted), int((~ok).sum()), note))
     unknown = sorted(set(s.exclude) - set(sites["site_id"]))
     if unknown:
         raise InputError("unknown site id", source=sc.label, field="sites.exclude", value=unknown[0],
                          expected=_close_ids(unknown[0], sites["site_id"]))
-    keep &= ~sites["site_id"].isin(s.exclude).to_numpy()
+    excluded = sites["site_id"].isin(s.exclude).to_numpy()
+    keep &= ~excluded
+    if s.exclude:
+        removed.append(("sites.exclude", list(s.exclude), int(excluded.sum()), ""))
     if not keep.any():
-        raise InputError("the filters leave no site", source=sc.label, field="sites",
+        each = "; ".join(f"{key} [{', '.join(map(str, wanted))}] removes {n} of them" + (f" ({note})" if note else "")
+                         for key, wanted, n, note in removed)
+        alone = [key for key, _, n, _ in removed if n == len(sites)]
+        raise InputError(f"the filters leave none of the {len(sites)} sites: {each}", source=sc.label,
+                         field=alone[0] if len(alone) == 1 else "sites",
                          expected="filters (interconnects, states, countries, uses, exclude) that keep some sites")
     return sites[keep].reset_index(drop=True), pd.DataFrame(sites[~keep].drop(columns="geometry"))
 

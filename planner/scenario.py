@@ -21,7 +21,10 @@ import copy
 import difflib
 import functools
 import itertools
+import logging
 import re
+import types
+import typing
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,11 +49,16 @@ from planner.errors import (
     KV,
     LEAD_MONTHS,
     MW,
+    SITE_MW,
     SUPPLY_RESPONSES,
     USD_PER_MW,
     Bound,
     InputError,
+    Plausible,
+    lat_lon_swapped,
 )
+
+logger = logging.getLogger(__name__)
 
 SECTIONS = ("grid", "sites", "demand", "supply", "economics", "constraints", "solver", "ac", "output", "timeline")
 
@@ -78,8 +86,91 @@ GROWTH_PERCENT = Bound(-50.0, 100.0, "% per year", "the base load halving or dou
 #: a calendar year of a timeline
 Year = Annotated[int, Field(ge=2000, le=2100, description="a calendar year, 2000-2100")]
 
+# ----------------------------------------------------------------------------- plausible ranges
+# Inside its bound a number may still be implausible: most often a unit typed wrongly (kW as MW, $/TH
+# as $/PH). Fields where such a mistake is likely also have a planner.errors.Plausible range, given
+# beside the bound (bounded(BOUND, PLAUSIBLE)); outside it the scenario loads with a one-line warning
+# naming the likely mistake. Each range cites its order of magnitude (the field's help quotes it).
+
+_IN_MILLIONS = "was it typed in $M per MW, or in $ per kW?"
+#: a bus voltage: US transmission runs at 69-765 kV
+PLAUSIBLE_KV = Plausible(30.0, 800.0, "US transmission runs at 69-765 kV", low="was it typed in MV?",
+                         high="no US line runs above 765 kV")
+#: a site's tie to its bus
+PLAUSIBLE_KM = Plausible(0.0, 500.0, "a site's tie line to its bus runs a few to ~100 km",
+                         high="was it typed in m?")
+#: MW of one request: a campus, or a metro cluster standing for many
+PLAUSIBLE_REQUEST_MW = Plausible(1.0, 20_000.0, "a campus asks for 10-5,000 MW; Northern Virginia's whole "
+                                 "data-center cluster for ~10-20 GW", low="was it typed in GW?",
+                                 high="was it typed in kW?")
+#: $ of capex in all (a budget): a MW of AI costs ~$11M
+PLAUSIBLE_BUDGET_USD = Plausible(1e6, 1e12, "a MW of AI costs ~$11M; $1 trillion is years of all US "
+                                 "data-center spending (~$400B in 2025)", low="was it typed in $M or $B?",
+                                 high="more than years of all US data-center spending", zero_ok=True)
+PLAUSIBLE_LEASE = Plausible(30.0, 600.0, "2025 colocation leases: $120-195 per kW-month",
+                            low="was it typed in $ per W-month?", high="was it typed per kW-year?")
+PLAUSIBLE_CAPEX_USD_PER_MW = Plausible(1e5, 5e7, "a mine costs ~$0.4M per MW to build, a conversion ~$2M, "
+                                       "an AI data center ~$11M", low=_IN_MILLIONS,
+                                       high="more than 4 times an AI data center: are the GPUs in it?")
+
+#: the economics fields with a plausible range (their bounds: planner.economics.BOUNDS)
+ECONOMICS_PLAUSIBLE: dict[str, Plausible] = {
+    "hashprice_usd_per_ph_day": Plausible(10.0, 500.0, "late 2025: $35-42; the 2021 peak ~$400",
+                                          low="was it typed in $ per TH/s per day?",
+                                          high="was it typed in $ per EH/s per day?"),
+    "mining_efficiency_j_per_th": Plausible(5.0, 150.0, "new machines run at 10-20 J/TH, the old Antminer S9 "
+                                            "at ~100", low="was it typed in J/GH?",
+                                            high="less efficient than any machine still mining"),
+    "power_price_usd_per_mwh": Plausible(5.0, 500.0, "mines pay $25-60; US industrial power ~$80",
+                                         low="was it typed in $ per kWh or cents per kWh?",
+                                         high="more than 6 times US industrial power: was it typed per GWh?"),
+    "mining_opex_usd_per_mw_year": Plausible(5e3, 5e5, "mines spend ~$20-60k per MW-year on staff and upkeep",
+                                             low="was it typed in $k, or per kW-year?",
+                                             high="more than 10 times what mines spend"),
+    "mining_hardware_usd_per_th": Plausible(2.0, 200.0, "late 2025 ~$15, the 2021 peak ~$100",
+                                            low="was it typed in $ per GH/s?", high="was it typed in $ per PH/s?"),
+    "mining_hardware_life_years": Plausible(1.0, 15.0, "ASICs are refreshed every 3-5 years",
+                                            low="was it typed in decades?", high="was it typed in months?"),
+    "mining_build_capex_usd_per_mw": Plausible(5e4, 5e6, "a mine costs $0.35-0.40M per MW to build",
+                                               low=_IN_MILLIONS, high="more than 10 times what a mine costs: "
+                                               "is it an AI data center's capex?"),
+    "ai_lease_usd_per_kw_month": PLAUSIBLE_LEASE,
+    "ai_conversion_capex_usd_per_mw": Plausible(2e5, 2e7, "a conversion to a powered shell ~$2M per MW, a "
+                                                "new AI data center ~$11M", low=_IN_MILLIONS,
+                                                high="more than a new AI data center: are the GPUs in it?"),
+    "ai_greenfield_capex_usd_per_mw": Plausible(1e6, 5e7, "an AI data center costs ~$11M per MW",
+                                                low=_IN_MILLIONS, high="are the GPUs in it (~$29M per MW of IT: "
+                                                "ai_cloud_gpu_capex_usd_per_it_mw)?"),
+    "ai_conversion_lead_months": Plausible(3.0, 60.0, "a retrofit takes ~12 months", low="was it typed in years?",
+                                           high="longer than a new campus takes"),
+    "ai_greenfield_lead_months": Plausible(6.0, 120.0, "a new large-load connection takes 2-4 years",
+                                           low="was it typed in years?", high="more than ten years"),
+    "ai_cloud_revenue_usd_per_it_mw_year": Plausible(1e6, 5e7, "IREN-Microsoft: $9.7M per MW of IT a year",
+                                                     low="was it typed in $M?",
+                                                     high="5 times the IREN-Microsoft contract"),
+    "ai_cloud_gpu_capex_usd_per_it_mw": Plausible(5e6, 1e8, "IREN's GPUs: ~$29M per MW of IT load",
+                                                  low="was it typed in $M?", high="3 times IREN's GPUs"),
+    "ai_cloud_opex_usd_per_it_mw_year": Plausible(1e5, 1e7, "~$1M, a tenth of the contract revenue",
+                                                  low="was it typed in $M?", high="the whole contract revenue"),
+    "ai_cloud_gpu_life_years": Plausible(1.0, 15.0, "GPUs are replaced every 4-6 years",
+                                         low="was it typed in decades?", high="was it typed in months?"),
+    "ai_cloud_it_kw_per_gpu": Plausible(0.2, 20.0, "a GPU with its share of the rack draws 1-2 kW",
+                                        low="was it typed in MW?", high="was it typed in W?"),
+    "discount_rate": Plausible(0.0, 0.3, "a real rate: 5-12 % for long infrastructure leases",
+                               high="it is a share (0.08 is 8 % a year): was a percentage typed?"),
+}
+
 #: a scenario name names its run directory (runs/<name>-<time>): a plain file name, never a path
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+
+
+class _Ranges:
+    """Marks a float of the schema (in its Annotated metadata) with its bound and plausible range,
+    for :func:`plausibility_warnings`."""
+
+    def __init__(self, bound: Bound, plausible: Plausible) -> None:
+        self.bound = bound
+        self.plausible = plausible
 
 
 class BoundError(ValueError):
@@ -91,8 +182,10 @@ class BoundError(ValueError):
         self.bound = bound
 
 
-def bounded(bound: Bound) -> Any:
-    """A float field that is finite and inside ``bound`` (the field's help says the bound and why)."""
+def bounded(bound: Bound, plausible: Plausible | None = None, help: str = "") -> Any:  # noqa: A002
+    """A float field that is finite and inside ``bound``; with ``plausible``, a value outside that range
+    (inside the bound) loads with a warning (:func:`plausibility_warnings`). The field's help is
+    ``help``, then the bound and the plausible range with their reasons."""
 
     def check(value: float) -> float:
         problem = bound.problem(value)
@@ -100,7 +193,11 @@ def bounded(bound: Bound) -> Any:
             raise BoundError(problem, bound)
         return value
 
-    return Annotated[float, AfterValidator(check), Field(description=bound.describe())]
+    ranges = bound.describe() + (f"; {plausible.describe(bound.unit)}" if plausible else "")
+    text = f"{help} {ranges[0].upper()}{ranges[1:]}." if help else ranges
+    if plausible is None:
+        return Annotated[float, AfterValidator(check), Field(description=text)]
+    return Annotated[float, AfterValidator(check), Field(description=text), _Ranges(bound, plausible)]
 
 
 def _path_text(value: str) -> str:
@@ -119,6 +216,36 @@ def _safe_name(value: str) -> str:
 
 #: a file path (or a grid name): text without NUL bytes
 PathText = Annotated[str, AfterValidator(_path_text)]
+
+#: USPS codes of the states, DC and the territories (planner.states.us_states has their outlines)
+USPS_CODES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
+    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split())
+
+
+def usps_codes(states: list[str]) -> list[str]:
+    """``states`` as upper-case USPS codes; a ValueError naming the first that is none."""
+    out = []
+    for state in states:
+        code = state.strip().upper()
+        if code not in USPS_CODES:
+            hint = _usps_of_name(state)
+            raise ValueError(f"{state!r} is not a USPS state code; expected USPS codes like TX"
+                             + (f" ({state.strip()} is {hint})" if hint else ""))
+        out.append(code)
+    return out
+
+
+def _usps_of_name(name: str) -> str | None:
+    """The USPS code of a state's name ('texas' -> 'TX'), when the state outlines can be read."""
+    try:
+        from planner.states import us_states
+
+        names = us_states()
+    except Exception:  # noqa: BLE001 (only a hint: without plotly-geo there is none)
+        return None
+    hit = names.loc[names["name"].str.lower() == " ".join(name.split()).lower(), "state"]
+    return str(hit.iloc[0]) if len(hit) else None
 
 
 class _Strict(BaseModel):
@@ -152,17 +279,22 @@ class SitesSection(_Strict):
     uses: list[Literal["bitcoin", "ai", "conversion", "development"]] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     #: site -> bus mapping (see planner.map_sites)
-    min_kv: Annotated[bounded(KV), Field(description="Lowest bus voltage a site may connect to.")] = 115.0
-    max_km: Annotated[bounded(KM), Field(description="Farthest a site may be from its bus.")] = 50.0
+    min_kv: bounded(KV, PLAUSIBLE_KV, help="Lowest bus voltage a site may connect to.") = 115.0
+    max_km: bounded(KM, PLAUSIBLE_KM, help="Farthest a site may be from its bus.") = 50.0
     #: site MW threshold -> lowest kV for sites of that size or more
-    kv_by_mw: dict[bounded(MW), bounded(KV)] = Field(default_factory=dict)
+    kv_by_mw: dict[bounded(MW, SITE_MW), bounded(KV, PLAUSIBLE_KV)] = Field(default_factory=dict)
+
+    @field_validator("states")
+    @classmethod
+    def _usps(cls, states: list[str]) -> list[str]:
+        return usps_codes(states)
 
 
 class RequestTerms(_Strict):
     #: what the tenant pays, $ per kW-month of critical IT load (default: economics)
-    lease_usd_per_kw_month: bounded(ECONOMICS_BOUNDS["ai_lease_usd_per_kw_month"]) | None = None
+    lease_usd_per_kw_month: bounded(ECONOMICS_BOUNDS["ai_lease_usd_per_kw_month"], PLAUSIBLE_LEASE) | None = None
     #: $ per MW to build (default: economics greenfield capex; a request at a mine: conversion)
-    capex_usd_per_mw: bounded(USD_PER_MW) | None = None
+    capex_usd_per_mw: bounded(USD_PER_MW, PLAUSIBLE_CAPEX_USD_PER_MW) | None = None
     lead_months: bounded(LEAD_MONTHS) | None = None
     #: NPV of one MW served there, $; replaces the lease arithmetic
     value_usd_per_mw: bounded(VALUE_USD_PER_MW) | None = None
@@ -172,7 +304,7 @@ class RequestTerms(_Strict):
 class Request(RequestTerms):
     name: str
     #: MW of grid power asked for
-    mw: bounded(POSITIVE_MW)
+    mw: bounded(POSITIVE_MW, PLAUSIBLE_REQUEST_MW)
     #: an id of the sites files (the request is served there) ...
     site: str | None = None
     #: ... or a location: a new campus mapped to its nearest bus
@@ -190,6 +322,16 @@ class Request(RequestTerms):
     #: timeline: MW asked for from each listed year on, e.g. {2027: 300, 2028: 600} (at most mw;
     #: nothing before the first listed year); default: mw from start_year on
     ramp: dict[Year, bounded(MW)] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _swapped(cls, data):
+        if isinstance(data, dict):
+            lat, lon = data.get("lat"), data.get("lon")
+            if lat_lon_swapped(lat, lon):
+                raise ValueError(f"lat {lat} is not a latitude (one in [-90, 90]); it looks like lat and lon are "
+                                 f"swapped: lat {lon}, lon {lat}?")
+        return data
 
     @model_validator(mode="after")
     def _where(self) -> Request:
@@ -212,6 +354,11 @@ class Region(_Strict):
     #: a site is in the first region whose states and interconnects (when given) both match
     states: list[str] = Field(default_factory=list)
     interconnects: list[str] = Field(default_factory=list)
+
+    @field_validator("states")
+    @classmethod
+    def _usps(cls, states: list[str]) -> list[str]:
+        return usps_codes(states)
     #: MW of new supply that can be connected near-term; none: no pool (unlimited)
     available_mw: bounded(MW) | None = None
     #: MW under construction, added to the pool
@@ -228,7 +375,8 @@ class SupplySection(_Strict):
 
 EconomicsSection = create_model(
     "EconomicsSection", __config__=ConfigDict(extra="forbid"),
-    **{f.name: (bounded(ECONOMICS_BOUNDS[f.name]) | None, None) for f in fields(Economics)},
+    **{f.name: (bounded(ECONOMICS_BOUNDS[f.name], ECONOMICS_PLAUSIBLE.get(f.name)) | None, None)
+       for f in fields(Economics)},
 )
 
 
@@ -241,7 +389,7 @@ class ConstraintsSection(_Strict):
     split_paths: Annotated[bool, Field(
         description="A site may split its MW between mining, an AI lease and an AI cloud; false: each site "
                     "takes one path (a binary per path).")] = True
-    max_capex_usd: bounded(BUDGET_USD) | None = None
+    max_capex_usd: bounded(BUDGET_USD, PLAUSIBLE_BUDGET_USD) | None = None
     #: smallest AI block, MW, when a site converts or builds
     min_block_mw: bounded(MW) = 25.0
     overload_dfax: Annotated[bounded(DFAX), Field(
@@ -260,7 +408,7 @@ class ConstraintsSection(_Strict):
 class SolverSection(_Strict):
     name: Literal["highs", "cbc"] = "highs"
     time_limit_s: bounded(TIME_LIMIT_S) | None = 300.0
-    mip_gap: bounded(MIP_GAP) = 1e-4
+    mip_gap: bounded(MIP_GAP) = 0.0
     threads: Annotated[int, Field(gt=0, le=1024)] | None = None
     max_lazy_rounds: Annotated[int, Field(gt=0, le=10_000)] = 50
     near_binding: bounded(NEAR_BINDING) = 0.98
@@ -310,7 +458,7 @@ class TimelineSection(_Strict):
     #: AI demand of a region, {region: {year: MW}} from that year on, in place of its requests' sum
     ai_demand_mw: dict[str, dict[Year, bounded(MW)]] = Field(default_factory=dict)
     #: capex that may be spent in a year (by decision date), {year: $}; years not listed: no limit
-    budget_usd: dict[Year, bounded(BUDGET_USD)] = Field(default_factory=dict)
+    budget_usd: dict[Year, bounded(BUDGET_USD, PLAUSIBLE_BUDGET_USD)] = Field(default_factory=dict)
     #: AI and new-mining MW may be removed in a later year (their income stops from then; capex is
     #: not returned); default: what is built stays
     allow_removal: bool = False
@@ -783,6 +931,66 @@ def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
     return InputError(message + more, source=source, field=dotted, value=value)
 
 
+def _implausible(value: Any, annotation: Any, path: tuple) -> typing.Iterator[tuple[tuple, Any, _Ranges]]:
+    """(dotted path, value, ranges) of each number of ``value`` (validated against ``annotation``)
+    outside its plausible range; dict keys are checked too."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        base, *meta = typing.get_args(annotation)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            for m in meta:
+                if isinstance(m, _Ranges) and m.plausible.warning(value) is not None:
+                    yield path, value, m
+        yield from _implausible(value, base, path)
+    elif origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(annotation):
+            yield from _implausible(value, arm, path)
+    elif origin is dict and isinstance(value, dict):
+        key_type, value_type = typing.get_args(annotation)
+        for k, v in value.items():
+            yield from _implausible(k, key_type, (*path, k))
+            yield from _implausible(v, value_type, (*path, k))
+    elif origin is list and isinstance(value, list):
+        (item_type,) = typing.get_args(annotation)
+        for i, v in enumerate(value):
+            yield from _implausible(v, item_type, (*path, i))
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, BaseModel):
+        for name, f in type(value).model_fields.items():
+            yield from _implausible(getattr(value, name), _annotation(f), (*path, name))
+
+
+def _annotation(f) -> Any:
+    """A model field's type with its metadata (validators, markers), as one Annotated type."""
+    return Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
+
+
+def plausibility_warnings(scenario: Scenario, path: Path | None = None) -> list[str]:
+    """One line for each number of ``scenario`` that is inside its bound but outside its plausible
+    range (the field, what set it, the value, the range and the likely mistake), and for each request
+    whose lat and lon look swapped."""
+    origin = scenario._origin
+    out = []
+    for loc, value, ranges in _implausible(scenario, Scenario, ()):
+        dotted = ".".join(map(str, loc))
+        source = _source_of(dotted, origin) or (str(path) if path else "scenario")
+        out.append(ranges.plausible.warning(value, ranges.bound.unit, source=source, field=dotted))
+    for i, req in enumerate(scenario.demand.requests):
+        if req.lat is not None and req.lon is not None and lat_lon_swapped(req.lat, req.lon, us=True):
+            dotted = f"demand.requests.{i}"
+            source = _source_of(dotted, origin) or (str(path) if path else "scenario")
+            out.append(f"{source}, field '{dotted}': lat {req.lat:g}, lon {req.lon:g} is outside the US; it looks "
+                       f"like lat and lon are swapped (lat {req.lon:g}, lon {req.lat:g} is in the US)")
+    return out
+
+
+def setting_warnings(key: str, value: Any, source: str | None = None) -> list[str]:
+    """:func:`plausibility_warnings` of one setting (a scenario key or a Params name), e.g. a command
+    line option's value; ``source`` names it (the option) in place of the field."""
+    f = _field(PARAM_KEYS.get(key, key))
+    return [ranges.plausible.warning(v, ranges.bound.unit, source=source, field=None if source else key)
+            for _, v, ranges in _implausible(value, _annotation(f), ())]
+
+
 def load_scenario(name: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read a scenario file (following ``extends``), apply ``--set`` overrides, validate."""
     path = resolve_path(name)
@@ -801,4 +1009,6 @@ def load_scenario(name: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
     scenario._path = path.resolve()
     scenario._sets = tuple(sets)
     scenario._origin = origin
+    for line in plausibility_warnings(scenario, path):
+        logger.warning(line)
     return scenario

@@ -3,10 +3,15 @@
 A site table has one row per site with at least ``site_id`` and a point
 location (a geometry in any CRS that converts to EPSG:4326, or ``lat`` /
 ``lon`` columns in a CSV). Optional columns are checked when present:
-``poi_mw``, ``it_mw``, ``operating_mw`` (numbers >= 0), ``current_use``
-(bitcoin, ai, conversion, development), ``country`` (ISO code; rows not in
-the US never map onto a US grid) and ``interconnect`` (the grid region the
-site is connected to; a site is only mapped to buses of that interconnect).
+``poi_mw``, ``it_mw``, ``operating_mw`` (numbers >= 0, at most 5,000 MW: more
+than any single interconnection carries, unless the row's ``allow_large_mw``
+is true; below 1 MW a warning asks whether GW were meant), ``allow_large_mw``
+(true/false), ``current_use`` (bitcoin, ai, conversion, development),
+``country`` (ISO code; rows not in the US never map onto a US grid) and
+``interconnect`` (the grid region the site is connected to; a site is only
+mapped to buses of that interconnect). A latitude beyond ±90 whose longitude
+would be one, or a US site whose lat and lon are only in the US the other way
+round, is reported as "looks like lat and lon are swapped" (an error, a warning).
 
 Mapping uses ``geopandas.sjoin_nearest`` in a metric CRS (EPSG:5070, CONUS
 Albers, for US grids) among buses at or above a minimum voltage. A site whose
@@ -16,6 +21,7 @@ nearest eligible bus is beyond ``max_km`` is reported with status
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,12 +31,27 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.errors import KM, KV, MW, InputError, one_line, read_csv
+from planner.errors import (
+    KM,
+    KV,
+    MW,
+    SITE_MW,
+    SITE_MW_LIMIT,
+    InputError,
+    lat_lon_swapped,
+    one_line,
+    read_csv,
+)
+
+logger = logging.getLogger(__name__)
 
 CRS = "EPSG:4326"
 METRIC_CRS = "EPSG:5070"
 USES = ("bitcoin", "ai", "conversion", "development")
 MW_COLUMNS = ("poi_mw", "it_mw", "operating_mw")
+#: a true here lets the row's MW columns exceed SITE_MW_LIMIT (a campus of several GW, on purpose)
+ALLOW_LARGE = "allow_large_mw"
+SWAPPED = "it looks like lat and lon are swapped"
 LAT_NAMES = ("lat", "latitude")
 LON_NAMES = ("lon", "lng", "long", "longitude")
 GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
@@ -83,8 +104,10 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         bad = values.isna() | (values < lo) | (values > hi)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError("coordinate out of range", source=path, row=_row_label(frame, i),
-                             field=col, value=frame[col].iloc[i],
+            swapped = lat_lon_swapped(lat.iloc[i], lon.iloc[i])
+            raise InputError("coordinate out of range" + (f" ({SWAPPED}: {lat_col} {lon.iloc[i]:g}, {lon_col} "
+                                                          f"{lat.iloc[i]:g}?)" if swapped else ""),
+                             source=path, row=_row_label(frame, i), field=col, value=frame[col].iloc[i],
                              expected=f"a number in [{lo}, {hi}] (degrees, WGS84)")
     frame = frame.drop(columns=[lat_col, lon_col])
     # lat/lon columns are WGS84 degrees by definition: this is the CSV format's CRS
@@ -180,9 +203,12 @@ def validate_sites(frame: gpd.GeoDataFrame, source: str = "sites") -> gpd.GeoDat
         bad = ~np.isfinite(values) | (values < lo) | (values > hi)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InputError("coordinate out of range", source=source, row=_row_label(frame, i),
-                             field=f"geometry ({name})", value=float(values[i]),
-                             expected=f"a number in [{lo}, {hi}] degrees")
+            swapped = lat_lon_swapped(y[i], x[i])
+            raise InputError("coordinate out of range" + (f" ({SWAPPED}: a point is [lon, lat], here "
+                                                          f"[{y[i]:g}, {x[i]:g}]?)" if swapped else ""),
+                             source=source, row=_row_label(frame, i), field=f"geometry ({name})",
+                             value=float(values[i]), expected=f"a number in [{lo}, {hi}] degrees")
+    allow_large = _flags(frame, ALLOW_LARGE, source)
     for column in MW_COLUMNS:
         if column in frame.columns:
             values = _numeric(frame, column, source)
@@ -193,7 +219,26 @@ def validate_sites(frame: gpd.GeoDataFrame, source: str = "sites") -> gpd.GeoDat
                 value = float(values.iloc[i])
                 raise InputError("negative power" if value < 0 else MW.problem(value), source=source,
                                  row=_row_label(frame, i), field=column, value=value, expected=MW.describe())
+            large = (values > SITE_MW_LIMIT).to_numpy() & ~allow_large
+            if large.any():
+                i = int(np.flatnonzero(large)[0])
+                raise InputError(f"more than any single interconnection carries ({SITE_MW.high})", source=source,
+                                 row=_row_label(frame, i), field=column, value=float(values.iloc[i]),
+                                 expected=f"at most {SITE_MW_LIMIT:,.0f} MW for one site (the largest campuses "
+                                 f"announced are 1-5 GW), or the row's column {ALLOW_LARGE} set to true")
+            _warn_rows(frame, values.to_numpy(float), column, source, allow_large)
             frame[column] = values
+    if ALLOW_LARGE in frame.columns:
+        frame[ALLOW_LARGE] = allow_large
+    us = (frame["country"].fillna("").astype(str).str.strip().str.upper().isin(["US", ""]).to_numpy()
+          if "country" in frame.columns else np.ones(len(frame), bool))
+    swapped = us & lat_lon_swapped(y, x, us=True)
+    if swapped.any():
+        i = int(np.flatnonzero(swapped)[0])
+        more = int(swapped.sum()) - 1
+        logger.warning(one_line(f"{source}, row {_row_label(frame, i)}: lat {y[i]:g}, lon {x[i]:g} is outside the "
+                                f"US; {SWAPPED} (lat {x[i]:g}, lon {y[i]:g} is in the US)"
+                                + (f" (and {more} more row{'s' if more > 1 else ''})" if more else "")))
     if "current_use" in frame.columns:
         use = frame["current_use"].fillna("").astype(str).str.strip().str.lower()
         bad = (use != "") & ~use.isin(USES)
@@ -208,6 +253,35 @@ def validate_sites(frame: gpd.GeoDataFrame, source: str = "sites") -> gpd.GeoDat
     frame["lat"] = y
     frame["lon"] = x
     return frame.set_index("site_id", drop=False).rename_axis(None)
+
+
+def _flags(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """A true/false column (true, yes, 1 / false, no, 0, empty) as booleans; all false without it."""
+    if column not in frame.columns:
+        return np.zeros(len(frame), bool)
+    raw = frame[column]
+    text = raw.map(lambda v: "" if np.ndim(v) == 0 and pd.isna(v) else str(v))
+    text = text.str.strip().str.lower()
+    yes, no = text.isin(["true", "yes", "1", "1.0"]), text.isin(["false", "no", "0", "0.0", ""])
+    bad = ~(yes | no)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError("not true or false", source=source, row=_row_label(frame, i), field=column,
+                         value=raw.iloc[i], expected="true or false (or an empty cell: false)")
+    return yes.to_numpy()
+
+
+def _warn_rows(frame: pd.DataFrame, values: np.ndarray, column: str, source: str, allowed: np.ndarray) -> None:
+    """One warning for the rows of ``column`` outside the plausible range of a site's MW (the first
+    row, and how many more); rows that allow large MW are not warned above it."""
+    odd = np.array([SITE_MW.warning(v) is not None and not (allowed[k] and v > SITE_MW.hi)
+                    for k, v in enumerate(values)], bool)
+    if not odd.any():
+        return
+    i = int(np.flatnonzero(odd)[0])
+    more = int(odd.sum()) - 1
+    logger.warning(SITE_MW.warning(values[i], "MW", source=source, row=_row_label(frame, i), field=column)
+                   + (f" (and {more} more row{'s' if more > 1 else ''})" if more else ""))
 
 
 def _required_kv(sites: gpd.GeoDataFrame, min_kv: float,

@@ -617,3 +617,179 @@ def test_bad_pandapower_nets(monkeypatch, capsys, tmp_path, tag, needles):
         pp.to_json(net, str(tmp_path / "net.json"))
     code, _, err = run_main(monkeypatch, capsys, "grids", "show", str(tmp_path / "net.json"))
     assert_one_error(code, err, "net.json", *needles)
+
+
+# ------------------------------------------------------- NaN and infinities on the command line (f)
+
+
+def _float_options():
+    """(command path, option) of every option of the command line that reads a number."""
+    import click
+
+    from planner.cli import cli
+
+    def walk(command, path):
+        for param in command.params:
+            if isinstance(param, click.Option) and isinstance(param.type, click.types.FloatParamType | click.FloatRange):
+                yield path, param.opts[0]
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    return list(walk(cli, "planner"))
+
+
+def test_no_option_reads_a_float_that_may_be_nan():
+    """click's float and FloatRange take 'nan' (NaN compares false with both ends of a range): every
+    number option uses planner.clitypes.FiniteFloat instead."""
+    assert _float_options() == []
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("hosting", "--grid", "case9", "--use", "mining", "--firm-share", "nan"),
+     ("'--firm-share'", "not a finite number", "got 'nan'", "[0, 1]")),
+    (("hosting", "--grid", "case9", "--firm-share", "-inf"), ("'--firm-share'", "not a finite number")),
+    (("hosting", "--grid", "case9", "--firm-share", "2"), ("'--firm-share'", "too large")),
+    (("hosting", "--grid", "case9", "--offpeak-load-factor", "inf"), ("'--offpeak-load-factor'", "not a finite")),
+    (("hosting", "--grid", "case9", "--emergency-rating-factor", "nan"), ("'--emergency-rating-factor'", "finite")),
+    (("economics", "--mw", "nan"), ("'--mw'", "not a finite number", "(0, 1,000,000]")),
+    (("economics", "--mw", "inf"), ("'--mw'", "not a finite number")),
+    (("sites", "check", "--grid", "case9", "--min-kv", "nan"), ("'--min-kv'", "not a finite number")),
+    (("sites", "check", "--grid", "case9", "--max-km", "-inf"), ("'--max-km'", "not a finite number")),
+    (("solve", TEXAS, "--set", "constraints.mining_firm_share=nan"),
+     ("--set constraints.mining_firm_share=nan", "not a finite number")),
+    (("solve", TEXAS, "--set", "economics.hashprice_usd_per_ph_day=-.inf"), ("not a finite number",)),
+    (("economics", TEXAS, "--set", "economics.discount_rate=.nan"), ("field 'economics.discount_rate'", "finite")),
+    (("sweep", TEXAS, "--vary", "economics.hashprice_usd_per_ph_day=nan,30", "--out", "sw"),
+     ("--vary economics.hashprice_usd_per_ph_day, value \"nan\"", "not a finite number")),
+    (("sweep", TEXAS, "--vary", "economics.hashprice_usd_per_ph_day=30:inf:5", "--out", "sw"),
+     ("--vary", "not finite")),
+])
+def test_nan_and_infinities_on_the_command_line_are_one_line(monkeypatch, capsys, tmp_path, args, needles):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(monkeypatch, capsys, *args)
+    assert_one_error(code, err, *needles)
+    assert not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", ".NaN"])
+def test_nan_and_infinities_in_a_scenario_file_are_one_line(monkeypatch, capsys, tmp_path, value):
+    path = write(tmp_path / "s.yaml", f"extends: texas\nconstraints: {{ai_firm_share: {value}}}\n")
+    code, _, err = run_main(monkeypatch, capsys, "solve", str(path), "--out", str(tmp_path / "o"))
+    assert_one_error(code, err, "s.yaml", "field 'constraints.ai_firm_share'", "not a finite number")
+
+
+# ----------------------------------------------------------------- implausible inputs (a-e)
+
+
+def test_an_implausible_value_solves_with_one_warning_line(monkeypatch, capsys, tmp_path, tiny):
+    """hashprice in $/TH/day typed as $/PH/day: it solves (mining at 0 MW), and says what looks wrong."""
+    code, out, err = run_main(monkeypatch, capsys, "solve", str(tiny), "--set", "economics.hashprice_usd_per_ph_day=0.04",
+                              "--out", str(tmp_path / "o"), "-q")
+    assert code == 0, err
+    assert err == ("--set economics.hashprice_usd_per_ph_day=0.04, field 'economics.hashprice_usd_per_ph_day': 0.04 "
+                   "$ per PH/s per day is outside the plausible 10–500: was it typed in $ per TH/s per day?\n")
+
+
+def test_warnings_give_way_to_the_error_of_bad_input(monkeypatch, capsys, tmp_path, tiny):
+    """A warning, then bad input found later: stderr holds the error alone, on one line."""
+    small = write(tmp_path / "small.csv", "site_id,lat,lon,poi_mw\na,0.2,-1.0,0.3\n")
+    code, _, err = run_main(monkeypatch, capsys, "sites", "check", str(small), "--grid", "nogrid")
+    assert_one_error(code, err, "unknown grid")
+    code, _, err = run_main(monkeypatch, capsys, "solve", str(tiny), "--set", "economics.hashprice_usd_per_ph_day=0.04",
+                            "--set", "sites.exclude=[m7]", "--out", str(tmp_path / "o"), "-q")
+    assert_one_error(code, err, "field 'sites.exclude'", "unknown site id")
+    # the same file on a grid that loads: mapped, with the warning (once)
+    code, out, err = run_main(monkeypatch, capsys, "sites", "check", str(small), "--grid", "case9", "--max-km", "500",
+                              "--min-kv", "100")
+    assert code == 0 and "1 mapped" in out
+    assert err == (f"{small}, row 1 (site_id 'a'), field 'poi_mw': 0.3 MW is outside the plausible 1–5,000: "
+                   "was it typed in GW?\n")
+
+
+def test_an_option_outside_its_plausible_range_warns(monkeypatch, capsys, tmp_path):
+    path = write(tmp_path / "s.csv", "site_id,lat,lon\na,0.2,-1.0\n")
+    code, out, err = run_main(monkeypatch, capsys, "sites", "check", str(path), "--grid", "case9", "--max-km", "5000",
+                              "--min-kv", "100")
+    assert code == 0 and "1 mapped" in out
+    assert err == "--max-km: 5,000 km is outside the plausible 0–500: was it typed in m?\n"
+
+
+@pytest.mark.parametrize("content,needles", [
+    ("site_id,lat,lon,poi_mw\na,31.5,-97.1,300000\n",
+     ("row 1 (site_id 'a')", "field 'poi_mw'", "more than any single interconnection carries", "typed in kW",
+      "got 300000.0", "at most 5,000 MW", "allow_large_mw")),
+    ("site_id,lat,lon,poi_mw\na,-97.1,31.5,300\n",
+     ("field 'lat'", "coordinate out of range", "it looks like lat and lon are swapped")),
+])
+def test_implausible_sites_are_errors_on_one_line(monkeypatch, capsys, tmp_path, content, needles):
+    path = write(tmp_path / "s.csv", content)
+    code, _, err = run_main(monkeypatch, capsys, "sites", "check", str(path), "--grid", "case9")
+    assert_one_error(code, err, "s.csv", *needles)
+
+
+def test_a_site_of_300000_mw_as_a_user_meets_it(tmp_path):
+    """kW typed as MW once mapped to a 500 kV bus of the Texas grid with exit 0."""
+    (tmp_path / "big.csv").write_text("site_id,lat,lon,poi_mw\nbig,31.5,-97.1,300000\n")
+    res = run_subprocess("sites", "check", "big.csv", "--grid", "case9", cwd=tmp_path)
+    assert_one_error(res.returncode, res.stderr, "big.csv", "field 'poi_mw'", "5,000 MW", "was it typed in kW?")
+
+
+def test_state_names_are_not_usps_codes(monkeypatch, capsys, tmp_path, tiny):
+    code, _, err = run_main(monkeypatch, capsys, "solve", str(tiny), "--set", "sites.states=[Texas]",
+                            "--out", str(tmp_path / "o"))
+    assert_one_error(code, err, "--set sites.states=[Texas]", "field 'sites.states'", "'Texas'",
+                     "expected USPS codes like TX", "(Texas is TX)")
+
+
+@pytest.mark.parametrize("sets,needles", [
+    (("sites.interconnects=[Texas]",),
+     ("--set sites.interconnects=[Texas], field 'sites.interconnects'", "the filters leave none of the 2 sites",
+      "sites.interconnects [Texas] removes 2 of them (the site files have no 'interconnect' column)")),
+    (("sites.uses=[ai]",), ("field 'sites.uses'", "sites.uses [ai] removes 2 of them")),
+    (("sites.files=[mixed.csv]", "sites.uses=[ai]", "sites.exclude=[m2]"),  # together, not alone
+     ("field 'sites'", "the filters leave none of the 2 sites", "sites.uses [ai] removes 1 of them",
+      "sites.exclude [m2] removes 1 of them")),
+])
+def test_filters_that_leave_no_site_say_what_each_removed(monkeypatch, capsys, tmp_path, tiny, sets, needles):
+    mixed = write(tmp_path / "mixed.csv", "site_id,lat,lon,current_use\nm1,-0.5,-2.0,bitcoin\nm2,0.2,-1.0,ai\n")
+    args = [a for s in sets for a in ("--set", s.replace("mixed.csv", str(mixed)))]
+    code, _, err = run_main(monkeypatch, capsys, "solve", str(tiny), *args, "--out", str(tmp_path / "o"))
+    assert_one_error(code, err, *needles)
+
+
+def test_a_site_file_without_the_filtered_column_is_named(tmp_path, tiny, caplog):
+    """Of two site files, one without an 'interconnect' column: the filter keeps the other's sites and
+    says that it left out all of the first file's."""
+    from planner.prepare import _read_all_sites
+
+    write(tmp_path / "ic.csv", "site_id,lat,lon,interconnect\nk1,0.1,-1.0,main\n")
+    sc = load_scenario(tiny, [f"sites.files=[{tiny.parent / 'sites.csv'}, {tmp_path / 'ic.csv'}]",
+                              "sites.interconnects=[main]"])
+    kept, _ = _read_all_sites(sc)
+    assert kept["site_id"].tolist() == ["k1"]
+    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "field 'sites.interconnects'" in line and "sites.csv has no 'interconnect' column" in line \
+        and "leaves out its 2 sites" in line
+
+
+def test_held_warnings_print_once_each_at_most_ten_and_give_way_to_bad_input(capsys):
+    import logging
+
+    from planner.errors import held_warnings
+
+    log = logging.getLogger("planner.test")
+    with held_warnings():
+        for i in range(12):
+            log.warning(f"odd value {i}")
+            log.warning(f"odd value {i}")  # a sweep loads its scenario again: once
+        assert capsys.readouterr().err == ""  # not yet: when the command ends
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"odd value {i}" for i in range(10)] + ["(and 2 more warnings)"]
+    with pytest.raises(InputError), held_warnings():
+        log.warning("odd value")
+        raise InputError("bad", field="x")
+    assert capsys.readouterr().err == ""
+    with pytest.raises(RuntimeError), held_warnings():  # a failure that is no bad input: they stay
+        log.warning("odd value")
+        raise RuntimeError("solver failed")
+    assert capsys.readouterr().err == "odd value\n"

@@ -182,4 +182,139 @@ def test_command_line_defaults_and_help_come_from_the_schema():
     flat = " ".join(out.split())
     assert "[default: 1.2]" in flat and " ".join(setting_help("emergency_rating_factor").split()) in flat
     out = " ".join(CliRunner().invoke(cli, ["sites", "check", "--help"]).output.split())
-    assert "Lowest bus voltage a site may connect to. [default: 115.0]" in out
+    assert "Lowest bus voltage a site may connect to. A finite number in (0, 2,000] kV" in out
+    assert "plausible 30–800 kV (US transmission runs at 69-765 kV). [default: 115.0]" in out
+
+
+# --------------------------------------------------------------------------- plausible ranges
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name.startswith("planner")]
+
+
+def _plausible_fields():
+    """(dotted field, bound, plausible) of every number of the schema with a plausible range."""
+    import typing
+
+    from planner.scenario import Scenario, _annotation, _Ranges
+
+    def walk(annotation, path):
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            base, *meta = typing.get_args(annotation)
+            for m in meta:
+                if isinstance(m, _Ranges):
+                    yield path, m.bound, m.plausible
+            yield from walk(base, path)
+        elif origin is not None:
+            for k, arg in enumerate(typing.get_args(annotation)):
+                yield from walk(arg, path + ((("[key]", "[value]")[k],) if origin is dict else ()))
+        elif isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            for name, f in annotation.model_fields.items():
+                yield from walk(_annotation(f), (*path, name))
+
+    return {".".join(p): (b, r) for p, b, r in walk(Scenario, ())}
+
+
+def test_plausible_ranges_lie_inside_their_bounds_and_hold_the_defaults():
+    """Each plausible range is a narrower part of its field's hard bound, says why (the order of
+    magnitude), names the likely mistake on each side it can be left, and holds the field's default."""
+    from planner.economics import Economics
+
+    found = _plausible_fields()
+    assert {"economics.hashprice_usd_per_ph_day", "economics.power_price_usd_per_mwh", "sites.min_kv",
+            "sites.max_km", "demand.requests.mw", "constraints.max_capex_usd", "economics.discount_rate"} <= set(found)
+    assert len(found) > 20
+    for field, (bound, r) in found.items():
+        assert bound.lo <= r.lo < r.hi <= bound.hi, field
+        assert r.why and (r.low or r.lo <= bound.lo) and (r.high or r.hi >= bound.hi), field
+        name = field.split(".")[-1]
+        if field.startswith("economics."):
+            default = getattr(Economics(), name)
+            assert r.warning(default) is None, (field, default)
+    sc = planner.scenario.Scenario()
+    assert found["sites.min_kv"][1].warning(sc.sites.min_kv) is None
+    assert found["sites.max_km"][1].warning(sc.sites.max_km) is None
+
+
+@pytest.mark.parametrize("name", ["texas", "us-2028", "us-2026-2030"])
+def test_shipped_scenarios_are_plausible(caplog, name):
+    load_scenario(name)
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("item,needles", [
+    ("economics.hashprice_usd_per_ph_day=0.04",
+     ("field 'economics.hashprice_usd_per_ph_day': 0.04 $ per PH/s per day is outside the plausible 10–500: "
+      "was it typed in $ per TH/s per day?",)),
+    ("economics.power_price_usd_per_mwh=0.04", ("0.04 $ per MWh", "plausible 5–500", "$ per kWh")),
+    ("economics.ai_greenfield_capex_usd_per_mw=11", ("11 $ per MW", "$M per MW")),
+    ("economics.ai_greenfield_lead_months=3", ("3 months", "was it typed in years?")),
+    ("economics.mining_hardware_life_years=48", ("48 years", "was it typed in months?")),
+    ("economics.discount_rate=0.5", ("0.5 per year", "was a percentage typed?")),
+    ("demand.requests.5.mw=300000", ("field 'demand.requests.5.mw': 300,000 MW", "was it typed in kW?")),
+    ("demand.defaults.lease_usd_per_kw_month=1800", ("1,800 $ per kW-month", "per kW-year")),
+    ("constraints.max_capex_usd=500", ("500 $", "was it typed in $M or $B?")),
+    ("sites.min_kv=0.115", ("0.115 kV", "plausible 30–800", "MV")),
+    ("sites.max_km=5000", ("5,000 km", "was it typed in m?")),
+    ("sites.kv_by_mw={300000: 230}", ("field 'sites.kv_by_mw.300000.0': 300,000 MW", "kW")),
+])
+def test_implausible_numbers_load_with_one_warning_naming_field_value_range_and_mistake(caplog, item, needles):
+    sc = load_scenario(TEXAS, [item])  # loads: the value is possible, only unlikely
+    assert sc is not None
+    lines = _warnings(caplog)
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert lines[0].startswith(f"--set {item}, field '"), lines
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_a_warning_names_the_file_that_set_the_field(tmp_path, caplog):
+    path = write(tmp_path, "s.yaml", "extends: texas\neconomics: {hashprice_usd_per_ph_day: 40000}\n")
+    load_scenario(path)
+    (line,) = _warnings(caplog)
+    assert line.startswith(f"{path.resolve()}, field 'economics.hashprice_usd_per_ph_day': 40,000")
+    assert "$ per EH/s per day" in line
+    # 0 is a deliberate budget (nothing may be built), not a mistake
+    caplog.clear()
+    load_scenario(TEXAS, ["constraints.max_capex_usd=0"])
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("item,needles", [
+    ("sites.states=[Texas]", ("field 'sites.states'", "'Texas' is not a USPS state code",
+                              "expected USPS codes like TX", "(Texas is TX)")),
+    ("sites.states=[TX, Oklahoma]", ("'Oklahoma'", "(Oklahoma is OK)")),
+    ("sites.states=[Txx]", ("'Txx' is not a USPS state code; expected USPS codes like TX",)),
+    ("supply.regions.ERCOT.states=[new mexico]", ("field 'supply.regions.ERCOT.states'", "(new mexico is NM)")),
+])
+def test_states_are_usps_codes(item, needles):
+    with pytest.raises(InputError) as err:
+        load_scenario(TEXAS, [item])
+    for needle in needles:
+        assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_lower_case_usps_codes_are_read_as_codes():
+    assert load_scenario(TEXAS, ["sites.states=[tx, ok]"]).sites.states == ["TX", "OK"]
+
+
+def test_a_request_with_lat_and_lon_swapped_says_so(caplog):
+    # out of range: an error with the hint
+    with pytest.raises(InputError) as err:
+        load_scenario(TEXAS, ["demand.requests.5.lat=-96.8", "demand.requests.5.lon=32.78"])
+    assert "field 'demand.requests.5'" in str(err.value)
+    assert "it looks like lat and lon are swapped: lat 32.78, lon -96.8?" in str(err.value)
+    # in range but only in the US the other way round: a warning with the hint
+    load_scenario(TEXAS, ["demand.requests.5.lat=-75", "demand.requests.5.lon=45"])
+    (line,) = _warnings(caplog)
+    assert "field 'demand.requests.5': lat -75, lon 45 is outside the US; it looks like lat and lon are swapped" in line
+
+
+def test_a_setting_warns_for_the_command_line_option_that_set_it():
+    from planner.scenario import setting_warnings
+
+    assert setting_warnings("sites.min_kv", 0.1, source="--min-kv") == [
+        "--min-kv: 0.1 kV is outside the plausible 30–800: was it typed in MV?"]
+    assert setting_warnings("sites.min_kv", 115.0) == []

@@ -143,3 +143,66 @@ def test_missing_and_unknown_files(tmp_path):
     other.write_text("x")
     with pytest.raises(InputError, match="unknown file type"):
         read_sites(other)
+
+
+# --------------------------------------------------------------------------- implausible sites
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name.startswith("planner")]
+
+
+@pytest.mark.parametrize("column", ["poi_mw", "it_mw", "operating_mw"])
+def test_a_site_above_what_one_interconnection_carries_is_an_error(tmp_path, column):
+    """300,000 kW typed as MW once mapped to a 500 kV bus with no word."""
+    path = write_csv(tmp_path, [{**GOOD, column: 300_000}])
+    with pytest.raises(InputError) as err:
+        read_sites(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}, row 1 (site_id 'a'), field '{column}': more than any single interconnection "
+                          "carries (was it typed in kW?); got 300000.0; expected at most 5,000 MW for one site"), msg
+    assert "allow_large_mw set to true" in msg
+
+
+def test_allow_large_mw_lets_a_site_exceed_5000_mw_on_purpose(tmp_path, caplog):
+    path = write_csv(tmp_path, [{**GOOD, "poi_mw": 6000, "allow_large_mw": "true"},
+                                {**GOOD, "site_id": "b", "poi_mw": 100, "allow_large_mw": ""}])
+    sites = read_sites(path)
+    assert sites["poi_mw"].tolist() == [6000.0, 100.0] and sites["allow_large_mw"].tolist() == [True, False]
+    assert _warnings(caplog) == []
+    # the flag is per row: another row of the file may not
+    path = write_csv(tmp_path, [{**GOOD, "poi_mw": 6000, "allow_large_mw": "yes"},
+                                {**GOOD, "site_id": "b", "poi_mw": 7000, "allow_large_mw": "no"}])
+    with pytest.raises(InputError, match=r"row 2 \(site_id 'b'\), field 'poi_mw': more than any single"):
+        read_sites(path)
+    with pytest.raises(InputError, match=r"field 'allow_large_mw': not true or false; got 'maybe'"):
+        read_sites(write_csv(tmp_path, [{**GOOD, "allow_large_mw": "maybe"}]))
+
+
+def test_a_site_below_1_mw_warns_once_for_the_file(tmp_path, caplog):
+    path = write_csv(tmp_path, [{**GOOD, "poi_mw": 0.3}, {**GOOD, "site_id": "b", "poi_mw": 0.5},
+                                {**GOOD, "site_id": "c", "poi_mw": 0}, {**GOOD, "site_id": "d", "poi_mw": 100}])
+    read_sites(path)
+    assert _warnings(caplog) == [f"{path}, row 1 (site_id 'a'), field 'poi_mw': 0.3 MW is outside the plausible "
+                                 "1–5,000: was it typed in GW? (and 1 more row)"]
+
+
+def test_lat_and_lon_swapped_say_so(tmp_path, caplog):
+    path = write_csv(tmp_path, [{**GOOD, "lat": -97.0, "lon": 31.0}])
+    with pytest.raises(InputError) as err:
+        read_sites(path)
+    assert "field 'lat': coordinate out of range (it looks like lat and lon are swapped: lat 31, lon -97?)" \
+        in str(err.value)
+    # GeoJSON points are [lon, lat]: [lat, lon] puts the latitude beyond 90
+    geo = gpd.GeoDataFrame({"site_id": ["a"]}, geometry=[Point(31.0, -97.0)], crs=4326)
+    with pytest.raises(InputError, match=r"coordinate out of range \(it looks like lat and lon are swapped: a "
+                                         r"point is \[lon, lat\], here \[-97, 31\]\?\)"):
+        read_sites(geo)
+    # a US site that is in the US only the other way round: a warning
+    read_sites(write_csv(tmp_path, [{**GOOD, "lat": -75.0, "lon": 45.0}]))
+    (line,) = _warnings(caplog)
+    assert "row 1 (site_id 'a'): lat -75, lon 45 is outside the US; it looks like lat and lon are swapped" in line
+    # ... unless the row says it is abroad
+    caplog.clear()
+    read_sites(write_csv(tmp_path, [{**GOOD, "lat": -75.0, "lon": 45.0, "country": "AQ"}]))
+    assert _warnings(caplog) == []
