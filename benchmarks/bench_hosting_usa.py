@@ -34,7 +34,7 @@ PASS = re.compile(r"N-0 pass: ([\d,]+) buses \(([\d.]+) s\)")
 
 def run(out: Path, extra: list[str]) -> dict:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", WRAP, "-v", "hosting", "--grid", "usa", "--out", str(out), *extra],
+    proc = subprocess.run([sys.executable, "-c", WRAP, "-v", "hosting", "--grid", "usa", "--out", str(out), "--force", *extra],
                           check=False, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode != 0:

@@ -99,16 +99,81 @@ def security_label(result) -> str:
     return "N-1" if result.summary.get("security") == "n-1" else "N-0"
 
 
+def _not_served_here(sites: pd.DataFrame) -> np.ndarray:
+    """Per site: the AI MW requested there and not served there (under 0.5 MW: 0)."""
+    requested = sites["requested_mw"].fillna(0).to_numpy(float) if "requested_mw" in sites else np.zeros(len(sites))
+    gap = np.clip(requested - sites["ai_mw"].fillna(0).to_numpy(float), 0, None)
+    return np.where(gap < 0.5, 0.0, gap)
+
+
 def site_table(result) -> pd.DataFrame:
-    """Modelled sites with map coordinates (x_m, y_m), served MW and unmet requested AI MW."""
+    """Modelled sites with map coordinates (x_m, y_m), served MW and ``unmet_mw``: the AI MW
+    requested at the site and not served there (see :func:`unmet_parts`)."""
     alloc = result.allocation
     sites = pd.DataFrame(alloc[alloc["use"] != "not_modelled"].drop(columns="geometry", errors="ignore"))
     sites["x_m"], sites["y_m"] = project(sites["lon"].to_numpy(float), sites["lat"].to_numpy(float))
     sites["served_mw"] = (sites["ai_mw"] + sites["mining_mw"]).to_numpy(float)
-    requested = sites["requested_mw"].fillna(0).to_numpy(float) if "requested_mw" in sites else 0.0
-    sites["unmet_mw"] = np.clip(requested - sites["ai_mw"].to_numpy(float), 0, None)
-    sites.loc[sites["unmet_mw"] < 0.5, "unmet_mw"] = 0.0
+    sites["unmet_mw"] = _not_served_here(sites)
     return sites
+
+
+def unmet_parts(result) -> dict:
+    """The AI MW not served, counted two ways, and what separates them (MW):
+
+    - ``unmet_mw``: the summary's ``unmet_ai_mw``, AI demand unmet: AI requested in all less
+      AI served anywhere. AI demand is met per region, so AI served at a site without a
+      request (a mine converted to AI) serves requests made elsewhere in its region.
+    - ``not_served_at_site_mw``: the AI MW requested at a site and not served at that site,
+      summed over the sites on the map: the red circles.
+    - ``served_elsewhere_mw``: how much of that is served at other sites (sites without a
+      request, or beyond a site's request);
+    - ``requested_without_site_mw``: AI requested at no site on the map (a request not
+      modelled, or demand given per region only): unmet, but not drawn.
+
+    so ``unmet_mw = not_served_at_site_mw - served_elsewhere_mw + requested_without_site_mw``.
+    """
+    s = result.summary
+    alloc = result.allocation
+    sites = alloc[alloc["use"] != "not_modelled"]
+    at_sites = float(_not_served_here(sites).sum())
+    requested_here = float(sites["requested_mw"].fillna(0).sum()) if "requested_mw" in sites else 0.0
+    without_site = max(float(s.get("requested_ai_mw") or 0.0) - requested_here, 0.0)
+    unmet = float(s.get("unmet_ai_mw") or 0.0)
+    return {"unmet_mw": unmet, "not_served_at_site_mw": at_sites,
+            "served_elsewhere_mw": max(at_sites + without_site - unmet, 0.0),
+            "requested_without_site_mw": without_site}
+
+
+def unmet_legend(parts: dict) -> list[str]:
+    """The lines of the legend entry of the red circles (PNG and HTML): the MW they show and,
+    when it differs, how it becomes the AI demand unmet that the console and summary.json
+    report (``unmet_ai_mw``)."""
+    if abs(parts["not_served_at_site_mw"] - parts["unmet_mw"]) < 0.5:
+        return [f"AI demand unmet (requested at a site, not served there): {parts['unmet_mw']:,.0f} MW"]
+    lines = [f"AI requested at a site, not served there: {parts['not_served_at_site_mw']:,.0f} MW"]
+    if parts["served_elsewhere_mw"] >= 0.5:
+        lines.append(f"{parts['served_elsewhere_mw']:,.0f} MW of it served at sites without a request")
+    if parts["requested_without_site_mw"] >= 0.5:
+        lines.append(f"plus {parts['requested_without_site_mw']:,.0f} MW requested at no site on the map")
+    return lines + [f"AI demand unmet: {parts['unmet_mw']:,.0f} MW"]
+
+
+def supply_text(summary: dict) -> tuple[str, str]:
+    """(tag for the title, phrase for the subtitle) of the run's supply response: a
+    redispatch run says so in both."""
+    kind = (summary.get("network") or {}).get("supply_response") or "headroom"
+    if kind != "redispatch":
+        return "", f"supply: {kind}"
+    r = summary.get("redispatch") or {}
+    moved = (r.get("moved_mw") or {}).get("peak")
+    try:
+        cost = r["generation_cost_usd_per_h"]["peak"] - r["reference_generation_cost_usd_per_h"]["peak"]
+    except (KeyError, TypeError):
+        cost = None
+    detail = ", ".join(([f"{moved:,.0f} MW moved at peak"] if moved is not None else [])
+                       + ([f"generation cost {cost:+,.0f} $/h"] if cost is not None else []))
+    return "redispatch", "redispatch run: generators redispatched to supply the new load" + (
+        f" ({detail})" if detail else "")
 
 
 def largest_sites(sites: pd.DataFrame, n: int = LABELLED_SITES) -> pd.DataFrame:
@@ -152,16 +217,21 @@ def _sizes(mw, largest):
 # --------------------------------------------------------------------------- matplotlib layout
 
 
-def _map_figure(extent, map_width_in: float = 8.8, panel_in: float = 2.9, title_in: float = 0.75):
+def _map_figure(extent, map_width_in: float = 8.8, panel_in: float = 2.9, title_in: float = 0.75,
+                sub: str | None = None):
     """A figure sized to the map's aspect: the map on the left (no axis ticks), a panel
-    on the right for the colour bar and the legend, room for a title on top."""
+    on the right for the colour bar and the legend, room for a title on top (with ``sub``:
+    room for the head and every line of that subtitle, as :func:`_title` wraps it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     x0, x1, y0, y1 = extent
     aspect = (y1 - y0) / (x1 - x0)
     map_h = float(np.clip(map_width_in * aspect, 4.8, 9.0))
     map_w = map_h / aspect if map_width_in * aspect > 9.0 or map_width_in * aspect < 4.8 else map_width_in
-    width, height = map_w + panel_in + 0.3, map_h + title_in + 0.15
+    width = map_w + panel_in + 0.3
+    if sub is not None:
+        title_in = 0.52 + 0.155 * len(_wrap_sub(sub, width).splitlines())
+    height = map_h + title_in + 0.15
     fig = Figure(figsize=(width, height), dpi=120)
     FigureCanvasAgg(fig)  # a renderer, to place labels without overlap
     ax = fig.add_axes((0.1 / width, 0.1 / height, map_w / width, map_h / height))
@@ -176,10 +246,15 @@ def _map_figure(extent, map_width_in: float = 8.8, panel_in: float = 2.9, title_
     return fig, ax, panel
 
 
+def _wrap_sub(sub: str, width_in: float) -> str:
+    """A subtitle wrapped to a figure ``width_in`` wide, each of its lines on its own."""
+    return "\n".join(textwrap.fill(line, int(width_in * 14.5)) for line in sub.splitlines())
+
+
 def _title(fig, head: str, sub: str) -> None:
     fig.text(0.012, 1 - 0.16 / fig.get_figheight(), head, ha="left", va="top", fontsize=12.5, fontweight="bold",
              family=FONT)
-    fig.text(0.012, 1 - 0.45 / fig.get_figheight(), textwrap.fill(sub, int(fig.get_figwidth() * 14.5)), ha="left",
+    fig.text(0.012, 1 - 0.45 / fig.get_figheight(), _wrap_sub(sub, fig.get_figwidth()), ha="left",
              va="top", fontsize=9, color="#404040", family=FONT)
 
 
@@ -207,55 +282,112 @@ def _scale_bar(ax, extent) -> None:
             va="top", fontsize=6.5, color="#707070", family=FONT, zorder=6)
 
 
-#: label positions around a marker, in marker radii: beside it first, then farther out
-OFFSETS = [(1, 0.7), (1, -0.7), (-1, 0.7), (-1, -0.7), (0, 1.2), (0, -1.2), (1.2, 0), (-1.2, 0),
-           (2, 1.6), (2, -1.6), (-2, 1.6), (-2, -1.6), (0, 2.4), (0, -2.4)]
+#: label positions around a marker: directions (x, y), tried in this order at each distance
+#: (beside, then the corners, then above and below); the corners sit on a square around the
+#: marker, so a label never covers its own marker
+DIRECTIONS = [(1, 0), (1, 1), (1, -1), (-1, 0), (-1, 1), (-1, -1), (0, 1), (0, -1)]
+#: distances of the label from the edge of its marker, points: next to it first, then farther
+#: out with a leader line
+RINGS_PT = [5.0, 14.0, 26.0, 42.0, 62.0, 86.0]
+#: cost of a candidate position: what it overlaps (a label, a marker's centre, leaving the map,
+#: the scale bar, a marker's body) and how far from its marker it is (a ring farther out costs
+#: less than covering part of another marker)
+COST = {"label": 1000.0, "centre": 200.0, "outside": 500.0, "obstacle": 100.0, "body": 30.0, "ring": 4.0}
 
 
-def _place_labels(fig, ax, rows: pd.DataFrame, sizes_pt2: np.ndarray, obstacles: list) -> list:
-    """Label each site (largest first) at the first of eight positions around its marker
-    whose box overlaps no label already placed, no marker (``obstacles``: display-space
-    boxes) and stays on the map; else at the position with the fewest overlaps."""
+def _box_at(px: float, py: float, ox: float, oy: float, w: float, h: float) -> tuple:
+    """(x0, y0, x1, y1) of a w x h text box anchored at (px + ox, py + oy), aligned away
+    from the point: left-aligned when ox > 0, right-aligned when ox < 0, centred at 0."""
+    x = px + ox - (0.0 if ox > 0 else w if ox < 0 else w / 2)
+    y = py + oy - (0.0 if oy > 0 else h if oy < 0 else h / 2)
+    return x, y, x + w, y + h
+
+
+def place_boxes(points: np.ndarray, radii: np.ndarray, sizes: np.ndarray, labelled: np.ndarray,
+                rings: list[float], frame: tuple | None = None, obstacles: list | None = None,
+                gap: float = 2.0) -> list[tuple]:
+    """Greedy label placement in display units (y up): for each labelled marker in turn (the
+    indexes ``labelled`` into ``points``), the candidate box (``DIRECTIONS`` at each of
+    ``rings`` beyond the marker's radius) of least :data:`COST`: it overlaps no label placed
+    before it, no marker's centre (``points``), the edge of no marker (``radii``) and no
+    ``obstacles`` ((x0, y0, x1, y1) boxes) if it can, and stays within ``frame``. ``sizes``:
+    the (w, h) of each label. Returns (ring index, ox, oy, box) per label, where (ox, oy) is
+    the anchor's offset from its point (see :func:`_box_at`)."""
+    points = np.asarray(points, float).reshape(-1, 2)
+    radii = np.asarray(radii, float)
+    bodies = np.column_stack([points - radii[:, None], points + radii[:, None]])  # x0, y0, x1, y1
+    obstacles = np.asarray(obstacles or [], float).reshape(-1, 4)
+    placed = np.empty((0, 4))
+    out = []
+    for k, (w, h) in zip(labelled, sizes):
+        px, py = points[k]
+        others = np.arange(len(points)) != k
+        best = None
+        for ring, extra in enumerate(rings):
+            d = radii[k] + extra
+            for j, (ux, uy) in enumerate(DIRECTIONS):
+                ox, oy = ux * d, uy * d
+                x0, y0, x1, y1 = _box_at(px, py, ox, oy, w, h)
+                cost = COST["ring"] * ring + 0.01 * j
+                if len(placed):
+                    cost += COST["label"] * np.sum((placed[:, 0] < x1 + gap) & (x0 - gap < placed[:, 2])
+                                                   & (placed[:, 1] < y1 + gap) & (y0 - gap < placed[:, 3]))
+                cost += COST["centre"] * np.sum(others & (points[:, 0] > x0 - gap) & (points[:, 0] < x1 + gap)
+                                                & (points[:, 1] > y0 - gap) & (points[:, 1] < y1 + gap))
+                cost += COST["body"] * np.sum(others & (bodies[:, 0] < x1) & (x0 < bodies[:, 2])
+                                              & (bodies[:, 1] < y1) & (y0 < bodies[:, 3]))
+                if len(obstacles):
+                    cost += COST["obstacle"] * np.sum((obstacles[:, 0] < x1) & (x0 < obstacles[:, 2])
+                                                      & (obstacles[:, 1] < y1) & (y0 < obstacles[:, 3]))
+                if frame is not None and not (x0 >= frame[0] and y0 >= frame[1] and x1 <= frame[2]
+                                              and y1 <= frame[3]):
+                    cost += COST["outside"]
+                if best is None or cost < best[0]:
+                    best = (cost, ring, ox, oy, (x0, y0, x1, y1))
+            if best[0] < COST["ring"] * (ring + 1):  # nothing farther out can be better
+                break
+        placed = np.vstack([placed, best[4]])
+        out.append(best[1:])
+    return out
+
+
+def _place_labels(fig, ax, rows: pd.DataFrame, sizes_pt2: np.ndarray, sites: pd.DataFrame,
+                  site_sizes_pt2: np.ndarray) -> list:
+    """Label each site of ``rows`` (largest first) beside its marker, where the label covers
+    no other label, no marker's centre and as little of any marker (every site of ``sites``)
+    and of the scale bar as it can (:func:`place_boxes`, in display pixels); a label moved
+    away from its marker gets a leader line. The texts have gid ``site-label``."""
     import matplotlib.patheffects as pe
 
     renderer = fig.canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    placed, texts = [], []
-    for (_, row), size in zip(rows.iterrows(), sizes_pt2):
-        r = np.sqrt(size) / 2 + 2  # marker radius in points, plus a gap
-        best = None
-        for dx, dy in OFFSETS:
-            text = ax.annotate(site_label(row), (row["x_m"], row["y_m"]), xytext=(dx * r, dy * r),
-                               textcoords="offset points", fontsize=8, family=FONT, color="#202020",
-                               ha="left" if dx > 0 else "right" if dx < 0 else "center",
-                               va="bottom" if dy > 0 else "top" if dy < 0 else "center", zorder=7,
-                               path_effects=[pe.withStroke(linewidth=2.5, foreground="white")],
-                               arrowprops={"arrowstyle": "-", "color": "#606060", "lw": 0.6, "shrinkA": 0,
-                                           "shrinkB": r * 0.8} if abs(dx) >= 2 or abs(dy) >= 2 else None)
-            box = text.get_window_extent(renderer)
-            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
-            overlap = 10 * sum(box.overlaps(b) for b in placed) + sum(box.overlaps(b) for b in obstacles) \
-                + (0 if inside else 10)
-            if best is None or overlap < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (overlap, text, box)
-            else:
-                text.remove()
-            if overlap == 0:
-                break
-        placed.append(best[2])
-        texts.append(best[1])
+    px_per_pt = fig.dpi / 72
+    f = ax.get_window_extent(renderer)
+    obstacles = [tuple(a.get_window_extent(renderer).extents) for a in [*ax.texts, *ax.lines]]
+    points = ax.transData.transform(np.column_stack([sites["x_m"].to_numpy(float), sites["y_m"].to_numpy(float)]))
+    radii = np.sqrt(np.asarray(site_sizes_pt2, float)) / 2 * px_per_pt
+    index = pd.Index(sites.index)
+    labelled = np.array([index.get_loc(i) for i in rows.index], dtype=int)
+    radii[labelled] = np.maximum(radii[labelled], np.sqrt(np.asarray(sizes_pt2, float)) / 2 * px_per_pt)
+    style = {"fontsize": 8, "family": FONT, "color": "#202020", "zorder": 7,
+             "path_effects": [pe.withStroke(linewidth=2.5, foreground="white")]}
+    labels = [site_label(row) for _, row in rows.iterrows()]
+    sizes = []
+    for label in labels:
+        probe = ax.text(0, 0, label, **style)
+        box = probe.get_window_extent(renderer)
+        sizes.append((box.width, box.height))
+        probe.remove()
+    choice = place_boxes(points, radii, np.asarray(sizes), np.asarray(labelled), [v * px_per_pt for v in RINGS_PT],
+                         frame=(f.x0, f.y0, f.x1, f.y1), obstacles=obstacles)
+    texts = []
+    for (_, row), label, k, (ring, ox, oy, _) in zip(rows.iterrows(), labels, labelled, choice):
+        arrow = {"arrowstyle": "-", "color": "#404040", "lw": 0.7, "shrinkA": 0,
+                 "shrinkB": radii[k] / px_per_pt} if ring > 0 else None
+        texts.append(ax.annotate(label, (row["x_m"], row["y_m"]), xytext=(ox / px_per_pt, oy / px_per_pt),
+                                 textcoords="offset points", ha="left" if ox > 0 else "right" if ox < 0 else "center",
+                                 va="bottom" if oy > 0 else "top" if oy < 0 else "center", arrowprops=arrow,
+                                 gid="site-label", **style))
     return texts
-
-
-def _marker_boxes(ax, x, y, sizes_pt2) -> list:
-    """Display-space boxes of scatter markers (area ``sizes_pt2`` in points^2)."""
-    from matplotlib.transforms import Bbox
-
-    pts = ax.transData.transform(np.column_stack([x, y]))
-    half = np.sqrt(np.asarray(sizes_pt2, float)) / 2 * ax.figure.dpi / 72
-    return [Bbox([[px - h, py - h], [px + h, py + h]]) for (px, py), h in zip(pts, half)]
 
 
 # --------------------------------------------------------------------------- the maps
@@ -376,18 +508,29 @@ def hosting_ratio_map(grid, frame, title: str | None = None):
 def allocation_map(grid, result, title: str | None = None):
     """The allocation on a map: US state outlines, branches coloured by loading against
     their limit (over 100 % in a colour of its own; binding ones thick), sites by use and
-    size with the largest labelled, unmet AI requests as dashed circles."""
+    size with the largest labelled (no label on another label or a marker's centre), the AI
+    requested at a site and not served there as dashed circles (the legend reconciles their MW
+    with the AI demand unmet of the summary: :func:`unmet_legend`). The title says N-0/N-1 and a
+    redispatch run; the subtitle the supply response."""
     from matplotlib.lines import Line2D
 
     sites = site_table(result)
     extent = map_extent(grid, sites)
-    fig, ax, panel = _map_figure(extent)
-    _states(ax, extent)
-
     ids, segs = branch_segments(grid)
     loading_all, what, explain = loading_view(result)
     loading = loading_all.reindex(ids).to_numpy(float)
     binding = result.branches.set_index("branch_id")["binding"].reindex(ids).fillna(False).to_numpy(bool)
+
+    s = result.summary
+    name = s.get("scenario") or "allocation"
+    tag, supply = supply_text(s)
+    head = title or (f"{name} ({', '.join([security_label(result), *([tag] if tag else [])])}) on grid "
+                     f"{s['grid']}: AI served {s['served_ai_mw']:,.0f} of {s['requested_ai_mw']:,.0f} MW")
+    sub = (f"{supply}\n" if tag else f"{supply} · ") + (
+        f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
+        f"{int(binding.sum())} binding branches · colour: {what}")
+    fig, ax, panel = _map_figure(extent, sub=sub)
+    _states(ax, extent)
     rated = np.isfinite(loading)
     ax.add_collection(LineCollection(segs[~rated], colors="#e8e8e8", linewidths=0.25, zorder=1))
     order = np.flatnonzero(rated)[np.argsort(loading[rated])]  # heavily loaded branches drawn last
@@ -419,7 +562,7 @@ def allocation_map(grid, result, title: str | None = None):
                    edgecolors=UNMET_COLOUR, linewidths=1.3, linestyle="--", zorder=3)
         handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none",
                               markeredgecolor=UNMET_COLOUR, markersize=10,
-                              label=f"AI request not served\nat its site ({unmet['unmet_mw'].sum():,.0f} MW)"))
+                              label=textwrap.fill("; ".join(unmet_legend(unmet_parts(result))), 36)))
     over = int(np.sum(loading[rated] > 100 + 1e-6))
     handles.append(Line2D([], [], color=BINDING_COLOUR, linewidth=2.8, label=f"binding branch ({int(binding.sum())})"))
     handles.append(Line2D([], [], color=OVERLOAD_COLOUR, linewidth=2.0,
@@ -431,9 +574,8 @@ def allocation_map(grid, result, title: str | None = None):
     top, top_size = top.iloc[order], top_size[order]
     shown = np.where(sites["use"] == "none", sites["cap_mw"].fillna(0), np.maximum(sites["served_mw"],
                                                                                     sites["unmet_mw"]))
-    _place_labels(fig, ax, top, _sizes(top_size, largest),
-                  _marker_boxes(ax, sites["x_m"], sites["y_m"], _sizes(shown, largest)))
-    _scale_bar(ax, extent)
+    _scale_bar(ax, extent)  # before the labels: they keep off it
+    _place_labels(fig, ax, top, _sizes(top_size, largest), sites, _sizes(shown, largest))
 
     px, py, pw, ph = panel
     inch = 1 / fig.get_figheight()
@@ -458,13 +600,7 @@ def allocation_map(grid, result, title: str | None = None):
     lax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title="marker area ~ MW",
                title_fontsize=8.5, prop={"family": FONT, "size": 8}, borderaxespad=0)
 
-    s = result.summary
-    name = s.get("scenario") or "allocation"
-    head = title or (f"{name} ({security_label(result)}) on grid {s['grid']}: AI served "
-                     f"{s['served_ai_mw']:,.0f} of {s['requested_ai_mw']:,.0f} MW")
-    sub = (f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
-           f"{int(binding.sum())} binding branches · colour: {what}")
-    _title(fig, head, sub)
+    _title(fig, head.replace("$", "\\$"), sub.replace("$", "\\$"))  # "\$": a dollar sign, not mathtext
     return fig
 
 

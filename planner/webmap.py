@@ -9,8 +9,10 @@ topojson or tiles from the network). Coordinates are the US equal-area projectio
 What is drawn: every binding branch (thick), every branch at
 :data:`COLOURED_FROM_PERCENT` or more of its limit coloured by loading, the rest of
 the network as a grey background (on large grids only its highest voltages, see
-:data:`MAX_BACKGROUND`), sites sized by MW with the largest labelled, and AI requests
-not served. Hovering shows the details of a site or branch.
+:data:`MAX_BACKGROUND`), sites sized by MW with the largest labelled (off other labels and
+markers, see :func:`_label_annotations`), and the AI requested at a site and not served
+there (its legend entry gives the AI demand unmet too, as the console and summary.json do).
+Hovering shows the details of a site or branch.
 """
 
 from __future__ import annotations
@@ -114,27 +116,43 @@ def _site_hover(row) -> str:
     return "<br>".join(lines)
 
 
-def _label_annotations(top: pd.DataFrame, labels: list[str], radius_px: np.ndarray, km_per_px: float) -> list:
-    """One annotation a label, beside its marker: the first of four sides whose
-    approximate box (7 px a character, 15 px a line) overlaps no label already placed."""
-    sides = [(1, 0), (-1, 0), (0, 1), (0, -1)]
-    placed, out = [], []
-    for (x, y), label, r in zip(top[["x_km", "y_km"]].to_numpy(), labels, radius_px):
-        w, h = len(label) * 7.0, 15.0
-        best = None
-        for dx, dy in sides:
-            sx, sy = dx * (r + 4 + w / 2), dy * (r + 3 + h / 2)  # box centre offset, px
-            cx, cy = x + sx * km_per_px, y + sy * km_per_px
-            box = (cx - w / 2 * km_per_px, cx + w / 2 * km_per_px, cy - h / 2 * km_per_px, cy + h / 2 * km_per_px)
-            hits = sum(not (box[1] < p[0] or box[0] > p[1] or box[3] < p[2] or box[2] > p[3]) for p in placed)
-            if best is None or hits < best[0]:
-                best = (hits, sx, sy, box)
-            if hits == 0:
-                break
-        placed.append(best[3])
-        out.append({"x": x, "y": y, "xref": "x", "yref": "y", "text": html.escape(label), "showarrow": False,
-                    "xshift": best[1], "yshift": best[2], "font": {"size": 12, "color": "#202020"},
-                    "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 1})
+#: the page the labels are placed for, px: the 94 % high figure in a 1400 x 900 browser window
+#: (less its scroll bar and the browser's own bars), of which the legend takes about LEGEND_PX
+#: on the right; zooming keeps each label beside its site
+PAGE_PX, LEGEND_PX = (1369, 764), 340
+#: label size estimate at font size 12, px: width of a character, height of a line
+CHAR_PX, LINE_PX = 7.0, 17.0
+#: distances of a label from the edge of its marker, px: beside it, then farther out with a leader line
+RINGS_PX = [5.0, 16.0, 32.0, 55.0, 85.0, 120.0]
+
+
+def _label_annotations(top_xy: np.ndarray, labels: list[str], top_radius_px: np.ndarray, sites_xy: np.ndarray,
+                       sites_radius_px: np.ndarray, labelled: np.ndarray, km_per_px: float,
+                       extent: tuple) -> list:
+    """One annotation a label (x, y in km): placed by :func:`planner.plot.place_boxes` in pixels
+    at the scale ``km_per_px``, away from the other labels, every site's marker (``sites_xy``,
+    ``sites_radius_px``) and the edge of the plot (``extent``: x0, x1, y0, y1 km). A label
+    beside its marker is shifted; one farther out gets a leader line."""
+    radii = np.asarray(sites_radius_px, float).copy()
+    radii[labelled] = np.maximum(radii[labelled], top_radius_px)
+    sizes = np.array([(len(label) * CHAR_PX + 4, LINE_PX) for label in labels])
+    x0, x1, y0, y1 = extent
+    choice = plot.place_boxes(np.asarray(sites_xy, float) / km_per_px, radii, sizes, labelled, RINGS_PX,
+                              frame=(x0 / km_per_px, y0 / km_per_px, x1 / km_per_px, y1 / km_per_px))
+    out = []
+    for (x, y), label, k, (ring, ox, oy, box) in zip(top_xy, labels, labelled, choice):
+        cx = (box[0] + box[2]) / 2 - x / km_per_px  # the box centre's offset from the site, px (y up)
+        cy = (box[1] + box[3]) / 2 - y / km_per_px
+        note = {"x": x, "y": y, "xref": "x", "yref": "y", "text": html.escape(label), "name": "site label",
+                "font": {"size": 12, "color": "#202020"}, "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 1}
+        if ring == 0:  # anchored at the side facing the marker: a narrower text than estimated stays close
+            note.update(showarrow=False, xshift=ox, yshift=oy,
+                        xanchor="left" if ox > 0 else "right" if ox < 0 else "center",
+                        yanchor="bottom" if oy > 0 else "top" if oy < 0 else "middle")
+        else:  # the text is centred on the arrow's tail; the line stops at the marker's edge
+            note.update(showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor="#404040", axref="pixel",
+                        ayref="pixel", ax=cx, ay=-cy, standoff=float(radii[k]))
+        out.append(note)
     return out
 
 
@@ -209,7 +227,7 @@ def allocation_figure(grid, result):
     if len(unmet):
         fig.add_trace(go.Scatter(
             x=unmet["x_km"], y=unmet["y_km"], mode="markers",
-            name=f"AI request not served at its site ({unmet['unmet_mw'].sum():,.0f} MW)",
+            name="<br>".join(plot.unmet_legend(plot.unmet_parts(result))),
             marker={"size": diameter(unmet["unmet_mw"]), "symbol": "circle-open",
                     "color": plot.UNMET_COLOUR, "line": {"width": 2}},
             hovertext=[_site_hover(r) for _, r in unmet.iterrows()], hoverinfo="text"))
@@ -229,17 +247,27 @@ def allocation_figure(grid, result):
 
     top = plot.largest_sites(sites)
     labels = [plot.site_label(r) for _, r in top.iterrows()]
-    shown = np.where(top["use"] == "none", top["cap_mw"].fillna(0), np.maximum(top["served_mw"], top["unmet_mw"]))
-    km_per_px = max(x1 - x0, (y1 - y0) * 1.4) / 1000  # about: the plot is ~1000 px wide on a laptop
-    annotations = _label_annotations(top, labels, diameter(shown) / 2, km_per_px)
+    top_shown = np.where(top["use"] == "none", top["cap_mw"].fillna(0), np.maximum(top["served_mw"], top["unmet_mw"]))
+    shown = np.where(sites["use"] == "none", sites["cap_mw"].fillna(0), np.maximum(sites["served_mw"],
+                                                                                    sites["unmet_mw"]))
+    margin = {"l": 10, "r": 10, "t": 110 if plot.supply_text(result.summary)[0] else 90, "b": 40}
+    km_per_px = max((x1 - x0) / (PAGE_PX[0] - LEGEND_PX - margin["l"] - margin["r"]),
+                    (y1 - y0) / (PAGE_PX[1] - margin["t"] - margin["b"]))
+    annotations = _label_annotations(top[["x_km", "y_km"]].to_numpy(float), labels, diameter(top_shown) / 2,
+                                     sites[["x_km", "y_km"]].to_numpy(float), diameter(shown) / 2,
+                                     np.array([sites.index.get_loc(i) for i in top.index], dtype=int), km_per_px,
+                                     (x0, x1, y0, y1))
 
     s = result.summary
     sec = plot.security_label(result)
+    tag, supply = plot.supply_text(s)
     fig.update_layout(
-        title={"text": (f"<b>{html.escape(str(s.get('scenario') or 'allocation'))} ({sec}) on grid "
+        title={"text": (f"<b>{html.escape(str(s.get('scenario') or 'allocation'))} "
+                        f"({', '.join([sec, *([tag] if tag else [])])}) on grid "
                         f"{html.escape(str(s['grid']))}: AI served {s['served_ai_mw']:,.0f} of "
                         f"{s['requested_ai_mw']:,.0f} MW</b><br><span style='font-size:13px;color:#404040'>"
-                        f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
+                        f"{html.escape(supply)}{'<br>' if tag else ' · '}mining {s['served_mining_mw']:,.0f} MW · "
+                        f"{s['converted_sites']} conversions · "
                         f"{int(binding.sum())} binding branches · branch colour: {what} ({html.escape(explain)})"
                         f"</span>"),
                "x": 0.01, "xanchor": "left", "font": {"size": 18}},
@@ -247,7 +275,7 @@ def allocation_figure(grid, result):
         yaxis={"visible": False, "range": [y0, y1], "scaleanchor": "x", "scaleratio": 1, "constrain": "domain"},
         sliders=sliders,
         plot_bgcolor="white", paper_bgcolor="white", hovermode="closest", dragmode="pan",
-        margin={"l": 10, "r": 10, "t": 90, "b": 40},
+        margin=margin,
         legend={"title": {"text": "marker area ~ MW · click to hide/show"}, "itemsizing": "constant",
                 "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 12}},
         annotations=annotations + [{"text": (f"Drawn: {back_what} in grey; in colour every branch at {COLOURED_FROM_PERCENT:.0f} % "

@@ -287,3 +287,250 @@ def test_hosting_map_says_security_and_use(texas):
     assert "N-1" in label and "flexible mining load" in label and "log scale" in label
     x0, x1 = fig.axes[0].get_xlim()
     assert x1 - x0 > 1_000_000  # metres (EPSG:5070), not degrees
+
+
+# --------------------------------------------------------------------------- legends, labels and warnings agree with the numbers
+
+
+def _mw(text: str, before: str) -> float:
+    """The MW figure that follows ``before`` in ``text`` (legend or console line; line breaks as spaces)."""
+    flat = " ".join(text.replace("<br>", " ").split())
+    m = re.search(re.escape(before) + r"\s*([\d,]+) MW", flat)
+    assert m, f"no '{before} N MW' in {flat!r}"
+    return float(m.group(1).replace(",", ""))
+
+
+def _unmet_legend_png(fig) -> str:
+    lax = fig.axes[-1]
+    texts = [" ".join(t.get_text().split()) for t in lax.get_legend().get_texts()]  # wrapped: one line again
+    return next(t for t in texts if "not served there" in t)
+
+
+def _result_from_run(run_dir: Path):
+    """A result read back from a run directory: what the maps draw (summary, allocation, branches)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(summary=json.loads((run_dir / "summary.json").read_text()),
+                           allocation=pd.read_csv(run_dir / "allocation.csv"),
+                           branches=pd.read_csv(run_dir / "branches.csv"))
+
+
+def test_unmet_legend_equals_the_summary_and_the_console(texas):
+    """The red circles' legend (PNG and HTML) gives the MW they show and the AI demand unmet
+    of summary.json (unmet_ai_mw), and the console's 'AI demand unmet' row gives the same
+    numbers in the same words: on texas, AI served at converted mines (no request there)
+    serves demand requested elsewhere, so the two differ."""
+    from planner import cli
+
+    grid, result = texas
+    s = result.summary
+    parts = plot.unmet_parts(result)
+    circles = plot.site_table(result)["unmet_mw"].sum()
+    assert parts["not_served_at_site_mw"] == pytest.approx(circles)
+    assert parts["unmet_mw"] == s["unmet_ai_mw"]
+    assert parts["served_elsewhere_mw"] > 500  # texas: the two numbers differ
+    # the identity the legend and the console state
+    assert parts["unmet_mw"] == pytest.approx(parts["not_served_at_site_mw"] - parts["served_elsewhere_mw"]
+                                              + parts["requested_without_site_mw"], abs=0.01)
+    console = cli._unmet_line(result)
+    legend_png = _unmet_legend_png(plot.allocation_map(grid, result))
+    legend_html = next(t.name for t in webmap.allocation_figure(grid, result).data
+                       if t.name and "not served there" in t.name)
+    for legend in (legend_png, legend_html):
+        assert _mw(legend, "AI demand unmet:") == round(s["unmet_ai_mw"])
+        assert _mw(legend, "AI requested at a site, not served there:") == round(circles)
+        assert f"{parts['served_elsewhere_mw']:,.0f} MW of it served at sites without a request" \
+            in " ".join(legend.replace("<br>", " ").split())
+    assert _mw(console, "") == round(s["unmet_ai_mw"])  # the row's value: AI demand unmet
+    assert _mw(console, "requested at a site, not served there:") == round(circles)
+    assert f"{parts['served_elsewhere_mw']:,.0f} MW of it served at sites without a request" in console
+
+
+def test_unmet_legend_when_the_numbers_agree(texas):
+    """When every MW not served at its site is unmet demand, one number, named as both."""
+    _, result = texas
+    parts = dict(plot.unmet_parts(result), not_served_at_site_mw=1234.0, unmet_mw=1234.0, served_elsewhere_mw=0.0)
+    assert plot.unmet_legend(parts) == ["AI demand unmet (requested at a site, not served there): 1,234 MW"]
+
+
+def _png_label_check(fig) -> tuple[int, list[str]]:
+    """Draw ``fig``; (number of site labels, problems): a label box (display pixels, from the
+    renderer) that overlaps another label's box or holds the centre of a site marker."""
+    from matplotlib.collections import PathCollection
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_gid() == "site-label"]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    centres = np.concatenate([ax.transData.transform(c.get_offsets()) for c in ax.collections
+                              if isinstance(c, PathCollection)])
+    problems = []
+    tol = 1.0  # px
+    for i, (a, box) in enumerate(zip(labels, boxes)):
+        for b, other in zip(labels[i + 1:], boxes[i + 1:]):
+            if box.overlaps(other):
+                problems.append(f"{a.get_text()!r} overlaps {b.get_text()!r}")
+        inside = ((centres[:, 0] > box.x0 + tol) & (centres[:, 0] < box.x1 - tol)
+                  & (centres[:, 1] > box.y0 + tol) & (centres[:, 1] < box.y1 - tol))
+        if inside.any():
+            problems.append(f"{a.get_text()!r} covers the centre of {int(inside.sum())} marker(s)")
+        frame = ax.get_window_extent(renderer)
+        if box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1:
+            problems.append(f"{a.get_text()!r} leaves the map")
+    return len(labels), problems
+
+
+def test_png_labels_sit_on_no_label_and_no_marker(texas):
+    grid, result = texas
+    n, problems = _png_label_check(plot.allocation_map(grid, result))
+    assert n == plot.LABELLED_SITES
+    assert problems == []
+
+
+def test_place_boxes_moves_a_label_off_a_crowd():
+    """The greedy placement: a label whose every near position holds a marker's centre goes
+    farther out; two labels of markers side by side do not overlap."""
+    w, h, r, ring0 = 40.0, 10.0, 4.0, 2.0
+    near = [plot._box_at(0, 0, ux * (r + ring0), uy * (r + ring0), w, h) for ux, uy in plot.DIRECTIONS]
+    # a marker in the middle of each position next to the first one
+    points = np.array([[0.0, 0.0]] + [[(x0 + x1) / 2, (y0 + y1) / 2] for x0, y0, x1, y1 in near])
+    radii = np.full(len(points), 1.0)
+    radii[0] = r
+    (ring, ox, oy, box), = plot.place_boxes(points, radii, np.array([[w, h]]), np.array([0]),
+                                            [ring0, 12.0, 30.0, 60.0])
+    x0, y0, x1, y1 = box
+    assert ring > 0
+    assert not ((points[1:, 0] > x0) & (points[1:, 0] < x1) & (points[1:, 1] > y0) & (points[1:, 1] < y1)).any()
+    two = plot.place_boxes(np.array([[0.0, 0.0], [10.0, 0.0]]), np.array([3.0, 3.0]),
+                           np.array([[50.0, 10.0], [50.0, 10.0]]), np.array([0, 1]), [2.0, 12.0])
+    (a, b) = (two[0][3], two[1][3])
+    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+@needs_chromium
+def test_html_labels_sit_on_no_label_and_no_marker(map_html, texas, tmp_path):
+    """In Chromium at 1400 x 900: no site label's box (as drawn, from the DOM) overlaps another
+    or holds the centre of a site marker."""
+    grid, result = texas
+    fig = webmap.allocation_figure(grid, result)
+    site_names = {f"{label} (" for _, _, label in plot.USE_STYLE.values()}
+    site_traces = [k for k, t in enumerate(fig.data) if t.name and (any(t.name.startswith(n) for n in site_names)
+                                                                   or "not served there" in t.name)]
+    run = _chromium(map_html.as_uri(), "--dump-dom", "--window-size=1400,900", tmp=tmp_path)
+    dom = run.stdout
+    ox, oy = map(float, re.search(r'<g class="xy" transform="translate\(([-\d.]+),\s*([-\d.]+)\)"', dom).groups())
+    chunks = dom.split('<g class="trace scatter')[1:]
+    assert len(chunks) == len(fig.data)
+    centres = np.array([(float(x) + ox, float(y) + oy) for k in site_traces
+                        for x, y in re.findall(r'class="point" transform="translate\(([-\d.]+),\s*([-\d.]+)\)"',
+                                               chunks[k])])
+    assert len(centres) >= len(result.allocation[result.allocation["use"] != "not_modelled"])
+    labels = {html_text for html_text in (a.text for a in fig.layout.annotations if a.name == "site label")}
+    boxes = []
+    for m in re.finditer(r'<g class="cursor-pointer" transform="translate\(([-\d.]+),\s*([-\d.]+)\)">'
+                         r'<rect class="bg" x="[-\d.]+" y="[-\d.]+" width="([\d.]+)" height="([\d.]+)"[^>]*>'
+                         r'</rect><text class="annotation-text"[^>]*data-unformatted="([^"]*)"', dom):
+        x, y, w, h, text = m.groups()
+        if text in labels:
+            boxes.append((text, float(x), float(y), float(x) + float(w), float(y) + float(h)))
+    assert len(boxes) == len(labels) == plot.LABELLED_SITES
+    tol = 1.0
+    for i, (text, x0, y0, x1, y1) in enumerate(boxes):
+        for other, a0, b0, a1, b1 in boxes[i + 1:]:
+            assert x1 <= a0 or a1 <= x0 or y1 <= b0 or b1 <= y0, f"{text!r} overlaps {other!r}"
+        inside = ((centres[:, 0] > x0 + tol) & (centres[:, 0] < x1 - tol) & (centres[:, 1] > y0 + tol)
+                  & (centres[:, 1] < y1 - tol))
+        assert not inside.any(), f"{text!r} covers the centre of {int(inside.sum())} marker(s)"
+
+
+# --------------------------------------------------------------------------- a redispatch run
+
+
+@pytest.fixture(scope="module")
+def texas_redispatch(tmp_path_factory):
+    """`planner solve texas --supply redispatch -q` in a subprocess (~20 s): (run directory,
+    stdout, the result read back, the grid). Its AC check finds branches the new load puts over
+    their rating (and converges with part of the new load only)."""
+    import sys
+
+    from planner.grid import load_grid
+
+    out = tmp_path_factory.mktemp("redispatch") / "run"
+    res = subprocess.run([sys.executable, "-m", "planner", "solve", "texas", "--supply", "redispatch",
+                          "--out", str(out), "-q"], check=False, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    result = _result_from_run(out)
+    return out, res.stdout, result, load_grid(result.summary["grid"])
+
+
+def test_redispatch_map_says_so(texas_redispatch):
+    """PNG and HTML: the title tags the run redispatch, the subtitle says what moved."""
+    _, _, result, grid = texas_redispatch
+    assert result.summary["network"]["supply_response"] == "redispatch"
+    fig = plot.allocation_map(grid, result)
+    _draw_strict(fig)
+    texts = _texts(fig)
+    assert any(t.startswith("texas (N-0, redispatch) on grid texas") for t in texts)
+    moved = result.summary["redispatch"]["moved_mw"]["peak"]
+    assert any(t.startswith("redispatch run: generators redispatched to supply the new load") and
+               f"{moved:,.0f} MW moved at peak" in t for t in texts)
+    title = webmap.allocation_figure(grid, result).layout.title.text
+    assert "(N-0, redispatch) on grid texas" in title and "redispatch run: generators redispatched" in title
+    n, problems = _png_label_check(fig)  # the denser redispatch map keeps its labels clear too
+    assert n == plot.LABELLED_SITES and problems == []
+
+
+def test_headroom_map_names_its_supply(texas):
+    grid, result = texas
+    texts = _texts(plot.allocation_map(grid, result))
+    assert not any("redispatch" in t for t in texts)
+    assert any(t.startswith("supply: headroom · ") for t in texts)
+
+
+def test_redispatch_console_warns_of_ac_overloads(texas_redispatch):
+    """The AC check blames branches on the new load: a WARNING line with the remedy, beside the
+    AC row; the legend's numbers are the console's."""
+    run_dir, stdout, result, grid = texas_redispatch
+    ac = result.summary["ac_check"]
+    assert ac["caused_by_new_load"] > 0 and ac["share_of_new_load"] < 1
+    warning = [li for li in stdout.splitlines() if li.startswith("WARNING: AC check")]
+    assert len(warning) == 1, stdout
+    assert f"the new load puts {ac['caused_by_new_load']} branches over their rating" in warning[0]
+    assert f"AC converges with {ac['share_of_new_load']:.0%} of the new load only" in warning[0]
+    assert "rerun with --ac-tighten" in warning[0]
+    row = next(li for li in stdout.splitlines() if li.strip().startswith("AI demand unmet"))
+    legend = _unmet_legend_png(plot.allocation_map(grid, result))
+    assert _mw(row, "AI demand unmet") == _mw(legend, "AI demand unmet:") == round(result.summary["unmet_ai_mw"])
+    assert _mw(row, "not served there:") == _mw(legend, "not served there:")
+
+
+def _ac(**kw) -> dict:
+    base = {"run": True, "converged": True, "share_of_new_load": 1.0, "max_loading_percent": 150.0,
+            "min_vm_pu": 0.95, "max_vm_pu": 1.04, "branches_over_rating": 2, "caused_by_new_load": 0,
+            "over_rating": [], "preexisting_over_rating": [{"branch_id": 7, "loading_percent": 150.0,
+                                                            "loading_percent_without_new_load": 140.0}],
+            "base_case_converged": True}
+    return {**base, **kw}
+
+
+def test_ac_warnings_only_for_what_the_new_load_causes():
+    from planner.cli import _ac_warnings
+
+    assert _ac_warnings({"run": False, "skipped_reason": "ac.check is false in the scenario"}) == []
+    assert _ac_warnings(_ac()) == []  # over its rating without the new load too: no warning
+    over = [{"branch_id": 11, "loading_percent": 131.4, "loading_percent_without_new_load": 60.0, "p_mw": 90.0,
+             "q_mvar": 20.0}, {"branch_id": 12, "loading_percent": 104.0, "loading_percent_without_new_load": 70.0,
+                               "p_mw": 50.0, "q_mvar": 5.0}]
+    (line,) = _ac_warnings(_ac(converged=False, share_of_new_load=0.8, caused_by_new_load=2, over_rating=over))
+    assert line == ("WARNING: AC check: the new load puts 2 branches over their rating (worst: branch 11 at 131 %; "
+                    "AC converges with 80% of the new load only): rerun with --ac-tighten to derate them in the DC "
+                    "model and solve again")
+    (line,) = _ac_warnings(_ac(caused_by_new_load=1, over_rating=over[:1], tighten_rounds=[{}, {}, {}],
+                               not_removable_by_dc_derating=[{"branch_id": 11, "reason": "reactive"}]))
+    assert line.startswith("WARNING: AC check: after 2 --ac-tighten rounds the new load still puts 1 branch over its "
+                           "rating (worst: branch 11 at 131 %)")
+    assert "1 of them cannot be removed by derating DC limits" in line and "--ac-tighten to" not in line
+    (line,) = _ac_warnings(_ac(converged=False, share_of_new_load=0.95))
+    assert "converges with 95% of the new load only" in line
+    assert _ac_warnings(_ac(converged=False, share_of_new_load=0.95, base_case_converged=False)) == []

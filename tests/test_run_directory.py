@@ -156,3 +156,86 @@ def solve_file(scenario: Path, out: Path):
     proc = subprocess.run([sys.executable, "-m", "planner", "solve", str(scenario), "--out", str(out), "-q"],
                           capture_output=True, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+# --------------------------------------------------------------------------- hosting and sites check: the same rules
+
+# the smallest grid: pandapower's case9 (a second or two per run in this process)
+WRITERS = {
+    "hosting": (["hosting", "--grid", "case9"], {"buses.csv", "buses.geojson", "hosting.png", "hosting.html"}),
+    "sites-check": (["sites", "check", "--grid", "case9"], {"mapped_sites.csv", "mapped_sites.geojson"}),
+}
+
+
+def planner_main(monkeypatch, capsys, *argv) -> tuple[int, str, str]:
+    from planner.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["planner", "--quiet", *argv])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def existing_out(parent: Path) -> Path:
+    out = parent / "out"
+    out.mkdir()
+    (out / "sentinel.txt").write_text("keep me")
+    return out
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_existing_out_is_refused_before_the_work_and_kept(command, tmp_path, monkeypatch, capsys):
+    import planner.cli
+
+    def no_grid(*args, **kwargs):
+        raise AssertionError("the grid was loaded before --out was checked")
+
+    monkeypatch.setattr(planner.cli, "_load_grid", no_grid)
+    out = existing_out(tmp_path)
+    argv, _ = WRITERS[command]
+    code, _, err = planner_main(monkeypatch, capsys, *argv, "--out", str(out))
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert str(out) in err and "already exists" in err and "--force" in err
+    assert sorted(p.name for p in out.iterdir()) == ["sentinel.txt"]
+    assert (out / "sentinel.txt").read_text() == "keep me"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_force_replaces_an_existing_out(command, tmp_path, monkeypatch, capsys):
+    out = existing_out(tmp_path)
+    argv, files = WRITERS[command]
+    code, stdout, err = planner_main(monkeypatch, capsys, *argv, "--out", str(out), "--force")
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == files  # the sentinel is gone: replaced, not merged
+    assert f"wrote {out / sorted(files)[0]}" in stdout
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk-full", "ctrl-c"])
+@pytest.mark.parametrize("command", WRITERS)
+def test_failure_while_writing_leaves_no_partial_directory(command, failure, tmp_path, monkeypatch, capsys):
+    """The CSV is written, then the GeoJSON fails: neither a new --out nor a --force'd one is touched."""
+    import planner.io
+
+    def broken(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(planner.io, "write_geojson", broken)
+    argv, _ = WRITERS[command]
+    fresh = tmp_path / "fresh"
+    code, _, err = planner_main(monkeypatch, capsys, *argv, "--out", str(fresh))
+    assert (code, err.strip()) == ((1, "error: [Errno 28] No space left on device") if isinstance(failure, OSError)
+                                   else (130, "aborted"))
+    assert not fresh.exists()
+    out = existing_out(tmp_path)
+    code, _, err = planner_main(monkeypatch, capsys, *argv, "--out", str(out), "--force")
+    assert code in (1, 130), err
+    assert sorted(p.name for p in out.iterdir()) == ["sentinel.txt"]  # the old directory, as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary directory or lock left behind
