@@ -308,9 +308,12 @@ def test_unknown_supply_is_a_clear_error():
 
 @pytest.fixture(scope="module")
 def texas_redispatch(tmp_path_factory):
-    """``planner hosting --grid texas --supply redispatch --out DIR`` as a user runs it."""
+    """``planner hosting --grid case_illinois200 --supply redispatch --out DIR`` as a user runs it (the
+    files and maps, not the grid's size, are the point: pandapower's 200-bus Illinois case, which has
+    coordinates; Texas redispatch hosting is checked against pandapower's DC OPF above)."""
     out = tmp_path_factory.mktemp("hosting") / "run"
-    run = subprocess.run([sys.executable, "-m", "planner", "hosting", "--grid", "texas", "--supply", "redispatch",
+    run = subprocess.run([sys.executable, "-m", "planner", "hosting", "--grid", "case_illinois200", "--supply",
+                          "redispatch",
                           "--out", str(out)], capture_output=True, text=True, check=False, timeout=900)
     return run, out
 
@@ -319,7 +322,7 @@ def test_cli_writes_buses_and_both_maps(texas_redispatch):
     run, out = texas_redispatch
     assert run.returncode == 0, run.stderr
     buses = pd.read_csv(out / "buses.csv")
-    assert len(buses) == 2000
+    assert len(buses) == 200
     for col in ("hosting_mw", "fixed_hosting_mw", "redispatch_ratio", "redispatch_mw", "redispatch_95_mw",
                 "limiting_branch",
                 "limited_by", "supply"):
@@ -335,7 +338,7 @@ def test_cli_writes_buses_and_both_maps(texas_redispatch):
     assert "fixed_median_mw" in run.stdout and "median_ratio" in run.stdout
     assert "redispatch hosts" in run.stdout and "x the fixed-participation MW in all" in run.stdout
     geo = json.loads((out / "buses.geojson").read_text())
-    assert len(geo["features"]) == 2000 and "redispatch_ratio" in geo["features"][0]["properties"]
+    assert len(geo["features"]) == 200 and "redispatch_ratio" in geo["features"][0]["properties"]
     for name in ("hosting.png", "hosting_ratio.png", "hosting.html"):
         assert (out / name).stat().st_size > 10_000, name
 

@@ -28,9 +28,24 @@ def test_readme_blocks_are_found():
     assert len(commands) >= 8
 
 
+def test_commands_that_read_a_run_follow_the_run_that_wrote_it():
+    text = (REPO / "README.md").read_text()
+    found = rx.chains(text)
+    every = [c for b in rx.blocks(text) if b.kind == "console" for c, _ in b.commands()]
+    assert sorted(c for g in found for c, _ in g) == sorted(every)  # each command once
+    where = {c: k for k, g in enumerate(found) for c, _ in g}
+    base = next(c for c in every if "--out runs/base" in c)
+    assert where[next(c for c in every if c.startswith("planner compare runs/base"))] == where[base]
+    assert len(found) >= 4  # independent chains: the examples run side by side under pytest-xdist
+
+
+CHAINS = rx.chains((REPO / "README.md").read_text())
+
+
 @pytest.mark.slow
-def test_readme_console_examples_match_the_program(tmp_path):
-    problems = rx.check(REPO / "README.md", tmp_path)
+@pytest.mark.parametrize("index", range(len(CHAINS)), ids=[c[0][0][:40] for c in CHAINS])
+def test_readme_console_examples_match_the_program(tmp_path, index):
+    problems = rx.check_chain(REPO / "README.md", tmp_path, index)
     assert not problems, "README.md differs from the program (python tools/readme_examples.py --update):\n\n" \
         + "\n\n".join(problems)
 

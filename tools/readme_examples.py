@@ -123,20 +123,69 @@ def scratch(cwd: Path) -> None:
         link.symlink_to(REPO / "scenarios", target_is_directory=True)
 
 
-def check(readme: Path, cwd: Path) -> list[str]:
-    """Run every example; return a description of each one whose output differs."""
-    scratch(cwd)
-    problems = []
-    for block in blocks(readme.read_text()):
+_OUT = re.compile(r"--out\s+(\S+)")
+
+
+def chains(text: str) -> list[list[tuple[str, list[str]]]]:
+    """The README's commands (command, expected output) in independent chains: a command joins
+    the chain of every earlier command whose ``--out`` directory it names (``planner compare
+    runs/base runs/whatif`` runs after the two solves that wrote them, in one directory); chains
+    share nothing and may run side by side. Each chain keeps the README's order."""
+    groups: list[list[tuple[str, list[str]]]] = []
+    owner: dict[str, int] = {}  # --out directory -> its chain
+    for block in blocks(text):
         if block.kind != "console":
-            _write_file(block, cwd)
             continue
         for command, expected in block.commands():
-            actual = run(command, cwd)
-            if not matches(expected, actual):
-                problems.append(f"$ {command}\n--- README.md\n" + "\n".join(expected)
-                                + "\n--- the program prints\n" + "\n".join(actual))
+            words = shlex.split(command, comments=True)
+            uses = {owner[w.rstrip("/")] for w in words if w.rstrip("/") in owner}
+            if uses:
+                first, *rest = sorted(uses)
+                for other in rest:  # a command joining two chains merges them
+                    groups[first] += groups[other]
+                    groups[other] = []
+                    owner.update({d: first for d, g in owner.items() if g == other})
+                k = first
+            else:
+                groups.append([])
+                k = len(groups) - 1
+            groups[k].append((command, expected))
+            for out in _OUT.findall(command):
+                owner[out.rstrip("/")] = k
+    return [g for g in groups if g]
+
+
+def write_files(text: str, cwd: Path) -> None:
+    """The README's file blocks (``# file: NAME``) into ``cwd``, beside the shipped scenarios."""
+    scratch(cwd)
+    names = set()
+    for block in blocks(text):
+        if block.kind != "console":
+            name = block.lines[0].removeprefix("# file: ").strip()
+            if name in names:
+                raise ValueError(f"README.md line {block.start + 1}: a second file block named {name}")
+            names.add(name)
+            _write_file(block, cwd)
+
+
+def check_chain(readme: Path, cwd: Path, index: int) -> list[str]:
+    """Run the commands of one chain (:func:`chains`) in ``cwd``; describe each whose output differs."""
+    text = readme.read_text()
+    write_files(text, cwd)
+    problems = []
+    for command, expected in chains(text)[index]:
+        actual = run(command, cwd)
+        if not matches(expected, actual):
+            problems.append(f"$ {command}\n--- README.md\n" + "\n".join(expected)
+                            + "\n--- the program prints\n" + "\n".join(actual))
     return problems
+
+
+def check(readme: Path, cwd: Path) -> list[str]:
+    """Run every example, chain after chain, each in its own directory under ``cwd``; return a
+    description of each one whose output differs."""
+    n = len(chains(readme.read_text()))
+    return [p for k in range(n) for p in check_chain(readme, cwd / f"chain{k}", k)]
 
 
 def update(readme: Path, cwd: Path) -> None:
