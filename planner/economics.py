@@ -11,8 +11,9 @@ Cash flows are monthly and level in real terms, discounted at
 ``discount_rate`` per year, from today to ``horizon_years``. A lead time delays
 the first revenue month; it does not extend the horizon.
 
-The figures behind the defaults are in ``../shared/reference/NUMBERS.md``
-(public reports, late 2025); each field says where its default comes from.
+The figures behind the defaults are public reports of late 2025 (operators' filings and
+announcements, market surveys, a Morgan Stanley note on mine conversions); each field says where
+its default comes from, and the README's table of defaults lists them.
 Fields marked *assumption* are not among those figures: they are the
 planner's judgement, stated so that a user can change them.
 """
@@ -35,9 +36,9 @@ class Economics:
 
     #: $ per PH/s per day. Late-2025 hashprice: $41.6 (4 Nov 2025), $38.2, ~$34.5 (23 Nov 2025).
     hashprice_usd_per_ph_day: float = 40.0
-    #: J/TH of the fleet. S19 ~29.5, S21 ~17.5, S21 Pro 15 J/TH; NUMBERS.md's worked example uses 20.
+    #: J/TH of the fleet. S19 ~29.5, S21 ~17.5, S21 Pro 15 J/TH; a common worked example of mine economics uses 20.
     mining_efficiency_j_per_th: float = 20.0
-    #: $/MWh paid for power by a mine. NUMBERS.md's worked example: $40/MWh.
+    #: $/MWh paid for power by a mine; $40/MWh is a common worked example (late 2025).
     power_price_usd_per_mwh: float = 40.0
     #: share of hours a mine runs. Assumption (curtailment is modelled separately).
     mining_uptime: float = 0.95
@@ -419,7 +420,7 @@ def path_values_per_mw(e: Economics, *, existing_mine: bool = True, lease_usd_pe
 
 
 #: Morgan Stanley's range for the equity value of converting a 100 MW mine into a leased powered
-#: shell, $ per W (``../shared/reference/NUMBERS.md``, seed article)
+#: shell, $ per W (Morgan Stanley research, late 2025, as reported in the press)
 MORGAN_STANLEY_USD_PER_W = (5.19, 7.81)
 
 #: the inputs whose one-at-a-time change :func:`conversion_drivers` reports
