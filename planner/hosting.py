@@ -326,7 +326,8 @@ class _PairBounds:
         j = np.where(room <= h * (1 + TIE) + 1e-12, key, _LAST).argmin(axis=0)
         lj = l[j] if l.ndim == 1 else l[j, cols]
         kj = k[j] if k.ndim == 1 else k[j, cols]
-        tie = np.abs(h - self.best) <= TIE * np.minimum(h, self.best)
+        with np.errstate(invalid="ignore"):  # inf - inf (no limit on either side) is no tie
+            tie = np.abs(h - self.best) <= TIE * np.minimum(h, self.best)
         better = ((h < self.best) & ~tie) | (tie & (self._key(lj, kj) < self._key(self.l, self.k)))
         self.best[better] = np.minimum(h, self.best)[better]
         self.l[better] = lj[better]

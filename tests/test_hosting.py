@@ -196,6 +196,8 @@ def test_mining_columns_on_texas(texas, model):
     peak = hosting_capacity(texas, model, buses=[3001001])["hosting_mw"].iat[0]
     offpeak = hosting_capacity(texas, sens.scaled_loads(model, texas.net, 0.6), buses=[3001001])["hosting_mw"].iat[0]
     by_hand = min(peak / 0.1, offpeak)
+    # regression values (hosting_capacity's, as reported in the issue; hosting_capacity's independent
+    # referee is the bisection with rundcpp in test_plan_texas.py)
     assert by_hand == pytest.approx(415.96, abs=0.01) and peak / 0.1 == pytest.approx(3423.4, abs=0.1)
     assert n0.loc[3001001, "hosting_mw"] == pytest.approx(by_hand, rel=1e-12)
     assert n1.loc[3001001, "n0_hosting_mw"] == pytest.approx(by_hand, rel=1e-12)

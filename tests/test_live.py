@@ -1,6 +1,9 @@
-"""The live HiGHS model (planner.live.LiveModel) against PuLP's own HiGHS interface, which rebuilds
-the model from scratch on every solve: same objective (1e-9 relative), same values and duals on
-unique optima, after rows are added and costs and bounds are changed in place."""
+"""The live HiGHS model (planner.live.LiveModel) against another solver, CBC through PuLP, which
+builds the model from scratch on every solve: the same objective (1e-7 relative, CBC's tolerance),
+the same values on unique optima, duals by hand, after rows are added and costs and bounds are
+changed in place."""
+
+import warnings
 
 import numpy as np
 import pulp
@@ -29,7 +32,9 @@ def _random_problem(seed: int, n: int = 12, m: int = 8, integer: bool = True):
 def _pulp_objective(prob: pulp.LpProblem, mip: bool) -> float:
     copy = prob.deepcopy()
     # the referee is another solver (CBC, bundled with PuLP), not HiGHS again
-    copy.solve(pulp.PULP_CBC_CMD(msg=False, mip=mip, gapRel=0.0))
+    with warnings.catch_warnings():  # PuLP 3.3 calls its bundled CBC deprecated (for PuLP 4)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        copy.solve(pulp.PULP_CBC_CMD(msg=False, mip=mip, gapRel=0.0))
     assert pulp.LpStatus[copy.status] == "Optimal"
     return pulp.value(copy.objective), copy
 

@@ -192,7 +192,8 @@ def update(readme: Path, cwd: Path) -> None:
     """Run every example and write what the program prints into README.md (a ``...`` line of
     the README, and the lines it stands for, are kept as they are written)."""
     scratch(cwd)
-    lines = readme.read_text().splitlines()
+    original = readme.read_text()
+    lines = original.splitlines()
     new_lines: list[str] = []
     pos = 0
     for block in blocks("\n".join(lines)):
@@ -214,6 +215,8 @@ def update(readme: Path, cwd: Path) -> None:
         new_lines.append(lines[block.end])
         pos = block.end + 1
     new_lines += lines[pos:]
+    if readme.read_text() != original:  # edited while the examples ran: writing would lose the edit
+        raise SystemExit(f"{readme} changed while the examples ran; nothing written: run --update again")
     readme.write_text("\n".join(new_lines) + "\n")
 
 
