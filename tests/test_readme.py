@@ -72,3 +72,39 @@ def test_readme_scenario_reference_shows_the_schema_defaults():
             assert getattr(getattr(schema, section), key) == value, f"{section}.{key}"
             checked += 1
     assert checked > 30
+
+
+def test_the_synopsis_lists_every_command_and_the_solve_section_every_shipped_scenario():
+    import click
+
+    from planner.cli import cli
+
+    text = (REPO / "README.md").read_text()
+    synopsis = text.split("## Command line", 1)[1].split("```", 2)[1]
+    names = []
+    for name, command in cli.commands.items():
+        if isinstance(command, click.Group):
+            names += [f"planner {name} {sub}" for sub in command.commands]
+        else:
+            names.append(f"planner {name}")
+    missing = [n for n in names if n not in synopsis]
+    assert not missing, f"README's synopsis lacks {missing}"
+    solve = text.split("### `planner solve`", 1)[1][:600]
+    shipped = sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml"))
+    assert len(shipped) >= 3 and all(f"`{s}`" in solve for s in shipped), shipped
+
+
+def test_nothing_cites_files_outside_the_repository():
+    """The project's files name no document of the workplace it was written in."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    outside = ("DESIGN.md", "NUMBERS.md", "STYLE.md", "../shared", "shared/reference")
+    found = []
+    for rel in files:
+        path = REPO / rel
+        if path.suffix not in (".py", ".md", ".yaml", ".toml", ".ipynb", ".txt", ".csv") or rel == "tests/test_readme.py":
+            continue
+        text = path.read_text(errors="ignore")
+        found += [f"{rel}: {word}" for word in outside if word in text]
+    assert not found
