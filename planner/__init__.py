@@ -55,8 +55,8 @@ _EXPORTS = {
     "site_shares": "planner.sweep_analysis",
     "sweep_heatmap": "planner.sweep_analysis",
     "tipping_points": "planner.sweep_analysis",
-    "Timeline": "planner.timeline",
-    "plan_timeline": "planner.timeline",
+    "Timeline": "planner.periods",
+    "plan_timeline": "planner.solve",
     "timeline_chart": "planner.plot",
     "Topology": "planner.topology",
     "topology": "planner.topology",
@@ -98,7 +98,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.solve import plan
     from planner.sweep import sweep
     from planner.sweep_analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
-    from planner.timeline import Timeline, plan_timeline
+    from planner.periods import Timeline
+    from planner.solve import plan_timeline
     from planner.topology import Topology, topology
     from planner.validate import allocated_net, dc_check
 

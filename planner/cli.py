@@ -425,12 +425,15 @@ def _default_out(name: str) -> Path:
                    "--set output.gis_format=...) [default: output.gis_format, geojson].")
 @click.option("--ac-tighten", is_flag=True,
               help="Derate the DC limits of branches AC shows overloaded and solve again (at most ac.max_rounds).")
+@click.option("--write-lp", "lp_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the whole model (network rows included) as an LP file that another solver can "
+                   "read, e.g. CBC.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each step with its time.")
 @click.pass_context
 def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out_dir: Path | None, force: bool,
-              n_1: bool, supply: str | None, gis_format: str | None, ac_tighten: bool, quiet: bool,
-              verbose: bool) -> None:
+              n_1: bool, supply: str | None, gis_format: str | None, ac_tighten: bool, lp_file: Path | None,
+              quiet: bool, verbose: bool) -> None:
     """Solve the scenario file SCENARIO (a path, or a shipped scenario: texas, us-2028)
     and write its run directory."""
     from planner import io, operators
@@ -442,6 +445,10 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
         + ((f"grid.supply_response={supply}",) if supply else ())
     sc = load_scenario(scenario_file, sets)
     out_dir = out_dir or (Path(sc.output.dir) if sc.output.dir else _default_out(sc.name))
+    if lp_file is not None:  # a path that cannot be written fails now, not after the solve
+        from planner.lpfile import check_target
+
+        check_target(lp_file)
     # claim the run directory before the solve: an unwritable or busy --out fails now, not after
     claim = io.claim_run(out_dir, force)
     try:
@@ -453,9 +460,16 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
             logging.getLogger("planner.cli").info("per operator: solving without network rows, then without pools")
             operators.attach(prep, result)
             paths = _write_solve(prep, result, out_dir, force, claim)
+            if lp_file is not None:
+                from planner.lpfile import write_lp
+
+                logging.getLogger("planner.cli").info(f"writing the model to {lp_file}")
+                write_lp(result.solved, lp_file, result.summary["objective_usd"])
     finally:
         io.release_run(claim)
     _print_solve(result, out_dir, paths)
+    if lp_file is not None:
+        click.echo(f"wrote {lp_file}: the whole model in million USD (its first lines give the conversion)")
 
 
 def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):

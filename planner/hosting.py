@@ -575,16 +575,16 @@ def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack:
         none["limiting_outage"] = none["limiting_outage"].astype("Int64")
         if regional is None:
             return none
-        frame = _security_frame(grid, regional, ids[keep], security, use, emergency_rating_factor, firm_share,
+        frame = security_frame(grid, regional, ids[keep], security, use, emergency_rating_factor, firm_share,
                                 offpeak_load_factor, dfax, progress, contingencies, slack, groups[keep])
         frame = pd.concat([frame, none]) if len(none) else frame
         order = pd.Series(np.arange(len(frame)), index=frame["bus"].to_numpy()).reindex(ids).to_numpy()
         return frame.iloc[order].reset_index(drop=True)
-    return _security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor,
+    return security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor,
                            dfax, progress, contingencies, slack)
 
 
-def _security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor, dfax,
+def security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor, dfax,
                     progress, contingencies, slack, groups=None) -> gpd.GeoDataFrame:
     """:func:`security_hosting` of the buses ``ids`` with a fixed participation (``groups``: the
     supply group of each bus in a regional model)."""

@@ -32,8 +32,10 @@ import pandas as pd
 import pulp
 
 from planner import economics as econ
+from planner import periods
 from planner.economics import Economics
 from planner.errors import InputError
+from planner.periods import Timeline, Values
 from planner.scenario import PARAM_KEYS, check_setting, setting_default
 
 MINING_USES = ("bitcoin", "conversion")
@@ -227,7 +229,7 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
             e.mining_build_capex_usd_per_mw + econ.mining_hardware_usd_per_mw(e), n),
         "capex_ai_usd_per_mw": np.broadcast_to(capex_ai, n),
         "capex_cloud_usd_per_mw": np.broadcast_to(capex_cloud, n),
-        # what a timeline values each year with (planner.timeline)
+        # what a timeline values each year with (planner.periods)
         "ai_lead_months": np.broadcast_to(lead_ai, n),
         "ai_income_usd_per_mw_year": np.broadcast_to(income_ai, n),
         "ai_value_override_usd_per_mw": value,
@@ -296,6 +298,10 @@ class Built:
     live: object | None = field(default=None, repr=False)
     #: the tie-break's NPV row (:func:`planner.solve.break_ties`), relaxed outside its stage
     tie: pulp.LpConstraint | None = None
+    #: each period's handles (:class:`Year`), and the periods and their values the model was built with
+    periods: list = field(default_factory=list)
+    timeline: Timeline | None = None
+    values: Values | None = None
 
 
 def shadow(con) -> float:
@@ -306,19 +312,12 @@ def shadow(con) -> float:
     return -float(con.pi) * SCALE
 
 
-def _expr(pairs) -> pulp.LpAffineExpression:
+def expr(pairs) -> pulp.LpAffineExpression:
+    """A PuLP row or objective from (variable, coefficient) pairs."""
     return pulp.LpAffineExpression(pairs)
 
 
-def site_objective(f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict | None = None) -> list[tuple]:
-    """Objective terms (variable, NPV in million $ per MW) of the site variables: the values
-    of the candidate frame ``f`` (economics enter the model here and in :func:`capex_terms`).
-    A cloud MW is also an ``ai`` MW: it adds the cloud's NPV less the lease's."""
-    terms = [(v, float(f[col].iat[i]) / SCALE)
-             for var, col in ((keep, "v_keep_usd_per_mw"), (new, "v_new_usd_per_mw"), (ai, "v_ai_usd_per_mw"))
-             for i, v in var.items()]
-    return terms + [(v, float(f["v_cloud_usd_per_mw"].iat[i] - f["v_ai_usd_per_mw"].iat[i]) / SCALE)
-                    for i, v in (cloud or {}).items()]
+_expr = expr
 
 
 def capex_terms(f: pd.DataFrame, new: dict, ai: dict, cloud: dict | None = None) -> list[tuple]:
@@ -329,100 +328,36 @@ def capex_terms(f: pd.DataFrame, new: dict, ai: dict, cloud: dict | None = None)
                     for i, v in (cloud or {}).items()]
 
 
-def build(cand: Candidates, params: Params, objective: str = "npv") -> Built:
-    """Build the MILP without network rows (see :func:`add_rows`).
+@dataclass
+class Year:
+    """Handles on one year's variables and rows (dicts by site position)."""
 
-    ``objective="existing"`` builds the LP that maximizes how much of today's
-    load the network can carry (only ``keep`` variables, weight 1 each);
-    ``objective="reference"`` builds no site variable at all (every new load is 0: the
-    redispatch reference, see :mod:`planner.redispatch`).
-    """
-    f = cand.frame
-    prob = pulp.LpProblem("planner", pulp.LpMaximize)
-    keep, new, ai, z, draw, cloud = {}, {}, {}, {}, {}, {}
-    only_existing = objective in ("existing", "reference")
-    for i, row in enumerate(f.itertuples(index=False)):
-        if objective == "reference":
-            continue
-        if row.existing_mw > 0 and (row.allow_mining or only_existing):
-            keep[i] = prob.add_variable(f"keep_{i}", 0, row.existing_mw)
-        if only_existing:
-            continue
-        if row.allow_mining and row.cap_mw > row.existing_mw:
-            new[i] = prob.add_variable(f"new_{i}", 0)  # bounded by the POI row
-        if row.allow_ai and row.ai_cap_mw > 0:
-            must = float(row.ai_min_mw)  # must-serve: z = 1 and ai >= the MW asked for
-            if row.min_block_mw > 0:  # a binary only where a minimum block needs one
-                # bounded by aiup (ai <= cap * z) too; the bound keeps ai_max_mw when the duals' LP
-                # relaxes aiup with z fixed at 1
-                ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
-                z[i] = prob.add_variable(f"z_{i}", 1 if must > 0 else 0, 1, cat=pulp.LpBinary)
-            else:  # any MW from 0 to the cap: no binary
-                ai[i] = prob.add_variable(f"ai_{i}", must, float(row.ai_cap_mw))
-            if row.allow_ai_cloud:  # the part of the AI MW the site runs as its own cloud
-                cloud[i] = prob.add_variable(f"cloud_{i}", 0, float(row.ai_cap_mw))
-                prob += pulp.LpConstraint(_expr([(cloud[i], 1.0), (ai[i], -1.0)]), pulp.LpConstraintLE,
-                                          f"cloud_{i}", 0.0)
-    if only_existing:
-        prob += _expr([(v, 1.0) for v in keep.values()])
-    else:
-        prob += _expr(site_objective(f, keep, new, ai, cloud))
-    paths = {} if params.split_paths or only_existing else _one_path(prob, f, keep, new, ai, cloud)
-
-    uses_of = {i: [(v[i], 1.0) for v in (keep, new, ai) if i in v] for i in range(len(f))}
-    poi = {}
-    for i, pairs in uses_of.items():
-        if pairs:
-            poi[i] = pulp.LpConstraint(_expr(pairs), pulp.LpConstraintLE, f"poi_{i}", float(f.cap_mw.iat[i]))
-            prob += poi[i]
-    aiup = {}
-    for i, var in ai.items():
-        if i not in z:
-            continue
-        cap, block = float(f.ai_cap_mw.iat[i]), float(f.min_block_mw.iat[i])
-        aiup[i] = pulp.LpConstraint(_expr([(var, 1.0), (z[i], -cap)]), pulp.LpConstraintLE, f"aiup_{i}", 0.0)
-        prob += aiup[i]
-        if block > 0:
-            prob += pulp.LpConstraint(_expr([(var, 1.0), (z[i], -block)]), pulp.LpConstraintGE,
-                                      f"ailo_{i}", 0.0)
-
-    loads = load_vectors(prob, cand, params, keep, new, ai)
-    load = loads["peak"] if "offpeak" not in loads else loads["offpeak"]  # all new load (off-peak counts all)
-
-    pools, demand = {}, {}
-    if not only_existing:
-        for region, mw in params.supply_pools_mw.items():
-            idx = np.flatnonzero(f["region"].to_numpy() == region)
-            terms = []
-            for i in idx:
-                if not uses_of[i]:
-                    continue
-                draw[i] = prob.add_variable(f"draw_{i}", 0)
-                prob += pulp.LpConstraint(_expr([(draw[i], 1.0)] + [(v, -1.0) for v, _ in uses_of[i]]),
-                                          pulp.LpConstraintGE, f"draw_{i}", -float(f.existing_mw.iat[i]))
-                terms.append((draw[i], 1.0))
-            pools[region] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"pool_{region}", float(mw))
-            prob += pools[region]
-        for region, mw in params.ai_demand_mw.items():
-            idx = np.flatnonzero(f["region"].to_numpy() == region)
-            terms = [(ai[i], 1.0) for i in idx if i in ai]
-            demand[region] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"demand_{region}", float(mw))
-            prob += demand[region]
-    budget = None
-    if params.max_capex_usd is not None and not only_existing:
-        budget = pulp.LpConstraint(_expr(capex_terms(f, new, ai, cloud)), pulp.LpConstraintLE, "budget",
-                                   params.max_capex_usd / SCALE)
-        prob += budget
-    return Built(prob=prob, keep=keep, new=new, ai=ai, z=z, load=load, poi=poi, aiup=aiup, pools=pools,
-                 demand=demand, budget=budget, loads=loads, cloud=cloud, paths=paths)
+    keep: dict = field(default_factory=dict)
+    new: dict = field(default_factory=dict)
+    ai: dict = field(default_factory=dict)
+    cloud: dict = field(default_factory=dict)  # the part of ai run as the site's own cloud
+    z: dict = field(default_factory=dict)
+    paths: dict = field(default_factory=dict)  # split_paths false: site -> path -> binary
+    built: dict = field(default_factory=dict)    # AI MW built this year (removable sites)
+    removed: dict = field(default_factory=dict)  # AI MW removed this year (removable sites)
+    built_new: dict = field(default_factory=dict)  # new-mining MW built this year (allow_removal)
+    retired: dict = field(default_factory=dict)    # (vintage year, site) -> new-mining MW removed this year
+    #: the year's objective terms of each site: (site, variable, $ per unit / SCALE)
+    terms: list = field(default_factory=list)
+    poi: dict = field(default_factory=dict)
+    aiup: dict = field(default_factory=dict)
+    pools: dict = field(default_factory=dict)
+    demand: dict = field(default_factory=dict)
+    loads: dict = field(default_factory=dict)
 
 
-def _one_path(prob: pulp.LpProblem, f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict,
-              tag: str = "") -> dict:
+
+def one_path(prob: pulp.LpProblem, f: pd.DataFrame, keep: dict, new: dict, ai: dict, cloud: dict,
+             tag: str = "") -> dict:
     """``split_paths = false``: at a site with more than one path, a binary per path, at most one of
     them 1, and each path's MW at most the site's size times its binary (mining: kept and new MW;
     lease: AI MW not in the cloud; cloud). A mine that takes an AI path stops mining. ``tag``
-    names the binaries and rows (a timeline's year: one set per year, :mod:`planner.timeline`)."""
+    names the binaries and rows (a period's: one set per period)."""
     paths = {}
     for i in range(len(f)):
         mw = {"mining": [(v[i], 1.0) for v in (keep, new) if i in v],
@@ -446,7 +381,7 @@ def load_vectors(prob: pulp.LpProblem, cand: Candidates, params: Params, keep: d
     """Per load state (:func:`planner.security.state_shares`), the new load per candidate bus that
     counts in it: one variable per bus, equal to the sum of its sites' MW times the state's share
     of each use. States with the same shares share their variables. ``prefix`` names them (a
-    timeline's year)."""
+    period's)."""
     from planner.security import state_shares
 
     loads, by_shares = {}, {}
@@ -466,6 +401,280 @@ def load_vectors(prob: pulp.LpProblem, cand: Candidates, params: Params, keep: d
             by_shares[key] = vec
         loads[state] = by_shares[key]
     return loads
+
+
+def _period_loads(prob, cand: Candidates, params: Params, tl: Timeline, t: int, keep: dict, new: dict, ai: dict
+                  ) -> dict[str, list]:
+    """Period ``t``'s load vectors, by state name ("peak" for the last period, "2027 peak" before)."""
+    prefix = tl.name(t)
+    loads = load_vectors(prob, cand, params, keep, new, ai, prefix=f"y{tl.years[t]}_" if prefix else "")
+    return {f"{prefix} {s}".strip(): v for s, v in loads.items()}
+
+
+def build(cand: Candidates, params: Params, tl: Timeline | None = None, val: Values | None = None,
+          objective: str = "npv") -> Built:
+    """The allocation model without network rows (:func:`add_rows` adds them, lazily: see
+    :mod:`planner.solve`): the one builder of every plan.
+
+    Index sets: the sites (``cand``), their paths (kept and new mining, AI lease, AI cloud), the
+    periods of ``tl`` (default: one, :func:`planner.periods.single`) and each period's load
+    states (:func:`load_vectors`). Per period: the site, POI, block, path, pool and demand rows;
+    across periods: what is built stays, today's mining once stopped stays stopped, and the
+    budgets. The objective is the NPV in million $ (:mod:`planner.periods` for the values of
+    each period); the supply response adds its own block (e.g. :func:`planner.redispatch.add_dispatch`).
+    With one period every row and name is the single period's.
+
+    ``objective="existing"`` builds the LP that maximizes how much of today's load the network can
+    carry (one period; only ``keep`` variables, weight 1 each, at every site with mining today);
+    ``objective="reference"`` builds no site variable at all (every new load is 0: the redispatch
+    reference, one load vector per state of every period).
+
+    The returned :class:`Built` holds every period (its dicts keyed by (period, site)) and each
+    period's handles (``built.periods``).
+    """
+    tl = periods.single(params) if tl is None else tl
+    val = periods.values(cand.frame, params.economics, tl.n) if val is None else val
+    if objective not in ("npv", "existing", "reference"):
+        raise ValueError(f"unknown objective {objective!r}")
+    c = _Context.of(cand, params, tl, val, objective)
+    years = [Year() for _ in range(tl.n)]
+    for t, yr in enumerate(years):
+        tag = f"{t}_" if tl.n > 1 else ""  # one period: the single period's names
+        before = years[t - 1] if t else Year()
+        if objective != "reference":
+            _site_columns(c, years, t, tag)
+        if not params.split_paths and objective == "npv":  # one path per site in each period's state
+            yr.paths = one_path(c.prob, c.f, yr.keep, yr.new, yr.ai, yr.cloud, tag=tag)
+        _site_rows(c, yr, t, tag)
+        if t:
+            _linking_rows(c, yr, before, tag)
+        yr.loads = _period_loads(c.prob, cand, params, tl, t, yr.keep, yr.new, yr.ai)
+        if objective == "npv":
+            _region_rows(c, yr, t, tag)
+    _retire_rows(c, years)
+    c.prob += _expr([(v, k) for yr in years for _, v, k in yr.terms])
+    budget = _budget_rows(c, years) if objective == "npv" else None
+
+    def every(name):
+        return {(t, i): v for t, yr in enumerate(years) for i, v in getattr(yr, name).items()}
+
+    return Built(prob=c.prob, keep=every("keep"), new=every("new"), ai=every("ai"), z=every("z"),
+                 cloud=every("cloud"), paths=every("paths"), load=[], poi=every("poi"), aiup=every("aiup"),
+                 pools={(t, r): k for t, yr in enumerate(years) for r, k in yr.pools.items()},
+                 demand={(t, r): k for t, yr in enumerate(years) for r, k in yr.demand.items()},
+                 budget=budget, loads={k: v for yr in years for k, v in yr.loads.items()}, periods=years,
+                 timeline=tl, values=val)
+
+
+@dataclass
+class _Context:
+    """What every block of :func:`build` reads: the problem, the candidates' columns as arrays, the
+    periods and their values."""
+
+    prob: pulp.LpProblem
+    f: pd.DataFrame
+    tl: Timeline
+    val: Values
+    objective: str
+    cap: np.ndarray
+    existing: np.ndarray
+    ai_cap: np.ndarray
+    asked: np.ndarray      # sites x periods: most AI MW
+    must: np.ndarray       # sites x periods: AI MW that must be served
+    block: np.ndarray
+    allow_mining: np.ndarray
+    allow_ai: np.ndarray
+    allow_cloud: np.ndarray
+    region: np.ndarray
+    removable: np.ndarray  # AI MW that may be removed (lease income: a given NPV cannot be split by year)
+    max_capex_usd: float | None
+
+    @classmethod
+    def of(cls, cand: Candidates, params: Params, tl: Timeline, val: Values, objective: str) -> _Context:
+        f = cand.frame
+        asked, must = periods.asked_and_must(f, tl, val)
+        return cls(prob=pulp.LpProblem("planner", pulp.LpMaximize), f=f, tl=tl, val=val, objective=objective,
+                   cap=f["cap_mw"].to_numpy(float), existing=f["existing_mw"].to_numpy(float),
+                   ai_cap=f["ai_cap_mw"].to_numpy(float), asked=asked, must=must,
+                   block=f["min_block_mw"].to_numpy(float), allow_mining=f["allow_mining"].to_numpy(bool),
+                   allow_ai=f["allow_ai"].to_numpy(bool), allow_cloud=f["allow_ai_cloud"].to_numpy(bool),
+                   region=f["region"].to_numpy(), removable=np.isfinite(val.u_ai[:, -1]) & bool(tl.allow_removal),
+                   max_capex_usd=params.max_capex_usd)
+
+
+def _site_columns(c: _Context, years: list[Year], t: int, tag: str) -> None:
+    """Period ``t``'s MW of each path at each site and their objective terms: kept mining (``keep``),
+    new mining (``new``; with removal, each period's vintage ``built_new`` and what it retires), AI
+    (``ai``, a binary ``z`` where a minimum block needs one; with removal ``built`` and ``removed``)
+    and the part of it run as the site's own cloud (``cloud``). Without removal a MW is valued as the
+    increment over the period before (its value from then less the next period's)."""
+    prob, val, yr, n = c.prob, c.val, years[t], len(c.f)
+    before = years[t - 1] if t else Year()
+    existing_only = c.objective == "existing"
+    v_ai_next = np.c_[val.v_ai[:, 1:], np.zeros(n)]
+    v_up = val.v_cloud - val.v_ai  # a cloud MW is an ai MW worth this much more; cloud MW stay once built
+    v_up_next = np.c_[v_up[:, 1:], np.zeros(n)]
+    v_new_next = np.r_[val.v_new[1:], 0.0]
+
+    def value(i, var, usd):
+        yr.terms.append((i, var, usd / SCALE))
+
+    for i in range(n):
+        if c.existing[i] > 0 and (c.allow_mining[i] or existing_only):
+            yr.keep[i] = prob.add_variable(f"keep_{tag}{i}", 0, float(c.existing[i]))
+            value(i, yr.keep[i], SCALE if existing_only else val.w_keep[t])
+        if existing_only:
+            continue
+        if c.allow_mining[i] and c.cap[i] > c.existing[i] and val.new_allowed[t]:
+            yr.new[i] = prob.add_variable(f"new_{tag}{i}", 0)
+            if c.tl.allow_removal:  # each period's MW a vintage of its own, removable in any later period
+                yr.built_new[i] = prob.add_variable(f"built_new_{tag}{i}", 0)
+                value(i, yr.built_new[i], val.v_new[t])
+                for b in range(t):
+                    if i in years[b].built_new:
+                        yr.retired[b, i] = prob.add_variable(f"retired_{b}_{tag}{i}", 0)
+                        value(i, yr.retired[b, i], -val.u_new[b, t])
+                prob += pulp.LpConstraint(_expr([(yr.new[i], 1.0), (yr.built_new[i], -1.0)]
+                                                + ([(before.new[i], -1.0)] if i in before.new else [])
+                                                + [(v, 1.0) for (b, k), v in yr.retired.items() if k == i]),
+                                          pulp.LpConstraintEQ, f"change_new_{tag}{i}", 0.0)
+            else:
+                value(i, yr.new[i], val.v_new[t] - v_new_next[t])
+        if c.allow_ai[i] and c.ai_cap[i] > 0 and val.ai_allowed[i, t]:
+            yr.ai[i] = prob.add_variable(f"ai_{tag}{i}", float(c.must[i, t]), float(c.asked[i, t]))
+            if c.removable[i]:  # built and removed MW: each valued on its own
+                yr.built[i] = prob.add_variable(f"built_{tag}{i}", 0)
+                value(i, yr.built[i], val.v_ai[i, t])
+                if t and i in before.ai:
+                    yr.removed[i] = prob.add_variable(f"removed_{tag}{i}", 0)
+                    value(i, yr.removed[i], -val.u_ai[i, t])
+                prev = [(before.ai[i], -1.0)] if t and i in before.ai else []
+                prob += pulp.LpConstraint(_expr([(yr.ai[i], 1.0), (yr.built[i], -1.0)] + prev
+                                                + ([(yr.removed[i], 1.0)] if i in yr.removed else [])),
+                                          pulp.LpConstraintEQ, f"change_{tag}{i}", 0.0)
+            else:
+                value(i, yr.ai[i], val.v_ai[i, t] - v_ai_next[i, t])
+            if c.block[i] > 0:
+                yr.z[i] = prob.add_variable(f"z_{tag}{i}", 1 if c.must[i, t] > 0 else 0, 1, cat=pulp.LpBinary)
+            if c.allow_cloud[i]:  # the part of the AI MW the site runs as its own cloud
+                yr.cloud[i] = prob.add_variable(f"cloud_{tag}{i}", 0, float(c.ai_cap[i]))
+                prob += pulp.LpConstraint(_expr([(yr.cloud[i], 1.0), (yr.ai[i], -1.0)]), pulp.LpConstraintLE,
+                                          f"cloud_{tag}{i}", 0.0)
+                value(i, yr.cloud[i], v_up[i, t] - v_up_next[i, t])
+
+
+def _site_rows(c: _Context, yr: Year, t: int, tag: str) -> None:
+    """Period ``t``'s POI row of each site (its MW within its size) and the block rows of each binary
+    (``block * z <= ai <= cap * z``; a period asked for less than a block builds what it is asked for)."""
+    prob = c.prob
+    for i in range(len(c.f)):
+        pairs = [(v[i], 1.0) for v in (yr.keep, yr.new, yr.ai) if i in v]
+        if pairs:
+            yr.poi[i] = pulp.LpConstraint(_expr(pairs), pulp.LpConstraintLE, f"poi_{tag}{i}", float(c.cap[i]))
+            prob += yr.poi[i]
+    for i, z in yr.z.items():
+        a = yr.ai[i]
+        yr.aiup[i] = pulp.LpConstraint(_expr([(a, 1.0), (z, -float(c.ai_cap[i]))]), pulp.LpConstraintLE,
+                                       f"aiup_{tag}{i}", 0.0)
+        prob += yr.aiup[i]
+        lo = min(float(c.block[i]), float(c.asked[i, t])) if c.asked[i, t] > 0 else float(c.block[i])
+        prob += pulp.LpConstraint(_expr([(a, 1.0), (z, -lo)]), pulp.LpConstraintGE, f"ailo_{tag}{i}", 0.0)
+
+
+def _linking_rows(c: _Context, yr: Year, before: Year, tag: str) -> None:
+    """Between a period and the one before: what is built stays (unless it may be removed); today's
+    mining may stop, and once stopped stays stopped (a restart would skip the hardware refresh of the
+    periods it stood still); a column not allowed in this period (a cap of 0) had nothing before."""
+    prob = c.prob
+    for i, v in yr.keep.items():
+        if i in before.keep:
+            prob += pulp.LpConstraint(_expr([(v, 1.0), (before.keep[i], -1.0)]), pulp.LpConstraintLE,
+                                      f"stop_keep_{tag}{i}", 0.0)
+    for name in ("ai", "new", "z", "cloud"):
+        now, prev = getattr(yr, name), getattr(before, name)
+        for i, v in prev.items():
+            if i in now and ((name in ("ai", "z") and c.removable[i]) or (name == "new" and c.tl.allow_removal)):
+                continue  # may be removed
+            if i in now:
+                prob += pulp.LpConstraint(_expr([(now[i], 1.0), (v, -1.0)]), pulp.LpConstraintGE,
+                                          f"stay_{name}_{tag}{i}", 0.0)
+            else:
+                prob += pulp.LpConstraint(_expr([(v, 1.0)]), pulp.LpConstraintEQ, f"none_{name}_{tag}{i}", 0.0)
+
+
+def _region_rows(c: _Context, yr: Year, t: int, tag: str) -> None:
+    """Period ``t``'s supply pool of each region (the MW its sites draw beyond today's load) and its
+    AI demand cap."""
+    prob = c.prob
+    for r, pool in c.tl.pools_mw.items():
+        terms = []
+        for i in np.flatnonzero(c.region == r):
+            pairs = [(v[i], -1.0) for v in (yr.keep, yr.new, yr.ai) if i in v]
+            if not pairs:
+                continue
+            draw = prob.add_variable(f"draw_{tag}{i}", 0)
+            prob += pulp.LpConstraint(_expr([(draw, 1.0)] + pairs), pulp.LpConstraintGE, f"draw_{tag}{i}",
+                                      -float(c.existing[i]))
+            terms.append((draw, 1.0))
+        yr.pools[r] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"pool_{tag}{r}", float(pool[t]))
+        prob += yr.pools[r]
+    for r, mw in c.tl.ai_demand_mw.items():
+        terms = [(yr.ai[i], 1.0) for i in np.flatnonzero(c.region == r) if i in yr.ai]
+        yr.demand[r] = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, f"demand_{tag}{r}", float(mw[t]))
+        prob += yr.demand[r]
+
+
+def _retire_rows(c: _Context, years: list[Year]) -> None:
+    """A new-mining vintage is removed at most once in all."""
+    by_vintage: dict[tuple, list] = {}
+    for yr in years:
+        for (b, i), v in yr.retired.items():
+            by_vintage.setdefault((b, i), []).append((v, 1.0))
+    for (b, i), retired in by_vintage.items():
+        c.prob += pulp.LpConstraint(_expr(retired + [(years[b].built_new[i], -1.0)]), pulp.LpConstraintLE,
+                                    f"retire_{b}_{i}", 0.0)
+
+
+def _budget_rows(c: _Context, years: list[Year]) -> pulp.LpConstraint | None:
+    """Capex is spent when an increment is decided: a period's budget caps what is decided in it
+    (``tl.budget_usd``), and ``max_capex_usd`` the total (the last period's capex: increments
+    telescope). Returns the total's row."""
+    f, val, T = c.f, c.val, c.tl.n
+    capex_ai = f["capex_ai_usd_per_mw"].to_numpy(float)
+    capex_gpu = f["capex_cloud_usd_per_mw"].to_numpy(float) - capex_ai  # a cloud MW's first GPUs
+    capex_new = f["capex_new_usd_per_mw"].to_numpy(float)
+    spent: list[list] = [[] for _ in range(T)]
+    for t, yr in enumerate(years):
+        prev = years[t - 1] if t else Year()
+        for i, v in yr.ai.items():
+            k = capex_ai[i] / SCALE
+            if i in yr.built:
+                spent[val.ai_decided[i, t]] += [(yr.built[i], k)]
+            else:
+                spent[val.ai_decided[i, t]] += [(v, k)] + ([(prev.ai[i], -k)] if i in prev.ai else [])
+        for i, v in yr.cloud.items():  # the first GPUs, decided with the shell
+            k = capex_gpu[i] / SCALE
+            spent[val.ai_decided[i, t]] += [(v, k)] + ([(prev.cloud[i], -k)] if i in prev.cloud else [])
+        for i, v in yr.new.items():
+            k = capex_new[i] / SCALE
+            if i in yr.built_new:
+                spent[val.new_decided[t]] += [(yr.built_new[i], k)]
+            else:
+                spent[val.new_decided[t]] += [(v, k)] + ([(prev.new[i], -k)] if i in prev.new else [])
+    if c.tl.budget_usd is not None:
+        for t, limit in enumerate(c.tl.budget_usd):
+            if np.isfinite(limit) and spent[t]:
+                c.prob += pulp.LpConstraint(_expr(spent[t]), pulp.LpConstraintLE, f"budget_{t}", float(limit) / SCALE)
+    if c.max_capex_usd is None:
+        return None
+    end = years[-1]
+    terms = capex_terms(f, {} if c.tl.allow_removal else end.new,
+                        {i: v for i, v in end.ai.items() if not c.removable[i]}, end.cloud)
+    terms += [(v, capex_ai[i] / SCALE) for yr in years for i, v in yr.built.items()]  # every MW built
+    terms += [(v, capex_new[i] / SCALE) for yr in years for i, v in yr.built_new.items()]
+    budget = pulp.LpConstraint(_expr(terms), pulp.LpConstraintLE, "budget", c.max_capex_usd / SCALE)
+    c.prob += budget
+    return budget
 
 
 def add_rows(built: Built, keys: list, coef: np.ndarray, base_mw: np.ndarray, limit_mw: np.ndarray,

@@ -67,9 +67,9 @@ COLUMNS = {
 
 
 def _solve(built: mdl.Built, params: mdl.Params, what: str) -> str:
-    from planner.solve import STATUS_OK, _run, solver_deadline
+    from planner.solve import STATUS_OK, run_once, solver_deadline
 
-    status, _, _ = _run(built, params, True, solver_deadline(params))
+    status, _, _ = run_once(built, params, True, solver_deadline(params))
     if status not in STATUS_OK:
         raise SolverError(f"the counterfactual solve {what} stopped without a solution (status {status})")
     return status
@@ -81,19 +81,30 @@ def _solve(built: mdl.Built, params: mdl.Params, what: str) -> str:
 MOVED_WEIGHT = 4.0
 
 
-def _closest(cand: mdl.Candidates, params: mdl.Params, ref: np.ndarray, what: str) -> tuple[np.ndarray, float]:
-    """The AI MW per candidate of an optimum of ``mdl.build(cand, params)`` (no network rows) that is
-    closest to ``ref`` (AI MW per candidate), and its objective ($). Ties are common (sites at one
-    price, or at one bus): the NPV is solved first (to a zero gap), then among the allocations of
-    equal NPV the tie-break stage (:func:`planner.solve.break_ties`) takes the one with the fewest
-    AI MW moved away from ``ref`` (``sum |ai - ref|``), and among those the documented order; so the MW
-    a site is charged are the ones the relaxation needs, not a tie broken another way."""
-    from planner.solve import STATUS_OK, _collect, break_ties, fix_binaries, polish, solver_deadline, tie_columns
+def _closest(solved, ref: np.ndarray, what: str, pools: bool) -> tuple[np.ndarray, float]:
+    """The end state's AI MW per candidate of an optimum of the plan's model without network rows
+    (and, ``pools=False``, without supply pools) that is closest to ``ref`` (AI MW per candidate),
+    and its objective ($, on the plan's basis: :attr:`planner.solve.Solved.offset_usd`). The model
+    is the plan's (:func:`planner.model.build` over its periods, with its supply response's block:
+    under redispatch the generators' limits and costs stay, only the branch limits go). Ties are
+    common (sites at one price, or at one bus): the NPV is solved first (to a zero gap), then among
+    the allocations of equal NPV the tie-break stage (:func:`planner.solve.break_ties`) takes the
+    one with the fewest AI MW moved away from ``ref`` (``sum |ai - ref|``), and among those the
+    documented order; so the MW a site is charged are the ones the relaxation needs, not a tie
+    broken another way."""
+    from planner.solve import (STATUS_OK, allocation_mw, break_ties, dispatch_scores, end_state, fix_binaries,
+                               polish, solver_deadline, supply_block, tie_columns)
 
-    params = dataclasses.replace(params, mip_gap=0.0)
-    built = mdl.build(cand, params)
+    params = dataclasses.replace(solved.params, mip_gap=0.0)
+    tl = solved.timeline
+    if not pools:
+        params = dataclasses.replace(params, supply_pools_mw={})
+        tl = dataclasses.replace(tl, pools_mw={})
+    built = mdl.build(solved.cand, params, tl, solved.built.values)
+    supply_block(built, solved.net, params)
+    view, _ = end_state(built, None)
     moved = []
-    for i, var in built.ai.items():  # d >= |ai - ref|, free in the NPV stage
+    for i, var in view.ai.items():  # d >= |ai - ref|, free in the NPV stage
         d = built.prob.add_variable(f"moved_{i}", 0)
         built.prob += pulp.LpConstraint(pulp.LpAffineExpression([(d, 1.0), (var, -1.0)]), pulp.LpConstraintGE,
                                         f"moved_up_{i}", -float(ref[i]))
@@ -102,31 +113,31 @@ def _closest(cand: mdl.Candidates, params: mdl.Params, ref: np.ndarray, what: st
         moved.append((d, -MOVED_WEIGHT))
     value = built.prob.objective.copy()
     _solve(built, params, what)
-    columns = tie_columns(built, cand)
+    columns = tie_columns(built, solved.cand)
     tie = break_ties(built, None, params, solver_deadline(params), columns, extra=moved)
     if tie.status not in STATUS_OK:
         raise SolverError(f"the counterfactual solve {what} stopped in its tie-break (status {tie.status})")
     fix_binaries(built, built.live or None)
-    polish(built, None, params, columns, extra=moved)
-    return _collect(built, cand)["ai_mw"].to_numpy(float), float(pulp.value(value)) * mdl.SCALE
+    polish(built, None, params, columns, extra=moved, dispatch=dispatch_scores(built, solved.net))
+    return (allocation_mw(view, solved.cand)["ai_mw"].to_numpy(float),
+            float(pulp.value(value)) * mdl.SCALE + solved.offset_usd)
 
 
-def counterfactual(sites: pd.DataFrame, params: mdl.Params, ai_mw) -> tuple[pd.DataFrame, dict]:
-    """AI MW per row of ``sites`` (mapped, as :func:`planner.plan` got them) in the two
-    counterfactual solves, each the optimum closest to the one before it (:func:`_closest`):
-    without network rows (closest to the plan's ``ai_mw``, per row of ``sites``), then without
-    network rows or supply pools. Also their totals and objectives."""
-    sites = sites.reset_index(drop=True)
-    cand = mdl.candidates(sites, params)
+def counterfactual(solved, ai_mw) -> tuple[pd.DataFrame, dict]:
+    """AI MW per row of the plan's sites (as :func:`planner.plan` got them) in the two
+    counterfactual solves of the plan's model (``solved``: :class:`planner.solve.Solved`), each the
+    optimum closest to the one before it (:func:`_closest`): without network rows (closest to the
+    plan's ``ai_mw``, per row of the sites), then without network rows or supply pools. Also their
+    totals and objectives. A timeline's are those of its end state (the last year)."""
+    cand = solved.cand
     rows = cand.frame["row"].to_numpy()
     ref = np.asarray(ai_mw, float)[rows]
-    out = pd.DataFrame(index=pd.RangeIndex(len(sites)))
+    out = pd.DataFrame(index=pd.RangeIndex(len(ai_mw)))
     totals = {"ai_mw": round(float(ref.sum()), 3)}
-    for name, p in (("ai_mw_without_network", params),
-                    ("ai_mw_without_network_or_pools", dataclasses.replace(params, supply_pools_mw={}))):
+    for name, pools in (("ai_mw_without_network", True), ("ai_mw_without_network_or_pools", False)):
         what = name.removeprefix("ai_mw_").replace("_", " ")
-        ref, objective = _closest(cand, p, ref, what)
-        col = np.zeros(len(sites))
+        ref, objective = _closest(solved, ref, what, pools)
+        col = np.zeros(len(ai_mw))
         col[rows] = ref
         out[name] = col
         totals[name] = round(float(ref.sum()), 3)
@@ -220,16 +231,13 @@ def attach(prep, result, counterfactual_solves: bool = True) -> pd.DataFrame:
     reason = None
     if not counterfactual_solves:
         reason = "not asked for"
-    elif getattr(result, "timeline", None) is not None:
-        reason = "a timeline run: the counterfactual is a single-period solve"
-    elif prep.params.supply_response == "redispatch":
-        reason = ("redispatch: without the network the generators' limits and costs would go too, "
-                  "so the MW would not be the network's alone")
+    elif getattr(result, "solved", None) is None:
+        reason = "the result holds no solved model"
     block: dict = {"run": False}
     if reason is None:
         t = time.perf_counter()
         try:
-            cf, totals = counterfactual(prep.sites, prep.params, alloc["ai_mw"].fillna(0).to_numpy(float))
+            cf, totals = counterfactual(result.solved, alloc["ai_mw"].fillna(0).to_numpy(float))
         except PlannerError as exc:
             reason = f"failed: {exc}"
             logger.warning(f"the per-operator counterfactual solves {reason}; operators.csv has no stopped MW")

@@ -36,7 +36,7 @@ class Prepared:
     sites: gpd.GeoDataFrame      # sites of the files plus the demand requests, mapped to buses
     params: Any                  # planner.Params
     regions: dict[str, dict]     # region -> pool and demand figures
-    timeline: Any = None         # planner.timeline.Timeline of a scenario with a timeline section
+    timeline: Any = None         # planner.periods.Timeline of a scenario with a timeline section
     #: the sites of the site files that the scenario's filters leave out (their operators are listed)
     outside_sites: pd.DataFrame | None = None
 
@@ -299,10 +299,10 @@ def _step(values: dict[int, float], years: list[int], before: float) -> np.ndarr
 
 
 def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
-    """The :class:`planner.timeline.Timeline` of a scenario's ``timeline`` section: base-load growth,
+    """The :class:`planner.periods.Timeline` of a scenario's ``timeline`` section: base-load growth,
     pools (under-construction MW from their online year), each request's MW per year (its start
     year and ramp, else the timeline's demand share), AI demand per region and yearly budgets."""
-    from planner.timeline import Timeline
+    from planner.periods import Timeline
 
     tl = sc.timeline
     years = list(tl.years)
@@ -424,7 +424,7 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
 
     from planner import acpf
     from planner.sensitivity import dc_model
-    from planner.solve import fixed_slack, plan
+    from planner.solve import fixed_slack, plan, plan_timeline
 
     sc = prep.scenario
     ac = sc.ac
@@ -437,9 +437,8 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
 
     def solve(params):
         if prep.timeline is not None:
-            from planner.timeline import plan_timeline
-
-            return plan_timeline(prep.grid, prep.sites, params, prep.timeline, model=model, scenario=sc.name)
+            return plan_timeline(prep.grid, prep.sites, params, prep.timeline, model=model, scenario=sc.name,
+                                 warm=warm)
         return plan(prep.grid, prep.sites, params, model=model, scenario=sc.name, warm=warm)
 
     if not ac.check and not ac.tighten:

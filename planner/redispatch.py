@@ -135,6 +135,8 @@ class RedispatchNetwork:
     period_of: dict = field(default_factory=dict)
     n_periods: int = 1
     _rho: dict = field(default_factory=dict, repr=False)
+    #: results computed from the network and kept with it (e.g. the candidate buses' hosting capacity)
+    cache: dict = field(default_factory=dict, repr=False)
 
     sens = None
 
@@ -151,6 +153,11 @@ class RedispatchNetwork:
 
     def state(self, name: str) -> State:
         return next(s for s in self.states if s.name == name)
+
+    def screened_rows(self) -> list:
+        """No row is ruled out in advance (generators can move every flow): none (see
+        :meth:`planner.security.Network.screened_rows`)."""
+        return []
 
     def reweight(self, params) -> None:
         """Set :attr:`weights` from the economics of ``params`` (see :func:`state_weights`)."""
@@ -365,8 +372,8 @@ def add_dispatch(built, net: RedispatchNetwork, params, pay: bool = True, cost: 
 
 def dispatch_objective(built, net: RedispatchNetwork, params, pay: bool = True, cost: bool = True) -> list[tuple]:
     """Objective terms (variable, million $) of redispatch: each cost segment's generation cost over
-    the horizon (``cost``), and each use's energy payment on the site variables (``pay``; added to
-    their site values)."""
+    its period's hours (``cost``), and each use's energy payment on the site variables of each
+    period (``pay``; added to their site values: :func:`payment_terms`)."""
     obj = []
     if cost:
         for state, seg_vars in built.segments.items():
@@ -374,10 +381,28 @@ def dispatch_objective(built, net: RedispatchNetwork, params, pay: bool = True, 
             for j, ys in enumerate(seg_vars):
                 obj.extend((y, -w * float(net.costs.slopes[j, s]) / SCALE) for s, y in enumerate(ys))
     if pay:
-        payment = energy_payment_usd_per_mw(params, [st.share for st in net.states])
-        for var_set, use in ((built.keep, "mining"), (built.new, "mining"), (built.ai, "ai")):
-            obj.extend((v, payment[use] / SCALE) for v in var_set.values())
+        obj.extend(payment_terms(built, period_payments(net, params, max(len(built.periods), 1))))
     return obj
+
+
+def period_payments(net: RedispatchNetwork, params, n_periods: int) -> list[dict]:
+    """The energy payment of one MW of each use ($) in each period: the power price over the hours of
+    the period's window (:func:`period_window`; one period: the whole horizon), the shares of the
+    period's states averaged."""
+    out = []
+    for k in range(n_periods):
+        shares = [st.share for st in net.states if net.period_of.get(st.name, 0) == k]
+        out.append(energy_payment_usd_per_mw(params, shares, period_window(params, k, n_periods)))
+    return out
+
+
+def payment_terms(built, per_mw: list[dict]) -> list[tuple]:
+    """Objective terms (variable, million $) of each period's energy payments on its MW."""
+    terms = []
+    for yr, pay in zip(built.periods, per_mw):
+        for var_set, use in ((yr.keep, "mining"), (yr.new, "mining"), (yr.ai, "ai")):
+            terms.extend((v, pay[use] / SCALE) for v in var_set.values())
+    return terms
 
 
 def generation_cost(net: RedispatchNetwork, xs: dict[str, np.ndarray]) -> dict[str, float]:
@@ -390,22 +415,14 @@ def generation_cost(net: RedispatchNetwork, xs: dict[str, np.ndarray]) -> dict[s
     return out
 
 
-def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, values, cand,
-           payments: tuple[float, dict] | None = None) -> tuple[dict, pd.DataFrame]:
+def report(net: RedispatchNetwork, params, xs: dict, ref_xs: dict, cand, payments: tuple[float, dict]
+           ) -> tuple[dict, pd.DataFrame]:
     """The summary block and the dispatch table of a redispatch plan. ``payments``: the NPV of the
-    energy payments ($) and the payment per MW shown, when the caller priced them (a timeline,
-    year by year); default: the single period's, from ``values``."""
+    energy payments ($) and the payment per MW shown (:func:`period_payments`)."""
     cost = generation_cost(net, xs)
     ref = generation_cost(net, ref_xs)
     change_npv = sum(net.weights[s] * (cost[s] - ref[s]) for s in cost)
-    if payments is None:
-        payment = energy_payment_usd_per_mw(params, [st.share for st in net.states])
-        mining = float((values["keep_mw"] + values["new_mining_mw"]).sum())
-        ai = float(values["ai_mw"].sum())
-        paid = payment["mining"] * mining + payment["ai"] * ai
-        shown = {u: round(float(v), 0) for u, v in payment.items()}
-    else:
-        paid, shown = payments
+    paid, shown = payments
     g = net.costs.gens
     table = pd.DataFrame({"gen": g["gen"].to_numpy(), "bus": net.model.bus_ids[g["bus_pos"].to_numpy()],
                           "min_mw": g["lo_mw"].to_numpy(), "max_mw": g["hi_mw"].to_numpy(),

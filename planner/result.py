@@ -32,6 +32,8 @@ class Result:
     timeline: pd.DataFrame | None = field(default=None, repr=False)
     #: one row per operator (planner.operators.table), when the run asked for it
     operators: pd.DataFrame | None = field(default=None, repr=False)
+    #: the solved model (:class:`planner.solve.Solved`: operator counterfactuals, --write-lp); not written
+    solved: object | None = field(default=None, repr=False)
 
 
 def _round(x, nd=3):
@@ -181,16 +183,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
 
     # candidate buses
     bg = grid.buses.reindex(cand.buses)
-    if peak.n0.sens is None:  # redispatch: the hosting of a bus is an LP of its own (planner hosting)
-        host = np.full(len(cand.buses), np.nan)
-    else:
-        host, _ = hosting_mod.limits_from_sensitivity(peak.n0.base, peak.n0.limit, peak.n0.sens)
-    if net.contingencies is not None and params.supply_response in ("regional", "redispatch"):
-        host = np.full(len(cand.buses), np.nan)  # N-1 hosting is computed for fixed participation only
-    elif net.contingencies is not None:
-        # under N-1, what the bus alone could host after any outage too
-        host, _, _ = hosting_mod.n1_hosting(model, cand.buses, factor=params.emergency_rating_factor,
-                                            dfax=params.overload_dfax, cap_mw=host, cont=net.contingencies)
+    host = bus_hosting(grid, net, cand, params)
     put("bus_hosting_mw", host[cand.bus_of_site], np.nan)
     best = pd.Series(marginal).groupby(cand.bus_of_site).max()
     buses = gpd.GeoDataFrame({
@@ -218,6 +211,73 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
                   buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=states["peak"]["dispatch_mw"],
                   states=states)
+
+
+def bus_hosting(grid, net, cand, params) -> np.ndarray:
+    """Hosting capacity (MW) of each candidate column (``cand.buses``; under the regional supply
+    response one column per bus and supply region): buses.csv's ``hosting_mw`` and the allocation's
+    ``bus_hosting_mw``. What the bus alone could take of new firm load, at the plan's security.
+
+    It is the answer of ``planner hosting`` (:func:`planner.hosting.security_hosting`) with the plan's
+    settings: ``use="ai"`` (all of the load firm, checked at peak only, as the N-0 figure always was;
+    ``ai_firm_share`` is not applied), the plan's security (N-1: every outage of the plan's
+    contingencies against the emergency rating, ``emergency_rating_factor``), ``overload_dfax`` (a
+    branch already over its rating is worsened only from the cut-off), ``offpeak_load_factor`` (it
+    plays no part for firm load) and ``rating_derate``, on the DC model of the plan's peak state (of
+    the last period of a timeline). Per supply response:
+
+    * ``headroom``, ``pmax``, ``single`` (fixed participation): the first monitored branch to reach
+      its rating (N-0) or, after an outage, its emergency rating (N-1) with the new load shared by
+      the island's generators in the fixed proportions; with ``headroom`` and ``pmax`` no more than
+      the island's generation headroom either;
+    * ``regional``: the same with the new load picked up by the generators of the column's supply
+      region on its island (the plan's regional model: sites' regions, and generators placed by
+      ``Params.gen_regions``, else by their bus's interconnect), no more than their headroom; equal to
+      :func:`~planner.hosting.security_hosting` ``(slack="regional", regions=...)`` with regions that
+      place the bus and the generators as the plan does;
+    * ``redispatch``: the largest load any dispatch of the generators within their limits can serve
+      with every monitored branch within its limit (N-1: preventively, after every outage), an LP per
+      candidate bus (:mod:`planner.hosting_redispatch`; progress is logged).
+    """
+    import dataclasses
+    import logging
+    import time
+
+    logger = logging.getLogger(__name__)
+    peak = net.states[0]
+    model = peak.model
+    if params.rating_derate:  # the plan's limits: rating x derate (branch id -> factor)
+        factor = {int(b): float(f) for b, f in params.rating_derate.items()}
+        derate = np.array([factor.get(int(b), 1.0) for b in model.branch_ids])
+        model = dataclasses.replace(model, rate_mw=model.rate_mw * derate)
+    supply = params.supply_response
+    ids = np.asarray(cand.buses)
+    groups = np.asarray(peak.groups, dtype=np.int64) if supply == "regional" else None
+    # a warm re-solve (planner.solve.Warm: only prices changed) keeps its network: the hosting with it
+    derate_key = tuple(sorted((int(b), float(f)) for b, f in params.rating_derate.items()))
+    key = (supply, params.security, float(params.emergency_rating_factor), float(params.overload_dfax),
+           float(params.offpeak_load_factor), derate_key, ids.tobytes(), None if groups is None else groups.tobytes())
+    kept = net.cache.get("bus_hosting")
+    if kept is not None and kept[0] == key:
+        return kept[1].copy()
+    t = time.perf_counter()
+    logger.info(f"hosting capacity of {len(ids):,} candidate bus(es): {params.security.upper()}, firm load, "
+                f"supply {supply}" + (" (an LP per bus)" if supply == "redispatch" else ""))
+    if supply == "regional":  # the plan's supply group of each column: security_hosting's regional rules
+        frame = hosting_mod.security_frame(grid, model, ids, params.security, "ai", params.emergency_rating_factor,
+                                            None, params.offpeak_load_factor, params.overload_dfax, None,
+                                            net.contingencies, supply, groups)
+    else:
+        frame = hosting_mod.security_hosting(grid, model, ids, slack=supply, security=params.security, use="ai",
+                                             emergency_rating_factor=params.emergency_rating_factor,
+                                             offpeak_load_factor=params.offpeak_load_factor,
+                                             dfax=params.overload_dfax, contingencies=net.contingencies)
+    if not np.array_equal(frame["bus"].to_numpy(), ids):
+        raise RuntimeError("bus hosting: the hosting frame is not in the order of the candidate buses")
+    logger.info(f"hosting capacity of the candidate buses: {time.perf_counter() - t:.1f} s")
+    host = frame["hosting_mw"].to_numpy(float)
+    net.cache["bus_hosting"] = (key, host.copy())
+    return host
 
 
 def path_values(f: pd.DataFrame) -> dict[str, np.ndarray]:

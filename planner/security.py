@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -428,12 +428,27 @@ class Network:
 
     #: candidate bus id of each load column
     buses: np.ndarray | None = None
+    #: results computed from the network and kept with it (e.g. the candidate buses' hosting capacity)
+    cache: dict = field(default_factory=dict, repr=False)
 
     def families(self) -> list[Rows]:
         return [f for s in self.states for f in (s.n0, s.pre) if f is not None]
 
     def state(self, name: str) -> State:
         return next(s for s in self.states if s.name == name)
+
+    def screened_rows(self):
+        """Both sides of every explicit row some allocation could violate (the screened N-0 rows and
+        rows of N-1 pairs already over, of every state), as :meth:`violations` lists rows to add."""
+        out = []
+        for fam in self.families():
+            ids = np.asarray(fam.screened, dtype=np.int64)  # row ids
+            if len(ids):
+                coef, base, limit = fam.rows(ids)
+                for side in (1, -1):
+                    keys = [(fam.kind, fam.state, int(i), side) for i in ids]
+                    out.append((keys, coef, base, limit, fam.state))
+        return out
 
     # the same questions of every network kind (fixed participation here, redispatch in planner.redispatch)
 

@@ -45,7 +45,9 @@ from planner import sensitivity as sens
 from planner import tiebreak
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.live import LiveModel
+from planner import periods
 from planner.model import Params
+from planner.periods import Timeline
 from planner.result import Result, assemble
 from planner.security import Network, build_network
 
@@ -96,6 +98,7 @@ class Warm:
     grid: object = None
     sites: object = None
     params: Params | None = None
+    timeline: Timeline | None = None  # the periods of the kept plan (one for a single period)
     model: sens.DCModel | None = None
     cand: mdl.Candidates | None = None
     net: object = None
@@ -109,12 +112,32 @@ class Warm:
             setattr(self, k, v)
 
 
-def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params) -> bool:
+def _same_timeline(a: Timeline | None, b: Timeline) -> bool:
+    if a is None or a.years != b.years or a.allow_removal != b.allow_removal:
+        return False
+    for name in ("load_factor", "budget_usd"):
+        x, y = getattr(a, name), getattr(b, name)
+        if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y)):
+            return False
+    for name in ("pools_mw", "ai_demand_mw", "site_ai_mw", "site_must_mw", "requested_mw"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x.keys() != y.keys() or any(not np.array_equal(x[k], y[k]) for k in x):
+            return False
+    return True
+
+
+def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params, tl: Timeline,
+             val: periods.Values) -> bool:
     """Put the prices of ``params`` on the plan kept in ``warm`` when only prices changed (see
-    :class:`Warm`); return whether it did."""
+    :class:`Warm`); return whether it did. The economic core is built again at the new prices (it is
+    small: no network row) and its objective and budget coefficients are copied onto the kept model
+    by name; a change of prices that changes the core's structure (e.g. a lead time that moves a
+    timeline's first year of AI) builds from scratch."""
     if warm.built is None or warm.grid is not grid or warm.sites is not sites:
         return False
     if dataclasses.replace(params, economics=warm.params.economics) != warm.params:
+        return False
+    if not _same_timeline(warm.timeline, tl):
         return False
     old = warm.cand
     if not (np.array_equal(old.buses, cand.buses) and np.array_equal(old.bus_of_site, cand.bus_of_site)
@@ -122,39 +145,49 @@ def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params) -> b
             and (old.column_region is None or np.array_equal(old.column_region, cand.column_region))
             and old.frame.drop(columns=PRICE_COLUMNS).equals(cand.frame.drop(columns=PRICE_COLUMNS))):
         return False
-    built, f = warm.built, cand.frame
+    built = warm.built
+    fresh = mdl.build(cand, params, tl, val)
+    mine = built.prob.variablesDict()
+    theirs = fresh.prob.variablesDict()
+    rows = {con.name: con for con in built.prob.constraints()}
+    core = {con.name: con for con in fresh.prob.constraints()}
+    if not theirs.keys() <= mine.keys() or not core.keys() <= rows.keys():
+        return False
+    if any({v.name for v in con.keys()} != {v.name for v in rows[name].keys()} for name, con in core.items()):
+        return False
     live = built.live or None
     # free the binaries fixed for the last duals, and the ai <= cap * z rows relaxed with them
-    must = f["ai_min_mw"].to_numpy(float)
-    for i, z in built.z.items():
-        z.cat = pulp.LpInteger
-        z.lowBound, z.upBound = (1 if must[i] > 0 else 0), 1
-        built.aiup[i].constant = 0.0
-    path_binaries = [y for ys in built.paths.values() for y in ys.values()]
-    for y in path_binaries:
+    binaries = [*built.z.items(), *((("path", t, k), y) for t, ys in built.paths.items() for k, y in ys.items())]
+    for _, y in binaries:
         y.cat = pulp.LpInteger
-        y.lowBound, y.upBound = 0, 1
-    terms: dict[str, list] = {}
-    for v, c in mdl.site_objective(f, built.keep, built.new, built.ai, built.cloud):
-        terms[v.name] = [v, c]
+        y.lowBound, y.upBound = theirs[y.name].lowBound, theirs[y.name].upBound
+    for key, con in built.aiup.items():
+        con.constant = fresh.aiup[key].constant
+    costs = {v.name: [v, 0.0] for v, c in built.prob.objective.items()}
+    for v, c in fresh.prob.objective.items():
+        costs.setdefault(v.name, [mine[v.name], 0.0])[1] += float(c)
     if params.supply_response == "redispatch":
         from planner import redispatch
 
         warm.net.reweight(params)
         for v, c in redispatch.dispatch_objective(built, warm.net, params):
-            terms.setdefault(v.name, [v, 0.0])[1] += c
-    capex = mdl.capex_terms(f, built.new, built.ai, built.cloud)
+            costs.setdefault(v.name, [v, 0.0])[1] += c
+    for mine_year, fresh_year in zip(built.periods, fresh.periods):  # each site's terms, for its NPV
+        mine_year.terms = [(i, mine[v.name], c) for i, v, c in fresh_year.terms]
+    budgets = [(rows[name], [(mine[v.name], float(c)) for v, c in con.items()])
+               for name, con in core.items() if name == "budget" or name.startswith("budget_")]
     if live is not None:
-        live.set_bounds([*built.z.values(), *path_binaries])
+        live.set_bounds([y for _, y in binaries])
         live.update_rows(built.aiup.values())
-        live.set_costs([v for v, _ in terms.values()], [c for _, c in terms.values()])
-        if built.budget is not None:
-            live.set_coefficients(built.budget, capex)
+        live.set_costs([v for v, _ in costs.values()], [c for _, c in costs.values()])
+        for con, pairs in budgets:
+            live.set_coefficients(con, pairs)
     else:  # CBC solves the PuLP problem itself
-        built.prob.setObjective(pulp.LpAffineExpression([tuple(t) for t in terms.values()]))
-        if built.budget is not None:
-            for v, c in capex:
-                built.budget.expr[v] = c
+        built.prob.setObjective(pulp.LpAffineExpression([tuple(t) for t in costs.values()]))
+        for con, pairs in budgets:
+            for v, c in pairs:
+                con.expr[v] = c
+    built.values = val
     warm.cand, warm.params = cand, params
     warm.repriced += 1
     return True
@@ -189,7 +222,7 @@ def _live(built: mdl.Built, params: Params) -> LiveModel | None:
     return built.live
 
 
-def _run(built: mdl.Built, params: Params, mip: bool, deadline: float | None,
+def run_once(built: mdl.Built, params: Params, mip: bool, deadline: float | None,
          start: np.ndarray | None = None) -> tuple[str, float | None, float]:
     """Solve once; return (status, mip_gap, solver seconds). HiGHS solves the live model (only the
     rows added since its last solve are handed over); CBC, when asked for, solves the PuLP problem
@@ -250,7 +283,7 @@ def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadl
             rounds += 1
             lp_rounds += not phase_mip
             t = time.perf_counter()
-            status, gap, run_s = _run(built, params, phase_mip, deadline, start=start if phase_mip else None)
+            status, gap, run_s = run_once(built, params, phase_mip, deadline, start=start if phase_mip else None)
             start = None if phase_mip else start
             solve_s += time.perf_counter() - t
             highs_s += run_s
@@ -675,54 +708,76 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     mapped to buses with :func:`planner.map_sites` unless it already has a
     ``bus`` column. ``warm``: a :class:`Warm` kept across calls, so that a plan
     that changes only prices re-solves the last model warm. Progress goes to the
-    ``planner.solve`` logger (INFO).
+    ``planner.solve`` logger (INFO). The same model as :func:`plan_timeline` with one period.
     """
+    return _plan(grid, sites, params or Params(), None, model=model, scenario=scenario, warm=warm)
 
-    params = (params or Params()).validate()
+
+def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCModel | None = None,
+                  scenario: str | None = None, warm: Warm | None = None) -> Result:
+    """Allocate interconnect capacity year by year (:mod:`planner.periods`); returns a
+    :class:`planner.Result` of the end state (the last year), with ``result.timeline`` (one row per
+    year and region), the allocation's ``first_year`` and per-year MW columns, and
+    ``summary["timeline"]``. A supply pool or AI demand of ``params`` for a region the timeline does
+    not list holds in every year."""
+    return _plan(grid, sites, params, tl, model=model, scenario=scenario, warm=warm)
+
+
+def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, warm) -> Result:
+    """The one pipeline of :func:`plan` (``tl`` None: one period) and :func:`plan_timeline`."""
+    from planner import timeline as report
+
+    params = params.validate()
+    single = tl is None
+    tl = periods.single(params) if single else periods.with_settings(tl, params)
+    end_params = params if single else periods.end_settings(tl, params)
     sites, timings, t0, deadline = begin(grid, sites, params)
-
     t = time.perf_counter()
     slack = fixed_slack(params.supply_response)
-    cand = mdl.candidates(sites, params)
+    redispatching = params.supply_response == "redispatch"
+    cand = mdl.candidates(sites, end_params)
     if len(cand) == 0:
         raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
                          expected=f"sites inside grid '{grid.name}' with poi_mw, it_mw or operating_mw")
-    repriced = warm is not None and _reprice(warm, grid, sites, cand, params)
+    val = periods.values(cand.frame, params.economics, tl.n)
+    repriced = warm is not None and _reprice(warm, grid, sites, cand, params, tl, val)
     if repriced:
         model, net, built = warm.model, warm.net, warm.built
-        redispatch_ref, existing = warm.reference, warm.existing
+        ref_xs, existing = warm.reference, warm.existing
         timings["reprice"] = time.perf_counter() - t
-        t = time.perf_counter()
         logger.info("only prices changed: the last model re-solves warm with its new coefficients")
     else:
         model = model if model is not None and model.slack == slack else sens.dc_model(grid, slack)
-        net = build_network(model, grid, cand, params)
+        net = build_network(model, grid, cand, params,
+                            periods=None if single else [(tl.name(k), float(tl.load_factor[k])) for k in range(tl.n)])
         timings["sensitivities"] = time.perf_counter() - t
-        logger.info(f"{len(cand)} sites at {len(cand.buses)} buses; {len(net.screened)} of {len(net.mon)} "
-                    "monitored branches could be overloaded")
-
+        logger.info((f"timeline {tl.years[0]}-{tl.years[-1]}: " if not single else "")
+                    + f"{len(cand)} sites at {len(cand.buses)} buses; {len(net.screened)} of {len(net.mon)} "
+                    f"monitored branches could be overloaded; {len(net.states)} load states")
         # the time limit is the solver's: it runs from here, after the network (e.g. an N-1 LODF pass)
         deadline = solver_deadline(params)
         t = time.perf_counter()
-        built = mdl.build(cand, params)
-        redispatch_ref = existing = None
-        if params.supply_response == "redispatch":
-            from planner import redispatch
-
-            redispatch.add_dispatch(built, net, params)
+        built = mdl.build(cand, params, tl, val)
+        supply_block(built, net, params)
         timings["build"] = time.perf_counter() - t
-        if params.supply_response == "redispatch":
+        ref_xs = existing = None
+        if redispatching:
             t = time.perf_counter()
-            redispatch_ref = _reference_dispatch(cand, net, params, deadline)
+            ref_xs = _reference_dispatch(cand, net, params, deadline, tl)
             timings["reference_dispatch"] = time.perf_counter() - t
-        t = time.perf_counter()
+    t = time.perf_counter()
     mip = _lazy_solve(built, net, params, mip=True, deadline=deadline)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
     timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
     timings["pulp_to_solver"] = mip.solve_s - timings["solve"]
     timings["lazy_rows"] = time.perf_counter() - t - mip.solve_s
+    view, net_end = end_state(built, net)
     if mip.status == "infeasible":
-        raise InfeasibleError("the allocation is infeasible: " + _diagnose(cand, params, net, model))
+        # the end state's conflict, with the must-serve MW of the last period (not the requests' full MW)
+        last = dataclasses.replace(cand, frame=cand.frame.assign(
+            ai_min_mw=periods.asked_and_must(cand.frame, tl, val)[1][:, -1]))
+        raise InfeasibleError(("the allocation" if single else "the timeline") + " is infeasible: "
+                              + _diagnose(last, end_params, net_end, model))
     if mip.status not in STATUS_OK:
         raise SolverError(f"the solver stopped without a solution (status {mip.status}); "
                           "try a longer time_limit_s or a larger mip_gap")
@@ -731,42 +786,123 @@ def plan(grid, sites, params: Params | None = None, *, model: sens.DCModel | Non
     tie = break_ties(built, net, params, deadline, columns)
     mip = _with_tie_break(mip, tie)
     timings["tie_break"] = time.perf_counter() - t
-
     t = time.perf_counter()
     lp = _fix_and_price(built, net, params)
     timings["duals"] = time.perf_counter() - t
     t = time.perf_counter()
     tie.polish = polish(built, net, params, columns, dispatch=dispatch_scores(built, net))
     timings["tie_break"] += time.perf_counter() - t
-    values = _collect(built, cand)
-    xs = _state_loads(built)
-
+    view, net_end = end_state(built, net)  # with the rows pricing and polishing added
+    values_end = allocation_mw(view, cand)
+    xs = _state_loads(view)
     if not repriced and params.check_existing_load and cand.frame["existing_mw"].sum() > 0:
         t = time.perf_counter()
-        existing = _existing_capacity(cand, net, params)
+        existing = _existing_capacity(cand, net_end, end_params)
         timings["existing_load_check"] = time.perf_counter() - t
     if warm is not None and not repriced:
-        warm.keep(grid=grid, sites=sites, params=params, model=model, cand=cand, net=net, built=built,
-                  reference=redispatch_ref, existing=existing)
-
-    result = assemble(grid, sites, model, cand, built, net, values, mip, lp, existing, params,
-                      scenario=scenario, xs=xs)
+        warm.keep(grid=grid, sites=sites, params=params, timeline=tl, model=model, cand=cand,
+                  net=net, built=built, reference=ref_xs, existing=existing)
+    if not single:
+        requested = sum(float(v[-1]) for v in tl.requested_mw.values()) if tl.requested_mw else None
+        end_params = dataclasses.replace(end_params, requested_ai_mw=requested
+                                         if requested is not None else params.requested_ai_mw)
+    # the DC model of the end state: the one given (a single period), else the last year's at peak
+    result = assemble(grid, sites, model if single else net_end.states[0].model, cand, view, net_end, values_end,
+                      mip, lp, existing, end_params, scenario=scenario, xs=xs)
     result.summary["network"]["supply_response"] = params.supply_response
     result.summary["tie_break"] = tie.block()
-    if redispatch_ref is not None:
+    site_npv = report.site_npv(built.periods, len(cand))
+    npv = result.summary["objective_usd"] if single else float(site_npv.sum())
+    offset = 0.0  # the NPV less the model's objective ($): the supply side's constants under redispatch
+    if redispatching:
         from planner import redispatch
 
-        block, table = redispatch.report(net, params, xs, redispatch_ref, values, cand)
+        paid, per_mw = _energy_payments(built, net, params)
+        shown = ({u: round(float(v), 0) for u, v in per_mw[0].items()} if single else
+                 {str(y): {u: round(float(x), 0) for u, x in p.items()} for y, p in zip(tl.years, per_mw)})
+        block, result.dispatch_table = redispatch.report(net, params, _state_loads(built), ref_xs, cand,
+                                                         payments=(paid, shown))
+        if not single:
+            block["energy_payment_basis"] = ("each year's MW pay for the hours of that year (the last year's: to "
+                                             "the horizon); generation cost likewise, against each year's dispatch "
+                                             "without new load")
         result.summary["redispatch"] = block
-        result.summary["objective_usd"] = round(result.summary["objective_usd"] + block["supply_margin_npv_usd"], 0)
-        result.dispatch_table = table
+        npv += block["supply_margin_npv_usd"]
+        from planner import redispatch
+
+        modelled = sum(c * _value(v) for v, c in redispatch.dispatch_objective(built, net, params)) * mdl.SCALE
+        offset = block["supply_margin_npv_usd"] - modelled
+    result.summary["objective_usd"] = round(npv, 0)
+    result.solved = Solved(built=built, net=net, cand=cand, params=params, timeline=tl, offset_usd=offset)
+    if not single:
+        report.attach(result, cand, tl, val, built.periods, site_npv)
     timings["total"] = time.perf_counter() - t0
     result.summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
     result.summary["versions"] = _versions()
     return result
 
 
-def _collect(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
+@dataclass
+class Solved:
+    """A plan's solved model, kept on its result (``result.solved``; not written to the run
+    directory) for what is computed from it afterwards: the operator counterfactuals
+    (:mod:`planner.operators`) and ``--write-lp``."""
+
+    built: mdl.Built
+    net: object                  # the network rows' source (:class:`planner.security.Network` or redispatch's)
+    cand: mdl.Candidates
+    params: Params
+    timeline: Timeline           # the periods (one for a single period)
+    #: the plan's NPV less the model's objective at the same allocation ($): 0 for a fixed supply
+    #: response; under redispatch the generation cost of the reference dispatch and of each curve's
+    #: lower limit, which no allocation changes
+    offset_usd: float = 0.0
+
+
+def supply_block(built: mdl.Built, net, params: Params) -> None:
+    """Add the supply response's own block to ``built``: under redispatch each state's generator
+    variables, cost segments and island balance rows, and the energy payments
+    (:func:`planner.redispatch.add_dispatch`); a fixed participation adds nothing (its supply is in the
+    network rows' sensitivities)."""
+    if params.supply_response == "redispatch":
+        from planner import redispatch
+
+        redispatch.add_dispatch(built, net, params)
+
+
+def end_state(built: mdl.Built, net) -> tuple[mdl.Built, Network]:
+    """Views of the last period alone: its variables and rows as a one-period :class:`Built` (dicts
+    keyed by site), and its states as a network (for :func:`planner.result.assemble`). The load
+    vectors are the model's (with redispatch they end with the generators' output changes)."""
+    end = built.periods[-1]
+    names = set(end.loads)
+    view = mdl.Built(prob=built.prob, keep=end.keep, new=end.new, ai=end.ai, z=end.z, cloud=end.cloud,
+                     paths=end.paths, load=[], poi=end.poi, aiup=end.aiup, pools=end.pools, demand=end.demand,
+                     budget=built.budget, loads={k: built.loads[k] for k in end.loads},
+                     rows={k: c for k, c in built.rows.items() if k[1] in names}, live=built.live,
+                     segments={k: v for k, v in built.segments.items() if k in names}, periods=[end])
+    if net is None:
+        return view, None
+    states = [st for st in net.states if st.name in names]
+    if len(states) == len(net.states):
+        return view, net
+    if isinstance(net, Network):
+        return view, dataclasses.replace(net, states=states, screened=states[0].n0.screened)
+    return view, dataclasses.replace(net, states=states)  # redispatch: every branch is screened in
+
+
+def _energy_payments(built: mdl.Built, net, params: Params) -> tuple[float, list[dict]]:
+    """Redispatch: the NPV of the energy payments of the plan's MW ($), and the payment of one MW of
+    each use in each period ($; :func:`planner.redispatch.period_payments`)."""
+    from planner import redispatch
+
+    per_mw = redispatch.period_payments(net, params, len(built.periods))
+    paid = sum(float(v.varValue or 0.0) * c for v, c in redispatch.payment_terms(built, per_mw)) * mdl.SCALE
+    return paid, per_mw
+
+
+def allocation_mw(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
+    """The MW of each path at each site of a one-period view (:func:`end_state`), round-off to 0."""
     n = len(cand)
     out = pd.DataFrame({
         "keep_mw": [(_value(built.keep[i]) if i in built.keep else 0.0) for i in range(n)],
@@ -788,13 +924,12 @@ def fixed_slack(supply_response: str) -> str:
     return supply_response if supply_response in sens.SLACKS else "headroom"
 
 
-def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline, built: mdl.Built | None = None) -> dict:
-    """Redispatch reference: the economic dispatch of the grid without any new load (an LP).
-    ``built``: the model without site variables whose load vectors name every state of ``net``
-    (a timeline's years); default: :func:`planner.model.build` ``(objective="reference")``."""
+def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline, tl: Timeline) -> dict:
+    """Redispatch reference: the economic dispatch of the grid without any new load (an LP), in every
+    state of every period of ``tl``."""
     from planner import redispatch
 
-    built = built if built is not None else mdl.build(cand, params, objective="reference")
+    built = mdl.build(cand, params, tl, objective="reference")
     redispatch.add_dispatch(built, net, params, pay=False)
     info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
     if info.status != "optimal":

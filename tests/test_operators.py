@@ -44,7 +44,7 @@ def test_network_and_pool_stops_match_the_hand_case():
     r = planner.plan(g, sites, params)
     a = r.allocation.set_index("site_id")
     assert a.loc["A", "ai_mw"] == pytest.approx(200, abs=1e-6) and a.loc["B", "ai_mw"] == pytest.approx(200, abs=1e-6)
-    cf, totals = ops.counterfactual(sites, params, r.allocation["ai_mw"].to_numpy(float))
+    cf, totals = ops.counterfactual(r.solved, r.allocation["ai_mw"].to_numpy(float))
     assert totals["ai_mw"] == pytest.approx(400) and totals["ai_mw_without_network"] == pytest.approx(400)
     assert totals["ai_mw_without_network_or_pools"] == pytest.approx(600)
     assert totals["objective_usd_without_network"] == pytest.approx(300 * 5e6 + 100 * 4e6)
@@ -83,7 +83,7 @@ def test_a_tie_between_sites_is_not_charged_to_the_network():
     r = planner.plan(g, sites, params)
     ai = r.allocation["ai_mw"].to_numpy(float)
     assert ai.sum() == pytest.approx(100, abs=1e-6)
-    cf, totals = ops.counterfactual(sites, params, ai)
+    cf, totals = ops.counterfactual(r.solved, ai)
     ops.add_counterfactual(r.allocation, cf)
     a = r.allocation
     assert a["ai_mw_without_network"].to_numpy() == pytest.approx(ai, abs=1e-6)
@@ -92,19 +92,16 @@ def test_a_tie_between_sites_is_not_charged_to_the_network():
     assert totals["ai_mw_without_network_or_pools"] - totals["ai_mw_without_network"] == pytest.approx(200)
 
 
-def test_no_counterfactual_under_redispatch_or_when_it_fails(monkeypatch):
-    """Redispatch: the table without stopped MW and the reason in the summary; a counterfactual
-    solve that fails leaves the run and its table, with the reason."""
+def test_no_counterfactual_when_it_fails_or_is_not_asked_for(monkeypatch):
+    """A counterfactual solve that fails leaves the run and its table, with the reason; so does a
+    run that does not ask for the solves."""
     from types import SimpleNamespace
 
     g, sites, params = chain_case()
     r = planner.plan(g, sites, params)
-    prep = SimpleNamespace(sites=sites, params=planner.Params(**{**FIRM, "supply_response": "redispatch"}),
-                           outside_sites=None)
-    t = ops.attach(prep, r)
+    t = ops.attach(SimpleNamespace(sites=sites, params=params, outside_sites=None), r, counterfactual_solves=False)
     assert "ai_blocked_by_network_mw" not in t and "ai_blocked_by_network_mw" not in r.allocation
-    assert r.summary["operators"]["counterfactual"]["run"] is False
-    assert r.summary["operators"]["counterfactual"]["reason"].startswith("redispatch")
+    assert r.summary["operators"]["counterfactual"] == {"run": False, "reason": "not asked for"}
 
     def fail(*args, **kwargs):
         raise planner.SolverError("no solution (status time_limit)")
@@ -180,7 +177,7 @@ def test_solve_writes_operators_that_sum_the_allocation(texas_run):
     assert png.shape[0] > 400 and png.shape[1] > 900 and png[..., :3].std() > 0.05  # drawn, not blank
 
 
-def test_a_timeline_gets_the_table_without_stopped_mw(tmp_path):
+def test_a_timeline_gets_the_stopped_mw_too(tmp_path):
     from planner.prepare import run
     from planner.scenario import load_scenario
 
@@ -188,9 +185,41 @@ def test_a_timeline_gets_the_table_without_stopped_mw(tmp_path):
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n")
     prep, result = run(load_scenario(str(path), ["ac.check=false"]))
     t = ops.attach(prep, result).set_index("operator")
-    assert "ai_blocked_by_network_mw" not in t
-    assert result.summary["operators"]["counterfactual"]["reason"].startswith("a timeline run")
+    block = result.summary["operators"]["counterfactual"]
+    assert block["run"] and block["ai_mw_without_network"] >= block["ai_mw"] - 1e-6
+    assert block["objective_usd_without_network"] >= result.summary["objective_usd"] - 1
+    assert t["ai_blocked_by_network_mw"].sum() >= 0
     name = result.allocation["operator"].fillna("").astype(str)
     alloc = result.allocation.assign(operator=name.where(name != "", ops.NO_OPERATOR))
     assert t["ai_mw"].to_dict() == pytest.approx(alloc.groupby("operator")["ai_mw"].sum().reindex(t.index)
                                                  .fillna(0).to_dict())
+
+
+@pytest.mark.parametrize("years", [None, [2026, 2027, 2028]], ids=["single", "timeline"])
+@pytest.mark.parametrize("supply", ["headroom", "single", "regional", "redispatch"])
+def test_the_counterfactual_is_the_plan_on_a_grid_without_limits(supply, years):
+    """The counterfactual without network rows, under any supply response and in a timeline, is the
+    plan on the same grid with its line rated out of reach (solved on its own): the same AI MW and the
+    same NPV (to $1 in $ hundreds of millions). On the two-bus grid the 150 MW line stops AI at bus 2
+    (under redispatch the dear generator at bus 2 could serve it, but not at the site's value)."""
+    import numpy as np
+
+    from planner import examples as ex
+
+    def solve(rate):
+        g = ex.two_bus(rate)
+        sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",
+                                 "ai_value_usd_per_mw": 5e5, "min_block_mw": 0}])
+        params = planner.Params(supply_response=supply, redispatch_cost_segments=1, check_existing_load=False)
+        if years is None:
+            return planner.plan(g, sites, params)
+        return planner.plan_timeline(g, sites, params, planner.Timeline(years=years, load_factor=np.ones(len(years))))
+
+    tight, loose = solve(150.0), solve(1.5e6)
+    cf, totals = ops.counterfactual(tight.solved, tight.allocation["ai_mw"].to_numpy(float))
+    assert loose.allocation["ai_mw"].sum() > tight.allocation["ai_mw"].sum() + 1  # the line binds
+    assert totals["ai_mw_without_network"] == pytest.approx(loose.allocation["ai_mw"].sum(), abs=1e-6)
+    assert totals["objective_usd_without_network"] == pytest.approx(loose.summary["objective_usd"], abs=1.0)
+    assert cf["ai_mw_without_network"].to_numpy() == pytest.approx(loose.allocation["ai_mw"].to_numpy(), abs=1e-6)
+
+

@@ -198,7 +198,7 @@ def test_a_run_whose_milp_used_up_the_time_limit_still_prices_its_allocation(tex
     import planner.solve as solve_mod
 
     reference = planner.plan(texas, texas_sites, planner.Params())
-    run, collect = solve_mod._run, solve_mod._collect
+    run, collect = solve_mod.run_once, solve_mod.allocation_mw
     milp_done = []
 
     def after_milp(*args, **kwargs):
@@ -210,8 +210,8 @@ def test_a_run_whose_milp_used_up_the_time_limit_still_prices_its_allocation(tex
             return "no_solution", None, 0.0
         return run(built, params, mip, deadline, start=start)
 
-    monkeypatch.setattr(solve_mod, "_collect", after_milp)
-    monkeypatch.setattr(solve_mod, "_run", limited)
+    monkeypatch.setattr(solve_mod, "allocation_mw", after_milp)
+    monkeypatch.setattr(solve_mod, "run_once", limited)
     monkeypatch.setattr(solve_mod, "solver_deadline", lambda params: time.perf_counter() + 3600.0)
     r = planner.plan(texas, texas_sites, planner.Params())
     assert milp_done and r.status == reference.status

@@ -15,7 +15,8 @@ from scipy.optimize import linprog
 import planner
 from planner import economics as E
 from planner import examples as ex
-from planner.timeline import Timeline, plan_timeline
+from planner.periods import Timeline
+from planner.solve import plan_timeline
 
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0}
 ECON = planner.Economics()
@@ -656,7 +657,7 @@ def test_todays_mining_stops_but_does_not_restart():
     sites = ex.sites_at(g, [{"site_id": "m", "bus": 2, "poi_mw": 100, "operating_mw": 100, "current_use": "bitcoin",
                              "allow_ai": False}])
     params = planner.Params(**FIRM, supply_response="single", check_existing_load=False, mip_gap=0)
-    from planner.timeline import values
+    from planner.periods import values
 
     assert min(values(pd.DataFrame({"ai_lead_months": [0.0], "ai_income_usd_per_mw_year": [0.0],
                                     "capex_ai_usd_per_mw": [0.0], "ai_value_override_usd_per_mw": [np.nan]}),

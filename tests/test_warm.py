@@ -122,3 +122,49 @@ def test_repricing_through_cbc(texas_prepared):
         fresh = plan(prep.grid, prep.sites, dataclasses.replace(params))
         _same(again, fresh, mw=False)
     assert warm.repriced == 1
+
+
+def test_a_timeline_is_repriced_too(texas):
+    """A timeline's plan (three years, base load growing) is re-priced warm like a single period: the
+    per-year values and each site's NPV follow the new prices; the lead times stay (a lead time moves
+    a year's first AI MW: that builds anew). Against plans from scratch: objectives, served MW per
+    year and each site's value."""
+    from planner.solve import plan_timeline
+
+    prep = prepare(load_scenario("texas", ["ac.check=false", "timeline.years=[2026, 2027, 2028]",
+                                           "timeline.base_load_growth_percent=2"]), grid=texas)
+    warm = Warm()
+    for n, prices in enumerate(PRICES[:2]):
+        params = dataclasses.replace(_priced(prep.params, *prices), mip_gap=0.0)
+        again = plan_timeline(prep.grid, prep.sites, params, prep.timeline, warm=warm)
+        fresh = plan_timeline(prep.grid, prep.sites, dataclasses.replace(params), prep.timeline)
+        assert warm.repriced == n and ("reprice" in again.summary["timings_s"]) == (n > 0)
+        _same(again, fresh, mw=False)
+        assert again.summary["timeline"]["served_ai_mw"] == pytest.approx(fresh.summary["timeline"]["served_ai_mw"],
+                                                                          abs=1e-3)
+        assert again.allocation["value_usd"].sum() == pytest.approx(fresh.allocation["value_usd"].sum(), rel=1e-6)
+
+
+def test_a_redispatch_timeline_is_repriced_too():
+    """The same on the two-bus grid under redispatch: the generation-cost weights and each year's
+    energy payments follow the discount rate and the power price."""
+    import planner
+    from planner import examples as ex
+    from planner.solve import plan_timeline
+
+    g = ex.two_bus()
+    sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",
+                             "min_block_mw": 0},
+                            {"site_id": "mine", "bus": 1, "poi_mw": 80, "operating_mw": 50, "current_use": "bitcoin"}])
+    tl = planner.Timeline(years=[2026, 2027, 2028], load_factor=np.array([1.0, 1.1, 1.2]))
+    base = planner.Params(supply_response="redispatch", redispatch_cost_segments=2, check_existing_load=False)
+    warm = Warm()
+    for n, (prices, power) in enumerate(zip(PRICES[:3], (40.0, 55.0, 30.0))):
+        params = _priced(base, *prices)
+        params.economics = dataclasses.replace(params.economics, power_price_usd_per_mwh=power)
+        again = plan_timeline(g, sites, params, tl, warm=warm)
+        fresh = plan_timeline(g, sites, dataclasses.replace(params), tl)
+        assert warm.repriced == n
+        _same(again, fresh)
+        assert again.summary["redispatch"]["supply_margin_npv_usd"] == pytest.approx(
+            fresh.summary["redispatch"]["supply_margin_npv_usd"], rel=1e-6, abs=1.0)
