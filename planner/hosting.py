@@ -651,7 +651,7 @@ def regional_hosting_model(grid, model: sens.DCModel, ids: np.ndarray, regions: 
 
     Returns the regional model (None if no bus has a region with generator headroom), the supply
     group of each bus id (-1: none) and each bus's region ("" for none)."""
-    from planner.prepare import bus_regions
+    from planner.regions import bus_regions
 
     ids = np.asarray(ids)
     bus_region = bus_regions(regions, grid.buses.reindex(ids))

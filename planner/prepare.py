@@ -21,6 +21,7 @@ import pandas as pd
 
 from planner.economics import Economics
 from planner.errors import InputError
+from planner.regions import bus_regions, match_regions
 from planner.scenario import PARAM_KEYS, Scenario
 
 logger = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
     ic = np.where(sites["bus_interconnect"].fillna("").astype(str) != "",
                   sites["bus_interconnect"].fillna("").astype(str),
                   sites["interconnect"].fillna("").astype(str) if "interconnect" in sites else "")
-    _match_regions(regions, state, ic, region)
+    match_regions(regions, state, ic, region)
     mapped = (sites["status"] == "mapped").to_numpy()
     lost = np.flatnonzero(mapped & (region == ""))
     if len(lost):
@@ -187,33 +188,6 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
                          expected="a region whose states and interconnects include it, or a sites filter "
                                   "that leaves it out")
     return region
-
-
-def _match_regions(regions: dict, state: np.ndarray, ic: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Fill the empty entries of ``region`` (in place) with the first region of ``regions`` whose
-    states and interconnects include each entry's state and interconnect."""
-    open_ = region == ""
-    for name, r in regions.items():
-        match = open_.copy()
-        if r.states:
-            match &= np.isin(state, [s.upper() for s in r.states])
-        if r.interconnects:
-            match &= np.isin(np.char.lower(ic.astype(str)), [i.lower() for i in r.interconnects])
-        region[match] = name
-        open_ &= ~match
-    return region
-
-
-def bus_regions(regions: dict | None, buses: pd.DataFrame) -> np.ndarray:
-    """Supply region of each row of ``buses`` (rows of ``grid.buses``), as ``planner solve`` places
-    sites and generators: the first of ``regions`` (a scenario's ``supply.regions``) whose states and
-    interconnects include it, "" for none; without ``regions``, its interconnect."""
-    ic = buses["interconnect"].fillna("").astype(str).to_numpy()
-    if not regions:
-        return ic.astype(object)
-    state = buses["state"].fillna("").astype(str).str.upper().to_numpy() if "state" in buses else \
-        np.full(len(buses), "")
-    return _match_regions(regions, state, ic, np.full(len(buses), "", dtype=object))
 
 
 def _gen_regions(sc: Scenario, grid) -> dict[int, str]:
