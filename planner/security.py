@@ -530,24 +530,21 @@ def state_specs(params, periods: list[tuple[str, float]] | None = None) -> list[
 
 def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[str, float]] | None = None
                   ) -> Network:
-    """All row families of a plan: states, N-0 limits, and with ``params.security == "n-1"``
-    the contingencies and the N-1 pairs already over without new load.
+    """All row families of a plan with a fixed supply response (headroom or regional; for any
+    response, call :func:`planner.rows.build_network`): states, N-0 limits, and with
+    ``params.security == "n-1"`` the contingencies and the N-1 pairs already over without new load.
 
     ``periods``: a timeline's years, each (prefix, base-load factor): every state of each year,
     named ``"<prefix> peak"`` (``"peak"`` for the prefix ""), with the grid's base loads scaled by
     the year's factor (times the off-peak factor off-peak). Default: one period, ("", 1)."""
-    mon = np.flatnonzero(model.monitored)
     if params.supply_response == "redispatch":
-        from planner import redispatch
-
-        derate = _derate(model, mon, params)
-        return redispatch.build_network(model, grid, cand, params, _contingencies(model, mon, params, derate),
-                                        derate, periods=periods)
+        raise ValueError("the redispatch rows are planner.redispatch's: call planner.rows.build_network")
+    mon = np.flatnonzero(model.monitored)
     groups = None
     if params.supply_response == "regional":
         model, groups = _regional(model, grid, cand, params)
     s = -sens.ptdf(model, cand.buses, rows=mon, groups=groups, keep=True)
-    derate = _derate(model, mon, params)
+    derate = derate_factors(model, mon, params)
     f = cand.frame
     states = []
     for name, share, factor, _ in state_specs(params, periods):
@@ -573,7 +570,7 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
         st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=row_s, base=base,
                      limit=limit, screened=screened)
         states.append(st)
-    cont = _contingencies(model, mon, params, derate)
+    cont = contingencies(model, mon, params, derate)
     if cont is not None:
         for st in states:
             st.pre = cont.preexisting(st, s, params.overload_dfax)
@@ -606,7 +603,7 @@ def _regional(model, grid, cand, params):
     return regional, groups.astype(np.int64)
 
 
-def _contingencies(model, mon, params, derate) -> Contingencies | None:
+def contingencies(model, mon, params, derate) -> Contingencies | None:
     """The N-1 outages of a plan (``params.security == "n-1"``), with the plan's emergency ratings."""
     if params.security != "n-1":
         return None
@@ -620,7 +617,7 @@ def _contingencies(model, mon, params, derate) -> Contingencies | None:
     return cont
 
 
-def _derate(model, mon, params) -> np.ndarray:
+def derate_factors(model, mon, params) -> np.ndarray:
     """Rating multipliers of the monitored branches (``params.rating_derate``: branch id -> factor)."""
     out = np.ones(len(mon))
     if params.rating_derate:

@@ -49,7 +49,8 @@ from planner import periods
 from planner.model import Params
 from planner.periods import Timeline
 from planner.result import Result, assemble
-from planner.security import Network, build_network
+from planner.rows import build_network
+from planner.security import Network
 
 logger = logging.getLogger(__name__)
 

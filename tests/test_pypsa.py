@@ -18,7 +18,7 @@ import planner
 from planner import model as mdl
 from planner import sensitivity as sens
 from planner.redispatch import energy_payment_usd_per_mw
-from planner.security import build_network
+from planner.rows import build_network
 
 
 def _candidates(grid, k: int, seed: int) -> pd.DataFrame:
