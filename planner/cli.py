@@ -476,7 +476,7 @@ def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):
     import logging
 
     log = logging.getLogger("planner.cli").info
-    from planner import io, plot
+    from planner import io, plot, webmap
     from planner.resolved import resolved_scenario
     from planner.validate import allocated_net, dc_check
 
@@ -496,7 +496,7 @@ def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):
     result.summary["validation"] = validation
     log("drawing the maps")
     fig = plot.allocation_map(prep.grid, result) if sc.output.map_png else None
-    page = plot.allocation_html(prep.grid, result) if sc.output.map_html else None
+    page = webmap.allocation_html(prep.grid, result) if sc.output.map_html else None
     log(f"writing {out_dir}")
     with io.run_directory(out_dir, force, claim=claim) as tmp:
         cases = {_case_name(k): v for k, v in nets.items()} if sc.output.case_json else {}

@@ -356,7 +356,7 @@ def write_case(net, path: str | Path) -> Path:
 
 
 def write_html(page: str, path: str | Path) -> Path:
-    """A complete HTML page (a string, e.g. :func:`planner.plot.allocation_html`), UTF-8."""
+    """A complete HTML page (a string, e.g. :func:`planner.webmap.allocation_html`), UTF-8."""
     return _atomic(Path(path), lambda p: p.write_text(page, encoding="utf-8"))
 
 

@@ -604,13 +604,6 @@ def allocation_map(grid, result, title: str | None = None):
     return fig
 
 
-def allocation_html(grid, result) -> str:
-    """The allocation as one self-contained interactive HTML page (see :mod:`planner.webmap`)."""
-    from planner.webmap import allocation_html as html
-
-    return html(grid, result)
-
-
 #: timeline chart: served at converted mines, served elsewhere, unmet
 TIMELINE_STYLE = {"ai_at_converted_mines_mw": ("#01665e", "AI at converted mines"),
                   "served_elsewhere_mw": ("#2166ac", "AI at other sites"),

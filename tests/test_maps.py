@@ -86,7 +86,7 @@ def texas_n1(texas):
 @pytest.fixture(scope="module")
 def map_html(texas, tmp_path_factory):
     grid, result = texas
-    return io.write_html(plot.allocation_html(grid, result), tmp_path_factory.mktemp("html") / "map.html")
+    return io.write_html(webmap.allocation_html(grid, result), tmp_path_factory.mktemp("html") / "map.html")
 
 
 # --------------------------------------------------------------------------- helpers
