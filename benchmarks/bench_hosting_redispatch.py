@@ -36,7 +36,7 @@ def cold_per_bus(grid, model, ids: np.ndarray) -> float:
     t = time.perf_counter()
     for bus in ids:
         lp = hr.build(model, g["bus_pos"].to_numpy(), model.positions([bus]))
-        hr._Solver(lp, st).solve(0)
+        hr.PairSolver(lp, st).solve(0)
     return (time.perf_counter() - t) / len(ids)
 
 

@@ -60,7 +60,7 @@ def _end_flows(net) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def _zones(net) -> list[np.ndarray]:
+def zones(net) -> list[np.ndarray]:
     """Bus indices of each part of the net with its own slack (an ext_grid): the interconnects
     of a national net, solved one at a time (pandapower's distributed slack takes one zone at
     a time; a DC line couples no AC zones). One zone: the whole net."""
@@ -82,7 +82,7 @@ def _distributed(net) -> None:
     net.ext_grid["slack_weight"] = 0.0
 
 
-def _run_zone(net, slack: str | None) -> tuple[bool, str, str]:
+def run_zone(net, slack: str | None) -> tuple[bool, str, str]:
     """``runpp`` on one zone: the single slack (``ext_grid``) from pandapower's default start,
     else (``slack=None``, or ``"distributed"``) generators sharing the imbalance in proportion to
     Pmax from a flat start. Returns (converged, why not, slack used)."""
@@ -140,20 +140,20 @@ RESULTS = ("res_bus", "res_line", "res_trafo", "res_gen", "res_ext_grid", "res_l
            "res_dcline")
 
 
-def _runpp(net, slacks: list[str | None] | None = None) -> tuple[bool, str, list[str]]:
-    """AC power flow of ``net``, zone by zone (:func:`_zones`), each with the slack that solves it
-    (:func:`_run_zone`), or with ``slacks`` (one per zone: those that solved the same net
+def runpp_by_zone(net, slacks: list[str | None] | None = None) -> tuple[bool, str, list[str]]:
+    """AC power flow of ``net``, zone by zone (:func:`zones`), each with the slack that solves it
+    (:func:`run_zone`), or with ``slacks`` (one per zone: those that solved the same net
     without new load, so that both are judged alike). The zones' results are written back into
     the net's result tables."""
-    zones = _zones(net)
-    slacks = slacks if slacks is not None and len(slacks) == len(zones) else [None] * len(zones)
-    if len(zones) == 1:
-        ok, why, used = _run_zone(net, slacks[0])
+    buses_of = zones(net)
+    slacks = slacks if slacks is not None and len(slacks) == len(buses_of) else [None] * len(buses_of)
+    if len(buses_of) == 1:
+        ok, why, used = run_zone(net, slacks[0])
         return ok, why, [used]
     parts, used = [], []
-    for buses, slack in zip(zones, slacks):
+    for buses, slack in zip(buses_of, slacks):
         sub = _zone_net(net, buses)
-        ok, why, how = _run_zone(sub, slack)
+        ok, why, how = run_zone(sub, slack)
         used.append(how)
         if not ok:
             return False, why, used
@@ -191,17 +191,17 @@ def ac_check(grid, result, power_factor: float = 0.98, tolerance_percent: float 
 
     t = time.perf_counter()
     before = allocated_net(grid, result, "peak", new_load=False)
-    ok_before, _, slacks = _runpp(before)
+    ok_before, _, slacks = runpp_by_zone(before)
     slacks = slacks if ok_before else None
     net = allocated_net(grid, result, "peak", power_factor=power_factor)
     new = net.load["name"].fillna("").astype(str).str.startswith("planner new load").to_numpy()
     full = net.load.loc[new, ["p_mw", "q_mvar"]].copy()
     share = 1.0
-    ok, why, used = _runpp(net, slacks)
+    ok, why, used = runpp_by_zone(net, slacks)
     if not ok:
         for share in FALLBACK_SHARES:
             net.load.loc[new, ["p_mw", "q_mvar"]] = full.to_numpy() * share
-            ok, _, used = _runpp(net, slacks)
+            ok, _, used = runpp_by_zone(net, slacks)
             if ok:
                 break
     out = {"run": True, "converged": share == 1.0 and ok, "state": "peak", "power_factor": power_factor,

@@ -54,7 +54,7 @@ def progress(ctx: click.Context, message: str):
             yield
 
 
-def _load_grid(ctx: click.Context, name: str):
+def load_grid_with_progress(ctx: click.Context, name: str):
     from planner.grid import load_grid
 
     with progress(ctx, f"Loading grid {name}…"):
@@ -164,7 +164,7 @@ def grids_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Size and totals of grid NAME (built-in name, pandapower case, .json or .m file)."""
     from planner.topology import summary
 
-    grid = _load_grid(ctx, name)
+    grid = load_grid_with_progress(ctx, name)
     with progress(ctx, "Analysing topology…"):
         info = summary(grid)
     if as_json:
@@ -215,7 +215,7 @@ def sites_check(ctx: click.Context, sites_file: str | None, grid_name: str, out_
     claim = io.claim_run(out_dir, force) if out_dir is not None else None
     try:
         table_in = read_sites(sites_file or datasets.default_sites())
-        grid = _load_grid(ctx, grid_name)
+        grid = load_grid_with_progress(ctx, grid_name)
         mapped = map_sites(table_in, grid, min_kv=min_kv, max_km=max_km, kv_by_mw=rules)
         table = Table("site", "name", "bus", "kV", "distance_km", "status", box=None)
         for row in mapped.itertuples():
@@ -299,7 +299,7 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force:
     # cannot be written or is being written by another run fails now
     claim = io.claim_run(out_dir, force) if out_dir is not None else None
     try:
-        grid = _load_grid(ctx, grid_name)
+        grid = load_grid_with_progress(ctx, grid_name)
         log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
         slack = supply if supply in ("headroom", "pmax", "single") else "headroom"
         with progress(ctx, "Building the DC model…"):
@@ -534,7 +534,7 @@ def _ac_line(ac: dict) -> str:
     return line
 
 
-def _ac_warnings(ac: dict) -> list[str]:
+def ac_warnings(ac: dict) -> list[str]:
     """WARNING lines for what the AC check blames on the new load (not the branches over their
     rating without it): branches the new load puts over their rating, with the remedy
     (``--ac-tighten``, or what is left after it), and an AC power flow that converges with part
@@ -569,7 +569,7 @@ def _ac_warnings(ac: dict) -> list[str]:
     return lines
 
 
-def _unmet_line(result) -> str:
+def unmet_line(result) -> str:
     """AI demand unmet (summary.json's unmet_ai_mw) and, when it differs, how the AI MW requested
     at a site and not served there (the map's red circles, the same numbers) becomes it."""
     from planner.plot import unmet_parts
@@ -612,7 +612,7 @@ def _print_solve(result, out_dir: Path, paths) -> None:
         ("NPV of the allocation", f"${s['objective_usd'] / 1e9:,.2f} B" + (f" (gap {gap:.2%})" if gap else "")),
         ("AI requested", requested),
         ("AI served", f"{s['served_ai_mw']:,.0f} MW"),
-        ("AI demand unmet", _unmet_line(result)),
+        ("AI demand unmet", unmet_line(result)),
         ("mining served", f"{s['served_mining_mw']:,.0f} MW"),
         ("mines converted to AI", f"{s['converted_sites']} ({s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI)"
          if "conversions" in s else str(s["converted_sites"])),
@@ -628,7 +628,7 @@ def _print_solve(result, out_dir: Path, paths) -> None:
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
-    for line in _ac_warnings(s.get("ac_check") or {}):
+    for line in ac_warnings(s.get("ac_check") or {}):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     if s.get("regions"):
         reg = Table("region", "pool_mw", "requested_mw", "served_ai_mw", "at_miner_sites_mw", "unmet_mw",
@@ -641,7 +641,7 @@ def _print_solve(result, out_dir: Path, paths) -> None:
     if getattr(result, "timeline", None) is not None:
         _print_timeline(s["timeline"])
     if getattr(result, "operators", None) is not None:
-        _print_operators(result.operators)
+        print_operators(result.operators)
     _print_unmet(result.allocation)
     out.print(f"wrote {out_dir}/: " + ", ".join(p.name for p in paths), soft_wrap=True)
 
@@ -660,7 +660,7 @@ def _print_timeline(tl: dict) -> None:
                   "(in the end state; their lead times run past its start)", soft_wrap=True)
 
 
-def _print_operators(ops) -> None:
+def print_operators(ops) -> None:
     """Per operator with a modelled site: MW by path, value, $/W and the AI MW the network and the
     pools stop; then the operators with no site on the modelled grid."""
     import numpy as np

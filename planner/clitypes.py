@@ -11,7 +11,7 @@ import math
 
 import click
 
-from planner.errors import _num
+from planner.errors import format_number
 
 logger = logging.getLogger("planner.cli")
 
@@ -28,8 +28,8 @@ class FiniteFloat(click.ParamType):
     def _expected(self) -> str:
         if self.lo is None and self.hi is None:
             return "a finite number"
-        lo = "-inf" if self.lo is None else _num(self.lo)
-        hi = "inf" if self.hi is None else _num(self.hi)
+        lo = "-inf" if self.lo is None else format_number(self.lo)
+        hi = "inf" if self.hi is None else format_number(self.hi)
         return (f"a finite number in {'(' if self.lo_open or self.lo is None else '['}{lo}, {hi}"
                 f"{')' if self.hi_open or self.hi is None else ']'}")
 

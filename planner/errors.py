@@ -86,7 +86,7 @@ def one_line(text: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _num(x: float) -> str:
+def format_number(x: float) -> str:
     """1e+13 -> '1e13', 1000000.0 -> '1,000,000', 0.5 -> '0.5'."""
     if x == int(x) and abs(x) < 1e7:
         return f"{int(x):,}"
@@ -114,8 +114,8 @@ class Bound:
     def describe(self) -> str:
         """``a finite number in [0, 1,000,000] MW (why)``."""
         unit = f" {self.unit}" if self.unit else ""
-        return (f"a finite number in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
-                f"{')' if self.hi_open else ']'}{unit} ({self.why})")
+        return (f"a finite number in {'(' if self.lo_open else '['}{format_number(self.lo)}, "
+                f"{format_number(self.hi)}{')' if self.hi_open else ']'}{unit} ({self.why})")
 
     def _bad(self, value: Any):
         """(what is wrong, the first bad value) or None when ``value`` (number or array) is inside."""
@@ -184,7 +184,8 @@ class Plausible:
 
     def describe(self, unit: str = "") -> str:
         """``plausible 10–500 $ per PH/s per day (late 2025: $35-42)``."""
-        return f"plausible {_num(self.lo)}–{_num(self.hi)}{f' {unit}' if unit else ''} ({self.why})"
+        return (f"plausible {format_number(self.lo)}–{format_number(self.hi)}{f' {unit}' if unit else ''}"
+                f" ({self.why})")
 
     def warning(self, value: Any, unit: str = "", *, source: Any = None, field: str | None = None,
                 row: Any = None) -> str | None:
@@ -199,8 +200,8 @@ class Plausible:
         if not math.isfinite(v) or (self.zero_ok and v == 0) or self.lo <= v <= self.hi:
             return None
         mistake = self.low if v < self.lo else self.high
-        text = (f"{_num(v)}{f' {unit}' if unit else ''} is outside the plausible {_num(self.lo)}–{_num(self.hi)}"
-                + (f": {mistake}" if mistake else ""))
+        text = (f"{format_number(v)}{f' {unit}' if unit else ''} is outside the plausible "
+                f"{format_number(self.lo)}–{format_number(self.hi)}" + (f": {mistake}" if mistake else ""))
         where = _where(source, row, field)
         return one_line(f"{where}: {text}" if where else text)
 

@@ -22,7 +22,7 @@ import shapely
 from planner.grid import Grid, GridTables, grid_from_tables
 
 
-def _tables(n_bus: int, lines: list[tuple[int, int, float, float]], gens: list[tuple[int, float, float]],
+def tables(n_bus: int, lines: list[tuple[int, int, float, float]], gens: list[tuple[int, float, float]],
             loads: dict[int, float] | None = None) -> GridTables:
     """lines: (from, to, x_pu, rate_mw); gens: (bus, Pg, Pmax). Bus 1 is the reference."""
     ids = np.arange(1, n_bus + 1)
@@ -53,13 +53,13 @@ def _tables(n_bus: int, lines: list[tuple[int, int, float, float]], gens: list[t
 
 def triangle(rate_mw: float = 100.0) -> Grid:
     """Buses 1 (slack, generator), 2, 3; lines 1-2, 2-3, 1-3 with equal reactance."""
-    t = _tables(3, [(1, 2, 0.1, rate_mw), (2, 3, 0.1, rate_mw), (1, 3, 0.1, rate_mw)], [(1, 0.0, 5000.0)])
+    t = tables(3, [(1, 2, 0.1, rate_mw), (2, 3, 0.1, rate_mw), (1, 3, 0.1, rate_mw)], [(1, 0.0, 5000.0)])
     return grid_from_tables(t, name="triangle", source="planner.examples.triangle")
 
 
 def chain(rates=(1000.0, 500.0, 400.0, 200.0)) -> Grid:
     """Buses 1..5 in a line; line k joins bus k and k+1 with rating ``rates[k-1]``."""
-    t = _tables(5, [(k, k + 1, 0.1, r) for k, r in zip(range(1, 5), rates)], [(1, 0.0, 5000.0)])
+    t = tables(5, [(k, k + 1, 0.1, r) for k, r in zip(range(1, 5), rates)], [(1, 0.0, 5000.0)])
     return grid_from_tables(t, name="chain", source="planner.examples.chain")
 
 
@@ -67,7 +67,7 @@ def mesh(rate_mw: float = 150.0) -> Grid:
     """Six buses, eight lines of different reactance, generators at buses 1 and 4, some base load."""
     lines = [(1, 2, 0.10, rate_mw), (1, 3, 0.15, rate_mw), (2, 3, 0.08, rate_mw), (2, 4, 0.20, rate_mw),
              (3, 5, 0.12, rate_mw), (4, 5, 0.10, rate_mw), (4, 6, 0.25, rate_mw), (5, 6, 0.18, rate_mw)]
-    t = _tables(6, lines, [(1, 150.0, 600.0), (4, 100.0, 300.0)], loads={3: 80.0, 5: 70.0, 6: 100.0})
+    t = tables(6, lines, [(1, 150.0, 600.0), (4, 100.0, 300.0)], loads={3: 80.0, 5: 70.0, 6: 100.0})
     return grid_from_tables(t, name="mesh", source="planner.examples.mesh")
 
 
@@ -76,7 +76,7 @@ def two_regions(rate_west_mw: float = 50.0, rate_east_mw: float = 100.0) -> Grid
     "E"), both idle with 500 MW of headroom; line 1-2 rated ``rate_west_mw``, line 2-3 ``rate_east_mw``.
     A new load at bus 2 supplied by region E flows over line 2-3 only; by region W over line 1-2
     only; with the headroom rule half over each."""
-    t = _tables(3, [(1, 2, 0.1, rate_west_mw), (2, 3, 0.1, rate_east_mw)], [(1, 0.0, 500.0), (3, 0.0, 500.0)])
+    t = tables(3, [(1, 2, 0.1, rate_west_mw), (2, 3, 0.1, rate_east_mw)], [(1, 0.0, 500.0), (3, 0.0, 500.0)])
     return grid_from_tables(t, name="two-regions", source="planner.examples.two_regions")
 
 
@@ -85,7 +85,7 @@ def two_bus(rate_mw: float = 150.0) -> Grid:
     $50/MWh, idle. One line rated ``rate_mw``. Both generators 0-500 MW, linear costs."""
     import pandapower as pp
 
-    g = grid_from_tables(_tables(2, [(1, 2, 0.1, rate_mw)], [(1, 100.0, 500.0), (2, 0.0, 500.0)], loads={2: 100.0}),
+    g = grid_from_tables(tables(2, [(1, 2, 0.1, rate_mw)], [(1, 100.0, 500.0), (2, 0.0, 500.0)], loads={2: 100.0}),
                          name="two-bus", source="planner.examples.two_bus")
     g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)
     pp.create_poly_cost(g.net, 1, "gen", cp1_eur_per_mw=20.0)
@@ -100,7 +100,7 @@ def redispatch_triangle(rate_13_mw: float = 80.0) -> Grid:
     to bus 3 puts 2/3 MW on line 1-3, a MW from bus 2 to bus 3 puts 1/3 MW on it."""
     import pandapower as pp
 
-    t = _tables(3, [(1, 2, 0.1, 1000.0), (2, 3, 0.1, 1000.0), (1, 3, 0.1, rate_13_mw)],
+    t = tables(3, [(1, 2, 0.1, 1000.0), (2, 3, 0.1, 1000.0), (1, 3, 0.1, rate_13_mw)],
                 [(1, 100.0, 200.0), (2, 0.0, 100.0)], loads={3: 100.0})
     g = grid_from_tables(t, name="redispatch-triangle", source="planner.examples.redispatch_triangle")
     g.net.poly_cost.drop(g.net.poly_cost.index, inplace=True)

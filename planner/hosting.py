@@ -150,7 +150,7 @@ def _n0_columns(ctx: dict, rows: np.ndarray, wf: np.ndarray | None, states: list
     cols = np.arange(c)
     rhs = np.zeros((ctx["n"] + 1, c))
     rhs[ctx["inv"][pos], cols] = 1.0
-    theta = sens._angles(ctx, rhs[:-1])
+    theta = sens.angles(ctx, rhs[:-1])
     y = np.take(theta, ctx["fm"][rows], axis=0)
     y -= np.take(theta, ctx["tm"][rows], axis=0)
     del theta, rhs
@@ -203,7 +203,7 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     mon = np.flatnonzero(model.monitored)
     pos = model.positions(ids)
     states = [_N0State(m, mon, dfax) for m in models]
-    ctx = sens._transfer_setup(model, mon)
+    ctx = sens.transfer_setup(model, mon)
     row_island = model.island[model.from_pos[mon]]
     wf_all = None if model.slack == "single" else model.weight_flows[mon]
     bus_group = model.island[pos] if groups is None else np.asarray(groups, dtype=np.int64)

@@ -152,7 +152,7 @@ class _PairPool:
         return (l.astype(np.int64), k.astype(np.int64), lo.astype(float), lim.astype(float)), n
 
 
-class _Solver:
+class PairSolver:
     """One thread's pair of live LPs for one state: ``host`` (max x) and ``least`` (min redispatch)."""
 
     def __init__(self, lp: HostingLP, st: RedispatchState, pool: _PairPool | None = None):
@@ -369,7 +369,7 @@ def hosting_pass(lp: HostingLP, st: RedispatchState, cont=None, chunk: int | Non
     def run(cols):
         s = getattr(local, "solver", None)
         if s is None:
-            s = local.solver = _Solver(lp, st, pool)
+            s = local.solver = PairSolver(lp, st, pool)
         return [s.solve(int(j), check) for j in cols]
 
     t0 = time.perf_counter()

@@ -11,7 +11,7 @@ import sys
 _interrupted = False
 
 
-def _on_sigint(signum, frame):  # as Python's own handler, but remembered
+def on_sigint(signum, frame):  # as Python's own handler, but remembered
     global _interrupted
     _interrupted = True
     raise KeyboardInterrupt
@@ -24,12 +24,18 @@ def _unraisable(info, _default=sys.unraisablehook) -> None:
 
 
 def install() -> None:
-    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGINT, on_sigint)
     sys.unraisablehook = _unraisable
 
 
 def interrupted() -> bool:
     return _interrupted
+
+
+def set_interrupted(flag: bool) -> None:
+    """Remember a Ctrl-C (``True``) or forget it (``False``), as the handler does."""
+    global _interrupted
+    _interrupted = bool(flag)
 
 
 def check() -> None:

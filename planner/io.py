@@ -192,7 +192,7 @@ def check_run_target(target: str | Path, force: bool = False) -> Path:
     return target
 
 
-def _host() -> str:
+def host_name() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
@@ -216,7 +216,7 @@ def clean_leftovers(parent: str | Path) -> list[Path]:
     another host sharing the directory, are kept. Returns what was removed."""
     removed = []
     parent = Path(parent)
-    host = _host()
+    host = host_name()
     try:
         entries = list(parent.iterdir())
     except OSError:
@@ -256,14 +256,14 @@ def claim_run(target: str | Path, force: bool = False) -> RunClaim:
     parent = ensure_dir(target.parent if str(target.parent) else Path("."))
     clean_leftovers(parent)
     lock = parent / _lock_name(target)
-    me = f"{_host()}-{os.getpid()}"
+    me = f"{host_name()}-{os.getpid()}"
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = _read_text(lock)
             host, _, pid = owner.rpartition("-")
-            if host == _host() and pid.isdigit() and not _alive(int(pid)):
+            if host == host_name() and pid.isdigit() and not _alive(int(pid)):
                 with contextlib.suppress(OSError):
                     lock.unlink()  # its writer is gone: stale
                 continue
@@ -323,7 +323,7 @@ def release_run(claim: RunClaim) -> None:
     """Remove the temporary directory (if still there) and the lock."""
     shutil.rmtree(claim.tmp, ignore_errors=True)
     with contextlib.suppress(OSError):
-        if _read_text(claim.lock) == f"{_host()}-{os.getpid()}":
+        if _read_text(claim.lock) == f"{host_name()}-{os.getpid()}":
             claim.lock.unlink()
 
 

@@ -81,7 +81,7 @@ def _solve(built: mdl.Built, params: mdl.Params, what: str) -> str:
 MOVED_WEIGHT = 4.0
 
 
-def _closest(solved, ref: np.ndarray, what: str, pools: bool) -> tuple[np.ndarray, float]:
+def closest(solved, ref: np.ndarray, what: str, pools: bool) -> tuple[np.ndarray, float]:
     """The end state's AI MW per candidate of an optimum of the plan's model without network rows
     (and, ``pools=False``, without supply pools) that is closest to ``ref`` (AI MW per candidate),
     and its objective ($, on the plan's basis: :attr:`planner.solve.Solved.offset_usd`). The model
@@ -126,7 +126,7 @@ def _closest(solved, ref: np.ndarray, what: str, pools: bool) -> tuple[np.ndarra
 def counterfactual(solved, ai_mw) -> tuple[pd.DataFrame, dict]:
     """AI MW per row of the plan's sites (as :func:`planner.plan` got them) in the two
     counterfactual solves of the plan's model (``solved``: :class:`planner.solve.Solved`), each the
-    optimum closest to the one before it (:func:`_closest`): without network rows (closest to the
+    optimum closest to the one before it (:func:`closest`): without network rows (closest to the
     plan's ``ai_mw``, per row of the sites), then without network rows or supply pools. Also their
     totals and objectives. A timeline's are those of its end state (the last year)."""
     cand = solved.cand
@@ -136,7 +136,7 @@ def counterfactual(solved, ai_mw) -> tuple[pd.DataFrame, dict]:
     totals = {"ai_mw": round(float(ref.sum()), 3)}
     for name, pools in (("ai_mw_without_network", True), ("ai_mw_without_network_or_pools", False)):
         what = name.removeprefix("ai_mw_").replace("_", " ")
-        ref, objective = _closest(solved, ref, what, pools)
+        ref, objective = closest(solved, ref, what, pools)
         col = np.zeros(len(ai_mw))
         col[rows] = ref
         out[name] = col

@@ -31,7 +31,7 @@ Every path of the single period is open in every year: mining (kept and new), le
 (``ai``) and running the site's own AI cloud (``cloud``, a part of the site's ``ai`` MW, valued
 ``v_cloud - v_ai`` on top of the lease, as in :func:`planner.model.site_objective`; its first GPUs
 are capex decided with the shell). With ``split_paths: false`` each year's state holds at most one
-path per site (:func:`planner.model._one_path`, one set of binaries per year): a mine may mine
+path per site (:func:`planner.model.one_path`, one set of binaries per year): a mine may mine
 until its conversion serves AI, then lease or run a cloud.
 
 With ``allow_removal`` AI and new-mining MW may be removed in a later year. AI: each MW built in

@@ -295,7 +295,7 @@ RINGS_PT = [5.0, 14.0, 26.0, 42.0, 62.0, 86.0]
 COST = {"label": 1000.0, "centre": 200.0, "outside": 500.0, "obstacle": 100.0, "body": 30.0, "ring": 4.0}
 
 
-def _box_at(px: float, py: float, ox: float, oy: float, w: float, h: float) -> tuple:
+def box_at(px: float, py: float, ox: float, oy: float, w: float, h: float) -> tuple:
     """(x0, y0, x1, y1) of a w x h text box anchored at (px + ox, py + oy), aligned away
     from the point: left-aligned when ox > 0, right-aligned when ox < 0, centred at 0."""
     x = px + ox - (0.0 if ox > 0 else w if ox < 0 else w / 2)
@@ -312,7 +312,7 @@ def place_boxes(points: np.ndarray, radii: np.ndarray, sizes: np.ndarray, labell
     before it, no marker's centre (``points``), the edge of no marker (``radii``) and no
     ``obstacles`` ((x0, y0, x1, y1) boxes) if it can, and stays within ``frame``. ``sizes``:
     the (w, h) of each label. Returns (ring index, ox, oy, box) per label, where (ox, oy) is
-    the anchor's offset from its point (see :func:`_box_at`)."""
+    the anchor's offset from its point (see :func:`box_at`)."""
     points = np.asarray(points, float).reshape(-1, 2)
     radii = np.asarray(radii, float)
     bodies = np.column_stack([points - radii[:, None], points + radii[:, None]])  # x0, y0, x1, y1
@@ -327,7 +327,7 @@ def place_boxes(points: np.ndarray, radii: np.ndarray, sizes: np.ndarray, labell
             d = radii[k] + extra
             for j, (ux, uy) in enumerate(DIRECTIONS):
                 ox, oy = ux * d, uy * d
-                x0, y0, x1, y1 = _box_at(px, py, ox, oy, w, h)
+                x0, y0, x1, y1 = box_at(px, py, ox, oy, w, h)
                 cost = COST["ring"] * ring + 0.01 * j
                 if len(placed):
                     cost += COST["label"] * np.sum((placed[:, 0] < x1 + gap) & (x0 - gap < placed[:, 2])

@@ -46,7 +46,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "request"
 
 
-def _read_all_sites(sc: Scenario) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def read_scenario_sites(sc: Scenario) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The sites of the scenario's files that its filters keep, and those they leave out."""
     from planner import datasets
     from planner.sites import read_sites
@@ -222,7 +222,7 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
         except InputError as exc:
             raise InputError(exc.message, source=sc.label, field="grid.name", value=exc.value,
                              expected=exc.expected) from None
-    sites, outside = _read_all_sites(sc)
+    sites, outside = read_scenario_sites(sc)
     sites = _add_requests(sc, sites)
     logger.info(f"mapping {len(sites)} sites and requests to buses")
     sites = map_sites(sites, grid, min_kv=sc.sites.min_kv, max_km=sc.sites.max_km,

@@ -164,7 +164,7 @@ ECONOMICS_PLAUSIBLE: dict[str, Plausible] = {
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
-class _Ranges:
+class Ranges:
     """Marks a float of the schema (in its Annotated metadata) with its bound and plausible range,
     for :func:`plausibility_warnings`."""
 
@@ -197,7 +197,7 @@ def bounded(bound: Bound, plausible: Plausible | None = None, help: str = "") ->
     text = f"{help} {ranges[0].upper()}{ranges[1:]}." if help else ranges
     if plausible is None:
         return Annotated[float, AfterValidator(check), Field(description=text)]
-    return Annotated[float, AfterValidator(check), Field(description=text), _Ranges(bound, plausible)]
+    return Annotated[float, AfterValidator(check), Field(description=text), Ranges(bound, plausible)]
 
 
 def _path_text(value: str) -> str:
@@ -846,17 +846,17 @@ def _known_keys(loc: tuple) -> list[str]:
             # a key of a dict[str, Model] (a region name)
             model = model if not hasattr(model, "model_fields") else None
             continue
-        model = _inner_model(field.annotation)
+        model = inner_model(field.annotation)
     return list(model.model_fields) if model is not None and hasattr(model, "model_fields") else []
 
 
-def _inner_model(annotation):
+def inner_model(annotation):
     import typing
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
+        found = inner_model(arg)
         if found is not None:
             return found
     return None
@@ -931,7 +931,7 @@ def _error(exc: ValidationError, origin: dict, path: Path | None) -> InputError:
     return InputError(message + more, source=source, field=dotted, value=value)
 
 
-def _implausible(value: Any, annotation: Any, path: tuple) -> typing.Iterator[tuple[tuple, Any, _Ranges]]:
+def _implausible(value: Any, annotation: Any, path: tuple) -> typing.Iterator[tuple[tuple, Any, Ranges]]:
     """(dotted path, value, ranges) of each number of ``value`` (validated against ``annotation``)
     outside its plausible range; dict keys are checked too."""
     origin = typing.get_origin(annotation)
@@ -939,7 +939,7 @@ def _implausible(value: Any, annotation: Any, path: tuple) -> typing.Iterator[tu
         base, *meta = typing.get_args(annotation)
         if isinstance(value, int | float) and not isinstance(value, bool):
             for m in meta:
-                if isinstance(m, _Ranges) and m.plausible.warning(value) is not None:
+                if isinstance(m, Ranges) and m.plausible.warning(value) is not None:
                     yield path, value, m
         yield from _implausible(value, base, path)
     elif origin in (typing.Union, types.UnionType):
@@ -956,10 +956,10 @@ def _implausible(value: Any, annotation: Any, path: tuple) -> typing.Iterator[tu
             yield from _implausible(v, item_type, (*path, i))
     elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, BaseModel):
         for name, f in type(value).model_fields.items():
-            yield from _implausible(getattr(value, name), _annotation(f), (*path, name))
+            yield from _implausible(getattr(value, name), field_annotation(f), (*path, name))
 
 
-def _annotation(f) -> Any:
+def field_annotation(f) -> Any:
     """A model field's type with its metadata (validators, markers), as one Annotated type."""
     return Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
 
@@ -988,7 +988,7 @@ def setting_warnings(key: str, value: Any, source: str | None = None) -> list[st
     line option's value; ``source`` names it (the option) in place of the field."""
     f = _field(PARAM_KEYS.get(key, key))
     return [ranges.plausible.warning(v, ranges.bound.unit, source=source, field=None if source else key)
-            for _, v, ranges in _implausible(value, _annotation(f), ())]
+            for _, v, ranges in _implausible(value, field_annotation(f), ())]
 
 
 def load_scenario(name: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Scenario:

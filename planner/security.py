@@ -180,7 +180,7 @@ class Contingencies:
             out[lines[:, None] == self.outages[None, :]] = 0.0
             return out
         if self._ctx is None:
-            self._ctx = sens._transfer_setup(self.model, self.mon)
+            self._ctx = sens.transfer_setup(self.model, self.mon)
         return sens.lodf_rows(self.model, self.mon, lines, self.outages, self.sparse.denom, ctx=self._ctx)
 
     def candidates(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray, block: int = 4096):

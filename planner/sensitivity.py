@@ -282,7 +282,7 @@ def _group_flows(model: DCModel, gens: pd.DataFrame, n_groups: int) -> np.ndarra
     """Flows (branches x groups) of each supply group's generator weight vector."""
     w = np.zeros((model.n_bus, n_groups))
     np.add.at(w, (gens["bus_pos"].to_numpy(), gens["group"].to_numpy()), gens["weight"].to_numpy())
-    return _solve_flows(model, w)
+    return solve_flows(model, w)
 
 
 def regional_model(model: DCModel, gen_region: pd.Series, needed: pd.DataFrame) -> DCModel:
@@ -357,7 +357,7 @@ def ptdf_rows(model: DCModel, rows: np.ndarray, buses=None, chunk: int = 256,
     return out
 
 
-def _solve_flows(model: DCModel, injections: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def solve_flows(model: DCModel, injections: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Flows (branches x columns, per unit of injection) of single-slack injection columns."""
     theta = np.zeros_like(injections, dtype=float)
     theta[model.nonref] = model.lu.solve(np.ascontiguousarray(injections[model.nonref]))
@@ -392,7 +392,7 @@ def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512
         part = pos[start:start + chunk]
         rhs = np.zeros((model.n_bus, len(part)))
         rhs[part, np.arange(len(part))] = 1.0
-        cols = _solve_flows(model, rhs, rows)
+        cols = solve_flows(model, rhs, rows)
         if model.slack != "single":
             cols -= wf[:, group[start:start + len(part)]]
         out[:, start:start + len(part)] = cols
@@ -537,7 +537,7 @@ class SparseLODF:
         return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.denom.nbytes)
 
 
-def _transfer_setup(model: DCModel, mon: np.ndarray) -> dict:
+def transfer_setup(model: DCModel, mon: np.ndarray) -> dict:
     """What every chunk of a column or row pass needs: the factorization, the monitored branches'
     end positions in the reduced system (``inv``: every bus's; the reference buses point at one extra zero row) and
     their susceptance (flow per radian of angle difference)."""
@@ -550,7 +550,7 @@ def _transfer_setup(model: DCModel, mon: np.ndarray) -> dict:
             "Bf": model.Bf[mon][:, model.nonref].tocsr()}
 
 
-def _angles(ctx: dict, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
+def angles(ctx: dict, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
     """Solutions of the reduced system for the columns of ``rhs`` (reduced rows), with a zero row
     appended for the reference buses."""
     out = np.zeros((ctx["n"] + 1, rhs.shape[1]))
@@ -564,7 +564,7 @@ def _lodf_chunk(ctx: dict, k: np.ndarray, tol: float):
     rhs = np.zeros((ctx["n"] + 1, len(k)))
     rhs[ctx["fm"][k], cols] += 1.0
     rhs[ctx["tm"][k], cols] -= 1.0
-    theta = _angles(ctx, rhs[:-1])
+    theta = angles(ctx, rhs[:-1])
     d = ctx["b"][:, None] * (theta[ctx["fm"]] - theta[ctx["tm"]])   # flow on each monitored branch per unit transfer
     denom = 1.0 - d[k, cols]
     island = np.abs(denom) < 1e-6
@@ -648,7 +648,7 @@ def lodf_sparse(model: DCModel, mon: np.ndarray, tol: float = 1e-3, chunk: int =
     factorization, on every core (:func:`chunk_map`); never a dense branch x outage matrix: each
     chunk is thresholded as it is solved."""
     m = len(mon)
-    ctx = _transfer_setup(model, mon)
+    ctx = transfer_setup(model, mon)
     counts = np.zeros(m, dtype=np.int64)
     denom = np.zeros(m)
     island = bridges(model, mon)              # radial: no column to solve
@@ -674,9 +674,9 @@ def lodf_rows(model: DCModel, mon: np.ndarray, lines: np.ndarray, outages: np.nd
     that moves onto each monitored branch of ``lines`` (both indices into the monitored list
     ``mon``). One transposed solve per row, ``B' y = Bf[l]'``; ``denom``: ``1 - PTDF_k(f_k -> t_k)``
     of each outage (:class:`SparseLODF`). The entry of a branch against its own outage is 0."""
-    ctx = ctx or _transfer_setup(model, mon)
+    ctx = ctx or transfer_setup(model, mon)
     rhs = ctx["Bf"][lines].T.toarray()
-    y = _angles(ctx, rhs, trans="T")                  # reduced positions x lines
+    y = angles(ctx, rhs, trans="T")                  # reduced positions x lines
     out = (y[ctx["fm"][outages]] - y[ctx["tm"][outages]]).T / denom[None, :]
     out[np.asarray(lines)[:, None] == np.asarray(outages)[None, :]] = 0.0
     return out

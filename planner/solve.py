@@ -208,7 +208,7 @@ def _cbc(params: Params, mip: bool, time_left: float | None):
         return pulp.PULP_CBC_CMD(**kw)
 
 
-def _highs_options(params: Params) -> dict:
+def highs_options(params: Params) -> dict:
     """HiGHS options of every live model of a run (a test adds ``mip_max_improving_sols``)."""
     return {"threads": params.threads, "mip_rel_gap": params.mip_gap}
 
@@ -219,7 +219,7 @@ def _live(built: mdl.Built, params: Params) -> LiveModel | None:
     if params.solver != "highs":
         return None
     if built.live is None:
-        built.live = LiveModel(built.prob, _highs_options(params))
+        built.live = LiveModel(built.prob, highs_options(params))
     return built.live
 
 

@@ -395,7 +395,7 @@ def finished_ids(out: Path) -> set[str]:
 FSYNC_EVERY_S = 1.0
 
 
-class _Appender:
+class Appender:
     """The one writer of a sweep's ``sites.csv`` and ``results.csv``: each scenario's rows are
     appended as one write per file (with the header when a file is new), sites first, so that a
     row of results.csv, which marks its scenario finished, follows its sites; both files are
@@ -442,7 +442,7 @@ class _Appender:
             self.fds = {}
 
 
-def _cell(value):
+def csv_cell(value):
     """A value as a CSV cell: a missing number (None or NaN) is an empty cell."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -515,7 +515,14 @@ _WORKER_LOCK = threading.Lock()
 KEPT_PER_WORKER = 2
 
 
-def _solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[tuple]]:
+def clear_worker_cache() -> None:
+    """Forget the grid, DC models and structures this process keeps for the scenarios of a sweep
+    run (:func:`solve_on_worker`)."""
+    with _WORKER_LOCK:
+        _WORKER.clear()
+
+
+def solve_on_worker(sw: Sweep, values: dict) -> tuple[dict, list[tuple]]:
     """One scenario on a Dask worker (or in this process): its result row and its sites (one tuple
     per site, in the order of ``SITE_COLUMNS[1:]``). The grid, DC models and the last structures
     of the worker are reused across the scenarios it solves."""
@@ -603,7 +610,8 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
     def record(n: int, i: int, row: dict, sites: list[list]) -> None:
         cid = ids[i]
         head = [cid, *([i] if sw.samples is not None else [])]
-        result = [*head, *(json.dumps(sw.cases[i][k]) for k in sw.keys), *(_cell(row.get(c)) for c in RESULT_COLUMNS)]
+        result = [*head, *(json.dumps(sw.cases[i][k]) for k in sw.keys),
+                  *(csv_cell(row.get(c)) for c in RESULT_COLUMNS)]
         appender.add([[cid, *site] for site in sites], result)
         if progress is not None:
             progress(len(sw.cases) - len(todo) + n, len(sw.cases))
@@ -612,10 +620,10 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
     run = Sweep(scenario=sw.scenario, axes=[], sets=sw.sets, token=uuid.uuid4().hex)
     appender = None
     try:
-        appender = _Appender(out, columns)
+        appender = Appender(out, columns)
         if client is None:
             for n, i in enumerate(todo, 1):
-                row, sites = _solve_on_worker(run, sw.cases[i])
+                row, sites = solve_on_worker(run, sw.cases[i])
                 record(n, i, row, sites)
         else:
             from dask.distributed import as_completed
@@ -623,7 +631,7 @@ def run_sweep(sw: Sweep, out: str | Path, progress=None, workers: int = 1,
             # several scenarios at once: one HiGHS thread each (unless the sweep sets its own)
             if not (any(s.startswith("solver.threads=") for s in sw.sets) or "solver.threads" in sw.keys):
                 run.sets = (*sw.sets, "solver.threads=1")
-            futures = client.map(_solve_on_worker, [run] * len(todo), [sw.cases[i] for i in todo], pure=False)
+            futures = client.map(solve_on_worker, [run] * len(todo), [sw.cases[i] for i in todo], pure=False)
             which = {f.key: i for f, i in zip(futures, todo)}
             for n, fut in enumerate(as_completed(futures), 1):
                 row, sites = fut.result()

@@ -129,13 +129,13 @@ def test_ptdf_columns_are_computed_once_for_solves_on_the_same_buses(texas, texa
     columns of the first; the kept matrix is read-only, so no caller can change it for the next."""
     model = sens.dc_model(texas)
     calls = []
-    real = sens._solve_flows
+    real = sens.solve_flows
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sens, "_solve_flows", counting)
+    monkeypatch.setattr(sens, "solve_flows", counting)
     first = planner.plan(texas, texas_sites, planner.Params(check_existing_load=False), model=model)
     assert calls
     calls.clear()

@@ -163,7 +163,7 @@ def test_n1_hosting_memory_and_pairs_are_bounded_at_factor_1(model, cont1):
 
 def _pair_grid():
     """Bus 1 (slack, generator) - line of 100 MW - bus 2 with 80 MW of base load."""
-    return grid_from_tables(ex._tables(2, [(1, 2, 0.1, 100.0)], [(1, 80.0, 5000.0)], loads={2: 80.0}),
+    return grid_from_tables(ex.tables(2, [(1, 2, 0.1, 100.0)], [(1, 80.0, 5000.0)], loads={2: 80.0}),
                             name="pair", source="test")
 
 

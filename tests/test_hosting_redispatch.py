@@ -176,7 +176,7 @@ def test_twin_rows_name_the_same_limit_whatever_their_order():
     st = hr.RedispatchState(name="peak", model=model, p0=p0, lo=gl["lo_mw"].to_numpy(float),
                             hi=gl["hi_mw"].to_numpy(float))
     for order in ([0, 1], [1, 0]):
-        s = hr._Solver(lp, st)
+        s = hr.PairSolver(lp, st)
         l = np.array(order)
         s.add_pairs(l, l[::-1], np.ones(2), 1.2 * model.rate_mw[lp.mon][l])
         assert s.solve(3) == pytest.approx((200.0, 0, 1, 0.0, 0.0), abs=1e-6), order

@@ -20,7 +20,7 @@ import pytest
 
 from planner.economics import BOUNDS, Economics
 from planner.errors import MW, InputError
-from planner.scenario import Scenario, _inner_model, load_scenario
+from planner.scenario import Scenario, inner_model, load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
@@ -152,7 +152,7 @@ def _float_fields(model, prefix: str = ""):
         return annotation is float or any(has_float(a) for a in typing.get_args(annotation))
 
     for name, field in model.model_fields.items():
-        inner = _inner_model(field.annotation)
+        inner = inner_model(field.annotation)
         if inner is not None:
             origin = typing.get_origin(field.annotation)
             step = ".0." if origin is list else ".ERCOT." if origin is dict else "."
@@ -760,12 +760,12 @@ def test_filters_that_leave_no_site_say_what_each_removed(monkeypatch, capsys, t
 def test_a_site_file_without_the_filtered_column_is_named(tmp_path, tiny, caplog):
     """Of two site files, one without an 'interconnect' column: the filter keeps the other's sites and
     says that it left out all of the first file's."""
-    from planner.prepare import _read_all_sites
+    from planner.prepare import read_scenario_sites
 
     write(tmp_path / "ic.csv", "site_id,lat,lon,interconnect\nk1,0.1,-1.0,main\n")
     sc = load_scenario(tiny, [f"sites.files=[{tiny.parent / 'sites.csv'}, {tmp_path / 'ic.csv'}]",
                               "sites.interconnects=[main]"])
-    kept, _ = _read_all_sites(sc)
+    kept, _ = read_scenario_sites(sc)
     assert kept["site_id"].tolist() == ["k1"]
     (line,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "field 'sites.interconnects'" in line and "sites.csv has no 'interconnect' column" in line \

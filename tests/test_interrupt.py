@@ -36,14 +36,24 @@ def test_ctrl_c_at_any_moment(tmp_path, delay_s):
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
-def test_a_swallowed_ctrl_c_still_aborts_before_anything_is_published(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def remembered():
+    """planner.interrupt, its remembered Ctrl-C restored after the test."""
+    from planner import interrupt
+
+    before = interrupt.interrupted()
+    yield interrupt
+    interrupt.set_interrupted(before)
+
+
+def test_a_swallowed_ctrl_c_still_aborts_before_anything_is_published(tmp_path, monkeypatch, capsys, remembered):
     """A library's bare ``except:`` can swallow the KeyboardInterrupt of a Ctrl-C (seen once in
     three full runs at 0.4 s). The entry remembers the signal: the run directory is not published
     and the command ends "aborted", 130."""
-    from planner import interrupt, io
+    from planner import io
     from planner.cli import main
 
-    monkeypatch.setattr(interrupt, "_interrupted", True)
+    remembered.set_interrupted(True)
     with pytest.raises(KeyboardInterrupt), io.run_directory(tmp_path / "run") as tmp:
         (tmp / "summary.json").write_text("{}")
     assert list(tmp_path.iterdir()) == []
@@ -53,17 +63,16 @@ def test_a_swallowed_ctrl_c_still_aborts_before_anything_is_published(tmp_path, 
     assert exc.value.code == 130 and capsys.readouterr().err.strip() == "aborted"
 
 
-def test_a_ctrl_c_python_cannot_raise_is_silent_and_remembered(monkeypatch, capsys):
+def test_a_ctrl_c_python_cannot_raise_is_silent_and_remembered(monkeypatch, capsys, remembered):
     """Python reports an exception it cannot raise (here: in a weakref callback, as importlib's
     module-lock clean-up was seen doing at 0.4 s) as "Exception ignored in ... Traceback". For the
     command line's own Ctrl-C that report is dropped; check() raises it later."""
     import gc
     import weakref
 
-    from planner import interrupt
-
+    interrupt = remembered
     monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
-    monkeypatch.setattr(interrupt, "_interrupted", False)
+    interrupt.set_interrupted(False)
     monkeypatch.setattr(signal, "signal", lambda *a: None)  # leave pytest's own SIGINT handler alone
     interrupt.install()
 
@@ -71,7 +80,7 @@ def test_a_ctrl_c_python_cannot_raise_is_silent_and_remembered(monkeypatch, caps
         pass
 
     def callback(_):
-        interrupt._on_sigint(signal.SIGINT, None)
+        interrupt.on_sigint(signal.SIGINT, None)
 
     thing = Thing()
     ref = weakref.ref(thing, callback)

@@ -332,7 +332,7 @@ def test_unmet_legend_equals_the_summary_and_the_console(texas):
     # the identity the legend and the console state
     assert parts["unmet_mw"] == pytest.approx(parts["not_served_at_site_mw"] - parts["served_elsewhere_mw"]
                                               + parts["requested_without_site_mw"], abs=0.01)
-    console = cli._unmet_line(result)
+    console = cli.unmet_line(result)
     legend_png = _unmet_legend_png(plot.allocation_map(grid, result))
     legend_html = next(t.name for t in webmap.allocation_figure(grid, result).data
                        if t.name and "not served there" in t.name)
@@ -392,7 +392,7 @@ def test_place_boxes_moves_a_label_off_a_crowd():
     """The greedy placement: a label whose every near position holds a marker's centre goes
     farther out; two labels of markers side by side do not overlap."""
     w, h, r, ring0 = 40.0, 10.0, 4.0, 2.0
-    near = [plot._box_at(0, 0, ux * (r + ring0), uy * (r + ring0), w, h) for ux, uy in plot.DIRECTIONS]
+    near = [plot.box_at(0, 0, ux * (r + ring0), uy * (r + ring0), w, h) for ux, uy in plot.DIRECTIONS]
     # a marker in the middle of each position next to the first one
     points = np.array([[0.0, 0.0]] + [[(x0 + x1) / 2, (y0 + y1) / 2] for x0, y0, x1, y1 in near])
     radii = np.full(len(points), 1.0)
@@ -515,22 +515,22 @@ def _ac(**kw) -> dict:
 
 
 def test_ac_warnings_only_for_what_the_new_load_causes():
-    from planner.cli import _ac_warnings
+    from planner.cli import ac_warnings
 
-    assert _ac_warnings({"run": False, "skipped_reason": "ac.check is false in the scenario"}) == []
-    assert _ac_warnings(_ac()) == []  # over its rating without the new load too: no warning
+    assert ac_warnings({"run": False, "skipped_reason": "ac.check is false in the scenario"}) == []
+    assert ac_warnings(_ac()) == []  # over its rating without the new load too: no warning
     over = [{"branch_id": 11, "loading_percent": 131.4, "loading_percent_without_new_load": 60.0, "p_mw": 90.0,
              "q_mvar": 20.0}, {"branch_id": 12, "loading_percent": 104.0, "loading_percent_without_new_load": 70.0,
                                "p_mw": 50.0, "q_mvar": 5.0}]
-    (line,) = _ac_warnings(_ac(converged=False, share_of_new_load=0.8, caused_by_new_load=2, over_rating=over))
+    (line,) = ac_warnings(_ac(converged=False, share_of_new_load=0.8, caused_by_new_load=2, over_rating=over))
     assert line == ("WARNING: AC check: the new load puts 2 branches over their rating (worst: branch 11 at 131 %; "
                     "AC converges with 80% of the new load only): rerun with --ac-tighten to derate them in the DC "
                     "model and solve again")
-    (line,) = _ac_warnings(_ac(caused_by_new_load=1, over_rating=over[:1], tighten_rounds=[{}, {}, {}],
+    (line,) = ac_warnings(_ac(caused_by_new_load=1, over_rating=over[:1], tighten_rounds=[{}, {}, {}],
                                not_removable_by_dc_derating=[{"branch_id": 11, "reason": "reactive"}]))
     assert line.startswith("WARNING: AC check: after 2 --ac-tighten rounds the new load still puts 1 branch over its "
                            "rating (worst: branch 11 at 131 %)")
     assert "1 of them cannot be removed by derating DC limits" in line and "--ac-tighten to" not in line
-    (line,) = _ac_warnings(_ac(converged=False, share_of_new_load=0.95))
+    (line,) = ac_warnings(_ac(converged=False, share_of_new_load=0.95))
     assert "converges with 95% of the new load only" in line
-    assert _ac_warnings(_ac(converged=False, share_of_new_load=0.95, base_case_converged=False)) == []
+    assert ac_warnings(_ac(converged=False, share_of_new_load=0.95, base_case_converged=False)) == []

@@ -106,7 +106,7 @@ def test_no_counterfactual_when_it_fails_or_is_not_asked_for(monkeypatch):
     def fail(*args, **kwargs):
         raise planner.SolverError("no solution (status time_limit)")
 
-    monkeypatch.setattr(ops, "_closest", fail)
+    monkeypatch.setattr(ops, "closest", fail)
     r = planner.plan(g, sites, params)
     t = ops.attach(SimpleNamespace(sites=sites, params=params, outside_sites=None), r)
     assert t.set_index("operator").loc["Alpha", "ai_mw"] == pytest.approx(200)
@@ -115,12 +115,12 @@ def test_no_counterfactual_when_it_fails_or_is_not_asked_for(monkeypatch):
 
 
 def test_console_table_prints_operator_names_as_written(capsys):
-    from planner.cli import _print_operators
+    from planner.cli import print_operators
 
     g, sites, params = chain_case()
     sites["operator"] = ["Acme [/old]", "[red]Beta", None]
     r = planner.plan(g, sites, params)
-    _print_operators(ops.table(r.allocation))
+    print_operators(ops.table(r.allocation))
     out = capsys.readouterr().out
     assert "Acme [/old]" in out and "[red]Beta" in out and "stopped" not in out
 

@@ -162,18 +162,18 @@ def test_time_limited_run_returns_best_solution_with_gap(texas):
     from bench_engine import synthetic_sites
 
     sites = synthetic_sites(texas, 150, 5)
-    make = solve_mod._highs_options
+    make = solve_mod.highs_options
 
     def first_solution_only(params):
         return {**make(params), "mip_max_improving_sols": 1}
 
     results = []
     for _ in range(2):
-        solve_mod._highs_options = first_solution_only
+        solve_mod.highs_options = first_solution_only
         try:
             results.append(planner.plan(texas, sites, planner.Params(threads=1)))
         finally:
-            solve_mod._highs_options = make
+            solve_mod.highs_options = make
     r = results[0]
     assert r.status == "solution_limit"
     assert 0 < r.summary["mip_gap"] < 1

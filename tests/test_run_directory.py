@@ -83,9 +83,9 @@ def test_killed_run_leaves_a_partial_directory_that_the_next_run_removes(tmp_pat
 
 
 def test_leftovers_of_a_live_run_are_kept(tmp_path):
-    live = tmp_path / f".run.{io._host()}-{os.getpid()}.partial"
+    live = tmp_path / f".run.{io.host_name()}-{os.getpid()}.partial"
     dead_pid = 2**22 + 12345  # above the default pid_max: no such process
-    dead = tmp_path / f".run.{io._host()}-{dead_pid}.partial"
+    dead = tmp_path / f".run.{io.host_name()}-{dead_pid}.partial"
     other_host = tmp_path / f".run.some-other-host-{dead_pid}.partial"
     for p in (live, dead, other_host):
         p.mkdir()
@@ -194,7 +194,7 @@ def test_existing_out_is_refused_before_the_work_and_kept(command, tmp_path, mon
     def no_grid(*args, **kwargs):
         raise AssertionError("the grid was loaded before --out was checked")
 
-    monkeypatch.setattr(planner.cli, "_load_grid", no_grid)
+    monkeypatch.setattr(planner.cli, "load_grid_with_progress", no_grid)
     out = existing_out(tmp_path)
     argv, _ = WRITERS[command]
     code, _, err = planner_main(monkeypatch, capsys, *argv, "--out", str(out))

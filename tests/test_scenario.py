@@ -197,14 +197,14 @@ def _plausible_fields():
     """(dotted field, bound, plausible) of every number of the schema with a plausible range."""
     import typing
 
-    from planner.scenario import Scenario, _annotation, _Ranges
+    from planner.scenario import Ranges, Scenario, field_annotation
 
     def walk(annotation, path):
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
             base, *meta = typing.get_args(annotation)
             for m in meta:
-                if isinstance(m, _Ranges):
+                if isinstance(m, Ranges):
                     yield path, m.bound, m.plausible
             yield from walk(base, path)
         elif origin is not None:
@@ -212,7 +212,7 @@ def _plausible_fields():
                 yield from walk(arg, path + ((("[key]", "[value]")[k],) if origin is dict else ()))
         elif isinstance(annotation, type) and hasattr(annotation, "model_fields"):
             for name, f in annotation.model_fields.items():
-                yield from walk(_annotation(f), (*path, name))
+                yield from walk(field_annotation(f), (*path, name))
 
     return {".".join(p): (b, r) for p, b, r in walk(Scenario, ())}
 

@@ -167,7 +167,7 @@ def test_n1_hosting_by_brute_force(texas):
 
 def _pair_grid():
     """Bus 1 (slack, generator) - line of 100 MW - bus 2 with 80 MW of base load."""
-    return grid_from_tables(ex._tables(2, [(1, 2, 0.1, 100.0)], [(1, 80.0, 5000.0)], loads={2: 80.0}),
+    return grid_from_tables(ex.tables(2, [(1, 2, 0.1, 100.0)], [(1, 80.0, 5000.0)], loads={2: 80.0}),
                             name="pair", source="test")
 
 
@@ -238,7 +238,7 @@ def _ac_grid():
     """Bus 1 (slack) - a 100 MVA line with resistance - bus 2 with 50 MW + 40 Mvar of base load.
     DC lets 50 MW more load in (flow 100 MW); in AC the line then carries
     sqrt(100^2 + 40^2) MVA plus losses: over its rating."""
-    t = ex._tables(2, [(1, 2, 0.05, 100.0)], [(1, 50.0, 5000.0)], loads={2: 50.0})
+    t = ex.tables(2, [(1, 2, 0.05, 100.0)], [(1, 50.0, 5000.0)], loads={2: 50.0})
     t.branch["r"] = 0.01
     t.bus["Qd"] = [0.0, 40.0]
     return grid_from_tables(t, name="ac-pair", source="test")
@@ -291,9 +291,9 @@ def test_ac_power_flow_converges_on_eastern_with_generators_sharing_the_slack():
     from its set point is proportional to its Pmax."""
     east = load_grid("eastern").net
     single = copy.deepcopy(east)
-    assert acpf._run_zone(single, "single")[0] is False
+    assert acpf.run_zone(single, "single")[0] is False
     net = copy.deepcopy(east)
-    ok, why, used = acpf._runpp(net)
+    ok, why, used = acpf.runpp_by_zone(net)
     assert ok, why
     assert used == ["distributed"]
     assert _zone_balance(net, net.bus.index.to_numpy()) == pytest.approx(0.0, abs=1e-3)
@@ -307,9 +307,9 @@ def test_ac_power_flow_converges_on_eastern_with_generators_sharing_the_slack():
 def test_ac_power_flow_of_usa_solves_each_interconnect_with_its_dc_line_ends():
     usa = load_grid("usa")
     net = copy.deepcopy(usa.net)
-    zones = acpf._zones(net)
+    zones = acpf.zones(net)
     assert sorted(len(z) for z in zones) == [2000, 10024, 70047]
-    ok, why, used = acpf._runpp(net)
+    ok, why, used = acpf.runpp_by_zone(net)
     assert ok, why
     by_size = dict(zip([len(z) for z in zones], used))
     assert by_size == {70047: "distributed", 10024: "single", 2000: "single"}

@@ -12,6 +12,7 @@ from planner.validate import run_dc
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
+    from pandapower.pd2ppc import _pd2ppc  # pandapower's internal case, as planner.sensitivity builds it
     from pandapower.pypower.makePTDF import makePTDF
 
 
@@ -27,7 +28,7 @@ def texas_headroom(texas):
 
 def test_single_slack_ptdf_equals_makeptdf(texas, texas_single):
     m = texas_single
-    _, ppci = sens._pd2ppc(texas.net)
+    _, ppci = _pd2ppc(texas.net)
     full = makePTDF(ppci["baseMVA"], ppci["bus"], ppci["branch"], slack=int(m.refs[0]))
     buses = np.random.default_rng(1).choice(m.bus_ids, 60, replace=False)
     cols = sens.ptdf(m, buses, chunk=17)  # several chunks

@@ -68,7 +68,7 @@ def test_bad_values_fail_before_anything_runs(tmp_path):
 def texas_sweep(tmp_path_factory):
     import importlib
 
-    importlib.import_module("planner.sweep")._WORKER.clear()  # no model kept by an earlier sweep in this process
+    importlib.import_module("planner.sweep").clear_worker_cache()  # no model kept by an earlier sweep in this process
     out = tmp_path_factory.mktemp("sweeps") / "texas"
     # solved to optimality: a re-priced solve and a fresh one stopped at a 1e-4 gap may end that far apart
     sw = plan_sweep("texas", [f"{HASH}=30,50", f"{LEASE}=150,220"], sets=["solver.mip_gap=0"])
@@ -504,12 +504,12 @@ def test_two_threads_of_one_worker_give_the_sequential_results(texas_sweep):
     the results of a single thread."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from planner.sweep import Sweep, _solve_on_worker
+    from planner.sweep import Sweep, solve_on_worker
 
     sw, _, alone = texas_sweep
     task = Sweep(scenario=sw.scenario, axes=[], sets=("solver.threads=1",), token="threads")
     with ThreadPoolExecutor(2) as pool:
-        rows = list(pool.map(lambda v: _solve_on_worker(task, v)[0], sw.cases * 2))
+        rows = list(pool.map(lambda v: solve_on_worker(task, v)[0], sw.cases * 2))
     assert [r["status"] for r in rows] == ["optimal"] * 8
     for k, r in enumerate(rows):
         assert r["objective_usd"] == pytest.approx(alone["objective_usd"].iloc[k % 4], rel=1e-6)
@@ -596,14 +596,14 @@ def test_the_appender_writes_one_header_rows_as_given_and_empty_cells_for_missin
     synced = []
     monkeypatch.setattr(sweep_mod.os, "fsync", lambda fd: synced.append(fd))
     columns = ["id", "k", *sweep_mod.RESULT_COLUMNS]
-    first = sweep_mod._Appender(tmp_path, columns)
+    first = sweep_mod.Appender(tmp_path, columns)
     row = ["a1", "1.5", "optimal", None, 12.25, 3.0, float("nan"), 0.0, 2, 4, 0.05, True]
     first.add([["a1", "s1", 1.0, 0.0, 0.0, True, "ai_lease", 7.5], ["a1", "s2", 0.0, 0.0, 2.0, False, "mining", -1.0]],
-              [sweep_mod._cell(v) for v in row])
+              [sweep_mod.csv_cell(v) for v in row])
     first.close()
     assert len(synced) == 2  # both files forced to disk on close
-    again = sweep_mod._Appender(tmp_path, columns)  # a resumed sweep appends, with no second header
-    again.add([["b2", "s1", 0.5, 0.5, 0.0, True, "ai_cloud", 1.0]], [sweep_mod._cell(v) for v in ["b2", "2", "infeasible", "no room, at all",
+    again = sweep_mod.Appender(tmp_path, columns)  # a resumed sweep appends, with no second header
+    again.add([["b2", "s1", 0.5, 0.5, 0.0, True, "ai_cloud", 1.0]], [sweep_mod.csv_cell(v) for v in ["b2", "2", "infeasible", "no room, at all",
                                                                                  *[None] * 8]])
     again.close()
     lines = (tmp_path / "results.csv").read_text().splitlines()

@@ -529,9 +529,18 @@ def test_bad_timelines_are_one_line_errors(monkeypatch, capsys, tmp_path, sets, 
 
 
 def test_public_names_are_exported_once():
+    """``__all__`` lists each public name once, and exactly the names a fresh ``import planner``
+    offers (its lazy exports; ``dir(planner)`` before any submodule is loaded)."""
+    import subprocess
+    import sys
+
     import planner
 
-    assert sorted(planner.__all__) == sorted(planner._EXPORTS)
+    assert len(set(planner.__all__)) == len(planner.__all__)
+    code = "import planner; print(*(n for n in dir(planner) if not n.startswith('_')))"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(set(fresh) - {"TYPE_CHECKING", "import_module"}) == sorted(planner.__all__)
+    assert all(getattr(planner, name) is not None for name in planner.__all__)
     assert planner.plan_timeline is plan_timeline and planner.Timeline is Timeline
 
 
