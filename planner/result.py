@@ -48,7 +48,6 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     f = cand.frame
     n = len(f)
     keep, new, ai = (values[c].to_numpy() for c in ("keep_mw", "new_mining_mw", "ai_mw"))
-    mining = keep + new
     existing = f["existing_mw"].to_numpy()
     to_ai = np.minimum(ai, existing - keep)  # today's load that moves to AI
     shed = existing - keep - to_ai
@@ -60,7 +59,42 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     marginal = np.array([_shadow(built.poi.get(i)) for i in range(n)])
 
     duals = _row_duals(built, net, cand)
-    # allocation: one row per input site
+    alloc = _allocation_table(sites, cand, values, keep, new, ai, cloud, shed, value, capex, marginal, duals,
+                              built, params)
+    states, xs = _state_flows(net, cand, keep, new, ai, xs)
+    load_by_column = np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses))
+    load_by_bus = pd.Series(load_by_column, index=pd.Index(cand.buses, name="bus")).groupby(level=0).sum()
+    branches, n1 = _branch_table(grid, model, net, states, xs, duals)
+
+    host = bus_hosting(grid, net, cand, params)
+    _put(alloc, f["row"].to_numpy(), "bus_hosting_mw", host[cand.bus_of_site], np.nan)
+    buses = _bus_table(grid, cand, marginal, load_by_column, host, duals)
+
+    summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
+                       branches, built, scenario, net, value, to_ai, shed, n1, duals)
+    summary["capex_usd"] = _round(float(capex.sum()), 0)
+    summary["paths"] = path_totals(f, keep + new, ai - cloud, cloud)
+    for v in states.values():
+        del v["flow_mw"]
+    return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
+                  buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=states["peak"]["dispatch_mw"],
+                  states=states)
+
+
+def _put(alloc: pd.DataFrame, rows: np.ndarray, name: str, data, fill) -> None:
+    """Column ``name`` of the allocation (one row per input site): ``data`` at the modelled sites'
+    ``rows``, ``fill`` elsewhere."""
+    col = np.full(len(alloc), fill, dtype=object if isinstance(fill, str) or fill is None else float)
+    col[rows] = data
+    alloc[name] = col
+
+
+def _allocation_table(sites, cand, values: pd.DataFrame, keep, new, ai, cloud, shed, value, capex, marginal,
+                      duals: dict, built, params) -> gpd.GeoDataFrame:
+    """allocation.csv: one row per input site (modelled or not), its MW per path, value and limit."""
+    f = cand.frame
+    n = len(f)
+    mining = keep + new
     use = np.where((ai > 0) & (mining > 0), "ai+mining", np.where(ai > 0, "ai", np.where(mining > 0, "mining",
                                                                                            "none")))
     alloc = pd.DataFrame(index=pd.RangeIndex(len(sites)))
@@ -75,9 +109,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     alloc["lon"] = geom.x.to_numpy()
 
     def put(name, data, fill):
-        col = np.full(len(src), fill, dtype=object if isinstance(fill, str) or fill is None else float)
-        col[rows] = data
-        alloc[name] = col
+        _put(alloc, rows, name, data, fill)
 
     put("region", f["region"].to_numpy(), "")
     put("use", use, "not_modelled")
@@ -98,8 +130,6 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     conv = np.zeros(len(src), bool)
     conv[rows] = values["converted"].to_numpy(bool) & (f["kind"].to_numpy() == "conversion")
     alloc["converted"] = conv
-    built_ai = np.zeros(len(src), bool)
-    built_ai[rows] = values["converted"].to_numpy(bool)
     reason = np.full(len(src), "", dtype=object)
     reason[cand.skipped["row"].to_numpy()] = cand.skipped["reason"].to_numpy()
     alloc["reason"] = reason
@@ -109,9 +139,12 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
                                      marginal, duals, built, params)
     put("limited_by", limit_kind, "not_modelled")
     put("limiting_element", limit_what, "")
-    alloc = gpd.GeoDataFrame(alloc, geometry=geom.to_numpy(), crs="EPSG:4326")
+    return gpd.GeoDataFrame(alloc, geometry=geom.to_numpy(), crs="EPSG:4326")
 
-    # branches: full DC solve of each state (exact for every branch)
+
+def _state_flows(net, cand, keep, new, ai, xs: dict | None) -> tuple[dict, dict]:
+    """Each load state's new load by bus, dispatch and flows (a full DC solve: exact for every
+    branch), and ``xs`` completed with the load columns of the states it lacks."""
     shares = {st.name: st.share for st in net.states}
     states = {}
     xs = dict(xs or {})
@@ -125,8 +158,13 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
                            "base_dispatch_mw": net.dispatch(st.name),
                            "flow_mw": net.flows(st.name, x), "load_factor": float(st.load_factor),
                            "share": shares[st.name]}
-    load_by_column = np.bincount(cand.bus_of_site, weights=keep + new + ai, minlength=len(cand.buses))
-    load_by_bus = pd.Series(load_by_column, index=pd.Index(cand.buses, name="bus")).groupby(level=0).sum()
+    return states, xs
+
+
+def _branch_table(grid, model: sens.DCModel, net, states: dict, xs: dict, duals: dict
+                  ) -> tuple[pd.DataFrame, dict | None]:
+    """branches.csv (flows, limits, loadings, binding, shadow prices; off-peak and N-1 columns when
+    the plan has them) and the N-1 report of the summary (None without N-1)."""
     peak = net.states[0]
     limit = np.full(model.n_branch, np.nan)
     limit[net.mon] = peak.n0.limit
@@ -180,11 +218,14 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
         branches.loc[net.mon, "n1_worst_state"] = n1.pop("_state")
         branches["n1_worst_preexisting"] = False
         branches.loc[net.mon, "n1_worst_preexisting"] = n1.pop("_preexisting")
+    return branches, n1
 
-    # candidate buses
+
+def _bus_table(grid, cand, marginal: np.ndarray, load_by_column: np.ndarray, host: np.ndarray, duals: dict
+               ) -> gpd.GeoDataFrame:
+    """buses.csv: one row per candidate column (a bus; under the regional supply response a bus and
+    supply region): new load, hosting, marginal value and network cost."""
     bg = grid.buses.reindex(cand.buses)
-    host = bus_hosting(grid, net, cand, params)
-    put("bus_hosting_mw", host[cand.bus_of_site], np.nan)
     best = pd.Series(marginal).groupby(cand.bus_of_site).max()
     buses = gpd.GeoDataFrame({
         "bus": cand.buses,
@@ -201,16 +242,7 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     }, geometry=bg.geometry.to_numpy(), crs=grid.buses.crs)
     if cand.column_region is not None:  # regional: one row per bus and supply region
         buses.insert(1, "region", cand.column_region)
-
-    summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
-                       branches, built, scenario, net, value, to_ai, shed, n1, duals)
-    summary["capex_usd"] = _round(float(capex.sum()), 0)
-    summary["paths"] = path_totals(f, keep + new, ai - cloud, cloud)
-    for v in states.values():
-        del v["flow_mw"]
-    return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
-                  buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=states["peak"]["dispatch_mw"],
-                  states=states)
+    return buses
 
 
 def bus_hosting(grid, net, cand, params) -> np.ndarray:
