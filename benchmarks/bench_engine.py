@@ -80,8 +80,8 @@ def case_hosting(n_bisect=8):
     import pandapower as pp
 
     import planner
-    from planner import sensitivity as sens
-    from planner.validate import run_dc
+    from planner.analysis.validate import run_dc
+    from planner.network import sensitivity as sens
 
     grid = planner.load_grid("texas")
     t = time.perf_counter()

@@ -26,8 +26,8 @@ warnings.simplefilter("ignore")
 
 def cold_per_bus(grid, model, ids: np.ndarray) -> float:
     """Seconds per bus to build and solve each bus's redispatch hosting LP from scratch."""
-    from planner import hosting_redispatch as hr
-    from planner.redispatch import generator_costs
+    from planner.network import hosting_redispatch as hr
+    from planner.network.redispatch import generator_costs
 
     g = generator_costs(grid, [model], 1).gens
     p0 = model.gens.set_index("gen").loc[g["gen"].to_numpy(), "p_mw"].to_numpy(float)
@@ -62,8 +62,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import planner
-    from planner import sensitivity as sens
-    from planner.hosting import security_hosting
+    from planner.network import sensitivity as sens
+    from planner.network.hosting import security_hosting
 
     grid = planner.load_grid(args.grid)
     model = sens.dc_model(grid, "headroom")

@@ -48,10 +48,10 @@ def bracket(run_dir: Path, per_interconnect: int, seed: int = 5) -> int:
     import numpy as np
     import pandas as pd
 
-    from planner import sensitivity as sens
-    from planner.grid import load_grid
-    from planner.scenario import setting_default
-    from planner.validate import run_dc
+    from planner.analysis.validate import run_dc
+    from planner.config.scenario import setting_default
+    from planner.data.grid import load_grid
+    from planner.network import sensitivity as sens
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

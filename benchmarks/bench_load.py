@@ -25,7 +25,7 @@ OURS = r"""
 import json, resource, time, warnings
 warnings.simplefilter("ignore")
 t0 = time.perf_counter()
-from planner.grid import load_grid
+from planner.data.grid import load_grid
 t1 = time.perf_counter()
 g = load_grid({name!r})
 t2 = time.perf_counter()
@@ -38,7 +38,7 @@ import json, resource, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 from pandapower.converter.pypower import from_ppc
-from planner.grid import BUILTIN_GRIDS, tamu_tables
+from planner.data.grid import BUILTIN_GRIDS, tamu_tables
 t1 = time.perf_counter()
 t = tamu_tables(BUILTIN_GRIDS[{name!r}][0])
 bus, br, gen = t.bus, t.branch, t.gen

@@ -65,9 +65,9 @@ def brute_force(run: Path, n_outages: int, states: list[str], seed: int = 11) ->
         warnings.simplefilter("ignore")
         import pandapower as pp
 
-    from planner import sensitivity as sens
-    from planner.grid import load_grid
-    from planner.validate import run_dc
+    from planner.analysis.validate import run_dc
+    from planner.data.grid import load_grid
+    from planner.network import sensitivity as sens
 
     summary = json.loads((run / "summary.json").read_text())
     grid = load_grid("usa")

@@ -83,7 +83,7 @@ def redispatch_terms(grid, model, p):
     import numpy as np
     import pandas as pd
 
-    from planner.redispatch import energy_payment_usd_per_mw, generator_costs, npv_of_one_usd_per_h
+    from planner.network.redispatch import energy_payment_usd_per_mw, generator_costs, npv_of_one_usd_per_h
 
     costs = generator_costs(grid, [model], p.redispatch_cost_segments)
     n_seg = costs.slopes.shape[1]
@@ -102,8 +102,8 @@ def case_planner(grid_name, k, seed, supply="headroom"):
     import numpy as np
 
     import planner
-    import planner.grid
-    import planner.solve
+    import planner.data.grid
+    import planner.optimization.solve
     out = {"tool": "planner", "grid": grid_name, "k": k, "import_s": time.perf_counter() - t}
     t = time.perf_counter()
     grid = planner.load_grid(grid_name)
@@ -126,7 +126,7 @@ def case_planner(grid_name, k, seed, supply="headroom"):
     value = sites.set_index("site_id")["ai_value_usd_per_mw"].reindex(alloc["site_id"]).to_numpy()
     out["objective_usd"] = float(np.sum(alloc["ai_mw"].to_numpy() * value))
     if supply == "redispatch":  # + energy payments - NPV of generation cost above the lower limits
-        from planner.redispatch import energy_payment_usd_per_mw, npv_of_one_usd_per_h
+        from planner.network.redispatch import energy_payment_usd_per_mw, npv_of_one_usd_per_h
 
         hours = npv_of_one_usd_per_h(params(supply))
         pay = energy_payment_usd_per_mw(params(supply), [{"mining": 1.0, "ai": 1.0}])["ai"]
@@ -149,8 +149,8 @@ def case_pypsa(grid_name, k, seed, post=True, supply="headroom"):
     import pypsa
 
     import planner
-    import planner.grid
-    from planner import sensitivity as sens
+    import planner.data.grid
+    from planner.network import sensitivity as sens
 
     sys.path.insert(0, str(ROOT / "tests"))
     import pypsa_reference as ref

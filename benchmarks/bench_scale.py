@@ -58,7 +58,7 @@ def case(grid_name: str, n_sites: int, security: str) -> dict:
 
 
 def planner_time_limit() -> float:
-    from planner.scenario import setting_default
+    from planner.config.scenario import setting_default
 
     return float(setting_default("time_limit_s"))
 

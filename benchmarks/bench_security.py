@@ -5,7 +5,7 @@ measured in the same run:
 * brute-force N-1 of the written allocation with pandapower: take each outage out
   and run ``rundcpp`` (timed on a sample of outages, extrapolated to all of them);
 * pandapower's own dense ``makePTDF`` + ``makeLODF`` on the same grid, against
-  planner's LODF columns (``planner.security.Contingencies``, chunked solves of one LU).
+  planner's LODF columns (``planner.network.security.Contingencies``, chunked solves of one LU).
 
 * ``planner hosting --grid texas --n-1`` at the default emergency factor 1.2 and at 1.0
   (where every pair with a nonzero LODF could bind before an N-0 limit), each in a fresh
@@ -52,9 +52,9 @@ def lodf_peer() -> tuple[float, float, float]:
         from pandapower.pypower.makeLODF import makeLODF
         from pandapower.pypower.makePTDF import makePTDF
 
-    from planner import sensitivity as sens
-    from planner.grid import load_grid
-    from planner.security import Contingencies
+    from planner.data.grid import load_grid
+    from planner.network import sensitivity as sens
+    from planner.network.security import Contingencies
 
     grid = load_grid("texas")
     model = sens.dc_model(grid, "single")
@@ -143,7 +143,7 @@ def main() -> None:
         # brute force: each outage out of the allocated peak case, one rundcpp each
         import pandas as pd
 
-        from planner.grid import load_grid
+        from planner.data.grid import load_grid
 
         grid = load_grid("texas")
         branches = pd.read_csv(out / "branches.csv").set_index("branch_id")

@@ -8,7 +8,7 @@ Usage (from the repository root)::
 The wheel is read as a zip file; powersimdata is never imported or installed.
 Only the columns planner needs are kept, as gzip-compressed CSV files in
 ``grids/tamu_usa/``. Values are copied verbatim (no rounding, no repair):
-the data traps listed in grids/README.md are handled by ``planner.grid``.
+the data traps listed in grids/README.md are handled by ``planner.data.grid``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import planner
-from planner.prepare import run
+from planner.run.prepare import run
 
 work = Path(tempfile.mkdtemp(prefix="timeline-"))
 (work / "texas-2026-2030.yaml").write_text('''

@@ -24,44 +24,44 @@ from typing import TYPE_CHECKING
 # Public names and the module each lives in. They are imported on first use (PEP 562), so
 # `import planner` and `planner --help` do not load pandapower, geopandas or matplotlib.
 _EXPORTS = {
-    "ac_check": "planner.acpf",
-    "default_sites": "planner.datasets",
+    "ac_check": "planner.analysis.acpf",
+    "default_sites": "planner.data.datasets",
     "Economics": "planner.economics",
-    "InfeasibleError": "planner.errors",
-    "InputError": "planner.errors",
-    "PlannerError": "planner.errors",
-    "SolverError": "planner.errors",
-    "Grid": "planner.grid",
-    "load_grid": "planner.grid",
-    "hosting_capacity": "planner.hosting",
-    "security_hosting": "planner.hosting",
-    "Params": "planner.model",
-    "operator_report": ("planner.operators", "attach"),
-    "operators_chart": "planner.plot",
-    "allocation_map": "planner.plot",
-    "prepare": "planner.prepare",
-    "run_scenario": ("planner.prepare", "run"),
-    "Scenario": "planner.scenario",
-    "load_scenario": "planner.scenario",
-    "dc_model": "planner.sensitivity",
-    "ptdf": "planner.sensitivity",
-    "map_sites": "planner.sites",
-    "read_sites": "planner.sites",
-    "validate_sites": "planner.sites",
-    "Result": "planner.result",
-    "plan": "planner.solve",
-    "sweep": "planner.sweep",
-    "read_sweep": "planner.sweep_analysis",
-    "site_shares": "planner.sweep_analysis",
-    "sweep_heatmap": "planner.sweep_analysis",
-    "tipping_points": "planner.sweep_analysis",
-    "Timeline": "planner.periods",
-    "plan_timeline": "planner.solve",
-    "timeline_chart": "planner.plot",
-    "Topology": "planner.topology",
-    "topology": "planner.topology",
-    "allocated_net": "planner.validate",
-    "dc_check": "planner.validate",
+    "InfeasibleError": "planner.core.errors",
+    "InputError": "planner.core.errors",
+    "PlannerError": "planner.core.errors",
+    "SolverError": "planner.core.errors",
+    "Grid": "planner.data.grid",
+    "load_grid": "planner.data.grid",
+    "hosting_capacity": "planner.network.hosting",
+    "security_hosting": "planner.network.hosting",
+    "Params": "planner.optimization.model",
+    "operator_report": ("planner.analysis.operators", "attach"),
+    "operators_chart": "planner.viz.plot",
+    "allocation_map": "planner.viz.plot",
+    "prepare": "planner.run.prepare",
+    "run_scenario": ("planner.run.prepare", "run"),
+    "Scenario": "planner.config.scenario",
+    "load_scenario": "planner.config.scenario",
+    "dc_model": "planner.network.sensitivity",
+    "ptdf": "planner.network.sensitivity",
+    "map_sites": "planner.data.sites",
+    "read_sites": "planner.data.sites",
+    "validate_sites": "planner.data.sites",
+    "Result": "planner.optimization.result",
+    "plan": "planner.optimization.solve",
+    "sweep": "planner.sweeps.sweep",
+    "read_sweep": "planner.sweeps.analysis",
+    "site_shares": "planner.sweeps.analysis",
+    "sweep_heatmap": "planner.sweeps.analysis",
+    "tipping_points": "planner.sweeps.analysis",
+    "Timeline": "planner.optimization.periods",
+    "plan_timeline": "planner.optimization.solve",
+    "timeline_chart": "planner.viz.plot",
+    "Topology": "planner.network.topology",
+    "topology": "planner.network.topology",
+    "allocated_net": "planner.analysis.validate",
+    "dc_check": "planner.analysis.validate",
 }
 
 
@@ -80,28 +80,27 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from planner.acpf import ac_check
-    from planner.datasets import default_sites
+    from planner.analysis.acpf import ac_check
+    from planner.analysis.operators import attach as operator_report
+    from planner.analysis.validate import allocated_net, dc_check
+    from planner.config.scenario import Scenario, load_scenario
+    from planner.core.errors import InfeasibleError, InputError, PlannerError, SolverError
+    from planner.data.datasets import default_sites
+    from planner.data.grid import Grid, load_grid
+    from planner.data.sites import map_sites, read_sites, validate_sites
     from planner.economics import Economics
-    from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
-    from planner.grid import Grid, load_grid
-    from planner.hosting import hosting_capacity, security_hosting
-    from planner.model import Params
-    from planner.operators import attach as operator_report
-    from planner.plot import allocation_map, operators_chart, timeline_chart
-    from planner.prepare import prepare
-    from planner.prepare import run as run_scenario
-    from planner.result import Result
-    from planner.scenario import Scenario, load_scenario
-    from planner.sensitivity import dc_model, ptdf
-    from planner.sites import map_sites, read_sites, validate_sites
-    from planner.solve import plan
-    from planner.sweep import sweep
-    from planner.sweep_analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
-    from planner.periods import Timeline
-    from planner.solve import plan_timeline
-    from planner.topology import Topology, topology
-    from planner.validate import allocated_net, dc_check
+    from planner.network.hosting import hosting_capacity, security_hosting
+    from planner.network.sensitivity import dc_model, ptdf
+    from planner.network.topology import Topology, topology
+    from planner.optimization.model import Params
+    from planner.optimization.periods import Timeline
+    from planner.optimization.result import Result
+    from planner.optimization.solve import plan, plan_timeline
+    from planner.run.prepare import prepare
+    from planner.run.prepare import run as run_scenario
+    from planner.sweeps.analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
+    from planner.sweeps.sweep import sweep
+    from planner.viz.plot import allocation_map, operators_chart, timeline_chart
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 
-from planner import interrupt
+from planner.core import interrupt
 
 
 def _aborted() -> None:

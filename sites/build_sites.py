@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from planner.sites import read_sites
+from planner.data.sites import read_sites
 
 HERE = Path(__file__).resolve().parent
 

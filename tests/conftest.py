@@ -11,29 +11,29 @@ warnings.filterwarnings("ignore", message="numba cannot be imported")
 
 @pytest.fixture(scope="session")
 def texas():
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     return load_grid("texas")
 
 
 @pytest.fixture(scope="session")
 def western():
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     return load_grid("western")
 
 
 @pytest.fixture(scope="session")
 def usa():
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     return load_grid("usa")
 
 
 @pytest.fixture(scope="session")
 def shipped_sites():
-    from planner.datasets import default_sites
-    from planner.sites import read_sites
+    from planner.data.datasets import default_sites
+    from planner.data.sites import read_sites
 
     return read_sites(default_sites())
 
@@ -41,7 +41,7 @@ def shipped_sites():
 @pytest.fixture(scope="session")
 def texas_sites(texas, shipped_sites):
     """The shipped sites mapped to the Texas grid."""
-    from planner.sites import map_sites
+    from planner.data.sites import map_sites
 
     return map_sites(shipped_sites, texas)
 

@@ -1,5 +1,5 @@
 """Independent references built from raw MATPOWER-style tables, written from
-the MATPOWER model (not from planner.grid or pandapower).
+the MATPOWER model (not from planner.data.grid or pandapower).
 
 * ``dc_flows_from_tables``: lossless DC power flow B·theta = P. Each in-service
   branch has susceptance b = 1 / (x * tau) (tau = 1 where the ratio is 0) and
@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from planner.datasets import grid_file
+from planner.data.datasets import grid_file
 
 
 def _incidence(f: np.ndarray, t: np.ndarray, n: int) -> sp.csr_matrix:

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from planner.validate import run_dc
+from planner.analysis.validate import run_dc
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

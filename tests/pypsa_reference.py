@@ -1,6 +1,6 @@
 """A PyPSA copy of planner's DC problem, for tests and ``benchmarks/bench_pypsa.py``.
 
-:func:`pypsa_network` turns a :class:`planner.sensitivity.DCModel` into a
+:func:`pypsa_network` turns a :class:`planner.network.sensitivity.DCModel` into a
 ``pypsa.Network`` with one snapshot that is the same lossless DC network:
 
 * one PyPSA bus per model bus (named by its pandapower bus id, ``v_nom = 1`` so
@@ -30,7 +30,7 @@
 
 Supply of the new load (``supply``):
 
-* ``"headroom"`` — planner's rule (``planner.sensitivity.dispatch``): each
+* ``"headroom"`` — planner's rule (``planner.network.sensitivity.dispatch``): each
   participating generator picks up ``weight * (new load of its island)``. One
   free generator ``slack:<bus>`` per bus that holds participants (their weights
   summed), and after ``n.optimize.create_model()`` the custom rows
@@ -55,7 +55,7 @@ Use::
 
 ``python tests/pypsa_reference.py [texas] [western]`` runs the equality checks
 (flows of ``n.lpf()`` and of a fixed optimization against ``model.flow_mw``,
-an optimized allocation against ``planner.sensitivity.flows``, and the hand
+an optimized allocation against ``planner.network.sensitivity.flows``, and the hand
 checks of the redispatch mode) and prints the largest differences.
 """
 
@@ -144,7 +144,7 @@ def pypsa_network(model, candidates: pd.DataFrame | None = None, *, supply: str 
 
     Parameters
     ----------
-    model : planner.sensitivity.DCModel
+    model : planner.network.sensitivity.DCModel
     candidates : DataFrame with ``bus`` (pandapower bus id), ``cap_mw``, ``value_usd_per_mw``
         and optionally ``name`` (default: the row number); None: no candidate load.
     supply : ``"headroom"`` (planner's fixed participation; custom rows added by
@@ -430,7 +430,7 @@ def solve_redispatch(model, grid, candidates: pd.DataFrame, cost_curves: pd.Data
 
 def _check(grid_name: str, k: int = 200, seed: int = 5) -> None:
     import planner
-    from planner import sensitivity as sens
+    from planner.network import sensitivity as sens
 
     _quiet()
     grid = planner.load_grid(grid_name)

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from planner import live
+from planner.optimization import live
 
 _seed = int(sys.argv.pop(1))
 _sync = live.LiveModel.sync

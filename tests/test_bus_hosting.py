@@ -1,5 +1,5 @@
 """buses.csv's ``hosting_mw`` (and the allocation's ``bus_hosting_mw``) under every supply response,
-N-0 and N-1: the answer of ``planner hosting`` (:func:`planner.hosting.security_hosting`) with the
+N-0 and N-1: the answer of ``planner hosting`` (:func:`planner.network.hosting.security_hosting`) with the
 plan's settings, to 1e-6 MW; and checked independently on pandapower's own DC power flow
 (``rundcpp`` of the grid with the new load and the dispatch rule, every line outage for N-1) or,
 with redispatch, an LP on pandapower's PTDF of every outaged network."""
@@ -15,10 +15,10 @@ import pytest
 from scipy.optimize import linprog
 
 import planner
-from planner import examples as ex
-from planner import sensitivity as sens
-from planner.hosting import security_hosting
-from planner.validate import run_dc
+from planner.analysis.validate import run_dc
+from planner.data import examples as ex
+from planner.network import sensitivity as sens
+from planner.network.hosting import security_hosting
 
 #: one load state, every new MW firm; no pre-existing-overload cut-off (a branch or pair already over
 #: may not get worse at all: the pandapower check below states that rule exactly)
@@ -36,7 +36,7 @@ _GRIDS: dict = {}
 
 
 def _grid(name: str):
-    """A fresh copy of an example grid of planner.examples (each built once: building a net is slow)."""
+    """A fresh copy of an example grid of planner.data.examples (each built once: building a net is slow)."""
     if name not in _GRIDS:
         _GRIDS[name] = getattr(ex, name)()
     return copy.deepcopy(_GRIDS[name])
@@ -226,7 +226,7 @@ def test_fixed_participation_n0_is_the_bus_alone_before_any_generation_cap():
     generation headroom does not bind first. Where it does (bus 1 of examples.triangle, the slack bus
     with the 5,000 MW generator: no branch limits a load there) it is that headroom, as planner hosting
     says, where it was infinite before."""
-    from planner.hosting import limits_from_sensitivity
+    from planner.network.hosting import limits_from_sensitivity
 
     g = _grid("mesh")
     model = sens.dc_model(g, "headroom")
@@ -405,12 +405,12 @@ def test_redispatch_mesh_is_planner_hosting_and_the_referee_agrees(security):
 
 
 def test_a_warm_repriced_plan_keeps_the_hosting(monkeypatch):
-    """A plan that changes only prices (planner.solve.Warm) re-solves the same network: its hosting
+    """A plan that changes only prices (planner.optimization.solve.Warm) re-solves the same network: its hosting
     (with redispatch an LP per bus) is kept, not computed again, and is the same."""
     import dataclasses
 
-    from planner import hosting
-    from planner.solve import Warm
+    from planner.network import hosting
+    from planner.optimization.solve import Warm
 
     g = _costed_mesh()
     sites = _sites(g, [(b, None) for b in MESH_BUSES])

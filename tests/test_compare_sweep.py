@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.sweep import plan_samples, plan_sweep, run_sweep
+from planner.sweeps.sweep import plan_samples, plan_sweep, run_sweep
 
 PLANNER = shutil.which("planner", path=os.path.dirname(sys.executable)) or shutil.which("planner")
 HASH = "economics.hashprice_usd_per_ph_day"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from planner import economics as E
+from planner.core.errors import InputError
 from planner.economics import Economics
-from planner.errors import InputError
 
 
 def test_mining_margin_by_hand():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import planner
-from planner import sensitivity as sens
+from planner.network import sensitivity as sens
 
 
 @pytest.mark.parametrize("slack", ["single", "headroom"])
@@ -56,7 +56,7 @@ def test_lodf_columns_are_shared_across_emergency_factors(texas, texas_sites):
 
 
 def test_pandapower_internals_planner_relies_on():
-    """planner.sensitivity builds its DC model from pandapower's internal case (the ppci rundcpp
+    """planner.network.sensitivity builds its DC model from pandapower's internal case (the ppci rundcpp
     solves). pyproject pins pandapower below its next major version; this test fails loudly, naming
     what changed, if a release moves or changes any of it."""
     import inspect
@@ -76,7 +76,7 @@ def test_pandapower_internals_planner_relies_on():
         assert option in inspect.signature(auxiliary._init_rundcpp_options).parameters, option
     # and the model built from them still reproduces rundcpp on a pandapower case
     net = pandapower.networks.case9()
-    from planner.grid import grid_from_net
+    from planner.data.grid import grid_from_net
 
     model = sens.dc_model(grid_from_net(net, name="case9", source="pandapower.networks.case9"), "single")
     pandapower.rundcpp(net)

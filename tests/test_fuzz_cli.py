@@ -12,7 +12,7 @@ broken; grid files; damaged run directories for ``compare``; ``hosting`` options
   fails writes no file at all (no partial run directory).
 
 300 examples by default, derandomized (every run tries the same 300); more with
-``PLANNER_FUZZ_EXAMPLES=5000``. Solvable scenarios run on planner.examples.mesh (6 buses), written
+``PLANNER_FUZZ_EXAMPLES=5000``. Solvable scenarios run on planner.data.examples.mesh (6 buses), written
 as a pandapower JSON file, so a solve takes well under a second; most examples fail validation.
 """
 
@@ -44,7 +44,7 @@ LEFTOVER = re.compile(r"^\..+\.(partial|old|lock)$")
 #: names that would load a large grid or scenario (seconds to minutes): never generated on their own
 HEAVY = re.compile(r"^(texas|western|eastern|usa|us-2028|case\d+\w*)$", re.IGNORECASE)
 
-# the buses of planner.examples.mesh: bus k at lat 31.0 + 0.1 k, lon -100.0 + 0.1 k (Texas)
+# the buses of planner.data.examples.mesh: bus k at lat 31.0 + 0.1 k, lon -100.0 + 0.1 k (Texas)
 LAT = (31.0, 31.7)
 LON = (-100.0, -99.3)
 
@@ -457,12 +457,12 @@ DAMAGED_NETS = {"geo_text.json": ("geo", "not json"), "geo_line.json": ("geo", '
 
 
 def _mesh_json(path: Path) -> None:
-    """planner.examples.mesh as a pandapower JSON file with bus coordinates, and the DAMAGED_NETS."""
+    """planner.data.examples.mesh as a pandapower JSON file with bus coordinates, and the DAMAGED_NETS."""
     import copy
 
     import pandapower as pp
 
-    from planner import examples
+    from planner.data import examples
 
     grid = examples.mesh()
     net = grid.net

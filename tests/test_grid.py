@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from dc_reference import dc_flows, dc_flows_from_tables, raw_tables, ybus_from_tables
 
-from planner.errors import InputError
-from planner.grid import load_grid
-from planner.topology import summary, topology
+from planner.core.errors import InputError
+from planner.data.datasets import grid_file
+from planner.data.grid import load_grid
+from planner.network.topology import summary, topology
 
 
 def branch_flows_from_net(grid) -> np.ndarray:
@@ -87,7 +88,7 @@ def test_unrated_branches_are_unmonitored_not_zero(western):
 
 def test_negative_reactance_and_low_side_taps_are_transformers(usa):
     br = usa.branches
-    raw = pd.read_csv(__import__("planner").datasets.grid_file("branches.csv.gz")).set_index("branch_id")
+    raw = pd.read_csv(grid_file("branches.csv.gz")).set_index("branch_id")
     neg = raw.index[raw["x"] < 0]
     assert len(neg) == 1558
     assert (br.loc[neg, "kind"] == "transformer").all()
@@ -195,8 +196,6 @@ def test_texas_net_carries_the_shipped_generator_costs(texas):
 
 def test_shipped_gencost_file_facts():
     """The facts grids/README.md states about gencost.csv.gz."""
-    from planner.datasets import grid_file
-
     cost = pd.read_csv(grid_file("gencost.csv.gz"))
     plants = pd.read_csv(grid_file("plants.csv.gz"))
     assert list(cost.columns) == ["plant_id", "type", "n", "c2", "c1", "c0"]

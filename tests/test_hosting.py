@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import examples as ex
-from planner import sensitivity as sens
-from planner.grid import grid_from_tables
-from planner.hosting import hosting_capacity, limits_from_sensitivity, n1_hosting, security_hosting
-from planner.security import Contingencies
-from planner.validate import run_dc
+from planner.analysis.validate import run_dc
+from planner.data import examples as ex
+from planner.data.grid import grid_from_tables
+from planner.network import sensitivity as sens
+from planner.network.hosting import hosting_capacity, limits_from_sensitivity, n1_hosting, security_hosting
+from planner.network.security import Contingencies
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -262,7 +262,7 @@ def test_n0_pass_equals_full_ptdf_columns(texas, slack):
 def test_hosting_refuses_numbers_out_of_range_before_any_work(field, value):
     """From Python as on the command line: a NaN, an infinity or a value outside the setting's bounds
     is an InputError naming the field (it used to end in an IndexError deep in the N-0 pass)."""
-    from planner.errors import InputError
+    from planner.core.errors import InputError
 
     g = ex.triangle()
     with pytest.raises(InputError, match=field):

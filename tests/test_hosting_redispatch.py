@@ -18,10 +18,10 @@ import pytest
 from scipy.optimize import linprog
 
 import planner
-from planner import examples as ex
-from planner import sensitivity as sens
-from planner.errors import InputError
-from planner.hosting import HEADROOM, security_hosting
+from planner.core.errors import InputError
+from planner.data import examples as ex
+from planner.network import sensitivity as sens
+from planner.network.hosting import HEADROOM, security_hosting
 
 #: one state (every new MW firm, no off-peak state): the generators' limits are the peak's
 ONE = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "check_existing_load": False, "mip_gap": 0.0}
@@ -74,7 +74,7 @@ def _outaged_ptdf(grid, drop: int | None):
     """(PTDF, base flows) of ``grid`` with line ``drop`` (pandapower index) out of service, from
     pandapower's own DC power flow only: each column is the change of every branch flow (grid branch
     order, from_bus to to_bus) when 1 MW more is injected at that bus and the slack takes it back."""
-    from planner.validate import run_dc
+    from planner.analysis.validate import run_dc
 
     net = copy.deepcopy(grid.net)
     if drop is not None:
@@ -146,8 +146,8 @@ def test_threads_and_chunks_do_not_change_the_answer():
     """N-1 on examples.mesh one bus per task (tasks spread over the threads, each with its own LPs,
     N-1 rows shared through the pool as they are found) against all buses in one task: the same
     MW, limiting branch and outage, and redispatch."""
-    from planner.hosting_redispatch import redispatch_hosting
-    from planner.security import Contingencies
+    from planner.network.hosting_redispatch import redispatch_hosting
+    from planner.network.security import Contingencies
 
     g = _mesh(120.0)
     model = sens.dc_model(g, "headroom")
@@ -165,8 +165,8 @@ def test_twin_rows_name_the_same_limit_whatever_their_order():
     It limits bus 4 at 200 MW by hand (generator 2 rises 100 -> 300 MW; generator 1 cannot rise, its
     150 MW already above the 144 MW emergency rating). The LP prices whichever twin its basis
     holds; the name reported is the first, (0, 1), whichever order the rows arrived in."""
-    from planner import hosting_redispatch as hr
-    from planner.redispatch import generator_limits
+    from planner.network import hosting_redispatch as hr
+    from planner.network.redispatch import generator_limits
 
     g = _mesh(120.0)
     model = sens.dc_model(g, "headroom")
@@ -223,7 +223,7 @@ def test_texas_hosting_is_bracketed_by_pandapower_dc_opf(texas):
     case.json is (generators within the model's limits, the reference bus at 0 MW, each branch's
     limit the model's), with a new load at the bus: feasible at 0.99 x the reported MW and
     infeasible at 1.01 x, on a sample of buses that branches limit."""
-    from planner.validate import allocated_net
+    from planner.analysis.validate import allocated_net
 
     model = sens.dc_model(texas, "headroom")
     buses = model.bus_ids[[17, 650, 1333]]
@@ -289,7 +289,7 @@ def test_regional_hosting_uses_only_the_buses_region(bus2, want):
 def test_regional_hosting_with_scenario_regions_and_buses_outside_them():
     """Regions from a scenario's supply.regions: only interconnect W is a region, so bus 3 (E) and
     bus 2 (E) are in none and host nothing, said as such; bus 1 keeps generator 1's headroom."""
-    from planner.scenario import Region
+    from planner.config.scenario import Region
 
     g = _labelled_two_regions("E")
     f = security_hosting(g, slack="regional", regions={"West": Region(interconnects=["W"])}).set_index("bus")

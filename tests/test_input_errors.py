@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from planner.config.scenario import Scenario, inner_model, load_scenario
+from planner.core.errors import MW, InputError
 from planner.economics import BOUNDS, Economics
-from planner.errors import MW, InputError
-from planner.scenario import Scenario, inner_model, load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
@@ -203,9 +203,9 @@ def test_economics_arrays_name_the_first_bad_element():
 
 
 def test_plan_from_python_validates_economics():
-    from planner import examples
-    from planner.model import Params
-    from planner.solve import plan
+    from planner.data import examples
+    from planner.optimization.model import Params
+    from planner.optimization.solve import plan
 
     grid = examples.triangle()
     sites = examples.sites_at(grid, [{"site_id": "a", "bus": 2, "poi_mw": 50.0, "operating_mw": 0.0}])
@@ -365,7 +365,7 @@ def test_errors_found_while_preparing_blame_the_set(monkeypatch, capsys, tmp_pat
 
 
 def test_errors_found_while_preparing_blame_the_extended_file(tmp_path, tiny):
-    from planner.prepare import prepare
+    from planner.run.prepare import prepare
 
     parent = write(tmp_path / "parent.yaml", f"extends: {tiny}\nsites: {{exclude: [m7]}}\n")
     child = write(tmp_path / "child.yaml", "extends: parent.yaml\nname: child\n")
@@ -457,7 +457,7 @@ def test_bad_grid_files(monkeypatch, capsys, tmp_path, name, content, needles):
 def test_located_request_keeps_sites_of_a_file_without_country_in_the_us(tiny):
     """A site file without a 'country' column and a request at a location: the file's sites stay US
     sites (they were once silently 'outside the US (country nan)')."""
-    from planner.prepare import prepare
+    from planner.run.prepare import prepare
 
     sites = prepare(load_scenario(tiny)).sites.set_index("site_id")
     assert list(sites.loc[["m1", "m2", "demand-r1"], "status"]) == ["mapped"] * 3
@@ -640,7 +640,7 @@ def _float_options():
 
 def test_no_option_reads_a_float_that_may_be_nan():
     """click's float and FloatRange take 'nan' (NaN compares false with both ends of a range): every
-    number option uses planner.clitypes.FiniteFloat instead."""
+    number option uses planner.cli.options.FiniteFloat instead."""
     assert _float_options() == []
 
 
@@ -760,7 +760,7 @@ def test_filters_that_leave_no_site_say_what_each_removed(monkeypatch, capsys, t
 def test_a_site_file_without_the_filtered_column_is_named(tmp_path, tiny, caplog):
     """Of two site files, one without an 'interconnect' column: the filter keeps the other's sites and
     says that it left out all of the first file's."""
-    from planner.prepare import read_scenario_sites
+    from planner.run.prepare import read_scenario_sites
 
     write(tmp_path / "ic.csv", "site_id,lat,lon,interconnect\nk1,0.1,-1.0,main\n")
     sc = load_scenario(tiny, [f"sites.files=[{tiny.parent / 'sites.csv'}, {tmp_path / 'ic.csv'}]",
@@ -775,7 +775,7 @@ def test_a_site_file_without_the_filtered_column_is_named(tmp_path, tiny, caplog
 def test_held_warnings_print_once_each_at_most_ten_and_give_way_to_bad_input(capsys):
     import logging
 
-    from planner.errors import held_warnings
+    from planner.core.errors import held_warnings
 
     log = logging.getLogger("planner.test")
     with held_warnings():

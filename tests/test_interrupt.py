@@ -38,8 +38,8 @@ def test_ctrl_c_at_any_moment(tmp_path, delay_s):
 
 @pytest.fixture
 def remembered():
-    """planner.interrupt, its remembered Ctrl-C restored after the test."""
-    from planner import interrupt
+    """planner.core.interrupt, its remembered Ctrl-C restored after the test."""
+    from planner.core import interrupt
 
     before = interrupt.interrupted()
     yield interrupt

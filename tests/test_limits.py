@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import planner
-from planner import examples as ex
+from planner.data import examples as ex
 
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "supply_response": "single"}
 

@@ -1,4 +1,4 @@
-"""The live HiGHS model (planner.live.LiveModel) against another solver, CBC through PuLP, which
+"""The live HiGHS model (planner.optimization.live.LiveModel) against another solver, CBC through PuLP, which
 builds the model from scratch on every solve: the same objective (1e-7 relative, CBC's tolerance),
 the same values on unique optima, duals by hand, after rows are added and costs and bounds are
 changed in place."""
@@ -9,7 +9,7 @@ import numpy as np
 import pulp
 import pytest
 
-from planner.live import LiveModel
+from planner.optimization.live import LiveModel
 
 
 def _random_problem(seed: int, n: int = 12, m: int = 8, integer: bool = True):

@@ -22,7 +22,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 
 import planner
-from planner import io, plot, webmap
+from planner import io
+from planner.viz import plot, webmap
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -454,7 +455,7 @@ def texas_redispatch(tmp_path_factory):
     their rating (and converges with part of the new load only)."""
     import sys
 
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     out = tmp_path_factory.mktemp("redispatch") / "run"
     res = subprocess.run([sys.executable, "-m", "planner", "solve", "texas", "--supply", "redispatch",

@@ -27,7 +27,7 @@ import pandapower as pp
 import pytest
 
 import planner
-from planner import examples as ex
+from planner.data import examples as ex
 
 SUPPLY = ["headroom", "pmax", "single", "regional", "redispatch"]
 SECURITY = ["n-0", "n-1"]

@@ -11,8 +11,8 @@ from scipy.optimize import linprog
 
 import planner
 from planner import economics as E
-from planner import examples as ex
-from planner.errors import InputError
+from planner.core.errors import InputError
+from planner.data import examples as ex
 
 #: the single-state model of these hand cases: every new MW is firm, no off-peak state
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0}
@@ -109,7 +109,7 @@ def test_budget_binds():
 def test_a_binary_only_where_a_minimum_block_needs_one():
     """Without a minimum block the AI MW of a site is continuous (no binary); "converted" is then
     "gets AI". The chain's answer is the same (its blocks do not bind at the optimum)."""
-    from planner import model as mdl
+    from planner.optimization import model as mdl
 
     g, sites = chain_case()
     kw = dict(**FIRM, supply_response="single", ai_demand_mw={"R": 350}, supply_pools_mw={"R": 300}, mip_gap=0)

@@ -11,8 +11,8 @@ import pytest
 from matplotlib.image import imread
 
 import planner
-from planner import examples as ex
-from planner import operators as ops
+from planner.analysis import operators as ops
+from planner.data import examples as ex
 
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "supply_response": "single", "mip_gap": 0.0,
         "allow_ai_cloud": False, "min_block_mw": 1.0}
@@ -178,8 +178,8 @@ def test_solve_writes_operators_that_sum_the_allocation(texas_run):
 
 
 def test_a_timeline_gets_the_stopped_mw_too(tmp_path):
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     path = tmp_path / "tl.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n")
@@ -204,7 +204,7 @@ def test_the_counterfactual_is_the_plan_on_a_grid_without_limits(supply, years):
     (under redispatch the dear generator at bus 2 could serve it, but not at the site's value)."""
     import numpy as np
 
-    from planner import examples as ex
+    from planner.data import examples as ex
 
     def solve(rate):
         g = ex.two_bus(rate)

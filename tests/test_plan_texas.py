@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import planner
-from planner import sensitivity as sens
-from planner.hosting import hosting_capacity
-from planner.validate import dc_check, run_dc
+from planner.analysis.validate import dc_check, run_dc
+from planner.network import sensitivity as sens
+from planner.network.hosting import hosting_capacity
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -156,7 +156,7 @@ def test_time_limited_run_returns_best_solution_with_gap(texas):
     """A run stopped early keeps the best allocation found, reports its gap, and never
     overloads the network. Deterministic: the stop is a HiGHS solution limit (one improving
     solution per MIP, one thread), not the clock, so a busy machine gives the same answer."""
-    import planner.solve as solve_mod
+    import planner.optimization.solve as solve_mod
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "benchmarks"))
     from bench_engine import synthetic_sites
@@ -195,7 +195,7 @@ def test_a_run_whose_milp_used_up_the_time_limit_still_prices_its_allocation(tex
     load did at its pricing step (``SolverError: the LP with fixed binaries did not solve``)."""
     import time
 
-    import planner.solve as solve_mod
+    import planner.optimization.solve as solve_mod
 
     reference = planner.plan(texas, texas_sites, planner.Params())
     run, collect = solve_mod.run_once, solve_mod.allocation_mw

@@ -15,10 +15,10 @@ pytest.importorskip("pypsa", reason="PyPSA is not installed (pip install 'pypsa>
 from pypsa_reference import solve_redispatch
 
 import planner
-from planner import model as mdl
-from planner import sensitivity as sens
-from planner.redispatch import energy_payment_usd_per_mw
-from planner.rows import build_network
+from planner.network import sensitivity as sens
+from planner.network.redispatch import energy_payment_usd_per_mw
+from planner.network.rows import build_network
+from planner.optimization import model as mdl
 
 
 def _candidates(grid, k: int, seed: int) -> pd.DataFrame:

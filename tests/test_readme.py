@@ -57,7 +57,7 @@ def test_readme_scenario_reference_shows_the_schema_defaults():
 
     import yaml
 
-    from planner.scenario import Scenario
+    from planner.config.scenario import Scenario
 
     text = (Path(__file__).parents[1] / "README.md").read_text()
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "existing_load_check" in b)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import planner.prepare  # noqa: F401  (sys.modules["planner.prepare"]: the package exports a function of that name)
 from planner import io
-from planner.errors import InputError
+from planner.core.errors import InputError
+from planner.run import prepare as prepare_module
 
 REPO = Path(__file__).resolve().parent.parent
 # the Texas scenario without the slow extras: a few seconds per run
@@ -96,8 +96,6 @@ def test_leftovers_of_a_live_run_are_kept(tmp_path):
 
 def test_unwritable_out_fails_before_the_solve(tmp_path, monkeypatch, capsys):
     """A --out that cannot be created exits 2 before any grid is loaded."""
-    prepare_module = sys.modules["planner.prepare"]
-
     def no_solve(*args, **kwargs):
         raise AssertionError("the scenario was solved before --out was checked")
 

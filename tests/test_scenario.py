@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 import planner
-from planner.errors import InputError
-from planner.prepare import prepare
-from planner.scenario import load_scenario
+from planner.config.scenario import load_scenario
+from planner.core.errors import InputError
+from planner.run.prepare import prepare
 
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = REPO / "scenarios" / "texas.yaml"
@@ -153,7 +153,7 @@ def test_each_setting_is_defined_once_in_the_schema():
     field that is not in PARAM_KEYS is one the engine derives (pools, regions, derates), listed here."""
     from dataclasses import fields as dc_fields
 
-    from planner.scenario import PARAM_KEYS, Scenario, check_setting, setting_default
+    from planner.config.scenario import PARAM_KEYS, Scenario, check_setting, setting_default
 
     derived = {"economics", "gen_regions", "supply_pools_mw", "ai_demand_mw", "requested_ai_mw", "region_column",
                "rating_derate"}
@@ -176,7 +176,7 @@ def test_command_line_defaults_and_help_come_from_the_schema():
     from click.testing import CliRunner
 
     from planner.cli import cli
-    from planner.scenario import setting_help
+    from planner.config.scenario import setting_help
 
     out = CliRunner().invoke(cli, ["hosting", "--help"]).output
     flat = " ".join(out.split())
@@ -197,7 +197,7 @@ def _plausible_fields():
     """(dotted field, bound, plausible) of every number of the schema with a plausible range."""
     import typing
 
-    from planner.scenario import Ranges, Scenario, field_annotation
+    from planner.config.scenario import Ranges, Scenario, field_annotation
 
     def walk(annotation, path):
         origin = typing.get_origin(annotation)
@@ -233,7 +233,7 @@ def test_plausible_ranges_lie_inside_their_bounds_and_hold_the_defaults():
         if field.startswith("economics."):
             default = getattr(Economics(), name)
             assert r.warning(default) is None, (field, default)
-    sc = planner.scenario.Scenario()
+    sc = planner.config.scenario.Scenario()
     assert found["sites.min_kv"][1].warning(sc.sites.min_kv) is None
     assert found["sites.max_km"][1].warning(sc.sites.max_km) is None
 
@@ -313,7 +313,7 @@ def test_a_request_with_lat_and_lon_swapped_says_so(caplog):
 
 
 def test_a_setting_warns_for_the_command_line_option_that_set_it():
-    from planner.scenario import setting_warnings
+    from planner.config.scenario import setting_warnings
 
     assert setting_warnings("sites.min_kv", 0.1, source="--min-kv") == [
         "--min-kv: 0.1 kV is outside the plausible 30–800: was it typed in MV?"]

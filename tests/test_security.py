@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 import planner
-from planner import acpf
-from planner import examples as ex
-from planner import sensitivity as sens
-from planner.grid import grid_from_tables, load_grid
-from planner.hosting import security_hosting
-from planner.security import Contingencies
-from planner.validate import allocated_net, run_dc
+from planner.analysis import acpf
+from planner.analysis.validate import allocated_net, run_dc
+from planner.data import examples as ex
+from planner.data.grid import grid_from_tables, load_grid
+from planner.network import sensitivity as sens
+from planner.network.hosting import security_hosting
+from planner.network.security import Contingencies
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -393,7 +393,7 @@ def test_ac_check_and_tightening_on_western(western):
 def test_n1_bus_hosting_in_the_allocation_matches_the_hosting_map(texas, n1_plan):
     """allocation.csv's bus_hosting_mw under N-1 is the N-1 hosting of the bus alone: the same number
     planner hosting --n-1 gives (firm load, same emergency factor and DFAX rule), to 1e-6 MW."""
-    from planner.hosting import security_hosting
+    from planner.network.hosting import security_hosting
 
     a = n1_plan.allocation
     a = a[a["use"] != "not_modelled"]
@@ -484,7 +484,7 @@ def test_sparse_lodf_gives_the_same_n1_checks_on_western(western):
     buses = rng.choice(model.bus_ids, 40, replace=False)
     s = -sens.ptdf(model, buses, rows=mon)
     flow = base + s @ rng.uniform(50, 400, len(buses))
-    from planner.security import State
+    from planner.network.security import State
     st = State(name="peak", model=model, share={})
     st.pre_pairs = dense.preexisting_pairs(base)[:2]
     got, want = sparse.violations(st, flow, 0.98), dense.violations(st, flow, 0.98)

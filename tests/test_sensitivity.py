@@ -6,13 +6,15 @@ import warnings
 import numpy as np
 import pytest
 
-from planner import sensitivity as sens
-from planner.errors import InputError
-from planner.validate import run_dc
+from planner.analysis.validate import run_dc
+from planner.core.errors import InputError
+from planner.network import sensitivity as sens
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from pandapower.pd2ppc import _pd2ppc  # pandapower's internal case, as planner.sensitivity builds it
+    from pandapower.pd2ppc import (
+        _pd2ppc,  # pandapower's internal case, as planner.network.sensitivity builds it
+    )
     from pandapower.pypower.makePTDF import makePTDF
 
 

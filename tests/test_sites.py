@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from planner.datasets import data_dir
-from planner.errors import InputError
-from planner.sites import map_sites, parse_kv_by_mw, read_sites, validate_sites
+from planner.core.errors import InputError
+from planner.data.datasets import data_dir
+from planner.data.sites import map_sites, parse_kv_by_mw, read_sites, validate_sites
 
 
 def test_every_texas_site_maps_to_a_texas_bus_within_50_km(shipped_sites, texas):

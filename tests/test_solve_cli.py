@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.prepare import run
-from planner.scenario import load_scenario
+from planner.config.scenario import load_scenario
+from planner.run.prepare import run
 
 REPO = Path(__file__).resolve().parent.parent
 TEXAS = str(REPO / "scenarios" / "texas.yaml")
@@ -91,7 +91,7 @@ def test_case_json_reproduces_branch_flows_with_rundcpp(texas_run):
 
     import pandapower as pp
 
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     out, _ = texas_run
     with warnings.catch_warnings():
@@ -122,7 +122,7 @@ def test_gis_layers_carry_the_tables_on_real_geometry(texas_run, tmp_path):
     import pyogrio
     import shapely
 
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     out, _ = texas_run
     table = pd.read_csv(out / "branches.csv").set_index("branch_id")
@@ -155,7 +155,7 @@ def test_offpeak_case_reproduces_offpeak_flows_with_rundcpp(texas_run):
 
     import pandapower as pp
 
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     out, _ = texas_run
     with warnings.catch_warnings():
@@ -238,7 +238,7 @@ def test_infeasible_scenario_exits_1_naming_the_conflict(monkeypatch, capsys, tm
 def test_solver_failure_exits_1_and_says_what_to_try(monkeypatch, capsys, tmp_path):
     import pulp
 
-    from planner.live import LiveModel
+    from planner.optimization.live import LiveModel
 
     def fail(self, *args, **kw):
         raise pulp.PulpSolverError("simulated crash")
@@ -278,7 +278,7 @@ def test_compare_reports_what_changed(texas_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def texas_solve():
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     grid = load_grid("texas")
 
@@ -349,7 +349,7 @@ def test_redispatch_case_json_solves_to_the_same_cost_in_pandapower_dc_opf(tmp_p
 
     import pandapower as pp
 
-    from planner.grid import load_grid
+    from planner.data.grid import load_grid
 
     out = tmp_path / "redispatch"
     res = cli("solve", TEXAS, "--supply", "redispatch", "--out", str(out), "--quiet", "--set", "ac.check=false")

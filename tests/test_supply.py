@@ -14,8 +14,8 @@ from scipy.optimize import linprog
 
 import planner
 from planner import economics as E
-from planner import examples as ex
-from planner.errors import InputError
+from planner.core.errors import InputError
+from planner.data import examples as ex
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -231,8 +231,8 @@ BEFORE_V2 = {("texas", "headroom"): 25_995_168_049.0, ("us-2028", "headroom"): 8
 
 @pytest.mark.parametrize("name,supply", sorted(BEFORE_V2))
 def test_fixed_participation_objective_is_unchanged_by_engine_v2(name, supply):
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     sc = load_scenario(name, sets=["ac.check=false", f"grid.supply_response={supply}"])
     _, result = run(sc)

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from planner.errors import InputError
-from planner.sweep import case_id, parse_vary, plan_sweep, run_sweep
+from planner.core.errors import InputError
+from planner.sweeps.sweep import case_id, parse_vary, plan_sweep, run_sweep
 
 PLANNER = shutil.which("planner", path=os.path.dirname(sys.executable)) or shutil.which("planner")
 HASH = "economics.hashprice_usd_per_ph_day"
@@ -68,7 +68,7 @@ def test_bad_values_fail_before_anything_runs(tmp_path):
 def texas_sweep(tmp_path_factory):
     import importlib
 
-    importlib.import_module("planner.sweep").clear_worker_cache()  # no model kept by an earlier sweep in this process
+    importlib.import_module("planner.sweeps.sweep").clear_worker_cache()  # no model kept by an earlier sweep in this process
     out = tmp_path_factory.mktemp("sweeps") / "texas"
     # solved to optimality: a re-priced solve and a fresh one stopped at a 1e-4 gap may end that far apart
     sw = plan_sweep("texas", [f"{HASH}=30,50", f"{LEASE}=150,220"], sets=["solver.mip_gap=0"])
@@ -78,8 +78,8 @@ def texas_sweep(tmp_path_factory):
 def test_sweep_equals_planner_solve_with_the_same_values(texas_sweep):
     """Each scenario of the sweep is the run `planner solve texas --set ...` makes (AC check off):
     objective 1e-6 relative, MW per site 1e-3."""
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     sw, out, results = texas_sweep
     assert len(results) == 4 and list(results["status"]) == ["optimal"] * 4
@@ -226,7 +226,7 @@ def test_draws_follow_their_distributions():
     errors), the same seed draws the same values, another seed other values."""
     import numpy as np
 
-    from planner.sweep import draw, read_distributions
+    from planner.sweeps.sweep import draw, read_distributions
 
     d = read_distributions(DIST)
     cases = draw(d, 20_000, seed=11)
@@ -265,7 +265,7 @@ def test_draws_follow_their_distributions():
     ("k..x: {uniform: {low: 0, high: 1}}", "not a dotted key"),
 ])
 def test_bad_distributions(tmp_path, text, needle):
-    from planner.sweep import read_distributions
+    from planner.sweeps.sweep import read_distributions
 
     f = tmp_path / "d.yaml"
     f.write_text(text)
@@ -297,8 +297,8 @@ def test_bad_monte_carlo_fails_before_anything_runs(tmp_path):
 def test_a_monte_carlo_sweep_runs_resumes_and_equals_its_solves(tmp_path):
     """12 draws on the CLI; the same command again solves nothing; a draw's row is the run
     `planner solve --set` makes with its values."""
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     dist = tmp_path / "d.yaml"
     dist.write_text(yaml.safe_dump(DIST))
@@ -432,7 +432,7 @@ def test_heatmap_table_and_png(made_up_sweep, tmp_path):
     import matplotlib.image as mpimg
 
     import planner
-    from planner.sweep_analysis import heatmap_table
+    from planner.sweeps.analysis import heatmap_table
 
     table = heatmap_table(made_up_sweep, HASH, LEASE, "served_ai_mw")
     assert table.loc[100].tolist() == [0.0, 100.0, 100.0] and table.loc[200].tolist() == [100.0] * 3
@@ -464,8 +464,8 @@ def test_site_shares(made_up_sweep):
 def test_ac_tightening_starts_each_scenario_afresh(tmp_path):
     """With ac.tighten each scenario derates the branches its own AC check finds; the next one must
     not start from them: hashprice 150 after 40 equals a run of hashprice 150 from scratch."""
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     results = run_sweep(plan_sweep("texas", [f"{HASH}=40,150"], ["ac.tighten=true"]), tmp_path / "sw")
     _, ref = run(load_scenario("texas", [f"{HASH}=150", "ac.tighten=true"]))
@@ -479,7 +479,7 @@ def test_a_second_sweep_sees_a_changed_sites_file(tmp_path):
     so an edited sites file counts."""
     import geopandas as gpd
 
-    from planner.datasets import default_sites
+    from planner.data.datasets import default_sites
 
     sites = gpd.read_file(default_sites())
     (tmp_path / "sites.geojson").write_text(sites.to_json())
@@ -491,8 +491,8 @@ def test_a_second_sweep_sees_a_changed_sites_file(tmp_path):
     (tmp_path / "sites.geojson").write_text(sites.to_json())
     second = run_sweep(plan_sweep(str(tmp_path / "s.yaml"), [f"{HASH}=30,40"]), tmp_path / "b")
     assert second["warm"].tolist() == [False, True]
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     _, ref = run(load_scenario(str(tmp_path / "s.yaml"), [f"{HASH}=30", "ac.check=false"]))
     assert second["objective_usd"].iloc[0] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
@@ -504,7 +504,7 @@ def test_two_threads_of_one_worker_give_the_sequential_results(texas_sweep):
     the results of a single thread."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from planner.sweep import Sweep, solve_on_worker
+    from planner.sweeps.sweep import Sweep, solve_on_worker
 
     sw, _, alone = texas_sweep
     task = Sweep(scenario=sw.scenario, axes=[], sets=("solver.threads=1",), token="threads")
@@ -535,7 +535,7 @@ def test_a_sweep_written_with_other_columns_is_not_resumed(tmp_path):
 
 
 def test_draws_do_not_depend_on_the_order_of_the_keys():
-    from planner.sweep import draw, read_distributions
+    from planner.sweeps.sweep import draw, read_distributions
 
     forward = draw(read_distributions(DIST), 30, seed=3)
     backward = draw(read_distributions(dict(reversed(list(DIST.items())))), 30, seed=3)
@@ -548,7 +548,7 @@ def test_draws_do_not_depend_on_the_order_of_the_keys():
     ("economics.discount_rate: {uniform: {low: 0.5, high: 2}}", "keep the distribution inside", "None"),
 ])
 def test_monte_carlo_messages(tmp_path, text, needle, not_in):
-    from planner.sweep import plan_samples
+    from planner.sweeps.sweep import plan_samples
 
     f = tmp_path / "d.yaml"
     f.write_text(text)
@@ -561,7 +561,7 @@ def test_varied_values_of_several_kinds(tmp_path):
     """A key varied over null and numbers (stored as JSON text): tipping points and heatmap rows in
     the key's order (none first, numbers rising), and ``at`` finds a number or none."""
     import planner
-    from planner.sweep_analysis import heatmap_table
+    from planner.sweeps.analysis import heatmap_table
 
     key = "constraints.max_capex_usd"
     out = tmp_path / "mixed"
@@ -591,7 +591,7 @@ def test_varied_values_of_several_kinds(tmp_path):
 
 
 def test_the_appender_writes_one_header_rows_as_given_and_empty_cells_for_missing_numbers(tmp_path, monkeypatch):
-    import planner.sweep as sweep_mod
+    import planner.sweeps.sweep as sweep_mod
 
     synced = []
     monkeypatch.setattr(sweep_mod.os, "fsync", lambda fd: synced.append(fd))

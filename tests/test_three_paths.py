@@ -11,7 +11,7 @@ import pytest
 
 import planner
 from planner import economics as E
-from planner import examples as ex
+from planner.data import examples as ex
 
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "supply_response": "single", "mip_gap": 0.0}
 

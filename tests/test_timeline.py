@@ -1,4 +1,4 @@
-"""Timeline: year-by-year plans (planner.timeline), against the single-period solve, hand cases
+"""Timeline: year-by-year plans (planner.optimization.timeline), against the single-period solve, hand cases
 and brute-force enumeration of tiny multi-year cases."""
 
 import dataclasses
@@ -14,9 +14,9 @@ from scipy.optimize import linprog
 
 import planner
 from planner import economics as E
-from planner import examples as ex
-from planner.periods import Timeline
-from planner.solve import plan_timeline
+from planner.data import examples as ex
+from planner.optimization.periods import Timeline
+from planner.optimization.solve import plan_timeline
 
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0}
 ECON = planner.Economics()
@@ -35,8 +35,8 @@ def annuity(rate: float, start: float, end: float) -> float:
 
 
 def test_a_one_year_timeline_is_the_single_period_solve(tmp_path):
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     path = tmp_path / "one.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026]\n")
@@ -264,8 +264,8 @@ def test_no_site_serves_before_its_lead_time():
 
 
 def test_an_under_construction_pool_is_usable_from_its_online_year(tmp_path):
-    from planner.prepare import prepare
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import prepare
 
     path = tmp_path / "uc.yaml"
     path.write_text("extends: texas\nsupply:\n  regions:\n    ERCOT: {available_mw: 1000, under_construction_mw: 500,"
@@ -428,7 +428,7 @@ def _invariants(prep, result):
     """Every year: served AI within the year's pool plus its converted mines' mining supply; MW
     built never decrease; pandapower's rundcpp on the allocated case of the last year (its grown
     base load, both states) has no monitored branch over its limit and the model's flows."""
-    from planner.validate import dc_check
+    from planner.analysis.validate import dc_check
 
     tl = prep.timeline
     t = result.timeline
@@ -460,8 +460,8 @@ def _invariants(prep, result):
 
 
 def test_the_us_2026_2030_scenario_holds_its_invariants():
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     prep, r = run(load_scenario("us-2026-2030", ["ac.check=false"]))
     tl = r.summary["timeline"]
@@ -482,8 +482,8 @@ def test_the_us_2026_2030_scenario_holds_its_invariants():
 
 
 def test_base_load_growth_loads_each_year_more(tmp_path):
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     path = tmp_path / "grow.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027, 2028]\n  base_load_growth_percent: {2027: 2, 2028: 3}\n")
@@ -597,8 +597,8 @@ def test_the_cli_writes_the_timeline_files_a_person_reads(tmp_path):
 def test_n1_timeline_one_year_equals_the_single_period_n1_solve(tmp_path):
     """N-1 rows run through the timeline as through the single period: a one-year N-1 timeline is
     the N-1 solve, and a two-year one leaves no pair over its emergency rating in its end state."""
-    from planner.prepare import run
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     sets = ["ac.check=false", "constraints.security=n-1", "solver.mip_gap=0"]
     path = tmp_path / "one.yaml"
@@ -666,7 +666,7 @@ def test_todays_mining_stops_but_does_not_restart():
     sites = ex.sites_at(g, [{"site_id": "m", "bus": 2, "poi_mw": 100, "operating_mw": 100, "current_use": "bitcoin",
                              "allow_ai": False}])
     params = planner.Params(**FIRM, supply_response="single", check_existing_load=False, mip_gap=0)
-    from planner.periods import values
+    from planner.optimization.periods import values
 
     assert min(values(pd.DataFrame({"ai_lead_months": [0.0], "ai_income_usd_per_mw_year": [0.0],
                                     "capex_ai_usd_per_mw": [0.0], "ai_value_override_usd_per_mw": [np.nan]}),
@@ -680,8 +680,8 @@ def test_todays_mining_stops_but_does_not_restart():
 def test_a_request_beyond_the_grid_counts_in_its_region_as_in_the_single_period(tmp_path):
     """A request that maps to no bus but names its region is requested there, in the timeline as in
     the single period (and the end state's AI demand cap is the same)."""
-    from planner.prepare import prepare
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import prepare
 
     path = tmp_path / "far.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026]\ndemand:\n  requests:\n"
@@ -704,8 +704,8 @@ def test_an_infeasible_timeline_blames_the_last_years_must_serve_mw(tmp_path):
 
 
 def test_errors_of_a_field_of_two_forms_count_the_problems_once():
-    from planner.errors import InputError
-    from planner.scenario import load_scenario
+    from planner.config.scenario import load_scenario
+    from planner.core.errors import InputError
 
     years = "timeline.years=[2026, 2027, 2028]"
     with pytest.raises(InputError) as two_years:
@@ -722,7 +722,7 @@ def test_errors_of_a_field_of_two_forms_count_the_problems_once():
 def test_the_gantt_chart_shows_the_largest_sites_in_energization_order():
     import types
 
-    from planner.plot import timeline_chart
+    from planner.viz.plot import timeline_chart
 
     n = 30
     rng = np.random.default_rng(3)
@@ -881,9 +881,9 @@ def test_a_texas_redispatch_timeline_holds_its_invariants_and_pandapower_dc_opf_
 
     import pandapower as pp
 
-    from planner.prepare import run
-    from planner.scenario import load_scenario
-    from planner.validate import allocated_net
+    from planner.analysis.validate import allocated_net
+    from planner.config.scenario import load_scenario
+    from planner.run.prepare import run
 
     path = tmp_path / "tl.yaml"
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027, 2028]\n  base_load_growth_percent: 2\n")

@@ -1,6 +1,6 @@
 """One answer for one input: the allocation does not depend on HiGHS's thread count, the order
-the rows reach it or the order of the input rows (planner.tiebreak); HiGHS's thread pool is
-chosen once per process (planner.highs); a solver failure is an error, never a quiet switch to
+the rows reach it or the order of the input rows (planner.optimization.tiebreak); HiGHS's thread pool is
+chosen once per process (planner.core.highs); a solver failure is an error, never a quiet switch to
 another solver; stdout carries the answer only."""
 
 import itertools
@@ -14,10 +14,10 @@ import pulp
 import pytest
 
 import planner
-from planner import examples as ex
-from planner import solve as slv
-from planner import tiebreak
-from planner.errors import SolverError
+from planner.core.errors import SolverError
+from planner.data import examples as ex
+from planner.optimization import solve as slv
+from planner.optimization import tiebreak
 
 HERE = Path(__file__).parent
 FIRM = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "supply_response": "single"}
@@ -117,7 +117,8 @@ def test_an_infeasible_scenario_prints_one_line_and_no_banner(tmp_path):
 _POOL = """
 import logging, sys
 import planner
-from planner import examples as ex, highs
+from planner.data import examples as ex
+from planner.core import highs
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
 g = ex.triangle()
 sites = ex.sites_at(g, [{"site_id": "S", "bus": 2, "poi_mw": 100, "current_use": "development"}])

@@ -1,4 +1,4 @@
-"""Re-pricing (planner.solve.Warm): a plan that changes only economics re-solves the last live
+"""Re-pricing (planner.optimization.solve.Warm): a plan that changes only economics re-solves the last live
 model with new objective and budget coefficients, and must give what a plan built from scratch
 gives (objective 1e-6 relative, MW 1e-3); anything else builds from scratch."""
 
@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from planner.prepare import prepare
-from planner.scenario import load_scenario
-from planner.solve import Warm, plan
+from planner.config.scenario import load_scenario
+from planner.optimization.solve import Warm, plan
+from planner.run.prepare import prepare
 
 PRICES = [  # hashprice, lease, discount rate, conversion capex
     (45.0, 150.0, 0.10, 2.0e6),
@@ -129,7 +129,7 @@ def test_a_timeline_is_repriced_too(texas):
     per-year values and each site's NPV follow the new prices; the lead times stay (a lead time moves
     a year's first AI MW: that builds anew). Against plans from scratch: objectives, served MW per
     year and each site's value."""
-    from planner.solve import plan_timeline
+    from planner.optimization.solve import plan_timeline
 
     prep = prepare(load_scenario("texas", ["ac.check=false", "timeline.years=[2026, 2027, 2028]",
                                            "timeline.base_load_growth_percent=2"]), grid=texas)
@@ -149,8 +149,8 @@ def test_a_redispatch_timeline_is_repriced_too():
     """The same on the two-bus grid under redispatch: the generation-cost weights and each year's
     energy payments follow the discount rate and the power price."""
     import planner
-    from planner import examples as ex
-    from planner.solve import plan_timeline
+    from planner.data import examples as ex
+    from planner.optimization.solve import plan_timeline
 
     g = ex.two_bus()
     sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",

@@ -15,8 +15,8 @@ import pulp
 import pytest
 
 import planner
-from planner import examples as ex
-from planner.lpfile import write_lp
+from planner.data import examples as ex
+from planner.optimization.lpfile import write_lp
 
 
 def cbc(path) -> float:
