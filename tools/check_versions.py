@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: the libraries whose resolved versions are printed
 SHOWN = ("numpy", "scipy", "pandas", "pandapower", "highspy", "pulp", "pypsa", "networkx", "geopandas",
-         "shapely", "matplotlib", "pydantic", "dask", "plotly", "pyarrow")
+         "shapely", "matplotlib", "pydantic", "dask", "plotly", "pyarrow", "import-linter", "grimp")
 _REQ = re.compile(r'"(?P<name>[A-Za-z0-9_.\-]+(?:\[[^\]]+\])?)(?P<spec>[^";]*)"')
 
 
