@@ -74,8 +74,10 @@ class LiveModel:
         lower = np.array([-np.inf if v.lowBound is None else float(v.lowBound) for v in self.vars])
         upper = np.array([np.inf if v.upBound is None else float(v.upBound) for v in self.vars])
         self.int_cols = np.array([j for j, v in enumerate(self.vars) if v.cat == pulp.LpInteger], dtype=np.int32)
-        self.cons: list[pulp.LpConstraint] = []
+        self.cons: list = []  # every row in HiGHS's order: PuLP rows and network rows (NetRow)
         self.row: dict[str, int] = {}
+        self.n_pulp = 0  # PuLP rows handed over
+        self._vec_cols: dict[int, np.ndarray] = {}  # id of a load vector -> its HiGHS columns
         self._integer = len(self.int_cols) > 0
 
         options = dict(options or {})
@@ -109,9 +111,10 @@ class LiveModel:
 
     def sync(self) -> int:
         """Hand the rows added to the PuLP problem since the last call to HiGHS. Returns how many."""
-        new = self.prob.constraints()[len(self.cons):]  # PuLP >= 3.3: the rows, in the order added
+        new = self.prob.constraints()[self.n_pulp:]  # PuLP >= 3.3: the rows, in the order added
         if not new:
             return 0
+        self.n_pulp += len(new)
         starts, index, value, lower, upper = [0], [], [], [], []
         col = self.col
         for con in new:
@@ -135,6 +138,33 @@ class LiveModel:
                                    np.array(starts[:-1], dtype=np.int32), np.array(index, dtype=np.int32),
                                    np.array(value, dtype=float)), "addRows")
         return len(new)
+
+    def add_net_rows(self, rows: list) -> int:
+        """Hand network rows held as arrays (:class:`planner.model.NetRow`) to HiGHS in one
+        ``addRows``: no PuLP object per coefficient on the way. Returns how many."""
+        if not rows:
+            return 0
+        starts, index, value, lower, upper = np.zeros(len(rows), dtype=np.int32), [], [], [], []
+        nnz = 0
+        for k, r in enumerate(rows):
+            cols = self._vec_cols.get(id(r.vec))
+            if cols is None:
+                cols = self._vec_cols[id(r.vec)] = np.array([self.col[v.name] for v in r.vec], dtype=np.int32)
+            starts[k] = nnz
+            index.append(cols if r.cols is None else cols[r.cols])
+            value.append(r.coef)
+            nnz += len(r.coef)
+            lo, up = _bounds(r)
+            lower.append(lo)
+            upper.append(up)
+        base = len(self.cons)
+        for k, r in enumerate(rows):
+            self.row[r.name] = base + k
+        self.cons.extend(rows)
+        self._check(self.h.addRows(len(rows), np.array(lower), np.array(upper), nnz, starts,
+                                   np.concatenate(index).astype(np.int32), np.concatenate(value).astype(float)),
+                    "addRows")
+        return len(rows)
 
     def _cols(self, variables) -> np.ndarray:
         return np.array([self.col[v.name] for v in variables], dtype=np.int32)

@@ -27,7 +27,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import pulp
 
 from planner.core.errors import InputError
 from planner.optimization import model as mdl
@@ -51,11 +50,13 @@ def full_model(solved) -> tuple[mdl.Built, int, int]:
     for key, con in solved.built.rows.items():
         if key in built.rows:
             continue
-        expr = pulp.LpAffineExpression([(names[v.name], float(c)) for v, c in con.items()])
-        row = pulp.LpConstraint(expr, con.sense, f"net_{len(built.rows)}", -float(con.constant))
-        built.prob += row
+        row = mdl.NetRow(key, built.loads[key[1]], con.cols, con.coef, con.sense, -con.constant,
+                         f"net_{len(built.rows)}")
         built.rows[key] = row
         copied += 1
+    for row in built.rows.values():  # every network row as a PuLP row: the file holds the whole model
+        built.prob += row.to_pulp(names)
+    built.pending = []
     return built, screened, copied
 
 

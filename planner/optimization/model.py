@@ -286,8 +286,12 @@ class Built:
     budget: pulp.LpConstraint | None
     #: state name ("peak", "offpeak") -> new load per candidate bus that counts in that state
     loads: dict[str, list] = field(default_factory=dict)
-    #: network rows added lazily: (kind, state, row id, side) -> constraint
-    rows: dict[tuple, pulp.LpConstraint] = field(default_factory=dict)
+    #: network rows added lazily: (kind, state, row id, side) -> :class:`NetRow`
+    rows: dict[tuple, NetRow] = field(default_factory=dict)
+    #: network rows not yet handed to the solver (HiGHS as arrays; CBC as PuLP rows)
+    pending: list = field(default_factory=list, repr=False)
+    #: CBC: the PuLP copy of each network row, by name
+    twins: dict = field(default_factory=dict, repr=False)
     #: redispatch: state -> per generator, its cost segment variables (:func:`planner.network.redispatch.add_dispatch`)
     segments: dict[str, list] = field(default_factory=dict)
     #: AI cloud MW of a site (a part of its ``ai`` MW, valued at the cloud's NPV less the lease's)
@@ -677,25 +681,69 @@ def _budget_rows(c: _Context, years: list[Year]) -> pulp.LpConstraint | None:
     return budget
 
 
+class NetRow:
+    """A network row held as arrays, not as a PuLP row: ``sum_j coef[j] * vec[cols[j]]`` within its
+    bound (``cols`` None: every column of ``vec``, the state's load vector). One small object per row
+    and 8 bytes per coefficient (12 where the row is sparse), against about 100 bytes per coefficient
+    as a PuLP expression; HiGHS gets the rows as arrays (:meth:`planner.live.LiveModel.add_net_rows`).
+
+    It answers what the solve asks of a PuLP row: ``name``, ``sense`` and ``constant`` (PuLP's
+    convention: the row is ``expr + constant <= 0``, ``>= 0`` or ``= 0``), ``pi`` (its dual after an
+    LP) and :meth:`items`; :meth:`to_pulp` makes the PuLP row (CBC, ``--write-lp``)."""
+
+    __slots__ = ("key", "vec", "cols", "coef", "sense", "constant", "name", "pi")
+
+    def __init__(self, key: tuple, vec: list, cols: np.ndarray | None, coef: np.ndarray, sense: int, rhs: float,
+                 name: str):
+        self.key, self.vec, self.cols, self.coef = key, vec, cols, coef
+        self.sense, self.constant, self.name, self.pi = sense, -float(rhs), name, None
+
+    def __len__(self) -> int:
+        return len(self.coef)
+
+    def items(self):
+        """(variable, coefficient) pairs, as a PuLP row's."""
+        cols = range(len(self.coef)) if self.cols is None else self.cols.tolist()
+        return zip([self.vec[j] for j in cols], self.coef.tolist())
+
+    def to_pulp(self, names: dict | None = None) -> pulp.LpConstraint:
+        """The same row as a PuLP row (``names``: variable name -> the variable to use instead, e.g. of
+        another problem's copy)."""
+        pairs = [((names[v.name] if names is not None else v), c) for v, c in self.items()]
+        return pulp.LpConstraint(_expr(pairs), self.sense, self.name, -self.constant)
+
+
 def add_rows(built: Built, keys: list, coef: np.ndarray, base_mw: np.ndarray, limit_mw: np.ndarray,
              state: str, tol: float = 1e-12) -> int:
     """Add network rows ``-limit <= base + coef @ load[state] <= limit``, one side each:
-    ``keys[i] = (kind, state, row id, side)`` with side +1 (upper) or -1 (lower).
-    Rows already in the model are skipped. Returns the number added."""
-    load = built.loads[state]
+    ``keys[i] = (kind, state, row id, side)`` with side +1 (upper) or -1 (lower), as
+    :class:`NetRow` arrays (queued in ``built.pending`` for the live model). Rows already in the
+    model are skipped. Returns the number added."""
+    vec = built.loads[state]
+    n = len(vec)
     added = 0
     for i, key in enumerate(keys):
         if key in built.rows:
             continue
-        c = coef[i]
-        nz = np.flatnonzero(np.abs(c) > tol)
-        expr = _expr(list(zip([load[k] for k in nz], c[nz].tolist())))
+        c = np.asarray(coef[i], dtype=float)
+        if len(c) < n:  # the load columns of the state's vector (then any generator injections)
+            c = np.r_[c, np.zeros(n - len(c))]
+        keep = np.abs(c) > tol
+        dense = keep.all()
+        cols = None if dense else np.flatnonzero(keep).astype(np.int32)
+        values = c.copy() if dense else c[keep]
         name = f"net_{len(built.rows)}"
         if key[-1] > 0:
-            con = pulp.LpConstraint(expr, pulp.LpConstraintLE, name, float(limit_mw[i] - base_mw[i]))
+            row = NetRow(key, vec, cols, values, pulp.LpConstraintLE, float(limit_mw[i] - base_mw[i]), name)
         else:
-            con = pulp.LpConstraint(expr, pulp.LpConstraintGE, name, float(-limit_mw[i] - base_mw[i]))
-        built.prob += con
-        built.rows[key] = con
+            row = NetRow(key, vec, cols, values, pulp.LpConstraintGE, float(-limit_mw[i] - base_mw[i]), name)
+        built.rows[key] = row
+        built.pending.append(row)
         added += 1
     return added
+
+
+def all_rows(built: Built) -> list:
+    """Every row of the model: the PuLP rows (the economic core, the supply block, the tie-break's)
+    and the network rows (:class:`NetRow`; their PuLP copies for CBC are left out)."""
+    return [con for con in built.prob.constraints() if not con.name.startswith("net_")] + list(built.rows.values())

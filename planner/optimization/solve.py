@@ -232,6 +232,8 @@ def run_once(built: mdl.Built, params: Params, mip: bool, deadline: float | None
     live = _live(built, params)
     if live is not None:
         try:
+            live.add_net_rows(built.pending)
+            built.pending = []
             live.h.setOptionValue("mip_rel_gap", float(params.mip_gap))  # the tie-break stage solves to 0
             info = live.run(mip, time_left, start=start)
         except pulp.PulpSolverError as exc:
@@ -239,11 +241,20 @@ def run_once(built: mdl.Built, params: Params, mip: bool, deadline: float | None
                               "--set solver.name=cbc to solve the same model with CBC") from None
         return info.status, info.gap, info.solver_s
     prob = built.prob
+    for row in built.pending:  # CBC solves the PuLP problem: the network rows as PuLP copies
+        built.twins[row.name] = row.to_pulp()
+        prob += built.twins[row.name]
+    built.pending = []
+    for row in built.rows.values():  # limits and senses as the network row has them now
+        twin = built.twins[row.name]
+        twin.constant, twin.sense = row.constant, row.sense
     try:
         prob.solve(_cbc(params, mip, time_left))
     except pulp.PulpSolverError as exc:
         raise SolverError(f"CBC failed ({exc}); try solver.name=highs, a longer time limit or a smaller "
                           "scenario") from None
+    for row in built.rows.values():
+        row.pi = built.twins[row.name].pi
     status = pulp.LpStatus[prob.status].lower()
     gap = None
     if status == "optimal" and prob.sol_status == pulp.LpSolutionIntegerFeasible:
@@ -479,7 +490,7 @@ def _nudge(built: mdl.Built, live: LiveModel | None) -> tuple[list, list]:
     back ((row, constant) and (column, lower, upper))."""
     rows = []
     network = {id(con): key for key, con in built.rows.items()}
-    for con in built.prob.constraints():
+    for con in mdl.all_rows(built):
         if con.sense == pulp.LpConstraintEQ or con is built.tie:
             continue
         step = PRICE_NUDGE * _nudge_weight(network.get(id(con), con.name))
@@ -571,7 +582,7 @@ def _hold_face(built: mdl.Built, live: LiveModel | None, held_rows: list, held_c
     with a nonzero dual is held at its limit (made an equality), a column with a nonzero reduced
     cost at the bound it sits on. What is held is appended to ``held_rows`` ((row, sense)) and
     ``held_cols`` ((column, lower, upper)) so that :func:`_release_face` can undo it."""
-    rows = [con for con in built.prob.constraints()
+    rows = [con for con in mdl.all_rows(built)
             if con.sense != pulp.LpConstraintEQ and con is not built.tie and con.pi is not None
             and abs(con.pi) > FACE_TOL]
     cols = []
@@ -628,7 +639,7 @@ def polish(built: mdl.Built, net: Network | None, params: Params, columns: list[
     duals on the rows are put back as :func:`_fix_and_price` left them. Returns the status
     (``optimal``; else the NPV LP's allocation is kept, one of several)."""
     live = built.live or None
-    prices = [(con, con.pi) for con in built.prob.constraints()]
+    prices = [(con, con.pi) for con in mdl.all_rows(built)]
     variables = live.vars if live is not None else built.prob.variables()
     objective = [(v, float(c)) for v, c in built.prob.objective.items() if c != 0]
     weight = tiebreak.weights([k for _, k in columns])
