@@ -65,13 +65,20 @@ class Rows:
     state: str             # "peak" | "offpeak"
     branch: np.ndarray     # model branch position each row limits
     outage: np.ndarray     # model branch position of the outage (-1: none)
-    sens: np.ndarray       # rows x candidate buses
+    sens: np.ndarray       # rows x candidate buses (N-0: the network's one matrix, shared by the states)
     base: np.ndarray
     limit: np.ndarray
     screened: np.ndarray   # rows some allocation in the box could overload
+    #: rows whose coefficients differ from ``sens`` in this state (N-0: branches over their rating
+    #: without new load, whose small distribution factors are cut off) and their coefficients
+    patch_ids: np.ndarray | None = None
+    patch: np.ndarray | None = None
 
     def flows(self, x: np.ndarray) -> np.ndarray:
-        return self.base + self.sens @ x
+        flow = self.base + self.sens @ x
+        if self.patch_ids is not None:
+            flow[self.patch_ids] = self.base[self.patch_ids] + self.patch @ x
+        return flow
 
     def violations(self, x: np.ndarray, near: float):
         """(row ids, sides, number over): rows over their limit, and screened rows above
@@ -86,7 +93,12 @@ class Rows:
 
     def rows(self, ids: np.ndarray):
         """(coefficients, base flow, limit) of some rows."""
-        return self.sens[ids], self.base[ids], self.limit[ids]
+        coef = self.sens[ids]
+        if self.patch_ids is not None:
+            at = np.searchsorted(self.patch_ids, ids)
+            hit = (at < len(self.patch_ids)) & (self.patch_ids[np.minimum(at, len(self.patch_ids) - 1)] == ids)
+            coef[hit] = self.patch[at[hit]]
+        return coef, self.base[ids], self.limit[ids]
 
 
 @dataclass
@@ -557,18 +569,17 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
         base = m.flow_mw[mon]
         rate = model.rate_mw[mon] * derate
         limit = np.fmax(rate, np.abs(base))
-        row_s = s
         over_before = np.flatnonzero(np.abs(base) > rate * (1 + 1e-9))
+        patch_ids = patch = None
         if len(over_before) and params.overload_dfax > 0:
             # a branch overloaded without any new load: a load "worsens" it only where its
-            # distribution factor reaches the cut-off (as interconnection studies count contributions)
-            row_s = s.copy()
-            block = row_s[over_before]
-            block[np.abs(block) < params.overload_dfax] = 0.0
-            row_s[over_before] = block
-        screened = sens.screen(base, limit, row_s, max_at_bus)
-        st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=row_s, base=base,
-                     limit=limit, screened=screened)
+            # distribution factor reaches the cut-off (as interconnection studies count contributions);
+            # those rows only are kept apart, the matrix is the network's one for every state
+            patch_ids, patch = over_before, s[over_before]
+            patch[np.abs(patch) < params.overload_dfax] = 0.0
+        st.n0 = Rows(kind="n-0", state=name, branch=mon, outage=np.full(len(mon), -1), sens=s, base=base,
+                     limit=limit, screened=np.zeros(0, np.int64), patch_ids=patch_ids, patch=patch)
+        st.n0.screened = _screened(st.n0, max_at_bus)
         states.append(st)
     cont = contingencies(model, mon, params, derate)
     if cont is not None:
@@ -577,6 +588,17 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
     peak = states[-len(state_shares(params))].n0  # the (last period's) peak
     return Network(mon=mon, sens=s, states=states, contingencies=cont, screened=peak.screened,
                    buses=np.asarray(cand.buses))
+
+
+def _screened(rows: Rows, max_mw: np.ndarray) -> np.ndarray:
+    """:func:`planner.sensitivity.screen` of a row family, its patched rows with their own
+    coefficients."""
+    kept = sens.screen(rows.base, rows.limit, rows.sens, max_mw)
+    if rows.patch_ids is None:
+        return kept
+    p = rows.patch_ids
+    own = p[sens.screen(rows.base[p], rows.limit[p], rows.patch, max_mw)]
+    return np.union1d(np.setdiff1d(kept, p), own)
 
 
 def gen_regions(grid, params) -> pd.Series:

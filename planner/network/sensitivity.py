@@ -402,15 +402,20 @@ def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512
     return out
 
 
-def screen(base_mw: np.ndarray, limit_mw: np.ndarray, sensitivity: np.ndarray, max_mw) -> np.ndarray:
+def screen(base_mw: np.ndarray, limit_mw: np.ndarray, sensitivity: np.ndarray, max_mw,
+           chunk: int = 4096) -> np.ndarray:
     """Rows whose flow *could* exceed its limit.
 
     ``sensitivity`` is the flow change per MW of new load at each candidate
     (rows x candidates), ``max_mw`` the most each candidate can take. A row is
     dropped when ``|f0| + sum_k |s_lk| max_k <= limit``: no allocation in the
     box can overload it. Rows with a NaN limit (unmonitored) are never kept.
+    ``chunk`` rows at a time: no temporary copy of the whole matrix.
     """
-    reach = np.abs(base_mw) + np.abs(sensitivity) @ np.asarray(max_mw, float)
+    max_mw = np.asarray(max_mw, float)
+    reach = np.abs(np.asarray(base_mw, float))
+    for a in range(0, len(reach), chunk):
+        reach[a:a + chunk] = reach[a:a + chunk] + np.abs(sensitivity[a:a + chunk]) @ max_mw
     with np.errstate(invalid="ignore"):
         return np.flatnonzero(reach > limit_mw * (1 - 1e-9))
 
