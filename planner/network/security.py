@@ -555,7 +555,7 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
     groups = None
     if params.supply_response == "regional":
         model, groups = _regional(model, grid, cand, params)
-    s = -sens.ptdf(model, cand.buses, rows=mon, groups=groups, keep=True)
+    s = sens.ptdf(model, cand.buses, rows=mon, groups=groups, keep=True, sign=-1.0)
     derate = derate_factors(model, mon, params)
     f = cand.frame
     states = []

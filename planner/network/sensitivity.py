@@ -366,21 +366,23 @@ def solve_flows(model: DCModel, injections: np.ndarray, rows: np.ndarray | None 
 
 
 def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512,
-         groups: np.ndarray | None = None, keep: bool = False) -> np.ndarray:
+         groups: np.ndarray | None = None, keep: bool = False, sign: float = 1.0) -> np.ndarray:
     """PTDF columns (branch rows x buses) for an injection at each bus id in ``buses``.
 
     ``rows`` restricts the result to some model branch rows (positions). ``groups``: the supply
     group of each column (a regional supply response); default the bus's island.
     Columns are solved ``chunk`` at a time from the one LU factorization. ``keep``: the result
     (for the island groups) is kept on the model, read-only, and returned again for the same buses
-    and rows: the solves of a sweep on one grid compute it once.
+    and rows: the solves of a sweep on one grid compute it once. ``sign``: -1 gives the flow change
+    per MW of new *load* (the network rows' sensitivity), without a second copy of the matrix.
     """
     pos = model.positions(buses)
     if groups is None and model.groups is not None:
         raise ValueError("a regional supply response needs the supply group of each column")
     key = None
     if keep and groups is None:  # columns of the model's own slack: the same for every solve on these buses
-        key = (model.slack, pos.tobytes(), None if rows is None else np.asarray(rows, dtype=np.int64).tobytes())
+        key = (model.slack, float(sign), pos.tobytes(),
+               None if rows is None else np.asarray(rows, dtype=np.int64).tobytes())
         kept = model.cache.get("ptdf_columns")
         if kept is not None and kept[0] == key:
             return kept[1]
@@ -395,7 +397,7 @@ def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512
         cols = solve_flows(model, rhs, rows)
         if model.slack != "single":
             cols -= wf[:, group[start:start + len(part)]]
-        out[:, start:start + len(part)] = cols
+        out[:, start:start + len(part)] = cols if sign == 1.0 else sign * cols
     if key is not None:
         out.flags.writeable = False
         model.cache["ptdf_columns"] = (key, out)
