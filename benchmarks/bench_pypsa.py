@@ -73,7 +73,9 @@ def synthetic_ai_sites(grid, k, seed):
 def params(supply="headroom"):
     import planner
 
-    return planner.Params(check_existing_load=False, overload_dfax=0, offpeak_load_factor=1.0,
+    # the race is the allocation LP: no existing-load check and no hosting capacity of the candidate
+    # buses (under redispatch an LP per bus), which PyPSA does not compute either
+    return planner.Params(check_existing_load=False, bus_hosting=False, overload_dfax=0, offpeak_load_factor=1.0,
                           mining_firm_share=1.0, security="n-0", supply_response=supply)
 
 

@@ -423,3 +423,22 @@ def test_a_warm_repriced_plan_keeps_the_hosting(monkeypatch):
     again = planner.plan(g, sites, dataclasses.replace(params, economics=e), warm=warm)
     assert warm.repriced == 1
     np.testing.assert_array_equal(again.buses["hosting_mw"].to_numpy(), first.buses["hosting_mw"].to_numpy())
+
+
+def test_bus_hosting_can_be_left_out():
+    """``solver.bus_hosting: false`` (Params.bus_hosting): no hosting LPs, hosting_mw empty, the
+    allocation the same."""
+    import numpy as np
+
+    import planner
+    from planner import examples as ex
+
+    g = ex.two_bus(150.0)
+    sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",
+                             "ai_value_usd_per_mw": 5e5, "min_block_mw": 0}])
+    kw = dict(supply_response="redispatch", redispatch_cost_segments=1, check_existing_load=False)
+    on = planner.plan(g, sites, planner.Params(**kw))
+    off = planner.plan(g, sites, planner.Params(**kw, bus_hosting=False))
+    assert np.isfinite(on.buses["hosting_mw"]).all() and off.buses["hosting_mw"].isna().all()
+    assert off.summary["objective_usd"] == on.summary["objective_usd"]
+    assert off.allocation["ai_mw"].tolist() == on.allocation["ai_mw"].tolist()

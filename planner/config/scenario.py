@@ -414,6 +414,9 @@ class SolverSection(_Strict):
     near_binding: bounded(NEAR_BINDING) = 0.98
     #: also find how much of today's mining load the network can carry (one more LP)
     existing_load_check: bool = True
+    #: also find the hosting capacity of every candidate bus (buses.csv hosting_mw; under redispatch
+    #: an LP per candidate bus, the longest part of a plan with many candidates)
+    bus_hosting: bool = True
     #: keep the N-1 LODF columns in memory when the branch x outage matrix is at most this size (else
     #: a sparse LODF: entries >= 0.001 and exact rows where needed, as on Eastern and usa); a quarter
     #: of it is the budget of the PTDF rows redispatch keeps on the grid's DC model for later solves
@@ -567,6 +570,7 @@ PARAM_KEYS = {
     "near_binding": "solver.near_binding",
     "lodf_cache_mb": "solver.lodf_cache_mb",
     "check_existing_load": "solver.existing_load_check",
+    "bus_hosting": "solver.bus_hosting",
 }
 
 

@@ -85,6 +85,7 @@ class Params:
     max_lazy_rounds: int = setting_default("max_lazy_rounds")
     near_binding: float = setting_default("near_binding")
     check_existing_load: bool = setting_default("check_existing_load")
+    bus_hosting: bool = setting_default("bus_hosting")
 
     def validate(self) -> Params:
         self.economics.validate()

@@ -248,7 +248,8 @@ def _bus_table(grid, cand, marginal: np.ndarray, load_by_column: np.ndarray, hos
 def bus_hosting(grid, net, cand, params) -> np.ndarray:
     """Hosting capacity (MW) of each candidate column (``cand.buses``; under the regional supply
     response one column per bus and supply region): buses.csv's ``hosting_mw`` and the allocation's
-    ``bus_hosting_mw``. What the bus alone could take of new firm load, at the plan's security.
+    ``bus_hosting_mw``. What the bus alone could take of new firm load, at the plan's security
+    (NaN with ``solver.bus_hosting: false``).
 
     It is the answer of ``planner hosting`` (:func:`planner.network.hosting.security_hosting`) with the plan's
     settings: ``use="ai"`` (all of the load firm, checked at peak only, as the N-0 figure always was;
@@ -276,6 +277,8 @@ def bus_hosting(grid, net, cand, params) -> np.ndarray:
     import time
 
     logger = logging.getLogger(__name__)
+    if not params.bus_hosting:  # solver.bus_hosting: false
+        return np.full(len(cand.buses), np.nan)
     peak = net.states[0]
     model = peak.model
     if params.rating_derate:  # the plan's limits: rating x derate (branch id -> factor)
