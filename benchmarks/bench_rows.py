@@ -28,8 +28,9 @@ import json, resource, time, tracemalloc, warnings
 warnings.simplefilter("ignore")
 import numpy as np, pandas as pd, pulp
 import planner
-from planner import model as mdl, sensitivity as sens
-from planner.live import LiveModel
+from planner.optimization import model as mdl
+from planner.network import sensitivity as sens
+from planner.optimization.live import LiveModel
 
 def rss_mb():
     with open("/proc/self/statm") as f:

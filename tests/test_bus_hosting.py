@@ -431,7 +431,7 @@ def test_bus_hosting_can_be_left_out():
     import numpy as np
 
     import planner
-    from planner import examples as ex
+    from planner.data import examples as ex
 
     g = ex.two_bus(150.0)
     sites = ex.sites_at(g, [{"site_id": "ai", "bus": 2, "poi_mw": 300, "current_use": "development",

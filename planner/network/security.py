@@ -591,7 +591,7 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
 
 
 def _screened(rows: Rows, max_mw: np.ndarray) -> np.ndarray:
-    """:func:`planner.sensitivity.screen` of a row family, its patched rows with their own
+    """:func:`planner.network.sensitivity.screen` of a row family, its patched rows with their own
     coefficients."""
     kept = sens.screen(rows.base, rows.limit, rows.sens, max_mw)
     if rows.patch_ids is None:

@@ -140,7 +140,7 @@ class LiveModel:
         return len(new)
 
     def add_net_rows(self, rows: list) -> int:
-        """Hand network rows held as arrays (:class:`planner.model.NetRow`) to HiGHS in one
+        """Hand network rows held as arrays (:class:`planner.optimization.model.NetRow`) to HiGHS in one
         ``addRows``: no PuLP object per coefficient on the way. Returns how many."""
         if not rows:
             return 0

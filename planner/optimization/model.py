@@ -686,7 +686,7 @@ class NetRow:
     """A network row held as arrays, not as a PuLP row: ``sum_j coef[j] * vec[cols[j]]`` within its
     bound (``cols`` None: every column of ``vec``, the state's load vector). One small object per row
     and 8 bytes per coefficient (12 where the row is sparse), against about 100 bytes per coefficient
-    as a PuLP expression; HiGHS gets the rows as arrays (:meth:`planner.live.LiveModel.add_net_rows`).
+    as a PuLP expression; HiGHS gets the rows as arrays (:meth:`planner.optimization.live.LiveModel.add_net_rows`).
 
     It answers what the solve asks of a PuLP row: ``name``, ``sense`` and ``constant`` (PuLP's
     convention: the row is ``expr + constant <= 0``, ``>= 0`` or ``= 0``), ``pi`` (its dual after an
