@@ -130,14 +130,18 @@ class LiveModel:
             lo, up = _bounds(con)
             lower.append(lo)
             upper.append(up)
+        return self._append(new, lower, upper, np.array(starts[:-1], dtype=np.int32), np.array(index, dtype=np.int32),
+                            np.array(value, dtype=float))
+
+    def _append(self, rows: list, lower, upper, starts: np.ndarray, index: np.ndarray, value: np.ndarray) -> int:
+        """Register ``rows`` (PuLP rows or NetRows) in HiGHS's order and hand them over in one ``addRows``."""
         base = len(self.cons)
-        for k, con in enumerate(new):
-            self.row[con.name] = base + k
-        self.cons.extend(new)
-        self._check(self.h.addRows(len(new), np.array(lower), np.array(upper), len(index),
-                                   np.array(starts[:-1], dtype=np.int32), np.array(index, dtype=np.int32),
-                                   np.array(value, dtype=float)), "addRows")
-        return len(new)
+        for k, r in enumerate(rows):
+            self.row[r.name] = base + k
+        self.cons.extend(rows)
+        self._check(self.h.addRows(len(rows), np.array(lower), np.array(upper), len(index), starts,
+                                   index.astype(np.int32), value.astype(float)), "addRows")
+        return len(rows)
 
     def add_net_rows(self, rows: list) -> int:
         """Hand network rows held as arrays (:class:`planner.optimization.model.NetRow`) to HiGHS in one
@@ -157,14 +161,7 @@ class LiveModel:
             lo, up = _bounds(r)
             lower.append(lo)
             upper.append(up)
-        base = len(self.cons)
-        for k, r in enumerate(rows):
-            self.row[r.name] = base + k
-        self.cons.extend(rows)
-        self._check(self.h.addRows(len(rows), np.array(lower), np.array(upper), nnz, starts,
-                                   np.concatenate(index).astype(np.int32), np.concatenate(value).astype(float)),
-                    "addRows")
-        return len(rows)
+        return self._append(rows, lower, upper, starts, np.concatenate(index), np.concatenate(value))
 
     def _cols(self, variables) -> np.ndarray:
         return np.array([self.col[v.name] for v in variables], dtype=np.int32)

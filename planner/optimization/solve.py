@@ -514,15 +514,21 @@ def _nudge(built: mdl.Built, live: LiveModel | None) -> tuple[list, list]:
     return rows, cols
 
 
-def _unnudge(live: LiveModel | None, rows: list, cols: list) -> None:
-    for con, constant in rows:
-        con.constant = constant
+def _restore(live: LiveModel | None, rows: list, cols: list, attribute: str) -> None:
+    """Put back what :func:`_nudge` (row ``constant``) or :func:`_hold_face` (row ``sense``) changed:
+    ``rows`` as (row, old value), ``cols`` as (column, lower, upper); the live model too."""
+    for con, old in rows:
+        setattr(con, attribute, old)
     for v, lo, up in cols:
         v.lowBound, v.upBound = lo, up
     if live is not None:
         live.update_rows([c for c, _ in rows])
         if cols:
             live.set_bounds([v for v, _, _ in cols])
+
+
+def _unnudge(live: LiveModel | None, rows: list, cols: list) -> None:
+    _restore(live, rows, cols, "constant")
 
 
 def fix_binaries(built: mdl.Built, live: LiveModel | None) -> None:
@@ -606,14 +612,7 @@ def _hold_face(built: mdl.Built, live: LiveModel | None, held_rows: list, held_c
 
 
 def _release_face(built: mdl.Built, live: LiveModel | None, held_rows: list, held_cols: list) -> None:
-    for con, sense in held_rows:
-        con.sense = sense
-    for v, lo, up in held_cols:
-        v.lowBound, v.upBound = lo, up
-    if live is not None:
-        live.update_rows([c for c, _ in held_rows])
-        if held_cols:
-            live.set_bounds([v for v, _, _ in held_cols])
+    _restore(live, held_rows, held_cols, "sense")
 
 
 def dispatch_scores(built: mdl.Built, net) -> list[tuple]:
