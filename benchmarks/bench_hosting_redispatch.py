@@ -63,7 +63,7 @@ def main() -> None:
 
     import planner
     from planner.network import sensitivity as sens
-    from planner.network.hosting import security_hosting
+    from planner.network.supply import security_hosting
 
     grid = planner.load_grid(args.grid)
     model = sens.dc_model(grid, "headroom")

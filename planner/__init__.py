@@ -34,7 +34,7 @@ _EXPORTS = {
     "Grid": "planner.data.grid",
     "load_grid": "planner.data.grid",
     "hosting_capacity": "planner.network.hosting",
-    "security_hosting": "planner.network.hosting",
+    "security_hosting": "planner.network.supply",
     "Params": "planner.optimization.model",
     "operator_report": ("planner.analysis.operators", "attach"),
     "operators_chart": "planner.viz.plot",
@@ -89,8 +89,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.data.grid import Grid, load_grid
     from planner.data.sites import map_sites, read_sites, validate_sites
     from planner.economics import Economics
-    from planner.network.hosting import hosting_capacity, security_hosting
+    from planner.network.hosting import hosting_capacity
     from planner.network.sensitivity import dc_model, ptdf
+    from planner.network.supply import security_hosting
     from planner.network.topology import Topology, topology
     from planner.optimization.model import Params
     from planner.optimization.periods import Timeline

@@ -18,7 +18,7 @@ import planner
 from planner.analysis.validate import run_dc
 from planner.data import examples as ex
 from planner.network import sensitivity as sens
-from planner.network.hosting import security_hosting
+from planner.network.supply import security_hosting
 
 #: one load state, every new MW firm; no pre-existing-overload cut-off (a branch or pair already over
 #: may not get worse at all: the pandapower check below states that rule exactly)
@@ -409,7 +409,7 @@ def test_a_warm_repriced_plan_keeps_the_hosting(monkeypatch):
     (with redispatch an LP per bus) is kept, not computed again, and is the same."""
     import dataclasses
 
-    from planner.network import hosting
+    from planner.network import supply
     from planner.optimization.solve import Warm
 
     g = _costed_mesh()
@@ -418,7 +418,7 @@ def test_a_warm_repriced_plan_keeps_the_hosting(monkeypatch):
                             redispatch_cost_segments=1)
     warm = Warm()
     first = planner.plan(g, sites, params, warm=warm)
-    monkeypatch.setattr(hosting, "security_hosting", lambda *a, **k: pytest.fail("hosting computed again"))
+    monkeypatch.setattr(supply.Redispatch, "hosting", lambda *a, **k: pytest.fail("hosting computed again"))
     e = dataclasses.replace(params.economics, ai_lease_usd_per_kw_month=params.economics.ai_lease_usd_per_kw_month * 1.1)
     again = planner.plan(g, sites, dataclasses.replace(params, economics=e), warm=warm)
     assert warm.repriced == 1

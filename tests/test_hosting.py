@@ -16,8 +16,9 @@ from planner.analysis.validate import run_dc
 from planner.data import examples as ex
 from planner.data.grid import grid_from_tables
 from planner.network import sensitivity as sens
-from planner.network.hosting import hosting_capacity, limits_from_sensitivity, n1_hosting, security_hosting
+from planner.network.hosting import hosting_capacity, limits_from_sensitivity, n1_hosting
 from planner.network.security import Contingencies
+from planner.network.supply import security_hosting
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -21,7 +21,8 @@ import planner
 from planner.core.errors import InputError
 from planner.data import examples as ex
 from planner.network import sensitivity as sens
-from planner.network.hosting import HEADROOM, security_hosting
+from planner.network.hosting import HEADROOM
+from planner.network.supply import security_hosting
 
 #: one state (every new MW firm, no off-peak state): the generators' limits are the peak's
 ONE = {"mining_firm_share": 1.0, "offpeak_load_factor": 1.0, "check_existing_load": False, "mip_gap": 0.0}

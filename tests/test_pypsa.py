@@ -17,7 +17,6 @@ from pypsa_reference import solve_redispatch
 import planner
 from planner.network import sensitivity as sens
 from planner.network.redispatch import energy_payment_usd_per_mw
-from planner.network.rows import build_network
 from planner.optimization import model as mdl
 
 
@@ -47,7 +46,7 @@ def test_redispatch_objective_equals_pypsa_optimize_on_texas(texas):
     assert result.status == "optimal"
 
     cand = mdl.candidates(sites, params)
-    net = build_network(model, texas, cand, params)
+    net = params.supply.network(model, texas, cand, params)
     costs = net.costs
     n_seg = costs.slopes.shape[1]
     curves = pd.DataFrame({"gen": np.repeat(costs.gens["gen"].to_numpy(), n_seg),

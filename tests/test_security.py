@@ -16,8 +16,8 @@ from planner.analysis.validate import allocated_net, run_dc
 from planner.data import examples as ex
 from planner.data.grid import grid_from_tables, load_grid
 from planner.network import sensitivity as sens
-from planner.network.hosting import security_hosting
 from planner.network.security import Contingencies
+from planner.network.supply import security_hosting
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -393,7 +393,7 @@ def test_ac_check_and_tightening_on_western(western):
 def test_n1_bus_hosting_in_the_allocation_matches_the_hosting_map(texas, n1_plan):
     """allocation.csv's bus_hosting_mw under N-1 is the N-1 hosting of the bus alone: the same number
     planner hosting --n-1 gives (firm load, same emergency factor and DFAX rule), to 1e-6 MW."""
-    from planner.network.hosting import security_hosting
+    from planner.network.supply import security_hosting
 
     a = n1_plan.allocation
     a = a[a["use"] != "not_modelled"]

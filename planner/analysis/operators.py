@@ -101,7 +101,6 @@ def closest(solved, ref: np.ndarray, what: str, pools: bool) -> tuple[np.ndarray
         fix_binaries,
         polish,
         solver_deadline,
-        supply_block,
         tie_columns,
     )
 
@@ -111,7 +110,7 @@ def closest(solved, ref: np.ndarray, what: str, pools: bool) -> tuple[np.ndarray
         params = dataclasses.replace(params, supply_pools_mw={})
         tl = dataclasses.replace(tl, pools_mw={})
     built = mdl.build(solved.cand, params, tl, solved.built.values)
-    supply_block(built, solved.net, params)
+    params.supply.block(built, solved.net, params)
     view, _ = end_state(built, None)
     moved = []
     for i, var in view.ai.items():  # d >= |ai - ref|, free in the NPV stage

@@ -42,7 +42,7 @@ def allocated_net(grid, result, state: str = "peak", power_factor: float = 1.0, 
         q = load.to_numpy() * np.tan(np.arccos(power_factor))
         pp.create_loads(net, load.index.to_numpy(), p_mw=load.to_numpy(), q_mvar=q,
                         name=[f"planner new load {b}" for b in load.index])
-    if result.model.slack != "single" or factor != 1.0:
+    if result.model.distributed or factor != 1.0:
         dispatch = info["dispatch_mw"] if new_load else info["base_dispatch_mw"]
         net.gen.loc[dispatch.index, "p_mw"] = dispatch.to_numpy()
     if getattr(result, "dispatch_table", None) is not None:

@@ -280,8 +280,8 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force:
     import pandas as pd
 
     from planner import io
-    from planner.network.hosting import security_hosting
-    from planner.network.sensitivity import dc_model
+    from planner.network import supply as supply_kinds
+    from planner.network.supply import security_hosting
 
     verbose = verbose or ctx.find_root().obj.get("verbose", False)
     if verbose:
@@ -289,7 +289,7 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force:
     log = logging.getLogger("planner.cli").info
     regions = None
     if regions_from is not None:
-        if supply != "regional":
+        if not supply_kinds.of(supply).per_region:
             raise click.UsageError("--regions applies to --supply regional only")
         from planner.config.scenario import load_scenario
 
@@ -302,9 +302,9 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force:
     try:
         grid = load_grid_with_progress(ctx, grid_name)
         log(f"grid {grid.name} loaded: {len(grid.buses):,} buses, {len(grid.branches):,} branches")
-        slack = supply if supply in ("headroom", "pmax", "single") else "headroom"
+        kind = supply_kinds.of(supply)
         with progress(ctx, "Building the DC model…"):
-            model = dc_model(grid, slack)
+            model = kind.dc_model(grid)
         log(f"DC model built: {model.n_bus:,} energized buses, {int(model.monitored.sum()):,} monitored "
             f"branches (supply: {supply})")
         quiet = ctx.find_root().obj.get("quiet", False)
@@ -318,7 +318,7 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force:
 
             with Progress(console=console, transient=True) as bar:   # columns: bar, share done, time left
                 task = bar.add_task("Hosting capacity" + (" (N-1)" if n_1 else "")
-                                    + (" with redispatch" if supply == "redispatch" else ""), total=1.0)
+                                    + (" with redispatch" if kind.dispatches else ""), total=1.0)
                 frame = security_hosting(grid, model, progress=lambda done, total: bar.update(
                     task, completed=done / max(total, 1)), **kw)
         finite = frame[np.isfinite(frame["hosting_mw"])]
@@ -326,7 +326,7 @@ def hosting_cmd(ctx: click.Context, grid_name: str, out_dir: Path | None, force:
         limits = pd.Series(frame["limited_by"]).value_counts()
         out.print(f"{len(frame):,} buses of grid {grid.name} ({kw['security'].upper()}, {use}, "
                   f"supply: {supply}); limited by " + ", ".join(f"{k}: {v:,}" for k, v in limits.items()))
-        if supply == "redispatch":
+        if kind.dispatches:  # the redispatch frame's comparison with the fixed participation
             ratio = frame["redispatch_ratio"].to_numpy(float)
             ok = np.isfinite(ratio)
             both = frame[ok]

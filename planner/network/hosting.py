@@ -32,7 +32,7 @@ N-0 limit itself leaves no margin: without this, every pair with a nonzero LODF
 would be kept), then again after every chunk of outages. The pair x bus block is
 evaluated a slice of pairs at a time within ``budget_mb``.
 
-Flexible load (:func:`security_hosting`): a use whose share ``phi`` runs at peak
+Flexible load (:func:`planner.network.supply.security_hosting`): a use whose share ``phi`` runs at peak
 is checked at peak (``phi * x`` within the peak limits) and off-peak (base load
 x the off-peak factor, all of ``x``): ``min(h_peak / phi, h_offpeak)``.
 
@@ -51,7 +51,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.core.errors import SUPPLY_RESPONSES, InputError
 from planner.network import sensitivity as sens
 
 logger = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ class _N0State:
     def __init__(self, model: sens.DCModel, mon: np.ndarray, dfax: float):
         self.f0 = model.flow_mw[mon]
         rate = model.rate_mw[mon]
-        self.limit = np.fmax(rate, np.abs(self.f0))
+        self.limit = sens.row_limit(rate, self.f0)
         self.over = np.abs(self.f0) > rate * (1 + 1e-9)
         up, dn = self.limit - self.f0, self.limit + self.f0
         special = (self.over & (dfax > 0)) | (np.minimum(up, dn) <= 0)
@@ -205,7 +204,7 @@ def _n0_pass(models: list, ids: np.ndarray, dfax: float, chunk: int = 64, progre
     states = [_N0State(m, mon, dfax) for m in models]
     ctx = sens.transfer_setup(model, mon)
     row_island = model.island[model.from_pos[mon]]
-    wf_all = None if model.slack == "single" else model.weight_flows[mon]
+    wf_all = model.weight_flows[mon] if model.distributed else None
     bus_group = model.island[pos] if groups is None else np.asarray(groups, dtype=np.int64)
     group_island = (np.arange(len(model.refs)) if groups is None else model.groups["island"].to_numpy(np.int64))
     rank = branch_rank(model)[mon]
@@ -247,7 +246,7 @@ def _n0_frame(grid, model: sens.DCModel, ids: np.ndarray, hosting: np.ndarray, l
     """The hosting frame of one state: the generation headroom cap, the limiting branch id and the bus data."""
     limiting = np.where(limiting >= 0, model.branch_ids[np.maximum(limiting, 0)], -1)
     limited_by = np.where(limiting >= 0, "branch", "none")
-    if model.slack != "single":
+    if model.distributed:
         head = model.headroom_mw().to_numpy()[model.island[model.positions(ids)]] if groups is None else \
             _group_headroom(model)[groups]
         by_gen = head < hosting
@@ -511,84 +510,25 @@ def n1_hosting(model: sens.DCModel, buses, factor: float = 1.2, dfax: float | No
     return hosting, branch, outage
 
 
-def security_hosting(grid, model: sens.DCModel | None = None, buses=None, slack: str | None = None,
-                     security: str = "n-0", use: str = "ai", emergency_rating_factor: float = 1.2,
-                     firm_share: float | None = None, offpeak_load_factor: float = 0.6, dfax: float | None = None,
-                     progress=None, contingencies=None, regions: dict | None = None) -> gpd.GeoDataFrame:
-    """Hosting capacity of every bus for a use (``ai``: firm; ``mining``: flexible, with
-    ``firm_share`` of it running at peak, default 0.1) under N-0 or N-1.
-
-    ``slack`` is the supply response of ``planner solve`` (default: the slack ``model`` was built
-    with, else ``headroom``): ``headroom``, ``pmax`` or ``single``
-    (a fixed participation: :func:`hosting_capacity`), ``regional`` (the generators of the bus's
-    region, :func:`regional_hosting` rules) or ``redispatch`` (any dispatch of the generators
-    within their limits: :mod:`planner.network.hosting_redispatch`; ``model`` must then be built with
-    the headroom slack, whose answer is kept for comparison as ``fixed_hosting_mw``).
-
-    Each state (peak; and off-peak when the use is flexible) is checked separately and
-    the hosting is the smallest of its bounds, in MW of the use. Columns: those of
-    :func:`hosting_capacity`, where
-
-    * ``hosting_mw``: MW of the use the bus can take at the requested security;
-    * ``n0_hosting_mw``: MW of the same use at N-0 (equal to ``hosting_mw`` for N-0;
-      never below it for N-1);
-    * ``limited_by`` (``branch``, ``branch after outage``, ``generation headroom``,
-      ``none``), ``limiting_branch``, ``limiting_outage``, ``limiting_state``: what
-      limits ``hosting_mw``;
-    * ``supply``: the supply response;
-    * redispatch only: ``redispatch_mw`` and ``redispatch_95_mw`` (the least generation turned
-      down elsewhere, in the limiting state, at the hosting MW and at 95 % of it),
-      ``fixed_hosting_mw`` (the headroom answer) and ``redispatch_ratio``
-      (``hosting_mw / fixed_hosting_mw``); no ``n0_hosting_mw``.
-    """
-    if slack is None:   # the model's own slack, else the default
-        slack = model.slack if model is not None and model.slack in sens.SLACKS else "headroom"
-    if slack not in SUPPLY_RESPONSES:
-        raise InputError("unknown supply response", field="supply", value=slack, expected=" or ".join(SUPPLY_RESPONSES))
-    for name, value, lo, hi in (("firm_share", firm_share, 0.0, 1.0), ("offpeak_load_factor", offpeak_load_factor, 0.0, 1.0),
-                                ("emergency_rating_factor", emergency_rating_factor, 1.0, 10.0), ("dfax", dfax, 0.0, 1.0)):
-        if value is not None and not (np.isfinite(value) and lo <= value <= hi):
-            raise InputError("out of range", field=name, value=value, expected=f"a number from {lo:g} to {hi:g}")
-    if model is None:
-        t = time.perf_counter()
-        model = sens.dc_model(grid, slack if slack in sens.SLACKS else "headroom")
-        logger.info(f"DC model built: {model.n_bus:,} buses ({time.perf_counter() - t:.1f} s)")
-    elif slack in sens.SLACKS and model.slack != slack or slack in ("regional", "redispatch") and \
-            model.slack != "headroom":
-        raise ValueError(f"security_hosting: a model built with slack {model.slack!r} for supply {slack!r}")
-    if security == "n-1" and contingencies is None:
-        from planner.network.security import Contingencies
-
-        contingencies = Contingencies(model, np.flatnonzero(model.monitored), emergency_rating_factor)
-    if slack == "redispatch":
-        return _redispatch_frame(grid, model, buses, security, use, emergency_rating_factor, firm_share,
-                                 offpeak_load_factor, dfax, progress, contingencies)
-    ids = model.bus_ids if buses is None else np.asarray(buses)
-    if slack == "regional":   # buses without a region, or whose region has no headroom, host nothing
-        regional, groups, region = regional_hosting_model(grid, model, ids, regions)
-        keep = groups >= 0
-        none = _n0_frame(grid, model, ids[~keep], np.zeros(int((~keep).sum())), np.full(int((~keep).sum()), -1))
-        none["limited_by"] = np.where(region[~keep] == "", "no supply region", HEADROOM)
-        for col, value in (("n0_hosting_mw", 0.0), ("limiting_outage", pd.NA), ("limiting_state", ""), ("use", use),
-                           ("security", security), ("supply", slack)):
-            none[col] = value
-        none["limiting_outage"] = none["limiting_outage"].astype("Int64")
-        if regional is None:
-            return none
-        frame = security_frame(grid, regional, ids[keep], security, use, emergency_rating_factor, firm_share,
-                                offpeak_load_factor, dfax, progress, contingencies, slack, groups[keep])
-        frame = pd.concat([frame, none]) if len(none) else frame
-        order = pd.Series(np.arange(len(frame)), index=frame["bus"].to_numpy()).reindex(ids).to_numpy()
-        return frame.iloc[order].reset_index(drop=True)
-    return security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor,
-                           dfax, progress, contingencies, slack)
+def no_hosting_frame(grid, model: sens.DCModel, ids: np.ndarray, region: np.ndarray, use: str, security: str,
+                     supply: str) -> gpd.GeoDataFrame:
+    """The hosting frame of buses that host nothing under a regional supply response: no supply
+    region (``region`` ""), or none with generation headroom."""
+    n = len(ids)
+    none = _n0_frame(grid, model, ids, np.zeros(n), np.full(n, -1))
+    none["limited_by"] = np.where(np.asarray(region) == "", "no supply region", HEADROOM)
+    for col, value in (("n0_hosting_mw", 0.0), ("limiting_outage", pd.NA), ("limiting_state", ""), ("use", use),
+                       ("security", security), ("supply", supply)):
+        none[col] = value
+    none["limiting_outage"] = none["limiting_outage"].astype("Int64")
+    return none
 
 
 def security_frame(grid, model, ids, security, use, emergency_rating_factor, firm_share, offpeak_load_factor, dfax,
                     progress, contingencies, slack, groups=None) -> gpd.GeoDataFrame:
-    """:func:`security_hosting` of the buses ``ids`` with a fixed participation (``groups``: the
+    """:func:`planner.network.supply.security_hosting` of the buses ``ids`` with a fixed participation (``groups``: the
     supply group of each bus in a regional model)."""
-    states = _states(grid, model, use, firm_share, offpeak_load_factor)
+    states = use_states(grid, model, use, firm_share, offpeak_load_factor)
     logger.info(f"{use} hosting, {security.upper()}: " + "; ".join(
         f"{name} ({phi:.0%} of the load" + (f", base load x {offpeak_load_factor:g})" if name == "offpeak" else ")")
         for name, _, phi in states))
@@ -674,7 +614,7 @@ def regional_hosting_model(grid, model: sens.DCModel, ids: np.ndarray, regions: 
     return regional, groups, bus_region
 
 
-def _states(grid, model: sens.DCModel, use: str, firm_share: float | None, offpeak_load_factor: float) -> list:
+def use_states(grid, model: sens.DCModel, use: str, firm_share: float | None, offpeak_load_factor: float) -> list:
     """(name, model, share of the use's MW running) of each load state a use is checked in."""
     share = (1.0 if use == "ai" else 0.1) if firm_share is None else float(firm_share)
     states = [("peak", model, share)]
@@ -683,19 +623,12 @@ def _states(grid, model: sens.DCModel, use: str, firm_share: float | None, offpe
     return [s for s in states if s[2] > 0]   # a state where none of the load runs limits nothing
 
 
-def _redispatch_frame(grid, model, buses, security, use, factor, firm_share, offpeak_load_factor, dfax, progress,
-                      cont) -> gpd.GeoDataFrame:
-    """:func:`security_hosting` with ``slack="redispatch"``."""
-    from planner.network.hosting_redispatch import redispatch_hosting
-
-    t = time.perf_counter()
-    fixed = security_hosting(grid, model, buses, "headroom", security, use, factor, firm_share, offpeak_load_factor,
-                             dfax, contingencies=cont)
-    logger.info(f"fixed-participation hosting for comparison ({time.perf_counter() - t:.1f} s)")
-    states = _states(grid, model, use, firm_share, offpeak_load_factor)
+def redispatch_frame(model: sens.DCModel, fixed: gpd.GeoDataFrame, states: list, results: list
+                     ) -> gpd.GeoDataFrame:
+    """The hosting frame of the redispatch supply response: ``fixed`` (the headroom frame of the same
+    buses), with the hosting of each of ``states`` (:func:`use_states`) from ``results``
+    (:func:`planner.network.hosting_redispatch.redispatch_hosting`) as the smallest over the states."""
     ids = fixed["bus"].to_numpy()
-    # one call for every state: the generators' limits are those of planner solve, over all states
-    results = redispatch_hosting(grid, [(name, m) for name, m, _ in states], ids, cont, progress=progress)
     best = np.full(len(ids), np.inf)
     branch = np.full(len(ids), -1, dtype=np.int64)
     outage = np.full(len(ids), -1, dtype=np.int64)

@@ -165,7 +165,7 @@ class PairSolver:
         hi = np.r_[np.full(nb, np.inf), np.maximum(st.hi - st.p0, 0.0), np.maximum(st.p0 - st.lo, 0.0), np.zeros(nh)]
         lo[lp.model.refs] = hi[lp.model.refs] = 0.0
         f0 = st.model.flow_mw[lp.mon]
-        limit = np.fmax(lp.model.rate_mw[lp.mon], np.abs(f0))
+        limit = sens.row_limit(lp.model.rate_mw[lp.mon], f0)
         row_lo = np.r_[np.zeros(nb), -limit - f0]
         row_hi = np.r_[np.zeros(nb), limit - f0]
         self.f0 = f0
@@ -203,7 +203,7 @@ class PairSolver:
         coef = lp.pair_rows(l, k, lodf)
         coef.sum_duplicates()
         post0 = self.f0[l] + lodf * self.f0[k]
-        limit = np.fmax(limit, np.abs(post0))
+        limit = sens.row_limit(limit, post0)
         for h in (self.host, self.least):
             h.addRows(len(l), -limit - post0, limit - post0, coef.nnz, coef.indptr[:-1].astype(np.int32),
                       coef.indices.astype(np.int32), coef.data.astype(float))

@@ -270,7 +270,7 @@ def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contin
     for full, share, factor, k in state_specs(params, periods):
         m = sens.scaled_loads(model, grid.net, factor)  # the model itself at factor 1
         base = m.flow_mw[mon]
-        limit = np.fmax(model.rate_mw[mon] * derate, np.abs(base))
+        limit = sens.row_limit(model.rate_mw[mon] * derate, base)
         st = State(name=full, model=m, share=share, load_factor=factor)
         st.n0 = Rows(kind="n-0", state=full, branch=mon, outage=np.full(len(mon), -1), sens=None, base=base,
                      limit=limit, screened=np.arange(len(mon)))

@@ -540,21 +540,18 @@ def state_specs(params, periods: list[tuple[str, float]] | None = None) -> list[
             for name, share in state_shares(params).items()]
 
 
-def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[str, float]] | None = None
-                  ) -> Network:
-    """All row families of a plan with a fixed supply response (headroom or regional; for any
-    response, call :func:`planner.network.rows.build_network`): states, N-0 limits, and with
-    ``params.security == "n-1"`` the contingencies and the N-1 pairs already over without new load.
+def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[str, float]] | None = None,
+                  groups: np.ndarray | None = None) -> Network:
+    """All row families of a plan whose new load is picked up by a fixed participation (the
+    slack of ``model``; with ``groups``, the supply group of each load column in a regional model:
+    :func:`regional`): states, N-0 limits, and with ``params.security == "n-1"`` the contingencies
+    and the N-1 pairs already over without new load. For any supply response, call
+    :meth:`planner.network.supply.SupplyResponse.network`.
 
     ``periods``: a timeline's years, each (prefix, base-load factor): every state of each year,
     named ``"<prefix> peak"`` (``"peak"`` for the prefix ""), with the grid's base loads scaled by
     the year's factor (times the off-peak factor off-peak). Default: one period, ("", 1)."""
-    if params.supply_response == "redispatch":
-        raise ValueError("the redispatch rows are planner.network.redispatch's: call planner.network.rows.build_network")
     mon = np.flatnonzero(model.monitored)
-    groups = None
-    if params.supply_response == "regional":
-        model, groups = _regional(model, grid, cand, params)
     s = sens.ptdf(model, cand.buses, rows=mon, groups=groups, keep=True, sign=-1.0)
     derate = derate_factors(model, mon, params)
     f = cand.frame
@@ -568,7 +565,7 @@ def build_network(model: sens.DCModel, grid, cand, params, periods: list[tuple[s
                                  minlength=len(cand.buses))
         base = m.flow_mw[mon]
         rate = model.rate_mw[mon] * derate
-        limit = np.fmax(rate, np.abs(base))
+        limit = sens.row_limit(rate, base)
         over_before = np.flatnonzero(np.abs(base) > rate * (1 + 1e-9))
         patch_ids = patch = None
         if len(over_before) and params.overload_dfax > 0:
@@ -614,8 +611,9 @@ def gen_regions(grid, params) -> pd.Series:
     return out
 
 
-def _regional(model, grid, cand, params):
-    """The regional model and the supply group of each load column."""
+def regional(model, grid, cand, params):
+    """The regional model (:func:`planner.network.sensitivity.regional_model`) of a plan's load columns
+    (``cand.column_region``) and the supply group of each column."""
     island = model.island[model.positions(cand.buses)]
     needed = pd.DataFrame({"region": cand.column_region, "island": island})
     regional = sens.regional_model(model, gen_regions(grid, params), needed)

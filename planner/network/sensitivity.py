@@ -56,6 +56,12 @@ with warnings.catch_warnings():
 
 logger = logging.getLogger(__name__)
 
+def row_limit(rating_mw, base_mw):
+    """The limit of a network row: its rating, or its flow without new load where that is already
+    higher (a pre-existing overload may not get worse; NaN ratings stay NaN)."""
+    return np.fmax(rating_mw, np.abs(base_mw))
+
+
 SLACKS = ("headroom", "pmax", "single")
 
 
@@ -98,6 +104,11 @@ class DCModel:
         return len(self.branch_ids)
 
     @property
+    def distributed(self) -> bool:
+        """New load is shared by generators (``weight_flows``), not taken by the single slack."""
+        return self.slack != "single"
+
+    @property
     def monitored(self) -> np.ndarray:
         return np.isfinite(self.rate_mw) & self.in_service
 
@@ -105,7 +116,7 @@ class DCModel:
     def limit_mw(self) -> np.ndarray:
         """Flow limit: the rating, or the base-case flow where that is already higher
         (a pre-existing overload may not get worse). NaN = unmonitored."""
-        return np.where(self.monitored, np.fmax(self.rate_mw, np.abs(self.flow_mw)), np.nan)
+        return np.where(self.monitored, row_limit(self.rate_mw, self.flow_mw), np.nan)
 
     def positions(self, buses, source: str = "buses") -> np.ndarray:
         """Internal positions of bus ids; a clear error for a bus the model does not have."""
@@ -342,7 +353,7 @@ def ptdf_rows(model: DCModel, rows: np.ndarray, buses=None, chunk: int = 256,
     cols = None if buses is None else model.positions(buses)
     out = np.empty((len(rows), model.n_bus if cols is None else len(cols)))
     weights = None
-    if distributed and model.slack != "single" and model.groups is None:
+    if distributed and model.distributed and model.groups is None:
         weights = np.zeros((model.n_bus, len(model.refs)))
         np.add.at(weights, (model.gens["bus_pos"].to_numpy(), model.gens["group"].to_numpy()),
                   model.gens["weight"].to_numpy())
@@ -395,7 +406,7 @@ def ptdf(model: DCModel, buses, rows: np.ndarray | None = None, chunk: int = 512
         rhs = np.zeros((model.n_bus, len(part)))
         rhs[part, np.arange(len(part))] = 1.0
         cols = solve_flows(model, rhs, rows)
-        if model.slack != "single":
+        if model.distributed:
             cols -= wf[:, group[start:start + len(part)]]
         out[:, start:start + len(part)] = cols if sign == 1.0 else sign * cols
     if key is not None:

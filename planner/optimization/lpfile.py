@@ -5,7 +5,7 @@ planner solves with the network rows held as arrays by HiGHS and added lazily
 is written here through PuLP with every row it needs in one file:
 
 * the economic core and the supply response's block (:func:`planner.optimization.model.build`,
-  :func:`planner.optimization.solve.supply_block`), with the binaries free (not fixed for pricing) and no
+  :meth:`planner.network.supply.SupplyResponse.block`), with the binaries free (not fixed for pricing) and no
   tie-break row;
 * every N-0 branch row of every load state that some allocation could overload (fixed
   participation: the branches :func:`planner.network.sensitivity.screen` keeps; a branch it drops cannot be
@@ -27,7 +27,6 @@ import os
 import tempfile
 from pathlib import Path
 
-
 from planner.core.errors import InputError
 from planner.optimization import model as mdl
 
@@ -38,10 +37,8 @@ def full_model(solved) -> tuple[mdl.Built, int, int]:
     """A new :class:`planner.optimization.model.Built` of ``solved``'s plan (:class:`planner.optimization.solve.Solved`) with
     every network row described in the module docstring; also the number of N-0 rows from the
     screening and of rows copied from the solve."""
-    from planner.optimization.solve import supply_block
-
     built = mdl.build(solved.cand, solved.params, solved.timeline, solved.built.values)
-    supply_block(built, solved.net, solved.params)
+    solved.params.supply.block(built, solved.net, solved.params)
     screened = 0
     for keys, coef, base, limit, state in solved.net.screened_rows():
         screened += mdl.add_rows(built, keys, coef, base, limit, state)

@@ -35,6 +35,7 @@ from planner import economics as econ
 from planner.config.scenario import PARAM_KEYS, check_setting, setting_default
 from planner.core.errors import InputError
 from planner.economics import Economics
+from planner.network import supply as supply_kinds
 from planner.optimization import periods
 from planner.optimization.periods import Timeline, Values
 
@@ -99,6 +100,11 @@ class Params:
             if not 0 < factor <= 1:
                 raise InputError("must be in (0, 1]", field=f"rating_derate.{branch}", value=factor)
         return self
+
+    @property
+    def supply(self) -> supply_kinds.SupplyResponse:
+        """The supply response ``supply_response`` names (:mod:`planner.network.supply`)."""
+        return supply_kinds.of(self.supply_response)
 
 
 @dataclass
@@ -249,7 +255,7 @@ def candidates(sites: pd.DataFrame, params: Params) -> Candidates:
     model_frame = frame[ok].reset_index(drop=True)
     model_frame["bus"] = model_frame["bus"].astype(np.int64)
     column_region = None
-    if params.supply_response == "regional":  # one load column per (bus, region)
+    if params.supply.per_region:  # one load column per (bus, region)
         pairs = pd.MultiIndex.from_arrays([model_frame["bus"].to_numpy(), model_frame["region"].to_numpy()])
         uniq = pairs.unique().sort_values()
         bus_of_site = uniq.get_indexer(pairs)

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from planner import economics as econ
-from planner.network import hosting as hosting_mod
 from planner.network import sensitivity as sens
 from planner.optimization.model import shadow as _shadow
 
@@ -251,7 +250,7 @@ def bus_hosting(grid, net, cand, params) -> np.ndarray:
     ``bus_hosting_mw``. What the bus alone could take of new firm load, at the plan's security
     (NaN with ``solver.bus_hosting: false``).
 
-    It is the answer of ``planner hosting`` (:func:`planner.network.hosting.security_hosting`) with the plan's
+    It is the answer of ``planner hosting`` (:func:`planner.network.supply.security_hosting`) with the plan's
     settings: ``use="ai"`` (all of the load firm, checked at peak only, as the N-0 figure always was;
     ``ai_firm_share`` is not applied), the plan's security (N-1: every outage of the plan's
     contingencies against the emergency rating, ``emergency_rating_factor``), ``overload_dfax`` (a
@@ -266,7 +265,7 @@ def bus_hosting(grid, net, cand, params) -> np.ndarray:
     * ``regional``: the same with the new load picked up by the generators of the column's supply
       region on its island (the plan's regional model: sites' regions, and generators placed by
       ``Params.gen_regions``, else by their bus's interconnect), no more than their headroom; equal to
-      :func:`~planner.network.hosting.security_hosting` ``(slack="regional", regions=...)`` with regions that
+      :func:`~planner.network.supply.security_hosting` ``(slack="regional", regions=...)`` with regions that
       place the bus and the generators as the plan does;
     * ``redispatch``: the largest load any dispatch of the generators within their limits can serve
       with every monitored branch within its limit (N-1: preventively, after every outage), an LP per
@@ -285,28 +284,24 @@ def bus_hosting(grid, net, cand, params) -> np.ndarray:
         factor = {int(b): float(f) for b, f in params.rating_derate.items()}
         derate = np.array([factor.get(int(b), 1.0) for b in model.branch_ids])
         model = dataclasses.replace(model, rate_mw=model.rate_mw * derate)
-    supply = params.supply_response
+    supply = params.supply
     ids = np.asarray(cand.buses)
-    groups = np.asarray(peak.groups, dtype=np.int64) if supply == "regional" else None
+    # a regional plan's supply group of each column (None for the other kinds)
+    groups = None if peak.groups is None else np.asarray(peak.groups, dtype=np.int64)
     # a warm re-solve (planner.optimization.solve.Warm: only prices changed) keeps its network: the hosting with it
     derate_key = tuple(sorted((int(b), float(f)) for b, f in params.rating_derate.items()))
-    key = (supply, params.security, float(params.emergency_rating_factor), float(params.overload_dfax),
+    key = (supply.name, params.security, float(params.emergency_rating_factor), float(params.overload_dfax),
            float(params.offpeak_load_factor), derate_key, ids.tobytes(), None if groups is None else groups.tobytes())
     kept = net.cache.get("bus_hosting")
     if kept is not None and kept[0] == key:
         return kept[1].copy()
     t = time.perf_counter()
     logger.info(f"hosting capacity of {len(ids):,} candidate bus(es): {params.security.upper()}, firm load, "
-                f"supply {supply}" + (" (an LP per bus)" if supply == "redispatch" else ""))
-    if supply == "regional":  # the plan's supply group of each column: security_hosting's regional rules
-        frame = hosting_mod.security_frame(grid, model, ids, params.security, "ai", params.emergency_rating_factor,
-                                            None, params.offpeak_load_factor, params.overload_dfax, None,
-                                            net.contingencies, supply, groups)
-    else:
-        frame = hosting_mod.security_hosting(grid, model, ids, slack=supply, security=params.security, use="ai",
-                                             emergency_rating_factor=params.emergency_rating_factor,
-                                             offpeak_load_factor=params.offpeak_load_factor,
-                                             dfax=params.overload_dfax, contingencies=net.contingencies)
+                f"supply {supply.name}" + (" (an LP per bus)" if supply.dispatches else ""))
+    frame = supply.hosting(grid, model, ids, security=params.security, use="ai",
+                           emergency_rating_factor=params.emergency_rating_factor,
+                           offpeak_load_factor=params.offpeak_load_factor, dfax=params.overload_dfax,
+                           contingencies=net.contingencies, groups=groups)
     if not np.array_equal(frame["bus"].to_numpy(), ids):
         raise RuntimeError("bus hosting: the hosting frame is not in the order of the candidate buses")
     logger.info(f"hosting capacity of the candidate buses: {time.perf_counter() - t:.1f} s")

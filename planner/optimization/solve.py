@@ -42,7 +42,6 @@ import pulp
 
 from planner.core.errors import InfeasibleError, InputError, SolverError
 from planner.network import sensitivity as sens
-from planner.network.rows import build_network
 from planner.network.security import Network
 from planner.optimization import model as mdl
 from planner.optimization import periods, tiebreak
@@ -62,7 +61,7 @@ STATUS_OK = ("optimal", "time_limit", "solution_limit")
 
 @dataclass
 class LazySolve:
-    """How a lazy solve went (:func:`_lazy_solve`)."""
+    """How a lazy solve went (:func:`lazy_solve`)."""
 
     status: str
     gap: float | None  # MIP gap of the incumbent (None for an LP)
@@ -166,12 +165,8 @@ def _reprice(warm: Warm, grid, sites, cand: mdl.Candidates, params: Params, tl: 
     costs = {v.name: [v, 0.0] for v, c in built.prob.objective.items()}
     for v, c in fresh.prob.objective.items():
         costs.setdefault(v.name, [mine[v.name], 0.0])[1] += float(c)
-    if params.supply_response == "redispatch":
-        from planner.network import redispatch
-
-        warm.net.reweight(params)
-        for v, c in redispatch.dispatch_objective(built, warm.net, params):
-            costs.setdefault(v.name, [v, 0.0])[1] += c
+    for v, c in params.supply.objective_terms(built, warm.net, params):
+        costs.setdefault(v.name, [v, 0.0])[1] += c
     for mine_year, fresh_year in zip(built.periods, fresh.periods):  # each site's terms, for its NPV
         mine_year.terms = [(i, mine[v.name], c) for i, v, c in fresh_year.terms]
     budgets = [(rows[name], [(mine[v.name], float(c)) for v, c in con.items()])
@@ -276,7 +271,7 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
     return {state: np.array([_value(v) for v in vec]) for state, vec in built.loads.items()}
 
 
-def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline,
+def lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline,
                 quiet: bool = False, start: np.ndarray | None = None, nudged: bool = False) -> LazySolve:
     """Solve with lazy network rows until no monitored branch (or branch-outage pair) is over its
     limit. A MILP on the live HiGHS model first converges its LP relaxation (warm re-solves after
@@ -397,7 +392,7 @@ def break_ties(built: mdl.Built, net: Network | None, params: Params, deadline, 
     score = [(v, float(w)) for (v, _), w in zip(columns, weight)] + [(v, float(c)) for v, c in extra]
     _set_objective(built, live, objective, score)
     try:
-        info = _lazy_solve(built, net, params, mip=True, deadline=deadline, quiet=True, start=start)
+        info = lazy_solve(built, net, params, mip=True, deadline=deadline, quiet=True, start=start)
     finally:
         _set_objective(built, live, score, objective)
         built.tie.constant = 1e30  # relaxed: expr >= -1e30
@@ -568,7 +563,7 @@ def _fix_and_price(built: mdl.Built, net: Network, params: Params) -> LazySolve:
     saved = [_value(v) for v in columns]
     rows, cols = _nudge(built, live)
     try:
-        info = _lazy_solve(built, net, params, mip=False, deadline=None, nudged=True)
+        info = lazy_solve(built, net, params, mip=False, deadline=None, nudged=True)
     finally:
         _unnudge(live, rows, cols)
         for v, x in zip(columns, saved):
@@ -650,7 +645,7 @@ def polish(built: mdl.Built, net: Network | None, params: Params, columns: list[
     current = objective
     status = "optimal"
     try:
-        info = _lazy_solve(built, net, params, mip=False, deadline=None, quiet=True)
+        info = lazy_solve(built, net, params, mip=False, deadline=None, quiet=True)
         if info.status != "optimal":
             raise SolverError(f"the LP with fixed binaries did not solve ({info.status})")
         keep = [_value(v) for v in variables]
@@ -658,7 +653,7 @@ def polish(built: mdl.Built, net: Network | None, params: Params, columns: list[
             _hold_face(built, live, held_rows, held_cols)
             _set_objective(built, live, current, score)
             current = score
-            status = _lazy_solve(built, net, params, mip=False, deadline=None, quiet=True).status
+            status = lazy_solve(built, net, params, mip=False, deadline=None, quiet=True).status
             if status != "optimal":
                 logger.warning(f"the tie-break's polish LP ended {status}; the allocation is one of several "
                                "of equal NPV")
@@ -743,8 +738,7 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
     end_params = params if single else periods.end_settings(tl, params)
     sites, timings, t0, deadline = begin(grid, sites, params)
     t = time.perf_counter()
-    slack = fixed_slack(params.supply_response)
-    redispatching = params.supply_response == "redispatch"
+    supply = params.supply
     cand = mdl.candidates(sites, end_params)
     if len(cand) == 0:
         raise InputError("no site maps to a bus of the grid with a MW figure", source="sites",
@@ -757,9 +751,9 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
         timings["reprice"] = time.perf_counter() - t
         logger.info("only prices changed: the last model re-solves warm with its new coefficients")
     else:
-        model = model if model is not None and model.slack == slack else sens.dc_model(grid, slack)
-        net = build_network(model, grid, cand, params,
-                            periods=None if single else [(tl.name(k), float(tl.load_factor[k])) for k in range(tl.n)])
+        model = model if supply.fits(model) else supply.dc_model(grid)
+        net = supply.network(model, grid, cand, params,
+                             periods=None if single else [(tl.name(k), float(tl.load_factor[k])) for k in range(tl.n)])
         timings["sensitivities"] = time.perf_counter() - t
         logger.info((f"timeline {tl.years[0]}-{tl.years[-1]}: " if not single else "")
                     + f"{len(cand)} sites at {len(cand.buses)} buses; {len(net.screened)} of {len(net.mon)} "
@@ -768,15 +762,15 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
         deadline = solver_deadline(params)
         t = time.perf_counter()
         built = mdl.build(cand, params, tl, val)
-        supply_block(built, net, params)
+        supply.block(built, net, params)
         timings["build"] = time.perf_counter() - t
         ref_xs = existing = None
-        if redispatching:
+        if supply.dispatches:  # the generation cost is counted against the dispatch without new load
             t = time.perf_counter()
             ref_xs = _reference_dispatch(cand, net, params, deadline, tl)
             timings["reference_dispatch"] = time.perf_counter() - t
     t = time.perf_counter()
-    mip = _lazy_solve(built, net, params, mip=True, deadline=deadline)
+    mip = lazy_solve(built, net, params, mip=True, deadline=deadline)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
     timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
     timings["pulp_to_solver"] = mip.solve_s - timings["solve"]
@@ -819,29 +813,16 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
     # the DC model of the end state: the one given (a single period), else the last year's at peak
     result = assemble(grid, sites, model if single else net_end.states[0].model, cand, view, net_end, values_end,
                       mip, lp, existing, end_params, scenario=scenario, xs=xs)
-    result.summary["network"]["supply_response"] = params.supply_response
+    result.summary["network"]["supply_response"] = supply.name
     result.summary["tie_break"] = tie.block()
     site_npv = report.site_npv(built.periods, len(cand))
     npv = result.summary["objective_usd"] if single else float(site_npv.sum())
     offset = 0.0  # the NPV less the model's objective ($): the supply side's constants under redispatch
-    if redispatching:
-        from planner.network import redispatch
-
-        paid, per_mw = _energy_payments(built, net, params)
-        shown = ({u: round(float(v), 0) for u, v in per_mw[0].items()} if single else
-                 {str(y): {u: round(float(x), 0) for u, x in p.items()} for y, p in zip(tl.years, per_mw)})
-        block, result.dispatch_table = redispatch.report(net, params, _state_loads(built), ref_xs, cand,
-                                                         payments=(paid, shown))
-        if not single:
-            block["energy_payment_basis"] = ("each year's MW pay for the hours of that year (the last year's: to "
-                                             "the horizon); generation cost likewise, against each year's dispatch "
-                                             "without new load")
-        result.summary["redispatch"] = block
-        npv += block["supply_margin_npv_usd"]
-        from planner.network import redispatch
-
-        modelled = sum(c * _value(v) for v, c in redispatch.dispatch_objective(built, net, params)) * mdl.SCALE
-        offset = block["supply_margin_npv_usd"] - modelled
+    margin = supply.report(built, net, params, _state_loads(built), ref_xs, cand, None if single else list(tl.years))
+    if margin is not None:
+        result.summary["redispatch"], result.dispatch_table, modelled = margin
+        npv += margin[0]["supply_margin_npv_usd"]
+        offset = margin[0]["supply_margin_npv_usd"] - modelled
     result.summary["objective_usd"] = round(npv, 0)
     result.solved = Solved(built=built, net=net, cand=cand, params=params, timeline=tl, offset_usd=offset)
     if not single:
@@ -869,17 +850,6 @@ class Solved:
     offset_usd: float = 0.0
 
 
-def supply_block(built: mdl.Built, net, params: Params) -> None:
-    """Add the supply response's own block to ``built``: under redispatch each state's generator
-    variables, cost segments and island balance rows, and the energy payments
-    (:func:`planner.network.redispatch.add_dispatch`); a fixed participation adds nothing (its supply is in the
-    network rows' sensitivities)."""
-    if params.supply_response == "redispatch":
-        from planner.network import redispatch
-
-        redispatch.add_dispatch(built, net, params)
-
-
 def end_state(built: mdl.Built, net) -> tuple[mdl.Built, Network]:
     """Views of the last period alone: its variables and rows as a one-period :class:`Built` (dicts
     keyed by site), and its states as a network (for :func:`planner.optimization.result.assemble`). The load
@@ -901,16 +871,6 @@ def end_state(built: mdl.Built, net) -> tuple[mdl.Built, Network]:
     return view, dataclasses.replace(net, states=states)  # redispatch: every branch is screened in
 
 
-def _energy_payments(built: mdl.Built, net, params: Params) -> tuple[float, list[dict]]:
-    """Redispatch: the NPV of the energy payments of the plan's MW ($), and the payment of one MW of
-    each use in each period ($; :func:`planner.network.redispatch.period_payments`)."""
-    from planner.network import redispatch
-
-    per_mw = redispatch.period_payments(net, params, len(built.periods))
-    paid = sum(float(v.varValue or 0.0) * c for v, c in redispatch.payment_terms(built, per_mw)) * mdl.SCALE
-    return paid, per_mw
-
-
 def allocation_mw(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
     """The MW of each path at each site of a one-period view (:func:`end_state`), round-off to 0."""
     n = len(cand)
@@ -928,20 +888,13 @@ def allocation_mw(built: mdl.Built, cand: mdl.Candidates) -> pd.DataFrame:
     return out
 
 
-def fixed_slack(supply_response: str) -> str:
-    """The slack of the DC model a supply response starts from (regional and redispatch start from
-    the headroom model: its loss-balanced base case)."""
-    return supply_response if supply_response in sens.SLACKS else "headroom"
-
-
 def _reference_dispatch(cand: mdl.Candidates, net, params: Params, deadline, tl: Timeline) -> dict:
     """Redispatch reference: the economic dispatch of the grid without any new load (an LP), in every
     state of every period of ``tl``."""
-    from planner.network import redispatch
 
     built = mdl.build(cand, params, tl, objective="reference")
-    redispatch.add_dispatch(built, net, params, pay=False)
-    info = _lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
+    params.supply.block(built, net, params, pay=False)
+    info = lazy_solve(built, net, params, mip=False, deadline=deadline, quiet=True)
     if info.status != "optimal":
         raise SolverError(f"the reference dispatch without new load did not solve ({info.status})")
     polish(built, net, params, [], dispatch=dispatch_scores(built, net))  # ties of equal cost: the order
@@ -953,11 +906,8 @@ def _existing_capacity(cand: mdl.Candidates, net: Network, params: Params) -> fl
     """Largest share of today's load the network can carry with no new load (an LP, run to its end
     like the pricing LP)."""
     built = mdl.build(cand, params, objective="existing")
-    if params.supply_response == "redispatch":
-        from planner.network import redispatch
-
-        redispatch.add_dispatch(built, net, params, pay=False, cost=False)
-    info = _lazy_solve(built, net, params, mip=False, deadline=None, quiet=True)
+    params.supply.block(built, net, params, pay=False, cost=False)
+    info = lazy_solve(built, net, params, mip=False, deadline=None, quiet=True)
     if info.status != "optimal":
         raise SolverError(f"the existing-load check did not solve ({info.status})")
     return float(sum(_value(v) for v in built.keep.values()))

@@ -22,6 +22,7 @@ import pandas as pd
 from planner.config.scenario import PARAM_KEYS, Scenario
 from planner.core.errors import InputError
 from planner.economics import Economics
+from planner.network import supply as supply_kinds
 from planner.network.regions import bus_regions, match_regions
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,7 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
         demand = {r: float(requested.get(r, 0.0)) for r in modelled_regions}
     settings = {name: getattr(getattr(sc, key.split(".")[0]), key.split(".")[1]) for name, key in PARAM_KEYS.items()}
     params = Params(economics=economics, **settings,
-                    gen_regions=_gen_regions(sc, grid) if sc.grid.supply_response == "regional" else {},
+                    gen_regions=_gen_regions(sc, grid) if supply_kinds.of(sc.grid.supply_response).per_region else {},
                     supply_pools_mw=pools, ai_demand_mw=demand,
                     requested_ai_mw=float(requested.sum()) if has_requests else 0.0)
     timeline = _timeline(sc, sites, modelled_regions) if sc.timeline is not None else None
@@ -397,17 +398,16 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
     import time
 
     from planner.analysis import acpf
-    from planner.network.sensitivity import dc_model
-    from planner.optimization.solve import fixed_slack, plan, plan_timeline
+    from planner.optimization.solve import plan, plan_timeline
 
     sc = prep.scenario
     ac = sc.ac
 
-    slack = fixed_slack(prep.params.supply_response)
+    supply = prep.params.supply
     models = {} if models is None else models
-    if (id(prep.grid), slack) not in models:  # one DC model (and LODF) for every tightening round
-        models[(id(prep.grid), slack)] = dc_model(prep.grid, slack)
-    model = models[(id(prep.grid), slack)]
+    if (id(prep.grid), supply.slack) not in models:  # one DC model (and LODF) for every tightening round
+        models[(id(prep.grid), supply.slack)] = supply.dc_model(prep.grid)
+    model = models[(id(prep.grid), supply.slack)]
 
     def solve(params):
         if prep.timeline is not None:

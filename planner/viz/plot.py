@@ -162,9 +162,9 @@ def supply_text(summary: dict) -> tuple[str, str]:
     """(tag for the title, phrase for the subtitle) of the run's supply response: a
     redispatch run says so in both."""
     kind = (summary.get("network") or {}).get("supply_response") or "headroom"
-    if kind != "redispatch":
+    r = summary.get("redispatch")  # the block of a supply response that redispatches
+    if not r:
         return "", f"supply: {kind}"
-    r = summary.get("redispatch") or {}
     moved = (r.get("moved_mw") or {}).get("peak")
     try:
         cost = r["generation_cost_usd_per_h"]["peak"] - r["reference_generation_cost_usd_per_h"]["peak"]
