@@ -49,6 +49,7 @@ _EXPORTS = {
     "read_sites": "planner.data.sites",
     "validate_sites": "planner.data.sites",
     "Result": "planner.optimization.result",
+    "Summary": "planner.optimization.summary",
     "plan": "planner.optimization.solve",
     "sweep": "planner.sweeps.sweep",
     "read_sweep": "planner.sweeps.analysis",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.optimization.periods import Timeline
     from planner.optimization.result import Result
     from planner.optimization.solve import plan, plan_timeline
+    from planner.optimization.summary import Summary
     from planner.run.prepare import prepare
     from planner.run.prepare import run as run_scenario
     from planner.sweeps.analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
@@ -114,6 +116,7 @@ __all__ = [
     "Result",
     "Scenario",
     "SolverError",
+    "Summary",
     "Timeline",
     "Topology",
     "ac_check",
