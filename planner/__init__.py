@@ -7,7 +7,7 @@ Public API::
     sites = planner.read_sites("sites/sites.geojson")
     mapped = planner.map_sites(sites, grid)        # nearest eligible bus, distance_km, status
     result = planner.plan(grid, mapped, planner.Params())
-    result.allocation, result.branches, result.buses, result.summary
+    result.allocation, result.branches, result.buses, result.summary   # summary: a planner.Summary
     planner.hosting_capacity(grid)                 # N-0 hosting MW of every bus
     planner.security_hosting(grid, slack="redispatch")  # ... with any generator dispatch within limits
 
