@@ -58,7 +58,7 @@ def case_engine(grid_name, n_synthetic, with_shipped):
     t = time.perf_counter()
     r = planner.plan(grid, sites, planner.Params())
     wall = time.perf_counter() - t
-    tm = r.summary["timings_s"]
+    tm = r.summary.timings_s
     return {
         "case": f"{grid_name}: {len(sites)} candidates", "grid_load_s": round(load_s, 2),
         "plan_wall_s": round(wall, 2),
@@ -66,9 +66,9 @@ def case_engine(grid_name, n_synthetic, with_shipped):
                                                    + tm["pulp_to_solver"] + tm["solve"] + tm["duals"], 2),
         "pulp_build_s": round(tm["build"] + tm["lazy_rows"] + tm["pulp_to_solver"], 2),
         "solver_s": round(tm["solve"], 2), "timings_s": tm, "status": r.status,
-        "lazy_rows": r.summary["network"]["lazy_rows_added"],
-        "screened": r.summary["network"]["screened_branches"],
-        "served_ai_mw": r.summary["served_ai_mw"],
+        "lazy_rows": r.summary.network["lazy_rows_added"],
+        "screened": r.summary.network["screened_branches"],
+        "served_ai_mw": r.summary.served_ai_mw,
         "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 

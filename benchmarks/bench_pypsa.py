@@ -117,7 +117,7 @@ def case_planner(grid_name, k, seed, supply="headroom"):
     r = planner.plan(grid, sites, params(supply))
     plan_s = time.perf_counter() - t
     out["total_s"] = time.perf_counter() - T_START - untimed
-    tm = r.summary["timings_s"]
+    tm = r.summary.timings_s
     out["build_s"] = tm["sensitivities"] + tm["build"] + tm["lazy_rows"] + tm["pulp_to_solver"]
     out["highs_s"] = tm["solve"]
     out["duals_s"] = tm["duals"]
@@ -135,9 +135,9 @@ def case_planner(grid_name, k, seed, supply="headroom"):
         d = r.dispatch_table
         out["objective_usd"] += float(pay * alloc["ai_mw"].sum()
                                       - hours * (d["cost_usd_per_h"] - d["cost_at_min_usd_per_h"]).sum())
-    out["summary_objective_usd"] = r.summary["objective_usd"]
-    out["status"], out["mip_gap"] = r.status, r.summary["mip_gap"]
-    out["lazy_rows"] = r.summary["network"]["lazy_rows_added"]
+    out["summary_objective_usd"] = r.summary.objective_usd
+    out["status"], out["mip_gap"] = r.status, r.summary.mip_gap
+    out["lazy_rows"] = r.summary.network["lazy_rows_added"]
     out["served"] = dict(zip(alloc["site_id"], alloc["ai_mw"].astype(float)))
     out["modelled_sites"] = len(alloc)
     return out

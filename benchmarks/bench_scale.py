@@ -44,15 +44,15 @@ def case(grid_name: str, n_sites: int, security: str) -> dict:
     r = planner.plan(grid, sites, planner.Params(security=security))
     wall = time.perf_counter() - t
     s = r.summary
-    n_1 = s.get("n_1") or {}
+    n_1 = s.n_1 or {}
     return {
         "grid": grid_name, "sites": n_sites, "security": security, "buses": len(grid.buses),
         "status": r.status, "grid_load_s": round(load_s, 1), "plan_s": round(wall, 1),
-        "sensitivities_s": round(s["timings_s"].get("sensitivities", 0.0), 1),
-        "solve_s": round(s["timings_s"].get("solve", 0.0), 1),
-        "lazy_rows": s["network"]["lazy_rows_added"],
+        "sensitivities_s": round(s.timings_s.get("sensitivities", 0.0), 1),
+        "solve_s": round(s.timings_s.get("solve", 0.0), 1),
+        "lazy_rows": s.network["lazy_rows_added"],
         "outages_checked": n_1.get("contingencies_checked"),
-        "served_ai_mw": round(s["served_ai_mw"]), "candidate_buses": int(sites["bus"].nunique()),
+        "served_ai_mw": round(s.served_ai_mw), "candidate_buses": int(sites["bus"].nunique()),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 

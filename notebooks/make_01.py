@@ -29,11 +29,11 @@ writing files."""),
     new_code_cell("""scenario = planner.load_scenario("texas")
 prepared, result = planner.run_scenario(scenario, grid=grid)
 s = result.summary
-print(f"status {s['status']}; NPV ${s['objective_usd'] / 1e9:,.2f} B")
-print(f"AI: requested {s['requested_ai_mw']:,.0f} MW, served {s['served_ai_mw']:,.0f} MW, "
-      f"unmet {s['unmet_ai_mw']:,.0f} MW; mining {s['served_mining_mw']:,.0f} MW")
-print(f"{s['converted_sites']} mines convert, {s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI at miner sites; "
-      f"{s['binding_branches']} binding branches")"""),
+print(f"status {s.status}; NPV ${s.objective_usd / 1e9:,.2f} B")
+print(f"AI: requested {s.requested_ai_mw:,.0f} MW, served {s.served_ai_mw:,.0f} MW, "
+      f"unmet {s.unmet_ai_mw:,.0f} MW; mining {s.served_mining_mw:,.0f} MW")
+print(f"{s.converted_sites} mines convert, {s.conversions['ai_at_miner_sites_mw']:,.0f} MW of AI at miner sites; "
+      f"{s.binding_branches} binding branches")"""),
     new_code_cell("""alloc = result.allocation                 # a GeoDataFrame, one row per site (EPSG:4326)
 alloc[alloc["use"] != "not_modelled"][["site_id", "use", "ai_mw", "mining_mw", "value_usd",
                                        "marginal_value_usd_per_mw"]].sort_values("ai_mw", ascending=False)"""),
@@ -79,8 +79,8 @@ print(f"largest flow difference {check['max_flow_diff_mw']:.2e} MW; "
 assert check["max_flow_diff_mw"] < 0.5 and check["branches_over_limit"] == 0"""),
     new_code_cell("""what_if = planner.load_scenario("texas", ["economics.hashprice_usd_per_ph_day=90"])
 _, high = planner.run_scenario(what_if, grid=grid)
-pd.DataFrame({"base": {k: s[k] for k in ("served_ai_mw", "served_mining_mw", "converted_sites")},
-              "hashprice $90": {k: high.summary[k] for k in ("served_ai_mw", "served_mining_mw", "converted_sites")}})"""),
+pd.DataFrame({"base": {k: getattr(s, k) for k in ("served_ai_mw", "served_mining_mw", "converted_sites")},
+              "hashprice $90": {k: getattr(high.summary, k) for k in ("served_ai_mw", "served_mining_mw", "converted_sites")}})"""),
 ]
 
 nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",

@@ -31,7 +31,7 @@ timeline:
 ''')
 sc = planner.load_scenario(work / "texas-2026-2030.yaml", ["ac.check=false"])
 prep, result = run(sc)
-print(f"NPV over the timeline ${result.summary['objective_usd'] / 1e9:,.2f} B")
+print(f"NPV over the timeline ${result.summary.objective_usd / 1e9:,.2f} B")
 result.timeline"""),
     new_markdown_cell("""## The gap per year
 
@@ -52,7 +52,7 @@ _, without = run(no_conv)
 served = result.timeline.groupby("year")["served_ai_mw"].sum()
 served_without = without.timeline.groupby("year")["served_ai_mw"].sum()
 added = (served - served_without).rename("added_by_conversions_mw")
-print(f"NPV added by conversions: ${(result.summary['objective_usd'] - without.summary['objective_usd']) / 1e9:,.2f} B")
+print(f"NPV added by conversions: ${(result.summary.objective_usd - without.summary.objective_usd) / 1e9:,.2f} B")
 added.to_frame().assign(with_conversions_mw=served, without_mw=served_without)"""),
     new_markdown_cell("""## One year is today's answer
 
@@ -61,8 +61,8 @@ year is the end state, which holds every MW the plan builds)."""),
     new_code_cell("""_, single = run(planner.load_scenario("texas", ["ac.check=false"]))
 (work / "one.yaml").write_text("extends: texas\\ntimeline:\\n  years: [2026]\\n")
 _, one = run(planner.load_scenario(work / "one.yaml", ["ac.check=false"]))
-print(single.summary["objective_usd"], one.summary["objective_usd"])
-assert single.summary["objective_usd"] == one.summary["objective_usd"]"""),
+print(single.summary.objective_usd, one.summary.objective_usd)
+assert single.summary.objective_usd == one.summary.objective_usd"""),
 ]
 
 nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",

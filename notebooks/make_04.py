@@ -32,8 +32,8 @@ pd.set_option("display.max_columns", 30)
 prep, result = planner.run_scenario(planner.load_scenario("texas", ["ac.check=false"]))
 operators = planner.operator_report(prep, result)  # also solves without the network, then without the pool
 e = prep.params.economics
-print("status", result.summary["status"], "| NPV $", round(result.summary["objective_usd"] / 1e9, 2), "B")
-pd.DataFrame(result.summary["paths"]).T"""),
+print("status", result.summary.status, "| NPV $", round(result.summary.objective_usd / 1e9, 2), "B")
+pd.DataFrame(result.summary.paths).T"""),
     new_markdown_cell("""## The path of each shipped site at today's prices
 
 `path` is what the site takes (most MW first), `path_usd_per_w` what that is worth per W, the

@@ -7,7 +7,7 @@ Public API::
     sites = planner.read_sites("sites/sites.geojson")
     mapped = planner.map_sites(sites, grid)        # nearest eligible bus, distance_km, status
     result = planner.plan(grid, mapped, planner.Params())
-    result.allocation, result.branches, result.buses, result.summary
+    result.allocation, result.branches, result.buses, result.summary   # summary: a planner.Summary
     planner.hosting_capacity(grid)                 # N-0 hosting MW of every bus
     planner.security_hosting(grid, slack="redispatch")  # ... with any generator dispatch within limits
 
@@ -49,6 +49,7 @@ _EXPORTS = {
     "read_sites": "planner.data.sites",
     "validate_sites": "planner.data.sites",
     "Result": "planner.optimization.result",
+    "Summary": "planner.optimization.summary",
     "plan": "planner.optimization.solve",
     "sweep": "planner.sweeps.sweep",
     "read_sweep": "planner.sweeps.analysis",
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from planner.optimization.periods import Timeline
     from planner.optimization.result import Result
     from planner.optimization.solve import plan, plan_timeline
+    from planner.optimization.summary import Summary
     from planner.run.prepare import prepare
     from planner.run.prepare import run as run_scenario
     from planner.sweeps.analysis import read_sweep, site_shares, sweep_heatmap, tipping_points
@@ -115,6 +117,7 @@ __all__ = [
     "Result",
     "Scenario",
     "SolverError",
+    "Summary",
     "Timeline",
     "Topology",
     "ac_check",

@@ -440,5 +440,5 @@ def test_bus_hosting_can_be_left_out():
     on = planner.plan(g, sites, planner.Params(**kw))
     off = planner.plan(g, sites, planner.Params(**kw, bus_hosting=False))
     assert np.isfinite(on.buses["hosting_mw"]).all() and off.buses["hosting_mw"].isna().all()
-    assert off.summary["objective_usd"] == on.summary["objective_usd"]
+    assert off.summary.objective_usd == on.summary.objective_usd
     assert off.allocation["ai_mw"].tolist() == on.allocation["ai_mw"].tolist()

@@ -46,13 +46,13 @@ def test_lodf_columns_are_shared_across_emergency_factors(texas, texas_sites):
     assert len(cached) == 1
     b = planner.plan(texas, texas_sites, planner.Params(security="n-1", emergency_rating_factor=1.5), model=model)
     assert [k for k in model.cache if k[0] == "contingencies"] == cached
-    assert a.summary["n_1"]["emergency_rating_factor"] == 1.2
-    assert b.summary["n_1"]["emergency_rating_factor"] == 1.5
-    assert b.summary["n_1"]["pairs_over_emergency_rating"] == 0
+    assert a.summary.n_1["emergency_rating_factor"] == 1.2
+    assert b.summary.n_1["emergency_rating_factor"] == 1.5
+    assert b.summary.n_1["pairs_over_emergency_rating"] == 0
     # a looser emergency rating never serves less
-    assert b.summary["objective_usd"] >= a.summary["objective_usd"] * (1 - 1e-6)
+    assert b.summary.objective_usd >= a.summary.objective_usd * (1 - 1e-6)
     fresh = planner.plan(texas, texas_sites, planner.Params(security="n-1", emergency_rating_factor=1.5))
-    assert fresh.summary["objective_usd"] == pytest.approx(b.summary["objective_usd"], rel=1e-9)
+    assert fresh.summary.objective_usd == pytest.approx(b.summary.objective_usd, rel=1e-9)
 
 
 def test_pandapower_internals_planner_relies_on():
@@ -121,7 +121,7 @@ def test_redispatch_ptdf_rows_are_computed_once_per_grid(texas, texas_sites, mon
     calls.clear()
     again = planner.plan(texas, texas_sites, planner.Params(**params), model=model)
     assert sum(calls) == 0
-    assert again.summary["objective_usd"] == pytest.approx(first.summary["objective_usd"], rel=1e-9)
+    assert again.summary.objective_usd == pytest.approx(first.summary.objective_usd, rel=1e-9)
 
 
 def test_ptdf_columns_are_computed_once_for_solves_on_the_same_buses(texas, texas_sites, monkeypatch):
@@ -144,4 +144,4 @@ def test_ptdf_columns_are_computed_once_for_solves_on_the_same_buses(texas, texa
     assert not calls
     kept = model.cache["ptdf_columns"][1]
     assert not kept.flags.writeable
-    assert again.summary["objective_usd"] != first.summary["objective_usd"]
+    assert again.summary.objective_usd != first.summary.objective_usd

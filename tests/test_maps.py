@@ -6,6 +6,7 @@ sites, and are drawn in the US equal-area projection."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io as stdio
 import json
 import re
@@ -72,7 +73,7 @@ def texas_n1(texas):
     emergency rating: an overload), the second at 60 % (50 % of the emergency rating)."""
     grid, result = texas
     res = copy.copy(result)
-    res.summary = dict(result.summary, security="n-1", n_1={"emergency_rating_factor": 1.2})
+    res.summary = dataclasses.replace(result.summary, security="n-1", n_1={"emergency_rating_factor": 1.2})
     b = result.branches.copy()
     b["n1_loading_percent"] = b["loading_percent"]
     b["n1_worst_outage_branch_id"] = pd.array([pd.NA] * len(b), dtype="Int64")
@@ -311,7 +312,7 @@ def _result_from_run(run_dir: Path):
     """A result read back from a run directory: what the maps draw (summary, allocation, branches)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(summary=json.loads((run_dir / "summary.json").read_text()),
+    return SimpleNamespace(summary=planner.Summary.from_dict(json.loads((run_dir / "summary.json").read_text())),
                            allocation=pd.read_csv(run_dir / "allocation.csv"),
                            branches=pd.read_csv(run_dir / "branches.csv"))
 
@@ -328,7 +329,7 @@ def test_unmet_legend_equals_the_summary_and_the_console(texas):
     parts = plot.unmet_parts(result)
     circles = plot.site_table(result)["unmet_mw"].sum()
     assert parts["not_served_at_site_mw"] == pytest.approx(circles)
-    assert parts["unmet_mw"] == s["unmet_ai_mw"]
+    assert parts["unmet_mw"] == s.unmet_ai_mw
     assert parts["served_elsewhere_mw"] > 500  # texas: the two numbers differ
     # the identity the legend and the console state
     assert parts["unmet_mw"] == pytest.approx(parts["not_served_at_site_mw"] - parts["served_elsewhere_mw"]
@@ -338,11 +339,11 @@ def test_unmet_legend_equals_the_summary_and_the_console(texas):
     legend_html = next(t.name for t in webmap.allocation_figure(grid, result).data
                        if t.name and "not served there" in t.name)
     for legend in (legend_png, legend_html):
-        assert _mw(legend, "AI demand unmet:") == round(s["unmet_ai_mw"])
+        assert _mw(legend, "AI demand unmet:") == round(s.unmet_ai_mw)
         assert _mw(legend, "AI requested at a site, not served there:") == round(circles)
         assert f"{parts['served_elsewhere_mw']:,.0f} MW of it served at sites without a request" \
             in " ".join(legend.replace("<br>", " ").split())
-    assert _mw(console, "") == round(s["unmet_ai_mw"])  # the row's value: AI demand unmet
+    assert _mw(console, "") == round(s.unmet_ai_mw)  # the row's value: AI demand unmet
     assert _mw(console, "requested at a site, not served there:") == round(circles)
     assert f"{parts['served_elsewhere_mw']:,.0f} MW of it served at sites without a request" in console
 
@@ -462,18 +463,18 @@ def texas_redispatch(tmp_path_factory):
                           "--out", str(out), "-q"], check=False, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     result = _result_from_run(out)
-    return out, res.stdout, result, load_grid(result.summary["grid"])
+    return out, res.stdout, result, load_grid(result.summary.grid)
 
 
 def test_redispatch_map_says_so(texas_redispatch):
     """PNG and HTML: the title tags the run redispatch, the subtitle says what moved."""
     _, _, result, grid = texas_redispatch
-    assert result.summary["network"]["supply_response"] == "redispatch"
+    assert result.summary.network["supply_response"] == "redispatch"
     fig = plot.allocation_map(grid, result)
     _draw_strict(fig)
     texts = _texts(fig)
     assert any(t.startswith("texas (N-0, redispatch) on grid texas") for t in texts)
-    moved = result.summary["redispatch"]["moved_mw"]["peak"]
+    moved = result.summary.redispatch["moved_mw"]["peak"]
     assert any(t.startswith("redispatch run: generators redispatched to supply the new load") and
                f"{moved:,.0f} MW moved at peak" in t for t in texts)
     title = webmap.allocation_figure(grid, result).layout.title.text
@@ -493,7 +494,7 @@ def test_redispatch_console_warns_of_ac_overloads(texas_redispatch):
     """The AC check blames branches on the new load: a WARNING line with the remedy, beside the
     AC row; the legend's numbers are the console's."""
     run_dir, stdout, result, grid = texas_redispatch
-    ac = result.summary["ac_check"]
+    ac = result.summary.ac_check
     assert ac["caused_by_new_load"] > 0 and ac["share_of_new_load"] < 1
     warning = [li for li in stdout.splitlines() if li.startswith("WARNING: AC check")]
     assert len(warning) == 1, stdout
@@ -502,7 +503,7 @@ def test_redispatch_console_warns_of_ac_overloads(texas_redispatch):
     assert "rerun with --ac-tighten" in warning[0]
     row = next(li for li in stdout.splitlines() if li.strip().startswith("AI demand unmet"))
     legend = _unmet_legend_png(plot.allocation_map(grid, result))
-    assert _mw(row, "AI demand unmet") == _mw(legend, "AI demand unmet:") == round(result.summary["unmet_ai_mw"])
+    assert _mw(row, "AI demand unmet") == _mw(legend, "AI demand unmet:") == round(result.summary.unmet_ai_mw)
     assert _mw(row, "not served there:") == _mw(legend, "not served there:")
 
 

@@ -167,7 +167,7 @@ def test_matrix_equals_brute_force(path, supply, horizon, security):
     assert best.mw[path][k, -1] >= 1.0, (path, {q: v[:, -1].round(3).tolist() for q, v in best.mw.items()})
 
     result = solve(horizon, g, sites, p)
-    got = result.summary["objective_usd"]
+    got = result.summary.objective_usd
     assert got == pytest.approx(best.objective, rel=1e-7, abs=10.0), f"planner {got:,.2f} brute force {best.objective:,.2f}"
     a = result.allocation.set_index("site_id")
     assert a.loc[target, COLUMN[path]] >= 1.0, a[list(COLUMN.values())]
@@ -208,12 +208,12 @@ def test_one_year_timeline_is_the_single_period(supply, security):
     for path, site in zip(PATHS, ["K", "N", "C", "D"]):  # every path is exercised
         assert a.loc[site, COLUMN[path]] >= 1.0, (path, a[list(COLUMN.values())])
     assert (a["limited_by"] == "network").any(), a["limited_by"]
-    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], abs=1.0)
+    assert one.summary.objective_usd == pytest.approx(single.summary.objective_usd, abs=1.0)
     b = one.allocation.set_index("site_id")
     for col in COLUMN.values():
         assert b[col].to_numpy(float) == pytest.approx(a[col].to_numpy(float), abs=1e-6), col
     best = mb.brute_force(g, sites, p)
-    assert single.summary["objective_usd"] == pytest.approx(best.objective, rel=1e-7, abs=10.0)
+    assert single.summary.objective_usd == pytest.approx(best.objective, rel=1e-7, abs=10.0)
 
 
 #: a grid whose base load of the last year overloads an N-1 pair before any new load (rating 160 MW,
@@ -232,9 +232,9 @@ def test_timeline_with_a_preexisting_n1_overload_equals_brute_force(supply):
     assert mb.preexisting_pairs(g, p, PRE_GROWTH[-1]) > 0 and mb.preexisting_pairs(g, p, PRE_GROWTH[-2]) == 0
     best = mb.brute_force(g, sites, p, PRE_GROWTH)
     result = solve("timeline", g, sites, p, PRE_GROWTH)
-    assert result.summary["objective_usd"] == pytest.approx(best.objective, rel=1e-7, abs=10.0)
+    assert result.summary.objective_usd == pytest.approx(best.objective, rel=1e-7, abs=10.0)
     again = mb.brute_force(g, sites, p, PRE_GROWTH, fixed=plan_mw(result, "timeline", len(PRE_GROWTH)))
-    assert again.objective == pytest.approx(result.summary["objective_usd"], rel=1e-6)
+    assert again.objective == pytest.approx(result.summary.objective_usd, rel=1e-6)
 
 
 @pytest.mark.parametrize("security", SECURITY)
@@ -251,7 +251,7 @@ def test_default_load_states_equal_brute_force(supply, horizon, security):
     best = mb.brute_force(g, sites, p, growth)
     result = solve(horizon, g, sites, p)
     assert len(result.states) == 2
-    got = result.summary["objective_usd"]
+    got = result.summary.objective_usd
     assert got == pytest.approx(best.objective, rel=1e-7, abs=10.0), f"planner {got:,.2f} brute force {best.objective:,.2f}"
     a = result.allocation.set_index("site_id")
     for k, (path, site) in enumerate(zip(PATHS, ["K", "N", "C", "D"])):

@@ -37,7 +37,7 @@ def test_triangle_by_hand():
     a = r.allocation.set_index("site_id")
     assert a.loc["A", "ai_mw"] == pytest.approx(60, abs=1e-6)
     assert a.loc["B", "ai_mw"] == pytest.approx(120, abs=1e-6)
-    assert r.summary["objective_usd"] == pytest.approx(180 * V_CONV, rel=1e-9)
+    assert r.summary.objective_usd == pytest.approx(180 * V_CONV, rel=1e-9)
     br = r.branches.set_index("branch_id")
     assert br.loc[3, "flow_mw"] == pytest.approx(100) and br.loc[3, "binding"]
     # one more MW of rating on line 1-3 lets A take 3 MW more
@@ -73,37 +73,37 @@ def test_chain_by_hand():
     params = planner.Params(**FIRM, supply_response="single", ai_demand_mw={"R": 350}, supply_pools_mw={"R": 300}, mip_gap=0)
     r = planner.plan(g, sites, params)
     s = r.summary
-    assert s["objective_usd"] == pytest.approx(300 * v_g + 50 * V_CONV + 150 * V_KEEP, rel=1e-9)
+    assert s.objective_usd == pytest.approx(300 * v_g + 50 * V_CONV + 150 * V_KEEP, rel=1e-9)
     a = r.allocation.set_index("site_id")
     assert a.loc["G", "ai_mw"] == pytest.approx(300)
     assert a.loc["C", "ai_mw"] + a.loc["M", "ai_mw"] == pytest.approx(50)
-    assert s["served_ai_mw"] == pytest.approx(350) and s["unmet_ai_mw"] == pytest.approx(0)
-    assert s["served_mining_mw"] == pytest.approx(150)
+    assert s.served_ai_mw == pytest.approx(350) and s.unmet_ai_mw == pytest.approx(0)
+    assert s.served_mining_mw == pytest.approx(150)
     # today's load: 350 MW; the network alone could carry 300 of it (line 4-5 limits M to 200)
-    ex_load = s["existing_load"]
+    ex_load = s.existing_load
     assert ex_load["today_mw"] == 350 and ex_load["network_can_carry_mw"] == pytest.approx(300)
     assert ex_load["network_cannot_carry_mw"] == pytest.approx(50)
     assert ex_load["kept_mw"] + ex_load["converted_to_ai_mw"] + ex_load["shed_mw"] == pytest.approx(350)
-    assert s["supply_pools"]["R"]["drawn_mw"] == pytest.approx(300)
+    assert s.supply_pools["R"]["drawn_mw"] == pytest.approx(300)
     # line 2-3 already limits C + M, so a bigger pool is worth nothing here ...
-    assert s["supply_pools"]["R"]["shadow_price_usd_per_mw"] == pytest.approx(0, abs=1e-3)
+    assert s.supply_pools["R"]["shadow_price_usd_per_mw"] == pytest.approx(0, abs=1e-3)
     # ... but a smaller one costs: G gets 250 MW, 100 MW of AI go to conversions instead
     less = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", ai_demand_mw={"R": 350},
                                                  supply_pools_mw={"R": 250}))
-    assert less.summary["objective_usd"] == pytest.approx(250 * v_g + 100 * V_CONV + 150 * V_KEEP, rel=1e-9)
-    assert less.summary["supply_pools"]["R"]["shadow_price_usd_per_mw"] > 0
+    assert less.summary.objective_usd == pytest.approx(250 * v_g + 100 * V_CONV + 150 * V_KEEP, rel=1e-9)
+    assert less.summary.supply_pools["R"]["shadow_price_usd_per_mw"] > 0
     uncapped = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", supply_pools_mw={"R": 300}))
-    assert uncapped.summary["served_ai_mw"] > 350
+    assert uncapped.summary.served_ai_mw > 350
 
 
 def test_budget_binds():
     g, sites = chain_case()
     free = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single"))
-    cap = 0.5 * free.summary["capex_usd"]
+    cap = 0.5 * free.summary.capex_usd
     tight = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", max_capex_usd=cap))
-    assert tight.summary["capex_usd"] <= cap * (1 + 1e-9)
-    assert tight.summary["objective_usd"] < free.summary["objective_usd"]
-    assert tight.summary["budget_shadow_usd_per_usd"] > 0
+    assert tight.summary.capex_usd <= cap * (1 + 1e-9)
+    assert tight.summary.objective_usd < free.summary.objective_usd
+    assert tight.summary.budget_shadow_usd_per_usd > 0
 
 
 def test_a_binary_only_where_a_minimum_block_needs_one():
@@ -121,7 +121,7 @@ def test_a_binary_only_where_a_minimum_block_needs_one():
     assert len(blocked.z) == 3
     free = planner.plan(g, sites, planner.Params(**kw, min_block_mw=0))
     with_blocks = planner.plan(g, sites, planner.Params(**kw))
-    assert free.summary["objective_usd"] == pytest.approx(with_blocks.summary["objective_usd"], rel=1e-9)
+    assert free.summary.objective_usd == pytest.approx(with_blocks.summary.objective_usd, rel=1e-9)
     a = free.allocation.set_index("site_id")
     mines = a.loc[["C", "M"]]  # "converted" is for mines; G is a new campus
     assert (mines["converted"] == (mines["ai_mw"] > 0)).all() and mines["converted"].any()
@@ -131,7 +131,7 @@ def test_no_conversion_means_no_ai_at_mines():
     g, sites = chain_case()
     r = planner.plan(g, sites, planner.Params(**FIRM, supply_response="single", allow_conversion=False))
     a = r.allocation.set_index("site_id")
-    assert a.loc[["C", "M"], "ai_mw"].sum() == 0 and r.summary["converted_sites"] == 0
+    assert a.loc[["C", "M"], "ai_mw"].sum() == 0 and r.summary.converted_sites == 0
 
 
 def test_unknown_region_is_an_input_error():
@@ -231,7 +231,7 @@ def test_milp_equals_brute_force(rows, pool, demand, budget, cloud_revenue):
                             ai_demand_mw={"R": demand} if demand is not None else {},
                             max_capex_usd=budget)
     expected = brute_force(g, sites, params)
-    got = planner.plan(g, sites, params).summary["objective_usd"]
+    got = planner.plan(g, sites, params).summary.objective_usd
     # abs: HiGHS's feasibility and optimality tolerances (1e-7 in its scaled model) are worth a few
     # dollars either way: a $1 budget once let scipy's LP buy 5e-7 MW worth $2.5 that HiGHS left at
     # 0, and a 1e-5 MW AI demand cap once let HiGHS serve about 2e-6 MW past it, $16 above the brute
@@ -248,8 +248,8 @@ def test_cbc_gives_the_same_answer_as_highs():
     params = {**FIRM, "supply_response": "single", "ai_demand_mw": {"R": 350}, "supply_pools_mw": {"R": 300}, "mip_gap": 0}
     highs = planner.plan(g, sites, planner.Params(**params))
     cbc = planner.plan(g, sites, planner.Params(solver="cbc", **params))
-    assert cbc.summary["objective_usd"] == pytest.approx(highs.summary["objective_usd"], rel=1e-9)
-    assert cbc.summary["supply_pools"]["R"]["drawn_mw"] == pytest.approx(300)
+    assert cbc.summary.objective_usd == pytest.approx(highs.summary.objective_usd, rel=1e-9)
+    assert cbc.summary.supply_pools["R"]["drawn_mw"] == pytest.approx(300)
 
 
 def test_bad_params_are_input_errors():

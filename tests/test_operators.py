@@ -101,7 +101,7 @@ def test_no_counterfactual_when_it_fails_or_is_not_asked_for(monkeypatch):
     r = planner.plan(g, sites, params)
     t = ops.attach(SimpleNamespace(sites=sites, params=params, outside_sites=None), r, counterfactual_solves=False)
     assert "ai_blocked_by_network_mw" not in t and "ai_blocked_by_network_mw" not in r.allocation
-    assert r.summary["operators"]["counterfactual"] == {"run": False, "reason": "not asked for"}
+    assert r.summary.operators["counterfactual"] == {"run": False, "reason": "not asked for"}
 
     def fail(*args, **kwargs):
         raise planner.SolverError("no solution (status time_limit)")
@@ -110,7 +110,7 @@ def test_no_counterfactual_when_it_fails_or_is_not_asked_for(monkeypatch):
     r = planner.plan(g, sites, params)
     t = ops.attach(SimpleNamespace(sites=sites, params=params, outside_sites=None), r)
     assert t.set_index("operator").loc["Alpha", "ai_mw"] == pytest.approx(200)
-    assert r.summary["operators"]["counterfactual"] == {"run": False,
+    assert r.summary.operators["counterfactual"] == {"run": False,
                                                         "reason": "failed: no solution (status time_limit)"}
 
 
@@ -185,9 +185,9 @@ def test_a_timeline_gets_the_stopped_mw_too(tmp_path):
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n")
     prep, result = run(load_scenario(str(path), ["ac.check=false"]))
     t = ops.attach(prep, result).set_index("operator")
-    block = result.summary["operators"]["counterfactual"]
+    block = result.summary.operators["counterfactual"]
     assert block["run"] and block["ai_mw_without_network"] >= block["ai_mw"] - 1e-6
-    assert block["objective_usd_without_network"] >= result.summary["objective_usd"] - 1
+    assert block["objective_usd_without_network"] >= result.summary.objective_usd - 1
     assert t["ai_blocked_by_network_mw"].sum() >= 0
     name = result.allocation["operator"].fillna("").astype(str)
     alloc = result.allocation.assign(operator=name.where(name != "", ops.NO_OPERATOR))
@@ -219,7 +219,7 @@ def test_the_counterfactual_is_the_plan_on_a_grid_without_limits(supply, years):
     cf, totals = ops.counterfactual(tight.solved, tight.allocation["ai_mw"].to_numpy(float))
     assert loose.allocation["ai_mw"].sum() > tight.allocation["ai_mw"].sum() + 1  # the line binds
     assert totals["ai_mw_without_network"] == pytest.approx(loose.allocation["ai_mw"].sum(), abs=1e-6)
-    assert totals["objective_usd_without_network"] == pytest.approx(loose.summary["objective_usd"], abs=1.0)
+    assert totals["objective_usd_without_network"] == pytest.approx(loose.summary.objective_usd, abs=1.0)
     assert cf["ai_mw_without_network"].to_numpy() == pytest.approx(loose.allocation["ai_mw"].to_numpy(), abs=1e-6)
 
 

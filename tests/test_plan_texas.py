@@ -25,8 +25,8 @@ with warnings.catch_warnings():
 def test_allocation_is_secure_in_pandapower_dc(texas, texas_sites, slack):
     r = planner.plan(texas, texas_sites, planner.Params(supply_response=slack))
     assert r.status == "optimal"
-    assert r.summary["served_ai_mw"] > 1000  # the network binds, but not everything is stuck
-    assert r.summary["binding_branches"] >= 1
+    assert r.summary.served_ai_mw > 1000  # the network binds, but not everything is stuck
+    assert r.summary.binding_branches >= 1
     check = dc_check(texas, r)
     # pandapower's rundcpp on the allocated case gives the model's flows ...
     assert check["max_flow_diff_mw"] < 1e-6
@@ -39,14 +39,14 @@ def test_allocation_is_secure_in_pandapower_dc(texas, texas_sites, slack):
 
 def test_lazy_rows_match_a_model_with_every_screened_row(texas, texas_sites):
     lazy = planner.plan(texas, texas_sites, planner.Params(near_binding=1.0))
-    assert lazy.summary["network"]["lazy_rows_added"] < lazy.summary["network"]["screened_branches"]
+    assert lazy.summary.network["lazy_rows_added"] < lazy.summary.network["screened_branches"]
     eager = planner.plan(texas, texas_sites, planner.Params(near_binding=1e-9))  # every screened row
-    assert lazy.summary["objective_usd"] == pytest.approx(eager.summary["objective_usd"], rel=1e-6)
+    assert lazy.summary.objective_usd == pytest.approx(eager.summary.objective_usd, rel=1e-6)
 
 
 def test_operating_load_is_a_decision_and_reported(texas, texas_sites):
     r = planner.plan(texas, texas_sites, planner.Params())
-    ex = r.summary["existing_load"]
+    ex = r.summary.existing_load
     today = texas_sites.loc[texas_sites["status"] == "mapped"]
     mines = today["current_use"].isin(["bitcoin", "conversion"])
     assert ex["today_mw"] == pytest.approx(np.minimum(today.loc[mines, "operating_mw"].fillna(0),
@@ -61,7 +61,7 @@ def test_operating_load_is_a_decision_and_reported(texas, texas_sites):
     only_mines["allow_mining"] = only_mines["operating_mw"] > 0
     rich = planner.plan(texas, only_mines, planner.Params(
         allow_conversion=False, economics=planner.Economics(hashprice_usd_per_ph_day=80)))
-    kept = rich.summary["existing_load"]["kept_mw"]
+    kept = rich.summary.existing_load["kept_mw"]
     assert kept == pytest.approx(ex["network_can_carry_mw"], abs=1e-3)
 
 
@@ -81,7 +81,7 @@ def test_marginal_values_follow_the_duals(texas, texas_sites):
     grid2.branches = texas.branches.copy()
     grid2.branches.loc[top["branch_id"], "rate_mw"] += 1.0
     r2 = planner.plan(grid2, texas_sites, planner.Params())
-    gain = r2.summary["objective_usd"] - r.summary["objective_usd"]
+    gain = r2.summary.objective_usd - r.summary.objective_usd
     assert gain == pytest.approx(top["shadow_price_usd_per_mw"], rel=0.05)
 
 
@@ -143,13 +143,14 @@ def test_hosting_cli_writes_buses_csv_and_map(tmp_path):
 
 def test_plan_summary_has_the_contract_keys(texas, texas_sites):
     s = planner.plan(texas, texas_sites, planner.Params(), scenario="test").summary
+    d = s.to_dict()  # what summary.json holds
     for key in ("status", "objective_usd", "mip_gap", "requested_ai_mw", "served_ai_mw", "unmet_ai_mw",
                 "served_mining_mw", "converted_sites", "max_branch_loading_percent", "timings_s", "scenario",
                 "grid", "versions"):
-        assert key in s
-    json.dumps(s)  # serializable as summary.json
+        assert key in d
+    json.dumps(d)  # serializable as summary.json
     for stage in ("sensitivities", "build", "solve", "duals", "total"):
-        assert stage in s["timings_s"]
+        assert stage in s.timings_s
 
 
 def test_time_limited_run_returns_best_solution_with_gap(texas):
@@ -176,16 +177,16 @@ def test_time_limited_run_returns_best_solution_with_gap(texas):
             solve_mod.highs_options = make
     r = results[0]
     assert r.status == "solution_limit"
-    assert 0 < r.summary["mip_gap"] < 1
-    assert r.summary["served_ai_mw"] > 0
-    assert results[1].summary["objective_usd"] == r.summary["objective_usd"]  # deterministic
+    assert 0 < r.summary.mip_gap < 1
+    assert r.summary.served_ai_mw > 0
+    assert results[1].summary.objective_usd == r.summary.objective_usd  # deterministic
     check = dc_check(texas, r)  # even an early stop never overloads the network
     assert check["branches_over_limit"] == 0
     optimal = planner.plan(texas, sites, planner.Params(threads=1))
     assert optimal.status == "optimal"
-    assert optimal.summary["objective_usd"] >= r.summary["objective_usd"] * (1 - 1e-9)
+    assert optimal.summary.objective_usd >= r.summary.objective_usd * (1 - 1e-9)
     # the gap bounds the distance to the optimum (both measured against HiGHS's dual bound)
-    assert optimal.summary["objective_usd"] <= r.summary["objective_usd"] / (1 - r.summary["mip_gap"]) * (1 + 1e-6)
+    assert optimal.summary.objective_usd <= r.summary.objective_usd / (1 - r.summary.mip_gap) * (1 + 1e-6)
 
 
 def test_a_run_whose_milp_used_up_the_time_limit_still_prices_its_allocation(texas, texas_sites, monkeypatch):
@@ -215,6 +216,6 @@ def test_a_run_whose_milp_used_up_the_time_limit_still_prices_its_allocation(tex
     monkeypatch.setattr(solve_mod, "solver_deadline", lambda params: time.perf_counter() + 3600.0)
     r = planner.plan(texas, texas_sites, planner.Params())
     assert milp_done and r.status == reference.status
-    assert r.summary["objective_usd"] == pytest.approx(reference.summary["objective_usd"], rel=1e-9)
-    assert r.summary["existing_load"]["network_can_carry_mw"] == reference.summary["existing_load"]["network_can_carry_mw"]
-    assert r.summary["existing_load"]["network_can_carry_mw"] is not None
+    assert r.summary.objective_usd == pytest.approx(reference.summary.objective_usd, rel=1e-9)
+    assert r.summary.existing_load["network_can_carry_mw"] == reference.summary.existing_load["network_can_carry_mw"]
+    assert r.summary.existing_load["network_can_carry_mw"] is not None

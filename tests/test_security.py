@@ -79,10 +79,10 @@ def test_n1_allocation_by_brute_force(texas, n1_plan):
     was without new load, and then it is no worse."""
     r = n1_plan
     s = r.summary
-    assert s["security"] == "n-1" and s["status"] == "optimal"
-    assert s["contingencies_checked"] == 3206 - 450
-    assert s["n_1"]["pairs_over_emergency_rating"] == 0
-    assert s["served_ai_mw"] > 100
+    assert s.security == "n-1" and s.status == "optimal"
+    assert s.contingencies_checked == 3206 - 450
+    assert s.n_1["pairs_over_emergency_rating"] == 0
+    assert s.served_ai_mw > 100
     br = r.branches.set_index("branch_id")
     rate = br["rate_mw"]
     worst = br["n1_worst_outage_branch_id"].dropna().astype(int)
@@ -122,14 +122,14 @@ def test_n1_allocation_by_brute_force(texas, n1_plan):
 
 def test_n1_rows_are_lazy_and_few(n1_plan):
     s = n1_plan.summary
-    pairs = s["n_1"]["branch_outage_pairs_checked"]
+    pairs = s.n_1["branch_outage_pairs_checked"]
     assert pairs == 2 * (3206 * 2756 - 2756)  # two states
-    n1_rows = sum(v for k, v in s["network"]["lazy_rows_by_kind"].items() if k.startswith("n-1"))
+    n1_rows = sum(v for k, v in s.network["lazy_rows_by_kind"].items() if k.startswith("n-1"))
     assert 0 < n1_rows < pairs / 1000
 
 
 def test_preexisting_pairs_are_listed_and_not_worsened(n1_plan):
-    pre = n1_plan.summary["n_1"]["preexisting_overloads"]["peak"]
+    pre = n1_plan.summary.n_1["preexisting_overloads"]["peak"]
     assert pre["count"] == 5 and pre["worsened"] == 0  # 7 with the single slack (brute force in the note)
     assert pre["rows"] == 5   # no DFAX cut-off: every listed pair is a row a new load could worsen
     w = pre["worst"]
@@ -182,8 +182,8 @@ def test_flexible_mining_hosts_more_than_firm_ai_by_hand():
                                           "ai_value_usd_per_mw": 1e6}]), params)
     mine = planner.plan(g, ex.sites_at(g, [{"site_id": "M", "bus": 2, "poi_mw": 500, "operating_mw": 500,
                                             "current_use": "bitcoin", "allow_ai": False}]), params)
-    ai_mw = ai.summary["served_ai_mw"]
-    mining_mw = mine.summary["served_mining_mw"]
+    ai_mw = ai.summary.served_ai_mw
+    mining_mw = mine.summary.served_mining_mw
     assert ai_mw == pytest.approx(20.0, abs=1e-6)
     assert mining_mw == pytest.approx(60.0, abs=1e-6)
     assert mining_mw - ai_mw == pytest.approx((1 - 0.5) * 80.0, abs=1e-6)
@@ -210,8 +210,8 @@ def test_flexible_mining_on_texas(texas):
     mine = planner.plan(texas, ex.sites_at(texas, [{"site_id": "M", "bus": bus, "poi_mw": 3000,
                                                     "operating_mw": 3000, "current_use": "bitcoin",
                                                     "allow_ai": False}]), params, model=model)
-    assert ai.summary["served_ai_mw"] == pytest.approx(h["ai"], rel=1e-6)
-    assert mine.summary["served_mining_mw"] == pytest.approx(h["mining"], rel=1e-6)
+    assert ai.summary.served_ai_mw == pytest.approx(h["ai"], rel=1e-6)
+    assert mine.summary.served_mining_mw == pytest.approx(h["mining"], rel=1e-6)
     assert h["mining"] > h["ai"] + 10
 
 
@@ -222,7 +222,7 @@ def test_curtailment_reduces_the_value_of_mining():
     values = []
     for hours in (0.0, 500.0):
         e = planner.Economics(mining_curtailed_hours_per_year=hours)
-        values.append(planner.plan(g, sites, planner.Params(economics=e, supply_response="single")).summary["objective_usd"])
+        values.append(planner.plan(g, sites, planner.Params(economics=e, supply_response="single")).summary.objective_usd)
     e0 = planner.Economics(mining_curtailed_hours_per_year=0.0)
     margin = 50 * 40 / 24 - 40  # $ per MWh of hash revenue less power, as in test_economics
     from planner.economics import annuity_factor
@@ -250,7 +250,7 @@ def test_ac_check_catches_and_ac_tighten_removes_an_overload_dc_cannot_see():
                              "ai_value_usd_per_mw": 1e6}])
     params = planner.Params(supply_response="single", mip_gap=0)
     r = planner.plan(g, sites, params)
-    assert r.summary["served_ai_mw"] == pytest.approx(50.0)
+    assert r.summary.served_ai_mw == pytest.approx(50.0)
     assert r.branches.loc[0, "loading_percent"] == pytest.approx(100.0)  # DC: exactly at the rating
     check = acpf.ac_check(g, r, power_factor=1.0)
     assert check["converged"] and check["caused_by_new_load"] == 1
@@ -262,7 +262,7 @@ def test_ac_check_catches_and_ac_tighten_removes_an_overload_dc_cannot_see():
     assert 2 <= len(rounds) <= 6 and rounds[0]["ac_caused_by_new_load"] == 1
     assert last["converged"] and last["caused_by_new_load"] == 0
     assert last["max_loading_percent"] <= 100.1
-    assert 0 < final.summary["served_ai_mw"] < 50.0
+    assert 0 < final.summary.served_ai_mw < 50.0
 
 
 def _zone_balance(net, buses) -> float:
@@ -387,7 +387,7 @@ def test_ac_check_and_tightening_on_western(western):
     assert last["caused_by_new_load"] == len(stuck)
     for row in stuck:
         assert row["reason"]
-    assert final.summary["served_ai_mw"] < r.summary["served_ai_mw"]
+    assert final.summary.served_ai_mw < r.summary.served_ai_mw
 
 
 def test_n1_bus_hosting_in_the_allocation_matches_the_hosting_map(texas, n1_plan):
@@ -410,11 +410,11 @@ def test_n1_bus_hosting_in_the_allocation_matches_the_hosting_map(texas, n1_plan
 
 
 def _assert_same_plan(dense, sparse):
-    assert sparse.summary["objective_usd"] == pytest.approx(dense.summary["objective_usd"], rel=1e-12)
-    assert sparse.summary["network"]["lazy_rows_by_kind"] == dense.summary["network"]["lazy_rows_by_kind"]
+    assert sparse.summary.objective_usd == pytest.approx(dense.summary.objective_usd, rel=1e-12)
+    assert sparse.summary.network["lazy_rows_by_kind"] == dense.summary.network["lazy_rows_by_kind"]
     for col in ("ai_mw", "mining_mw", "kept_mining_mw", "shed_mw"):
         np.testing.assert_allclose(sparse.allocation[col], dense.allocation[col], atol=1e-9, rtol=0)
-    a, b = dense.summary["n_1"], sparse.summary["n_1"]
+    a, b = dense.summary.n_1, sparse.summary.n_1
     for key in ("contingencies_checked", "radial_branch_ids", "pairs_over_emergency_rating", "preexisting_overloads",
                 "max_post_contingency_loading_percent", "max_post_contingency_loading_percent_not_preexisting"):
         assert a[key] == b[key], key
@@ -437,7 +437,7 @@ def test_sparse_lodf_gives_the_same_n1_plan_on_texas(texas, texas_sites):
         p = planner.Params(security="n-1", overload_dfax=dfax)
         dense = planner.plan(texas, texas_sites, p)
         sparse = planner.plan(texas, texas_sites, planner.Params(security="n-1", overload_dfax=dfax, lodf_cache_mb=0.0))
-        assert dense.summary["n_1"]["contingencies_checked"] == 2756
+        assert dense.summary.n_1["contingencies_checked"] == 2756
         _assert_same_plan(dense, sparse)
 
 

@@ -1,5 +1,6 @@
 """`planner solve` and `planner compare` as a user meets them, and the scenario levers."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import planner
 from planner.config.scenario import load_scenario
 from planner.run.prepare import run
 
@@ -45,6 +47,8 @@ def test_solve_texas_writes_every_file(texas_run):
                 "served_mining_mw", "converted_sites", "max_branch_loading_percent", "timings_s", "scenario",
                 "grid", "versions", "regions", "conversions", "validation"):
         assert key in s
+    # every block of a solve run, in the order of planner.Summary's fields (no redispatch, no timeline)
+    assert list(s) == [f.name for f in dataclasses.fields(planner.Summary) if f.name not in ("redispatch", "timeline")]
     assert s["status"] == "optimal" and s["scenario"] == "texas" and s["grid"] == "texas"
     assert s["requested_ai_mw"] == 9310
     assert s["served_ai_mw"] + s["unmet_ai_mw"] == pytest.approx(9310, abs=1e-3)
@@ -292,32 +296,32 @@ def texas_solve():
 def test_lever_hashprice_up_keeps_more_mining(texas_solve):
     solve, base = texas_solve
     high = solve("economics.hashprice_usd_per_ph_day=90")
-    assert high["served_mining_mw"] > base["served_mining_mw"] + 100
-    assert high["converted_sites"] < base["converted_sites"]
+    assert high.served_mining_mw > base.served_mining_mw + 100
+    assert high.converted_sites < base.converted_sites
 
 
 def test_lever_lease_down_converts_fewer_mines(texas_solve):
     solve, base = texas_solve
     low = solve("economics.ai_lease_usd_per_kw_month=60")
-    assert low["converted_sites"] < base["converted_sites"]
-    assert low["conversions"]["ai_at_miner_sites_mw"] < base["conversions"]["ai_at_miner_sites_mw"]
-    assert low["objective_usd"] < base["objective_usd"]
+    assert low.converted_sites < base.converted_sites
+    assert low.conversions["ai_at_miner_sites_mw"] < base.conversions["ai_at_miner_sites_mw"]
+    assert low.objective_usd < base.objective_usd
 
 
 def test_lever_smaller_pool_serves_less(texas_solve):
     solve, base = texas_solve
     small = solve("supply.regions.ERCOT.available_mw=300")
-    assert small["regions"]["ERCOT"]["pool_drawn_mw"] <= 300 + 1e-6
-    assert small["served_ai_mw"] < base["served_ai_mw"]
-    assert small["supply_pools"]["ERCOT"]["shadow_price_usd_per_mw"] > 0  # the pool binds
+    assert small.regions["ERCOT"]["pool_drawn_mw"] <= 300 + 1e-6
+    assert small.served_ai_mw < base.served_ai_mw
+    assert small.supply_pools["ERCOT"]["shadow_price_usd_per_mw"] > 0  # the pool binds
 
 
 def test_lever_no_conversion(texas_solve):
     solve, base = texas_solve
     none = solve("constraints.allow_conversion=false")
-    assert none["converted_sites"] == 0 and none["conversions"]["ai_at_miner_sites_mw"] == 0
-    assert none["served_ai_mw"] < base["served_ai_mw"]
-    assert none["served_mining_mw"] > base["served_mining_mw"]
+    assert none.converted_sites == 0 and none.conversions["ai_at_miner_sites_mw"] == 0
+    assert none.served_ai_mw < base.served_ai_mw
+    assert none.served_mining_mw > base.served_mining_mw
 
 
 @pytest.mark.slow
@@ -326,16 +330,16 @@ def test_us_2028_power_gap(usa):
     sc = load_scenario("us-2028", ["constraints.allow_conversion=false", "ac.check=false"])
     _, res = run(sc, grid=usa)
     s = res.summary
-    assert s["requested_ai_mw"] == 65_000
-    assert s["served_ai_mw"] <= 21_000 + 1e-6     # 15 GW available + 6 GW under construction
-    assert s["unmet_ai_mw"] >= 44_000 - 1e-6
+    assert s.requested_ai_mw == 65_000
+    assert s.served_ai_mw <= 21_000 + 1e-6     # 15 GW available + 6 GW under construction
+    assert s.unmet_ai_mw >= 44_000 - 1e-6
     _, res2 = run(load_scenario("us-2028", ["ac.check=false"]), grid=usa)
     s2 = res2.summary
-    assert s2["requested_ai_mw"] == 65_000
-    assert s2["conversions"]["ai_at_miner_sites_mw"] > 1_000
-    assert s2["served_ai_mw"] > s["served_ai_mw"]
-    assert sum(s2["conversions"]["by_region_mw"].values()) == pytest.approx(
-        s2["conversions"]["ai_at_miner_sites_mw"], abs=1e-2)
+    assert s2.requested_ai_mw == 65_000
+    assert s2.conversions["ai_at_miner_sites_mw"] > 1_000
+    assert s2.served_ai_mw > s.served_ai_mw
+    assert sum(s2.conversions["by_region_mw"].values()) == pytest.approx(
+        s2.conversions["ai_at_miner_sites_mw"], abs=1e-2)
 
 
 def test_redispatch_case_json_solves_to_the_same_cost_in_pandapower_dc_opf(tmp_path):

@@ -51,7 +51,7 @@ def test_regional_by_hand():
                                                      gen_regions={1: "W", 2: "E"}))
     served = regional.allocation.set_index("site_id")["ai_mw"]
     assert served["east"] == pytest.approx(100, abs=1e-6) and served["west"] == pytest.approx(50, abs=1e-6)
-    assert regional.summary["objective_usd"] == pytest.approx(4e8, rel=1e-9)
+    assert regional.summary.objective_usd == pytest.approx(4e8, rel=1e-9)
     flows = regional.branches.set_index("branch_id")["flow_mw"]
     assert flows[1] == pytest.approx(50, abs=1e-6) and flows[2] == pytest.approx(-100, abs=1e-6)
     assert regional.dispatch_mw.to_dict() == pytest.approx({1: 50.0, 2: 100.0})
@@ -60,7 +60,7 @@ def test_regional_by_hand():
     headroom = planner.plan(g, sites, planner.Params(**ONE, supply_response="headroom"))
     served = headroom.allocation.set_index("site_id")["ai_mw"]
     assert served["east"] == pytest.approx(100, abs=1e-6) and served["west"] == pytest.approx(0, abs=1e-6)
-    assert headroom.summary["objective_usd"] == pytest.approx(3e8, rel=1e-9)
+    assert headroom.summary.objective_usd == pytest.approx(3e8, rel=1e-9)
 
 
 def test_regional_without_generators_in_a_region_is_a_clear_error():
@@ -77,7 +77,7 @@ def test_regional_default_regions_equal_headroom_on_one_interconnect(texas, texa
     params = {"check_existing_load": False}
     a = planner.plan(texas, texas_sites, planner.Params(**params, supply_response="headroom"))
     b = planner.plan(texas, texas_sites, planner.Params(**params, supply_response="regional"))
-    assert b.summary["objective_usd"] == pytest.approx(a.summary["objective_usd"], rel=1e-6)
+    assert b.summary.objective_usd == pytest.approx(a.summary.objective_usd, rel=1e-6)
 
 
 # --------------------------------------------------------------------------- redispatch by hand
@@ -99,8 +99,8 @@ def test_redispatch_two_buses_by_hand(value):
     assert r.allocation["ai_mw"].iat[0] == pytest.approx(x, abs=1e-6)
     gen2 = x - 50.0
     expected = value * x + PRICE * H * x - H * (20.0 * 50.0 + 50.0 * gen2)
-    assert r.summary["objective_usd"] == pytest.approx(expected, rel=1e-9)
-    red = r.summary["redispatch"]
+    assert r.summary.objective_usd == pytest.approx(expected, rel=1e-9)
+    red = r.summary.redispatch
     assert red["reference_generation_cost_usd_per_h"]["peak"] == pytest.approx(20.0 * 100, rel=1e-9)
     assert red["generation_cost_usd_per_h"]["peak"] == pytest.approx(20.0 * 150 + 50.0 * gen2, rel=1e-9)
     assert red["supply_margin_npv_usd"] == pytest.approx(PRICE * H * x - H * (1000 + 50 * gen2), rel=1e-9)
@@ -215,7 +215,7 @@ def test_every_supply_response_equals_brute_force(supply, rows, pool, rate):
                             supply_pools_mw={"A": pool} if pool is not None and (sites["region"] == "A").any()
                             else {}, overload_dfax=0.0)
     expected = brute_force(g, sites, supply, regions, params.supply_pools_mw.get("A"))
-    got = planner.plan(g, sites, params).summary["objective_usd"]
+    got = planner.plan(g, sites, params).summary.objective_usd
     assert got == pytest.approx(expected, rel=1e-6, abs=1.0)
 
 
@@ -238,5 +238,5 @@ def test_fixed_participation_objective_is_unchanged_by_engine_v2(name, supply):
     _, result = run(sc)
     # the old engine stopped within its 1e-4 MIP gap; this one solves to optimality (solver.mip_gap 0)
     assert sc.solver.mip_gap == 0.0
-    assert result.summary["objective_usd"] == pytest.approx(BEFORE_V2[(name, supply)], rel=1e-4)
-    assert result.summary["objective_usd"] >= BEFORE_V2[(name, supply)] * (1 - 1e-9)  # never worse
+    assert result.summary.objective_usd == pytest.approx(BEFORE_V2[(name, supply)], rel=1e-4)
+    assert result.summary.objective_usd >= BEFORE_V2[(name, supply)] * (1 - 1e-9)  # never worse

@@ -91,8 +91,8 @@ def test_sweep_equals_planner_solve_with_the_same_values(texas_sweep):
                                    + ["ac.check=false", "solver.mip_gap=0"]))
         row = results.iloc[k]
         assert row["id"] == case_id(values)
-        assert row["objective_usd"] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
-        assert row["served_ai_mw"] == pytest.approx(ref.summary["served_ai_mw"], abs=1e-3)
+        assert row["objective_usd"] == pytest.approx(ref.summary.objective_usd, rel=1e-6)
+        assert row["served_ai_mw"] == pytest.approx(ref.summary.served_ai_mw, abs=1e-3)
         mine = sites[sites["id"] == row["id"]].set_index("site_id")
         theirs = ref.allocation.set_index("site_id")
         assert len(mine) == len(theirs)
@@ -322,8 +322,8 @@ def test_a_monte_carlo_sweep_runs_resumes_and_equals_its_solves(tmp_path):
     values = {k: row[k] for k in DIST}
     _, ref = run(load_scenario("texas", [f"{k}={json.dumps(float(v))}" for k, v in values.items()]
                                + ["ac.check=false"]))
-    assert row["objective_usd"] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
-    assert row["served_ai_mw"] == pytest.approx(ref.summary["served_ai_mw"], abs=1e-3)
+    assert row["objective_usd"] == pytest.approx(ref.summary.objective_usd, rel=1e-6)
+    assert row["served_ai_mw"] == pytest.approx(ref.summary.served_ai_mw, abs=1e-3)
     other = [*cmd[:cmd.index("--seed") + 1], "6", *cmd[cmd.index("--seed") + 2:]]
     refused = subprocess.run(other, check=False, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "another sweep" in refused.stderr
@@ -470,8 +470,8 @@ def test_ac_tightening_starts_each_scenario_afresh(tmp_path):
     results = run_sweep(plan_sweep("texas", [f"{HASH}=40,150"], ["ac.tighten=true"]), tmp_path / "sw")
     _, ref = run(load_scenario("texas", [f"{HASH}=150", "ac.tighten=true"]))
     row = results.iloc[1]
-    assert row["objective_usd"] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
-    assert row["served_ai_mw"] == pytest.approx(ref.summary["served_ai_mw"], abs=1e-3)
+    assert row["objective_usd"] == pytest.approx(ref.summary.objective_usd, rel=1e-6)
+    assert row["served_ai_mw"] == pytest.approx(ref.summary.served_ai_mw, abs=1e-3)
 
 
 def test_a_second_sweep_sees_a_changed_sites_file(tmp_path):
@@ -495,7 +495,7 @@ def test_a_second_sweep_sees_a_changed_sites_file(tmp_path):
     from planner.run.prepare import run
 
     _, ref = run(load_scenario(str(tmp_path / "s.yaml"), [f"{HASH}=30", "ac.check=false"]))
-    assert second["objective_usd"].iloc[0] == pytest.approx(ref.summary["objective_usd"], rel=1e-6)
+    assert second["objective_usd"].iloc[0] == pytest.approx(ref.summary.objective_usd, rel=1e-6)
     assert abs(second["served_ai_mw"].iloc[0] - first["served_ai_mw"].iloc[0]) > 1
 
 

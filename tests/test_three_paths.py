@@ -78,20 +78,20 @@ def test_cloud_wins_above_the_hand_threshold_and_the_lease_below_it():
     above, econ = one_site(threshold * 1.01)
     s = above.allocation.set_index("site_id").loc["S"]
     assert s["path"] == "ai_cloud" and s["ai_cloud_mw"] == pytest.approx(100) and s["ai_lease_mw"] == 0
-    assert above.summary["objective_usd"] == pytest.approx(100 * cloud_npv_by_hand(econ, threshold * 1.01, 2e6, 12),
+    assert above.summary.objective_usd == pytest.approx(100 * cloud_npv_by_hand(econ, threshold * 1.01, 2e6, 12),
                                                            rel=1e-9)
     assert s["best_other_path"] == "ai_lease"
     assert s["margin_usd_per_w"] == pytest.approx((cloud_npv_by_hand(econ, threshold * 1.01, 2e6, 12) - lease) / 1e6,
                                                   rel=1e-6)
-    assert above.summary["paths"]["ai_cloud"] == {"mw": 100.0, "sites": 1, "value_usd": pytest.approx(
-        above.summary["objective_usd"], rel=1e-9)}
+    assert above.summary.paths["ai_cloud"] == {"mw": 100.0, "sites": 1, "value_usd": pytest.approx(
+        above.summary.objective_usd, rel=1e-9)}
     # the cloud is AI load: it is served AI, and its GPUs are capex
-    assert above.summary["served_ai_mw"] == pytest.approx(100)
-    assert above.summary["capex_usd"] == pytest.approx(100 * (2e6 + e.ai_cloud_gpu_capex_usd_per_it_mw / e.ai_pue))
+    assert above.summary.served_ai_mw == pytest.approx(100)
+    assert above.summary.capex_usd == pytest.approx(100 * (2e6 + e.ai_cloud_gpu_capex_usd_per_it_mw / e.ai_pue))
     below, _ = one_site(threshold * 0.99)
     s = below.allocation.set_index("site_id").loc["S"]
     assert s["path"] == "ai_lease" and s["ai_lease_mw"] == pytest.approx(100) and s["ai_cloud_mw"] == 0
-    assert below.summary["objective_usd"] == pytest.approx(100 * lease, rel=1e-9)
+    assert below.summary.objective_usd == pytest.approx(100 * lease, rel=1e-9)
     assert s["best_other_path"] == "ai_cloud" and s["margin_usd_per_w"] > 0
 
 
@@ -125,7 +125,7 @@ def test_one_path_per_site():
     one = planner.plan(g, sites, planner.Params(**FIRM, split_paths=False))
     m = one.allocation.set_index("site_id").loc["M"]
     best = max(120 * v_lease, 100 * v_keep + 50 * max(v_new, 0.0))
-    assert one.summary["objective_usd"] == pytest.approx(best, rel=1e-9)
+    assert one.summary.objective_usd == pytest.approx(best, rel=1e-9)
     assert m["path"] == ("ai_lease" if 120 * v_lease >= best else "mining")
     assert (m["ai_mw"] > 0) + (m["mining_mw"] > 0) == 1
     # the value of the path not taken, per W, is what the economics give

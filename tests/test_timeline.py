@@ -43,15 +43,15 @@ def test_a_one_year_timeline_is_the_single_period_solve(tmp_path):
     # both solved to optimality (two MILPs stopped at a 1e-4 gap may end that far apart)
     _, single = run(load_scenario("texas", ["ac.check=false", "solver.mip_gap=0"]))
     _, one = run(load_scenario(str(path), ["ac.check=false", "solver.mip_gap=0"]))
-    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
+    assert one.summary.objective_usd == pytest.approx(single.summary.objective_usd, rel=1e-9)
     for col in ("ai_mw", "mining_mw", "value_usd"):
         assert one.allocation[col].fillna(0).to_numpy() == pytest.approx(
             single.allocation[col].fillna(0).to_numpy(), abs=1e-3)
     assert one.branches["flow_mw"].to_numpy() == pytest.approx(single.branches["flow_mw"].to_numpy(), abs=1e-3)
     row = one.timeline.iloc[0]
     # the one year is the end state: AI whose lead (greenfield, 36 months) runs past it is energized after it
-    assert row["served_ai_mw"] + row["energized_after_mw"] == pytest.approx(single.summary["served_ai_mw"], abs=0.01)
-    assert one.summary["timeline"]["energized_after_last_year_began_mw"] > 0
+    assert row["served_ai_mw"] + row["energized_after_mw"] == pytest.approx(single.summary.served_ai_mw, abs=0.01)
+    assert one.summary.timeline["energized_after_last_year_began_mw"] > 0
 
 
 # --------------------------------------------------------------------------- the three paths
@@ -86,13 +86,13 @@ def _paths_mw(result) -> pd.DataFrame:
 def _same_plan(one, single):
     """A one-year timeline and the single period: the same NPV, the same MW of each path at each site
     and the same value per site."""
-    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-6)
+    assert one.summary.objective_usd == pytest.approx(single.summary.objective_usd, rel=1e-6)
     pd.testing.assert_frame_equal(_paths_mw(one), _paths_mw(single), check_exact=False, rtol=0, atol=1e-6)
     assert one.allocation["value_usd"].to_numpy() == pytest.approx(single.allocation["value_usd"].to_numpy(),
                                                                    rel=1e-6, abs=1.0)
     for path in ("mining", "ai_lease", "ai_cloud"):
-        assert one.summary["paths"][path]["mw"] == pytest.approx(single.summary["paths"][path]["mw"], abs=1e-3)
-        assert one.summary["paths"][path]["sites"] == single.summary["paths"][path]["sites"]
+        assert one.summary.paths[path]["mw"] == pytest.approx(single.summary.paths[path]["mw"], abs=1e-3)
+        assert one.summary.paths[path]["sites"] == single.summary.paths[path]["sites"]
 
 
 def test_a_one_year_timeline_equals_the_single_period_on_every_path():
@@ -118,9 +118,9 @@ def test_a_one_year_timeline_equals_the_single_period_on_every_path():
     # the cloud's shell (lead 24 months) is energized after the one year began: served in the end state
     row = one.timeline.iloc[0]
     assert row["served_ai_cloud_mw"] + row["energized_after_mw"] >= a["ai_cloud_mw"].sum() - 1e-6
-    assert one.summary["timeline"]["served_ai_cloud_mw"]["2026"] == pytest.approx(row["served_ai_cloud_mw"])
+    assert one.summary.timeline["served_ai_cloud_mw"]["2026"] == pytest.approx(row["served_ai_cloud_mw"])
     # the tie-break ranks the cloud columns too: one allocation, whatever the solver's path
-    assert one.summary["tie_break"]["status"] == "optimal"
+    assert one.summary.tie_break["status"] == "optimal"
 
 
 def test_a_one_year_timeline_keeps_the_cloud_of_the_single_period():
@@ -136,15 +136,15 @@ def test_a_one_year_timeline_keeps_the_cloud_of_the_single_period():
     single = planner.plan(g, sites, params)
     assert single.allocation["ai_cloud_mw"].sum() == pytest.approx(100)
     leased = planner.plan(g, sites, dataclasses.replace(params, allow_ai_cloud=False))
-    assert leased.summary["objective_usd"] < 0.2 * single.summary["objective_usd"]  # what the timeline gave
+    assert leased.summary.objective_usd < 0.2 * single.summary.objective_usd  # what the timeline gave
     one = plan_timeline(g, sites, params, timeline(1))
     _same_plan(one, single)
     assert one.allocation["path"].tolist() == ["ai_cloud"]
     three = plan_timeline(g, sites, params, timeline(3))
-    assert three.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
+    assert three.summary.objective_usd == pytest.approx(single.summary.objective_usd, rel=1e-9)
     a = three.allocation.set_index("site_id").loc["S"]
     assert [a[f"ai_cloud_mw_{y}"] for y in YEARS[:3]] == pytest.approx([0, 100, 100])
-    assert three.summary["timeline"]["served_ai_cloud_mw"] == pytest.approx({"2026": 0, "2027": 100, "2028": 100})
+    assert three.summary.timeline["served_ai_cloud_mw"] == pytest.approx({"2026": 0, "2027": 100, "2028": 100})
     # the GPUs are capex (decided with the shell): a total budget of the shell alone buys a lease
     shell = dataclasses.replace(params, max_capex_usd=100 * 2e6)
     assert plan_timeline(g, sites, shell, timeline(2)).allocation["ai_cloud_mw"].sum() == 0
@@ -169,7 +169,7 @@ def test_a_cloud_held_back_by_its_pool_is_valued_from_its_energization():
     later = float(E.discount(e.discount_rate, 12))
     # by hand: the project of a shell ready at month 12, its capex paid then (discounted to today)
     by_hand = 100 * cloud_npv_by_hand(e, 20e6, 2e6 * later, 12)
-    assert r.summary["objective_usd"] == pytest.approx(by_hand, rel=1e-9)
+    assert r.summary.objective_usd == pytest.approx(by_hand, rel=1e-9)
     gpu = e.ai_cloud_gpu_capex_usd_per_it_mw / e.ai_pue
     budget = np.array([np.inf, 100 * 2e6 + 60 * gpu, np.inf])
     capped = plan_timeline(g, sites, params, timeline(3, pools_mw=pools, budget_usd=budget))
@@ -191,7 +191,7 @@ def test_one_path_per_site_in_a_timeline_as_in_the_single_period():
     one = plan_timeline(g, sites, params, timeline(1))
     for r in (single, one):
         assert ((_paths_mw(r) > 1e-6).sum(axis=1) <= 1).all()
-    assert single.summary["objective_usd"] < split.summary["objective_usd"]
+    assert single.summary.objective_usd < split.summary.objective_usd
     _same_plan(one, single)
     mw = _paths_mw(single)
     assert all(mw[p].max() > 1.0 for p in mw.columns)
@@ -226,14 +226,14 @@ def test_a_conversion_beats_a_greenfield_campus_by_two_years_of_lease():
     income = (ECON.ai_lease_usd_per_kw_month - ECON.ai_opex_usd_per_kw_month) * 1000 / ECON.ai_pue * 12  # $/MW-yr
     r = ECON.discount_rate
     conv = 100 * (income * annuity(r, 12, H) - 2e6)
-    assert both.summary["objective_usd"] == pytest.approx(conv, rel=1e-9)
+    assert both.summary.objective_usd == pytest.approx(conv, rel=1e-9)
     green = _two_sites(pool=100, only=("green",))
     g = green.allocation.set_index("site_id")
     assert g.loc["green", "first_year"] == 2029  # 36 months: from the start of the fourth year
     assert green.timeline.set_index("year").loc[2028, "served_ai_mw"] == 0
-    assert green.summary["objective_usd"] == pytest.approx(100 * (income * annuity(r, 36, H) - 2e6), rel=1e-9)
+    assert green.summary.objective_usd == pytest.approx(100 * (income * annuity(r, 36, H) - 2e6), rel=1e-9)
     # the difference: two years of lease income on 100 MW, from month 12 to 36
-    diff = both.summary["objective_usd"] - green.summary["objective_usd"]
+    diff = both.summary.objective_usd - green.summary.objective_usd
     assert diff == pytest.approx(100 * income * annuity(r, 12, 36), abs=1.0)  # objectives are rounded to $1
 
 
@@ -252,14 +252,14 @@ def test_no_site_serves_before_its_lead_time():
         assert years[0] == first, sid
         assert a.loc[sid, "first_year"] == first
     # 50 months: energized in February 2030, after the last year began
-    assert r.summary["timeline"]["energized_after_last_year_began_mw"] == pytest.approx(50)
+    assert r.summary.timeline["energized_after_last_year_began_mw"] == pytest.approx(50)
     assert r.timeline.set_index("year").loc[2030, "served_ai_mw"] == pytest.approx(200)
     late = plan_timeline(g, sites, planner.Params(**FIRM, supply_response="single", check_existing_load=False),
                          timeline(3))
     la = late.allocation.set_index("site_id")
     assert la.loc["s50", "first_year"] == 2030 and la.loc["s50", "ai_mw_2028"] == 50
     assert la.loc["s30", "first_year"] == 2028
-    assert late.summary["timeline"]["energized_after_last_year_began_mw"] == pytest.approx(100)
+    assert late.summary.timeline["energized_after_last_year_began_mw"] == pytest.approx(100)
     assert late.timeline.set_index("year").loc[2028, "served_ai_mw"] == pytest.approx(150)
 
 
@@ -415,7 +415,7 @@ def test_timeline_equals_brute_force(rows, years, pool, cloud_revenue):
                             economics=planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=cloud_revenue))
     tl = timeline(years, pools_mw={"R": np.full(years, pool)} if pool is not None else {})
     expected = brute_force(g, sites, params, years, pool)
-    got = plan_timeline(g, sites, params, tl).summary["objective_usd"]
+    got = plan_timeline(g, sites, params, tl).summary.objective_usd
     per_mw = max([float(E.ai_npv_per_mw(ECON, lease_usd_per_kw_month=r["lease"], capex_usd_per_mw=0, lead_months=0))
                   for r in rows] + [float(E.ai_cloud_npv_per_mw(params.economics, capex_usd_per_mw=0, lead_months=0))])
     assert got == pytest.approx(expected, rel=1e-6, abs=max(10.0, 1e-5 * per_mw * years))
@@ -464,7 +464,7 @@ def test_the_us_2026_2030_scenario_holds_its_invariants():
     from planner.run.prepare import run
 
     prep, r = run(load_scenario("us-2026-2030", ["ac.check=false"]))
-    tl = r.summary["timeline"]
+    tl = r.summary.timeline
     assert tl["years"] == YEARS
     # the seed's picture: 65 GW asked for from 2028, 40 % and 70 % of it before
     assert [tl["requested_ai_mw"][str(y)] for y in YEARS] == pytest.approx([26_000, 45_500, 65_000, 65_000, 65_000])
@@ -605,7 +605,7 @@ def test_n1_timeline_one_year_equals_the_single_period_n1_solve(tmp_path):
     path.write_text("extends: texas\ntimeline:\n  years: [2026]\n")
     _, single = run(load_scenario("texas", sets))
     _, one = run(load_scenario(str(path), sets))
-    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9)
+    assert one.summary.objective_usd == pytest.approx(single.summary.objective_usd, rel=1e-9)
     # the AI at each bus (riot-rockdale and bitdeer-rockdale share a bus and their prices: the MW
     # between the two is a tie either solve may break either way)
     def by_bus(r):
@@ -614,8 +614,8 @@ def test_n1_timeline_one_year_equals_the_single_period_n1_solve(tmp_path):
     assert by_bus(one) == pytest.approx(by_bus(single), abs=1e-3)
     path.write_text("extends: texas\ntimeline:\n  years: [2026, 2027]\n  base_load_growth_percent: 2\n")
     _, two = run(load_scenario(str(path), sets))
-    assert two.summary["n_1"]["pairs_over_emergency_rating"] == 0
-    assert two.summary["n_1"]["contingencies_checked"] == single.summary["n_1"]["contingencies_checked"]
+    assert two.summary.n_1["pairs_over_emergency_rating"] == 0
+    assert two.summary.n_1["contingencies_checked"] == single.summary.n_1["contingencies_checked"]
 
 
 def test_removal_lets_ai_serve_early_and_go_when_demand_falls():
@@ -634,9 +634,9 @@ def test_removal_lets_ai_serve_early_and_go_when_demand_falls():
     assert goes.timeline["served_ai_mw"].tolist() == pytest.approx([100, 100, 50])
     assert goes.timeline["removed_ai_mw"].tolist() == pytest.approx([0, 0, 50])
     income = (ECON.ai_lease_usd_per_kw_month - ECON.ai_opex_usd_per_kw_month) * 1000 / ECON.ai_pue * 12
-    diff = goes.summary["objective_usd"] - stays.summary["objective_usd"]
+    diff = goes.summary.objective_usd - stays.summary.objective_usd
     assert diff == pytest.approx(50 * (income * annuity(ECON.discount_rate, 0, 24) - 1e6), abs=2.0)
-    assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary["objective_usd"], abs=2.0)
+    assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary.objective_usd, abs=2.0)
 
 
 def _solve(path, out):
@@ -674,7 +674,7 @@ def test_todays_mining_stops_but_does_not_restart():
     six = Timeline(years=list(range(2026, 2032)), load_factor=np.ones(6))
     r = plan_timeline(g, sites, params, six)
     assert r.timeline["mining_mw"].tolist() == pytest.approx([100] * 6)
-    assert r.summary["objective_usd"] == pytest.approx(100 * float(E.mining_npv_per_mw(ECON, existing=True)), abs=2.0)
+    assert r.summary.objective_usd == pytest.approx(100 * float(E.mining_npv_per_mw(ECON, existing=True)), abs=2.0)
 
 
 def test_a_request_beyond_the_grid_counts_in_its_region_as_in_the_single_period(tmp_path):
@@ -732,8 +732,8 @@ def test_the_gantt_chart_shows_the_largest_sites_in_energization_order():
                           "first_year": first, "ai_mw_2028": mw, "mining_mw_2028": 0.0})
     table = pd.DataFrame({"year": [2026, 2027, 2028], "region": "R", "served_ai_mw": [1.0, 2, 3],
                           "ai_at_converted_mines_mw": 0.0, "unmet_ai_mw": [3.0, 2, 1]})
-    fig = timeline_chart(types.SimpleNamespace(timeline=table, allocation=alloc, summary={"scenario": "x"}),
-                         most_sites=25)
+    result = types.SimpleNamespace(timeline=table, allocation=alloc, summary=types.SimpleNamespace(scenario="x"))
+    fig = timeline_chart(result, most_sites=25)
     shown = [t.get_text().split()[0] for t in fig.axes[1].texts]
     expect = alloc.nlargest(25, "ai_mw_2028")
     assert set(shown) == set(expect["site_id"])
@@ -778,10 +778,10 @@ def test_a_redispatch_timeline_by_hand(value):
 
     points = [0.0, 30.0, 50.0, 300.0]
     best = max((npv(a, b), a, b) for a in points for b in points if a <= b)
-    assert r.summary["objective_usd"] == pytest.approx(best[0], rel=1e-7)
+    assert r.summary.objective_usd == pytest.approx(best[0], rel=1e-7)
     a = r.allocation.set_index("site_id")
     assert [a.at["ai", "ai_mw_2026"], a.at["ai", "ai_mw_2027"]] == pytest.approx(list(best[1:]), abs=1e-6)
-    red = r.summary["redispatch"]
+    red = r.summary.redispatch
     # each year's dispatch without new load: generator 1 serves the base load
     assert red["reference_generation_cost_usd_per_h"] == pytest.approx({"2026 peak": 2000.0, "peak": 2400.0})
     x1 = best[2]
@@ -818,12 +818,12 @@ def test_a_one_year_redispatch_timeline_is_the_single_period_solve(cloud_revenue
                             economics=planner.Economics(ai_cloud_revenue_usd_per_it_mw_year=cloud_revenue))
     single = planner.plan(g, sites, params)
     one = plan_timeline(g, sites, params, timeline(1))
-    assert one.summary["objective_usd"] == pytest.approx(single.summary["objective_usd"], rel=1e-9, abs=1.0)
+    assert one.summary.objective_usd == pytest.approx(single.summary.objective_usd, rel=1e-9, abs=1.0)
     assert (single.allocation["ai_cloud_mw"].sum() > 0) == (cloud_revenue > 1e7)
     for col in ("ai_mw", "ai_lease_mw", "ai_cloud_mw", "mining_mw", "value_usd"):
         assert one.allocation[col].to_numpy() == pytest.approx(single.allocation[col].to_numpy(), abs=1e-4)
     for key in ("generation_cost_usd_per_h", "reference_generation_cost_usd_per_h", "supply_margin_npv_usd"):
-        assert one.summary["redispatch"][key] == pytest.approx(single.summary["redispatch"][key], abs=1.0)
+        assert one.summary.redispatch[key] == pytest.approx(single.summary.redispatch[key], abs=1.0)
     assert one.dispatch_table["p_mw"].to_numpy() == pytest.approx(single.dispatch_table["p_mw"].to_numpy(), abs=1e-4)
 
 
@@ -855,9 +855,9 @@ def test_new_mining_may_go_for_ai_when_removal_is_allowed():
     ai = income * annuity(r, 36, H) - 1e6
     mining = float(E.new_mining_npv(e, 12.0))
     assert ai > mining
-    assert stays.summary["objective_usd"] == pytest.approx(100 * ai, rel=1e-6)
-    assert goes.summary["objective_usd"] == pytest.approx(100 * (ai + two_years), rel=1e-6)
-    assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary["objective_usd"], abs=2.0)
+    assert stays.summary.objective_usd == pytest.approx(100 * ai, rel=1e-6)
+    assert goes.summary.objective_usd == pytest.approx(100 * (ai + two_years), rel=1e-6)
+    assert goes.allocation["value_usd"].sum() == pytest.approx(goes.summary.objective_usd, abs=2.0)
 
 
 def test_new_mining_value_from_today_is_its_npv_less_build_capex():
@@ -890,7 +890,7 @@ def test_a_texas_redispatch_timeline_holds_its_invariants_and_pandapower_dc_opf_
     prep, r = run(load_scenario(str(path), ["ac.check=false", "grid.supply_response=redispatch"]))
     assert r.status == "optimal"
     _invariants(prep, r)
-    red = r.summary["redispatch"]
+    red = r.summary.redispatch
     ref = red["reference_generation_cost_usd_per_h"]
     assert ref["2026 peak"] < ref["2027 peak"] < ref["peak"]
     assert ref["2026 offpeak"] < ref["2027 offpeak"] < ref["offpeak"]
@@ -934,7 +934,7 @@ def test_a_pool_of_the_params_holds_in_every_year_the_timeline_does_not_list():
     by_timeline = plan_timeline(g, sites, planner.Params(**base), timeline(2, pools_mw={"R": np.full(2, 120.0)}))
     assert by_params.timeline["served_ai_mw"].tolist() == pytest.approx([120, 120])
     assert by_params.timeline["pool_mw"].tolist() == pytest.approx([120, 120])
-    assert by_params.summary["objective_usd"] == pytest.approx(by_timeline.summary["objective_usd"], rel=1e-12)
+    assert by_params.summary.objective_usd == pytest.approx(by_timeline.summary.objective_usd, rel=1e-12)
     capped = plan_timeline(g, sites, planner.Params(**base, ai_demand_mw={"R": 80.0}), timeline(2))
     assert capped.timeline["served_ai_mw"].tolist() == pytest.approx([80, 80])
 
@@ -960,7 +960,7 @@ def test_each_new_mining_vintage_is_removed_at_most_once_and_pays_its_own_capex(
     v = [float(E.new_mining_npv(e, 12.0 * b)) for b in (1, 2)]
     income = (e.ai_lease_usd_per_kw_month - e.ai_opex_usd_per_kw_month) * 1000 / e.ai_pue * 12
     ai = income * annuity(e.discount_rate, 48, H) - 1e6
-    assert r.summary["objective_usd"] == pytest.approx(50 * (v[0] - u[0]) + 50 * (v[1] - u[1]) + 100 * ai, rel=1e-6)
+    assert r.summary.objective_usd == pytest.approx(50 * (v[0] - u[0]) + 50 * (v[1] - u[1]) + 100 * ai, rel=1e-6)
     # the first year decides the first vintage and the AI (energized at 48 months, decided today)
     budget = np.array([30 * (e.mining_build_capex_usd_per_mw + float(E.mining_hardware_usd_per_mw(e))) + 100 * 1e6, np.inf, np.inf, np.inf, np.inf])
     capped = plan_timeline(g, sites, params, timeline(5, pools_mw=pools, allow_removal=True, budget_usd=budget))

@@ -51,7 +51,7 @@ def test_tied_sites_get_one_answer_whatever_the_input_order():
     for a, b in (("S0", "S1"), ("S2", "S3"), ("S4", "S5")):
         assert first[a] >= first[b] - 1e-6
     assert first["S1"] == 0 or first["S0"] == 100  # S1 only once S0 is full
-    tie = result.summary["tie_break"]
+    tie = result.summary.tie_break
     assert tie["status"] == "optimal" and tie["polish"] == "optimal"
 
 
@@ -126,7 +126,7 @@ FIRM = dict(mining_firm_share=1.0, offpeak_load_factor=1.0, supply_response="sin
 values = []
 for threads in (2, 1, None, 3):
     r = planner.plan(g, sites, planner.Params(threads=threads, **FIRM))
-    values.append(round(r.summary["objective_usd"], 2))
+    values.append(round(r.summary.objective_usd, 2))
 print(highs.chosen_threads(), len(set(values)))
 """
 

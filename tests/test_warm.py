@@ -30,10 +30,10 @@ def _same(warm_result, cold_result, mw: bool = True):
     """Equal objectives; equal MW per site when ``mw`` (where the optimum is unique), else equal
     totals."""
     a, b = warm_result.summary, cold_result.summary
-    assert a["status"] == b["status"] == "optimal"
-    assert a["objective_usd"] == pytest.approx(b["objective_usd"], rel=1e-6)
+    assert a.status == b.status == "optimal"
+    assert a.objective_usd == pytest.approx(b.objective_usd, rel=1e-6)
     for key in ("served_ai_mw", "served_mining_mw"):
-        assert a[key] == pytest.approx(b[key], abs=1e-3)
+        assert getattr(a, key) == pytest.approx(getattr(b, key), abs=1e-3)
     if mw:
         x = warm_result.allocation.set_index("site_id")
         y = cold_result.allocation.set_index("site_id").loc[x.index]
@@ -60,13 +60,13 @@ def test_repriced_plans_equal_plans_from_scratch(texas_prepared, budget):
         params = _priced(base, *prices)
         again = plan(prep.grid, prep.sites, params, warm=warm)
         fresh = plan(prep.grid, prep.sites, dataclasses.replace(params))
-        assert warm.repriced == n and ("reprice" in again.summary["timings_s"]) == (n > 0)
+        assert warm.repriced == n and ("reprice" in again.summary.timings_s) == (n > 0)
         _same(again, fresh, mw=budget is None)
         if budget is not None:
-            assert again.summary["capex_usd"] <= budget * (1 + 1e-9)
-            assert again.summary["budget_shadow_usd_per_usd"] > 0  # the budget binds
+            assert again.summary.capex_usd <= budget * (1 + 1e-9)
+            assert again.summary.budget_shadow_usd_per_usd > 0  # the budget binds
     # the rows found by earlier solves stay: the last solve needed none
-    assert again.summary["lazy_rows_added"] == 0 < len(warm.built.rows)
+    assert again.summary.lazy_rows_added == 0 < len(warm.built.rows)
 
 
 def test_repriced_redispatch_equals_a_plan_from_scratch(texas):
@@ -80,8 +80,8 @@ def test_repriced_redispatch_equals_a_plan_from_scratch(texas):
         again = plan(prep.grid, prep.sites, params, warm=warm)
         fresh = plan(prep.grid, prep.sites, dataclasses.replace(params))
         _same(again, fresh, mw=False)
-        assert again.summary["redispatch"]["supply_margin_npv_usd"] == pytest.approx(
-            fresh.summary["redispatch"]["supply_margin_npv_usd"], rel=1e-6, abs=1.0)
+        assert again.summary.redispatch["supply_margin_npv_usd"] == pytest.approx(
+            fresh.summary.redispatch["supply_margin_npv_usd"], rel=1e-6, abs=1.0)
     assert warm.repriced == 2
 
 
@@ -138,9 +138,9 @@ def test_a_timeline_is_repriced_too(texas):
         params = dataclasses.replace(_priced(prep.params, *prices), mip_gap=0.0)
         again = plan_timeline(prep.grid, prep.sites, params, prep.timeline, warm=warm)
         fresh = plan_timeline(prep.grid, prep.sites, dataclasses.replace(params), prep.timeline)
-        assert warm.repriced == n and ("reprice" in again.summary["timings_s"]) == (n > 0)
+        assert warm.repriced == n and ("reprice" in again.summary.timings_s) == (n > 0)
         _same(again, fresh, mw=False)
-        assert again.summary["timeline"]["served_ai_mw"] == pytest.approx(fresh.summary["timeline"]["served_ai_mw"],
+        assert again.summary.timeline["served_ai_mw"] == pytest.approx(fresh.summary.timeline["served_ai_mw"],
                                                                           abs=1e-3)
         assert again.allocation["value_usd"].sum() == pytest.approx(fresh.allocation["value_usd"].sum(), rel=1e-6)
 
@@ -166,5 +166,5 @@ def test_a_redispatch_timeline_is_repriced_too():
         fresh = plan_timeline(g, sites, dataclasses.replace(params), tl)
         assert warm.repriced == n
         _same(again, fresh)
-        assert again.summary["redispatch"]["supply_margin_npv_usd"] == pytest.approx(
-            fresh.summary["redispatch"]["supply_margin_npv_usd"], rel=1e-6, abs=1.0)
+        assert again.summary.redispatch["supply_margin_npv_usd"] == pytest.approx(
+            fresh.summary.redispatch["supply_margin_npv_usd"], rel=1e-6, abs=1.0)

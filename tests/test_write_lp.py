@@ -63,10 +63,10 @@ def test_cbc_solves_the_file_to_the_runs_objective(tmp_path, supply, security, y
     else:
         r = planner.plan_timeline(g, sites, params, planner.Timeline(years=years, load_factor=np.array([1.0, 1.05, 1.1])))
     assert r.branches["binding"].any()  # the network shapes the answer
-    path = write_lp(r.solved, tmp_path / "model.lp", r.summary["objective_usd"])
+    path = write_lp(r.solved, tmp_path / "model.lp", r.summary.objective_usd)
     offset, shown = header(path)
-    assert shown == r.summary["objective_usd"]
-    assert cbc(path) * 1e6 + offset == pytest.approx(r.summary["objective_usd"], abs=1.0)
+    assert shown == r.summary.objective_usd
+    assert cbc(path) * 1e6 + offset == pytest.approx(r.summary.objective_usd, abs=1.0)
 
 
 @pytest.mark.xdist_group("texas")

@@ -307,8 +307,8 @@ def solve_ac_tightened(solve, params, grid, rounds: int = 5, power_factor: float
 def _round_row(number: int, result, check: dict, params) -> dict:
     s = result.summary
     return {"round": number, "derated_branches": {str(k): round(v, 4) for k, v in params.rating_derate.items()},
-            "served_ai_mw": s["served_ai_mw"], "served_mining_mw": s["served_mining_mw"],
-            "objective_usd": s["objective_usd"], "ac_converged": check.get("converged"),
+            "served_ai_mw": s.served_ai_mw, "served_mining_mw": s.served_mining_mw,
+            "objective_usd": s.objective_usd, "ac_converged": check.get("converged"),
             "ac_max_loading_percent": check.get("max_loading_percent"),
             "ac_converged_share_of_new_load": check.get("share_of_new_load"),
             "ac_caused_by_new_load": check.get("caused_by_new_load")}

@@ -228,7 +228,7 @@ def summary_block(ops: pd.DataFrame) -> dict:
 
 def attach(prep, result, counterfactual_solves: bool = True) -> pd.DataFrame:
     """Add the operator view to a scenario's result: the counterfactual columns on
-    ``result.allocation``, ``result.operators`` and ``summary['operators']`` (with its
+    ``result.allocation``, ``result.operators`` and ``result.summary.operators`` (with its
     ``counterfactual`` block: the AI totals of the two solves, or why they were not run: asked
     not to, a timeline, redispatch, or a solve that failed; the table is written either way).
     Returns the operators table."""
@@ -253,7 +253,7 @@ def attach(prep, result, counterfactual_solves: bool = True) -> pd.DataFrame:
         else:
             add_counterfactual(alloc, cf)
             block = {"run": True, **totals}
-            timings = result.summary.get("timings_s")
+            timings = result.summary.timings_s
             if timings is not None:
                 timings["counterfactual"] = round(time.perf_counter() - t, 4)
                 if "total" in timings:
@@ -262,5 +262,5 @@ def attach(prep, result, counterfactual_solves: bool = True) -> pd.DataFrame:
         block["reason"] = reason
     ops = table(alloc, getattr(prep, "outside_sites", None))
     result.operators = ops
-    result.summary["operators"] = {**summary_block(ops), "counterfactual": block}
+    result.summary.operators = {**summary_block(ops), "counterfactual": block}
     return ops

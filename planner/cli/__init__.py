@@ -466,7 +466,7 @@ def solve_cmd(ctx: click.Context, scenario_file: str, sets: tuple[str, ...], out
                 from planner.optimization.lpfile import write_lp
 
                 logging.getLogger("planner.cli").info(f"writing the model to {lp_file}")
-                write_lp(result.solved, lp_file, result.summary["objective_usd"])
+                write_lp(result.solved, lp_file, result.summary.objective_usd)
     finally:
         io.release_run(claim)
     _print_solve(result, out_dir, paths)
@@ -496,7 +496,7 @@ def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):
             "monitored_branches_over_limit": check["branches_over_limit"],
             "slack_mw": round(check["slack_mw"], 6),
         }
-    result.summary["validation"] = validation
+    result.summary.validation = validation
     log("drawing the maps")
     fig = plot.allocation_map(prep.grid, result) if sc.output.map_png else None
     page = webmap.allocation_html(prep.grid, result) if sc.output.map_html else None
@@ -509,12 +509,12 @@ def _write_solve(prep, result, out_dir: Path, force: bool, claim=None):
     return [out_dir / p.name for p in paths]
 
 
-def _security_line(s: dict) -> str:
-    binding = sum(s["network"].get("binding_rows", {}).values())
+def _security_line(s) -> str:
+    binding = sum(s.network.get("binding_rows", {}).values())
     rows = f"{binding:,} network row{'s' if binding != 1 else ''} priced"
-    if s.get("security") != "n-1":
+    if s.security != "n-1":
         return f"N-0 ({rows})"
-    n1 = s["n_1"]
+    n1 = s.n_1
     pre = sum(v["count"] for v in n1["preexisting_overloads"].values())
     return (f"N-1: {n1['contingencies_checked']:,} outages ({n1['radial_branches_not_outaged']:,} radial listed), "
             f"{rows}, {pre} pairs over without new load")
@@ -593,9 +593,9 @@ def _case_name(state: str) -> str:
     return "case.json" if state == "peak" else f"case_{state}.json"
 
 
-def _supply_line(s: dict) -> str:
-    kind = s["network"].get("supply_response", "headroom")
-    r = s.get("redispatch")
+def _supply_line(s) -> str:
+    kind = s.network.get("supply_response", "headroom")
+    r = s.redispatch
     if not r:
         return kind
     cost = r["generation_cost_usd_per_h"]["peak"] - r["reference_generation_cost_usd_per_h"]["peak"]
@@ -605,44 +605,44 @@ def _supply_line(s: dict) -> str:
 
 def _print_solve(result, out_dir: Path, paths) -> None:
     s = result.summary
-    out.print(f"scenario {s.get('scenario')} on grid {s['grid']}: {s['status']}", highlight=False, soft_wrap=True)
+    out.print(f"scenario {s.scenario} on grid {s.grid}: {s.status}", highlight=False, soft_wrap=True)
     table = Table(box=None, show_header=False)
-    gap = s.get("mip_gap")
-    requested = f"{s['requested_ai_mw']:,.0f} MW"
-    if not s["requested_ai_mw"]:
+    gap = s.mip_gap
+    requested = f"{s.requested_ai_mw:,.0f} MW"
+    if not s.requested_ai_mw:
         requested += " (no AI requests: AI sites build as far as they pay)"
     rows = [
-        ("NPV of the allocation", f"${s['objective_usd'] / 1e9:,.2f} B" + (f" (gap {gap:.2%})" if gap else "")),
+        ("NPV of the allocation", f"${s.objective_usd / 1e9:,.2f} B" + (f" (gap {gap:.2%})" if gap else "")),
         ("AI requested", requested),
-        ("AI served", f"{s['served_ai_mw']:,.0f} MW"),
+        ("AI served", f"{s.served_ai_mw:,.0f} MW"),
         ("AI demand unmet", unmet_line(result)),
-        ("mining served", f"{s['served_mining_mw']:,.0f} MW"),
-        ("mines converted to AI", f"{s['converted_sites']} ({s['conversions']['ai_at_miner_sites_mw']:,.0f} MW of AI)"
-         if "conversions" in s else str(s["converted_sites"])),
-        ("paths (MW, sites)", ", ".join(f"{name} {v['mw']:,.0f} ({v['sites']})" for name, v in s["paths"].items())
-         if s.get("paths") else "-"),
-        ("binding branches", f"{s['binding_branches']} (max loading {s['max_branch_loading_percent']:.1f} %)"),
+        ("mining served", f"{s.served_mining_mw:,.0f} MW"),
+        ("mines converted to AI", f"{s.converted_sites} ({s.conversions['ai_at_miner_sites_mw']:,.0f} MW of AI)"
+         if s.conversions is not None else str(s.converted_sites)),
+        ("paths (MW, sites)", ", ".join(f"{name} {v['mw']:,.0f} ({v['sites']})" for name, v in s.paths.items())
+         if s.paths else "-"),
+        ("binding branches", f"{s.binding_branches} (max loading {s.max_branch_loading_percent:.1f} %)"),
         ("security", _security_line(s)),
         ("supply response", _supply_line(s)),
-        ("AC check", _ac_line(s.get("ac_check") or {})),
-        ("not modelled", _not_modelled_line(s["sites"])),
-        ("time", f"{s['timings_s']['total']:.1f} s"),
+        ("AC check", _ac_line(s.ac_check or {})),
+        ("not modelled", _not_modelled_line(s.sites)),
+        ("time", f"{s.timings_s['total']:.1f} s"),
     ]
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
-    for line in ac_warnings(s.get("ac_check") or {}):
+    for line in ac_warnings(s.ac_check or {}):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
-    if s.get("regions"):
+    if s.regions:
         reg = Table("region", "pool_mw", "requested_mw", "served_ai_mw", "at_miner_sites_mw", "unmet_mw",
                     "mining_mw", box=None)
-        for name, r in s["regions"].items():
+        for name, r in s.regions.items():
             reg.add_row(name, "-" if r["pool_mw"] is None else f"{r['pool_mw']:,.0f}",
                         f"{r['requested_ai_mw']:,.0f}", f"{r['served_ai_mw']:,.0f}",
                         f"{r['ai_at_miner_sites_mw']:,.0f}", f"{r['unmet_ai_mw']:,.0f}", f"{r['mining_mw']:,.0f}")
         out.print(reg)
     if getattr(result, "timeline", None) is not None:
-        _print_timeline(s["timeline"])
+        _print_timeline(s.timeline)
     if getattr(result, "operators", None) is not None:
         print_operators(result.operators)
     _print_unmet(result.allocation)

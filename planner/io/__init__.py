@@ -393,7 +393,7 @@ def write_run(out_dir: Path, result, *, cases: dict | None = None, map_png=None,
     front += [c for c in alloc.columns if c == "first_year" or re.fullmatch(r"(ai|ai_lease|ai_cloud|mining)_mw_\d{4}", c)]
     alloc = alloc[front + ["geometry"]]
     branches = result.branches[[c for c in BRANCH_COLUMNS if c in result.branches.columns]]
-    paths = [write_json(result.summary, out_dir / "summary.json"),
+    paths = [write_json(result.summary.to_dict(), out_dir / "summary.json"),
              write_csv(alloc, out_dir / "allocation.csv"),
              write_geojson(alloc, out_dir / "allocation.geojson"),
              write_csv(branches, out_dir / "branches.csv"),

@@ -1,4 +1,4 @@
-"""Assemble a solved allocation into tables and the summary dict."""
+"""Assemble a solved allocation into tables and the summary (:class:`planner.optimization.summary.Summary`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pandas as pd
 from planner import economics as econ
 from planner.network import sensitivity as sens
 from planner.optimization.model import shadow as _shadow
+from planner.optimization.summary import Summary
 
 
 @dataclass
 class Result:
     status: str
-    summary: dict
+    summary: Summary
     allocation: gpd.GeoDataFrame
     branches: pd.DataFrame
     buses: gpd.GeoDataFrame
@@ -70,12 +71,11 @@ def assemble(grid, sites, model: sens.DCModel, cand, built, net, values: pd.Data
     buses = _bus_table(grid, cand, marginal, load_by_column, host, duals)
 
     summary = _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params,
-                       branches, built, scenario, net, value, to_ai, shed, n1, duals)
-    summary["capex_usd"] = _round(float(capex.sum()), 0)
-    summary["paths"] = path_totals(f, keep + new, ai - cloud, cloud)
+                       branches, built, scenario, net, value, to_ai, shed, n1, duals, capex,
+                       path_totals(f, keep + new, ai - cloud, cloud))
     for v in states.values():
         del v["flow_mw"]
-    return Result(status=summary["status"], summary=summary, allocation=alloc, branches=branches,
+    return Result(status=summary.status, summary=summary, allocation=alloc, branches=branches,
                   buses=buses, model=model, new_load_mw=load_by_bus, dispatch_mw=states["peak"]["dispatch_mw"],
                   states=states)
 
@@ -357,7 +357,7 @@ def path_totals(f: pd.DataFrame, mining, lease, cloud) -> dict:
 
 
 def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capacity, params, branches,
-             built, scenario, net, value, to_ai, shed, n1, duals):
+             built, scenario, net, value, to_ai, shed, n1, duals, capex, paths) -> Summary:
     region = f["region"].to_numpy()
     # AI requested: the MW of AI demand the run was given (a scenario's requests, mapped or not; or
     # Params.ai_demand_mw); 0 when none was given (AI sites then build as far as they pay)
@@ -379,21 +379,21 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
     demand = {r: {"demand_mw": mw, "served_mw": _round(ai[region == r].sum()),
                   "shadow_price_usd_per_mw": _round(_shadow(built.demand.get(r)), 2)}
               for r, mw in params.ai_demand_mw.items()}
-    return {
-        "status": mip.status,
-        "objective_usd": _round(objective, 0),
-        "mip_gap": _round(mip.gap, 6),
-        "requested_ai_mw": _round(requested),
-        "served_ai_mw": _round(served_ai),
-        "unmet_ai_mw": _round(max(requested - served_ai, 0.0)),
-        "served_mining_mw": _round(float((keep + new).sum())),
-        "converted_sites": int(converted.sum()),
-        "converted_site_ids": f.loc[converted, "site_id"].tolist(),
-        "ai_site_ids": f.loc[ai > 0, "site_id"].tolist(),
-        "max_branch_loading_percent": _round(float(mon["loading_percent"].max()) if len(mon) else 0.0),
-        "binding_branches": int(branches["binding"].sum()),
-        "capex_usd": _round(float((new * f["capex_new_usd_per_mw"] + ai * f["capex_ai_usd_per_mw"]).sum()), 0),
-        "existing_load": {
+    return Summary(
+        status=mip.status,
+        objective_usd=_round(objective, 0),
+        mip_gap=_round(mip.gap, 6),
+        requested_ai_mw=_round(requested),
+        served_ai_mw=_round(served_ai),
+        unmet_ai_mw=_round(max(requested - served_ai, 0.0)),
+        served_mining_mw=_round(float((keep + new).sum())),
+        converted_sites=int(converted.sum()),
+        converted_site_ids=f.loc[converted, "site_id"].tolist(),
+        ai_site_ids=f.loc[ai > 0, "site_id"].tolist(),
+        max_branch_loading_percent=_round(float(mon["loading_percent"].max()) if len(mon) else 0.0),
+        binding_branches=int(branches["binding"].sum()),
+        capex_usd=_round(float(capex.sum()), 0),
+        existing_load={
             "today_mw": _round(existing),
             "kept_mw": _round(kept),
             "converted_to_ai_mw": _round(float(to_ai.sum())),
@@ -402,14 +402,14 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
             "network_cannot_carry_mw": (_round(existing - existing_capacity)
                                         if existing_capacity is not None else None),
         },
-        "supply_pools": pools,
-        "ai_demand": demand,
-        "budget_usd": params.max_capex_usd,
-        "budget_shadow_usd_per_usd": _round(_shadow(built.budget) / 1e6, 6) if built.budget is not None else None,
-        "security": params.security,
-        "contingencies_checked": n1["contingencies_checked"] if n1 else 0,
-        "lazy_rows_added": int(mip.rows_added + lp.rows_added),
-        "network": {
+        supply_pools=pools,
+        ai_demand=demand,
+        budget_usd=params.max_capex_usd,
+        budget_shadow_usd_per_usd=_round(_shadow(built.budget) / 1e6, 6) if built.budget is not None else None,
+        security=params.security,
+        contingencies_checked=n1["contingencies_checked"] if n1 else 0,
+        lazy_rows_added=int(mip.rows_added + lp.rows_added),
+        network={
             "security": params.security,
             "slack": model.slack,
             "monitored_branches": int(model.monitored.sum()),
@@ -422,13 +422,15 @@ def _summary(grid, model, cand, f, keep, new, ai, values, mip, lp, existing_capa
             "overload_dfax_cutoff": params.overload_dfax,
             "worst_preexisting_loading_percent": _round(float(pre["loading_percent"].max())) if len(pre) else None,
             "derated_branches": {str(k): v for k, v in params.rating_derate.items()},
+            "supply_response": params.supply_response,
         },
-        "states": _states_block(net, params, branches),
-        "n_1": n1,
-        "sites": _sites_block(f, cand),
-        "scenario": scenario,
-        "grid": grid.name,
-    }
+        states=_states_block(net, params, branches),
+        n_1=n1,
+        sites=_sites_block(f, cand),
+        scenario=scenario,
+        grid=grid.name,
+        paths=paths,
+    )
 
 
 #: what keeps a site or request from more MW, in allocation.csv's ``limited_by``

@@ -6,7 +6,7 @@
     result.allocation     # GeoDataFrame, one row per site
     result.branches       # flows, ratings, loading, shadow prices
     result.buses          # candidate buses: new load, marginal value, hosting
-    result.summary        # the dict written as summary.json
+    result.summary        # a Summary: result.summary.to_dict() is summary.json
 
 Lazy rows: the problem is handed to HiGHS once (:class:`planner.optimization.live.LiveModel`)
 and first solved without network rows, as an LP (the binaries relaxed). The flows
@@ -723,7 +723,7 @@ def plan_timeline(grid, sites, params: Params, tl: Timeline, *, model: sens.DCMo
     """Allocate interconnect capacity year by year (:mod:`planner.optimization.periods`); returns a
     :class:`planner.Result` of the end state (the last year), with ``result.timeline`` (one row per
     year and region), the allocation's ``first_year`` and per-year MW columns, and
-    ``summary["timeline"]``. A supply pool or AI demand of ``params`` for a region the timeline does
+    ``summary.timeline``. A supply pool or AI demand of ``params`` for a region the timeline does
     not list holds in every year."""
     return _plan(grid, sites, params, tl, model=model, scenario=scenario, warm=warm)
 
@@ -813,23 +813,22 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
     # the DC model of the end state: the one given (a single period), else the last year's at peak
     result = assemble(grid, sites, model if single else net_end.states[0].model, cand, view, net_end, values_end,
                       mip, lp, existing, end_params, scenario=scenario, xs=xs)
-    result.summary["network"]["supply_response"] = supply.name
-    result.summary["tie_break"] = tie.block()
+    result.summary.tie_break = tie.block()
     site_npv = report.site_npv(built.periods, len(cand))
-    npv = result.summary["objective_usd"] if single else float(site_npv.sum())
+    npv = result.summary.objective_usd if single else float(site_npv.sum())
     offset = 0.0  # the NPV less the model's objective ($): the supply side's constants under redispatch
     margin = supply.report(built, net, params, _state_loads(built), ref_xs, cand, None if single else list(tl.years))
     if margin is not None:
-        result.summary["redispatch"], result.dispatch_table, modelled = margin
+        result.summary.redispatch, result.dispatch_table, modelled = margin
         npv += margin[0]["supply_margin_npv_usd"]
         offset = margin[0]["supply_margin_npv_usd"] - modelled
-    result.summary["objective_usd"] = round(npv, 0)
+    result.summary.objective_usd = round(npv, 0)
     result.solved = Solved(built=built, net=net, cand=cand, params=params, timeline=tl, offset_usd=offset)
     if not single:
         report.attach(result, cand, tl, val, built.periods, site_npv)
     timings["total"] = time.perf_counter() - t0
-    result.summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
-    result.summary["versions"] = _versions()
+    result.summary.timings_s = {k: round(v, 4) for k, v in timings.items()}
+    result.summary.versions = _versions()
     return result
 
 

@@ -1,5 +1,5 @@
 """What a timeline reports: per year and region (``timeline.csv``), each site's first year and
-per-year MW (allocation columns), and ``summary["timeline"]``. The model is
+per-year MW (allocation columns), and ``summary.timeline``. The model is
 :func:`planner.optimization.model.build` over the periods of :mod:`planner.optimization.periods`; the solve is
 :func:`planner.optimization.solve.plan_timeline`."""
 
@@ -17,7 +17,7 @@ TOL_MW = 1e-6
 def attach(result, cand: Candidates, tl: Timeline, val: Values, years: list[Year], npv_by_site: np.ndarray) -> None:
     """Put the timeline's outputs on ``result``: each site's NPV over the timeline as its
     ``value_usd``, the per-year allocation columns and ``first_year``, ``result.timeline`` and
-    ``summary["timeline"]``."""
+    ``summary.timeline``."""
     mw = _year_values(years, len(cand))
     rows = cand.frame["row"].to_numpy()
     value = result.allocation["value_usd"].to_numpy(float).copy()
@@ -26,7 +26,7 @@ def attach(result, cand: Candidates, tl: Timeline, val: Values, years: list[Year
     table, first = _table(cand, tl, val, mw)
     _add_year_columns(result.allocation, rows, tl, mw, first)
     result.timeline = table
-    result.summary["timeline"] = _summary_block(table, tl, mw, val, cand)
+    result.summary.timeline = _summary_block(table, tl, mw, val, cand)
 
 
 def _year_values(years: list[Year], n: int) -> dict[str, np.ndarray]:

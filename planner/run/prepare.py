@@ -337,8 +337,9 @@ def reprice(prep: Prepared, sc: Scenario) -> Prepared:
                     params=dataclasses.replace(prep.params, economics=economics), outside_sites=prep.outside_sites)
 
 
-def scenario_summary(prep: Prepared, result) -> dict:
-    """Scenario blocks of summary.json: per region and what the miner sites add."""
+def add_scenario_blocks(prep: Prepared, result) -> None:
+    """Set the scenario blocks of the summary: per region, what the miner sites add, the
+    overrides and the scenario's description."""
     alloc = result.allocation
     region = alloc["region"].fillna("").astype(str).to_numpy()
     ai = alloc["ai_mw"].fillna(0).to_numpy(float)
@@ -363,8 +364,9 @@ def scenario_summary(prep: Prepared, result) -> dict:
         "by_region_mw": by_region,
         "sites": {sid: _r(mw) for sid, mw in zip(alloc["site_id"][miner], ai[miner])},
     }
-    return {"regions": out, "conversions": conversions,
-            "overrides": list(prep.scenario._sets), "description": prep.scenario.description}
+    s = result.summary
+    s.regions, s.conversions = out, conversions
+    s.overrides, s.description = list(prep.scenario._sets), prep.scenario.description
 
 
 def _r(v, digits: int = 3):
@@ -385,11 +387,11 @@ def run(sc: Scenario, grid=None, models: dict | None = None, prepared: Prepared 
     prep = prepared if prepared is not None else prepare(sc, grid=grid)
     prepared_s = time.perf_counter() - t0
     result = _solve_and_check(prep, models, warm)
-    result.summary.update(scenario_summary(prep, result))
-    timings = result.summary["timings_s"]
-    result.summary["timings_s"] = {"load_grid_and_sites": round(prepared_s, 4),
-                                   **{k: v for k, v in timings.items() if k != "total"},
-                                   "total": round(time.perf_counter() - t0, 4)}
+    add_scenario_blocks(prep, result)
+    timings = result.summary.timings_s
+    result.summary.timings_s = {"load_grid_and_sites": round(prepared_s, 4),
+                                **{k: v for k, v in timings.items() if k != "total"},
+                                "total": round(time.perf_counter() - t0, 4)}
     return prep, result
 
 
@@ -417,7 +419,7 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
 
     if not ac.check and not ac.tighten:
         result = solve(prep.params)
-        result.summary["ac_check"] = {"run": False, "skipped_reason": "ac.check is false in the scenario"}
+        result.summary.ac_check = {"run": False, "skipped_reason": "ac.check is false in the scenario"}
         return result
     t_ac = time.perf_counter()
     if ac.tighten:
@@ -430,6 +432,6 @@ def _solve_and_check(prep: Prepared, models: dict | None = None, warm=None):
         t_ac = time.perf_counter()
         logger.info("checking the allocation with pandapower's AC power flow")
         check = acpf.ac_check(prep.grid, result, power_factor=ac.power_factor)
-    result.summary["ac_check"] = check
-    result.summary["timings_s"]["ac_check"] = round(time.perf_counter() - t_ac, 4)
+    result.summary.ac_check = check
+    result.summary.timings_s["ac_check"] = round(time.perf_counter() - t_ac, 4)
     return result

@@ -486,10 +486,10 @@ def _solve_one(sc, values: dict, grid, models: dict, t: float, kept: _Kept | Non
         kept.prep = kept.warm = None  # start this structure afresh
     else:
         s = result.summary
-        row.update(status=s["status"], objective_usd=s["objective_usd"], served_ai_mw=s["served_ai_mw"],
-                   unmet_ai_mw=s.get("unmet_ai_mw"), served_mining_mw=s["served_mining_mw"],
-                   converted_sites=s["converted_sites"], binding_branches=s.get("binding_branches"),
-                   warm="reprice" in s["timings_s"])
+        row.update(status=s.status, objective_usd=s.objective_usd, served_ai_mw=s.served_ai_mw,
+                   unmet_ai_mw=s.unmet_ai_mw, served_mining_mw=s.served_mining_mw,
+                   converted_sites=s.converted_sites, binding_branches=s.binding_branches,
+                   warm="reprice" in s.timings_s)
         a = result.allocation
         sites = pd.DataFrame({
             "site_id": a["site_id"].to_numpy(), "ai_mw": a["ai_mw"].fillna(0).to_numpy(float),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import textwrap
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+if TYPE_CHECKING:
+    from planner.optimization.summary import Summary
 
 #: projection of every map: CONUS Albers equal area (NAD83), metres
 MAP_CRS = "EPSG:5070"
@@ -84,8 +88,8 @@ def loading_view(result) -> tuple[pd.Series, str, str]:
     if "offpeak_loading_percent" in b:
         parts.append(b["offpeak_loading_percent"])
     factor = None
-    if result.summary.get("security") == "n-1" and "n1_loading_percent" in b:
-        factor = float((result.summary.get("n_1") or {}).get("emergency_rating_factor") or 1.0)
+    if result.summary.security == "n-1" and "n1_loading_percent" in b:
+        factor = float((result.summary.n_1 or {}).get("emergency_rating_factor") or 1.0)
         parts.append(b["n1_loading_percent"] / factor)
     value = pd.concat(parts, axis=1).max(axis=1, skipna=True).where(b["monitored"].astype(bool))
     if factor is None:
@@ -96,7 +100,7 @@ def loading_view(result) -> tuple[pd.Series, str, str]:
 
 
 def security_label(result) -> str:
-    return "N-1" if result.summary.get("security") == "n-1" else "N-0"
+    return "N-1" if result.summary.security == "n-1" else "N-0"
 
 
 def _not_served_here(sites: pd.DataFrame) -> np.ndarray:
@@ -137,8 +141,8 @@ def unmet_parts(result) -> dict:
     sites = alloc[alloc["use"] != "not_modelled"]
     at_sites = float(_not_served_here(sites).sum())
     requested_here = float(sites["requested_mw"].fillna(0).sum()) if "requested_mw" in sites else 0.0
-    without_site = max(float(s.get("requested_ai_mw") or 0.0) - requested_here, 0.0)
-    unmet = float(s.get("unmet_ai_mw") or 0.0)
+    without_site = max(float(s.requested_ai_mw or 0.0) - requested_here, 0.0)
+    unmet = float(s.unmet_ai_mw or 0.0)
     return {"unmet_mw": unmet, "not_served_at_site_mw": at_sites,
             "served_elsewhere_mw": max(at_sites + without_site - unmet, 0.0),
             "requested_without_site_mw": without_site}
@@ -158,11 +162,11 @@ def unmet_legend(parts: dict) -> list[str]:
     return lines + [f"AI demand unmet: {parts['unmet_mw']:,.0f} MW"]
 
 
-def supply_text(summary: dict) -> tuple[str, str]:
+def supply_text(summary: Summary) -> tuple[str, str]:
     """(tag for the title, phrase for the subtitle) of the run's supply response: a
     redispatch run says so in both."""
-    kind = (summary.get("network") or {}).get("supply_response") or "headroom"
-    r = summary.get("redispatch")  # the block of a supply response that redispatches
+    kind = (summary.network or {}).get("supply_response") or "headroom"
+    r = summary.redispatch  # the block of a supply response that redispatches
     if not r:
         return "", f"supply: {kind}"
     moved = (r.get("moved_mw") or {}).get("peak")
@@ -522,12 +526,12 @@ def allocation_map(grid, result, title: str | None = None):
     binding = result.branches.set_index("branch_id")["binding"].reindex(ids).fillna(False).to_numpy(bool)
 
     s = result.summary
-    name = s.get("scenario") or "allocation"
+    name = s.scenario or "allocation"
     tag, supply = supply_text(s)
     head = title or (f"{name} ({', '.join([security_label(result), *([tag] if tag else [])])}) on grid "
-                     f"{s['grid']}: AI served {s['served_ai_mw']:,.0f} of {s['requested_ai_mw']:,.0f} MW")
+                     f"{s.grid}: AI served {s.served_ai_mw:,.0f} of {s.requested_ai_mw:,.0f} MW")
     sub = (f"{supply}\n" if tag else f"{supply} · ") + (
-        f"mining {s['served_mining_mw']:,.0f} MW · {s['converted_sites']} conversions · "
+        f"mining {s.served_mining_mw:,.0f} MW · {s.converted_sites} conversions · "
         f"{int(binding.sum())} binding branches · colour: {what}")
     fig, ax, panel = _map_figure(extent, sub=sub)
     _states(ax, extent)
@@ -639,7 +643,7 @@ def timeline_chart(result, most_sites: int = 25):
     ax.set_ylabel("GW (AI demand requested)", family=FONT)
     ax.legend(loc="upper left", frameon=False, prop={"family": FONT, "size": 9})
     s = result.summary
-    ax.set_title(f"{s.get('scenario') or ''}: AI served and unmet in each year (GW)",
+    ax.set_title(f"{s.scenario or ''}: AI served and unmet in each year (GW)",
                  loc="left", family=FONT, fontsize=11)
     gx = fig.add_subplot(grid_spec[1])
     colour = np.where(shown["current_use"].isin(["bitcoin", "conversion"]), TIMELINE_STYLE["ai_at_converted_mines_mw"][0],
@@ -707,7 +711,7 @@ def operators_chart(result):
         ax.spines[side].set_visible(False)
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=3, frameon=False, prop={"family": FONT, "size": 8})
     s = result.summary
-    fig.text(0.012, 1 - 0.16 / height, f"{s.get('scenario') or s.get('grid')}: MW by path per operator, value "
+    fig.text(0.012, 1 - 0.16 / height, f"{s.scenario or s.grid}: MW by path per operator, value "
              "created and \\$/W", ha="left", va="top", fontsize=12, fontweight="bold", family=FONT)
     if absent:
         fig.text(0.012, 0.12 / height, textwrap.fill(f"{NOT_ON_GRID}: " + ", ".join(map(str, absent)), 150)

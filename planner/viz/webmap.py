@@ -66,7 +66,7 @@ def _branch_hover(result, grid, ids: np.ndarray, value: np.ndarray, what: str) -
     b = result.branches.set_index("branch_id").reindex(ids)
     names = grid.buses["substation_name"] if "substation_name" in grid.buses else pd.Series(dtype=str)
     kv = grid.buses["kv"] if "kv" in grid.buses else pd.Series(dtype=float)
-    n1 = "n1_loading_percent" in b and result.summary.get("security") == "n-1"
+    n1 = "n1_loading_percent" in b and result.summary.security == "n-1"
     out = []
     for i, (bid, row) in enumerate(b.iterrows()):
         ends = []
@@ -262,12 +262,12 @@ def allocation_figure(grid, result):
     sec = plot.security_label(result)
     tag, supply = plot.supply_text(s)
     fig.update_layout(
-        title={"text": (f"<b>{html.escape(str(s.get('scenario') or 'allocation'))} "
+        title={"text": (f"<b>{html.escape(str(s.scenario or 'allocation'))} "
                         f"({', '.join([sec, *([tag] if tag else [])])}) on grid "
-                        f"{html.escape(str(s['grid']))}: AI served {s['served_ai_mw']:,.0f} of "
-                        f"{s['requested_ai_mw']:,.0f} MW</b><br><span style='font-size:13px;color:#404040'>"
-                        f"{html.escape(supply)}{'<br>' if tag else ' · '}mining {s['served_mining_mw']:,.0f} MW · "
-                        f"{s['converted_sites']} conversions · "
+                        f"{html.escape(str(s.grid))}: AI served {s.served_ai_mw:,.0f} of "
+                        f"{s.requested_ai_mw:,.0f} MW</b><br><span style='font-size:13px;color:#404040'>"
+                        f"{html.escape(supply)}{'<br>' if tag else ' · '}mining {s.served_mining_mw:,.0f} MW · "
+                        f"{s.converted_sites} conversions · "
                         f"{int(binding.sum())} binding branches · branch colour: {what} ({html.escape(explain)})"
                         f"</span>"),
                "x": 0.01, "xanchor": "left", "font": {"size": 18}},
@@ -297,7 +297,7 @@ def _year_layers(fig, result, sites: pd.DataFrame, diameter) -> list[dict]:
     shows one year at a time. Returns the layout's ``sliders``."""
     import plotly.graph_objects as go
 
-    years = result.summary["timeline"]["years"]
+    years = result.summary.timeline["years"]
     first = len(fig.data)
     existing = sites["existing_mw"].fillna(0).to_numpy(float)
     for k, y in enumerate(years):
@@ -315,7 +315,7 @@ def _year_layers(fig, result, sites: pd.DataFrame, diameter) -> list[dict]:
             marker={"size": diameter(new[pick]) + 6, "symbol": "circle-open", "color": "#6a3d9a",
                     "line": {"width": 2.5}},
             hovertext=text, hoverinfo="text"))
-    gap = result.summary["timeline"]["gap_mw"]
+    gap = result.summary.timeline["gap_mw"]
     steps = [{"label": str(y), "method": "restyle",
               "args": [{"visible": [j == k for j in range(len(years))]}, list(range(first, first + len(years)))],
               "name": f"{y}: gap {gap[str(y)]:,.0f} MW"} for k, y in enumerate(years)]
