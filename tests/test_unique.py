@@ -4,6 +4,8 @@ chosen once per process (planner.core.highs); a solver failure is an error, neve
 another solver; stdout carries the answer only."""
 
 import itertools
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +153,20 @@ def test_a_failed_highs_run_is_an_error_not_a_switch_to_cbc(monkeypatch):
     sites = ex.sites_at(g, [{"site_id": "S", "bus": 2, "poi_mw": 100, "current_use": "development"}])
     with pytest.raises(SolverError, match="solver.name=cbc"):
         planner.plan(g, sites, planner.Params(**FIRM))
+
+
+def test_the_order_of_regions_does_not_depend_on_the_hash_seed():
+    """The regions of a scenario reach the model and summary.json in one order in every process
+    (sorted), not in a set's order, which changes with PYTHONHASHSEED."""
+    code = ("import json, warnings; warnings.simplefilter('ignore'); import planner; "
+            "p = planner.prepare(planner.load_scenario('us-2026-2030')); "
+            "print(json.dumps([list(p.params.ai_demand_mw), list(p.timeline.ai_demand_mw), list(p.params.supply_pools_mw)]))")
+    seen = set()
+    for seed in ("1", "2", "3"):
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        assert res.returncode == 0, res.stderr
+        seen.add(res.stdout.strip())
+    assert len(seen) == 1
+    demand, timeline_demand, _ = json.loads(seen.pop())
+    assert len(demand) >= 5 and demand == sorted(demand) and timeline_demand == sorted(timeline_demand)

@@ -170,7 +170,7 @@ def _assign_regions(sc: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
     region = sites["region"].fillna("").astype(str).to_numpy(object)
     if not regions:
         return region
-    for name in set(region) - {""}:
+    for name in sorted(set(region) - {""}):
         if name not in regions:
             raise InputError("names a region that supply.regions does not define", source=sc.label,
                              field="region", value=name, expected="one of " + ", ".join(regions))
@@ -233,7 +233,9 @@ def _prepare(sc: Scenario, grid=None) -> Prepared:
     # without supply regions a mapped site's region is its interconnect; a site on no bus has none
     fallback = sites["bus_interconnect"].fillna("").astype(str).to_numpy()
     sites["region"] = np.where((sites["region"] == "") & mapped, fallback, sites["region"])
-    modelled_regions = set(sites.loc[mapped, "region"])
+    # sorted: the order of the regions' rows and summary blocks is the same in every process (a set's
+    # order of strings changes with PYTHONHASHSEED)
+    modelled_regions = sorted(set(sites.loc[mapped, "region"].astype(str)))
 
     regions: dict[str, dict] = {}
     for name, r in sc.supply.regions.items():
@@ -273,7 +275,7 @@ def _step(values: dict[int, float], years: list[int], before: float) -> np.ndarr
     return out
 
 
-def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: set):
+def _timeline(sc: Scenario, sites: gpd.GeoDataFrame, modelled_regions: list[str]):
     """The :class:`planner.optimization.periods.Timeline` of a scenario's ``timeline`` section: base-load growth,
     pools (under-construction MW from their online year), each request's MW per year (its start
     year and ramp, else the timeline's demand share), AI demand per region and yearly budgets."""
