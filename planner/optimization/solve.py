@@ -13,7 +13,8 @@ and first solved without network rows, as an LP (the binaries relaxed). The flow
 of every monitored branch are then computed with numpy (base flow plus
 sensitivity times bus loads); the rows of violated branches — and of those above
 ``near_binding`` of their limit, which would likely be violated next — are added
-to the live model, and the LP is re-solved warm, until no branch is violated.
+to the live model (at most ``ROWS_PER_ROUND`` a round, the most violated first),
+and the LP is re-solved warm, until no branch is violated.
 Then the MILP is solved once with those rows (and again only if its allocation
 violates a row the relaxation did not need). Screening
 (:func:`planner.network.sensitivity.screen`) first removes the branches that no
@@ -276,12 +277,41 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
     return {state: np.array([_value(v) for v in vec]) for state, vec in built.loads.items()}
 
 
+#: at most this many network rows are added in one lazy round: the most violated first (the first
+#: round of a large case finds tens of thousands over their limit, of which a few hundred bind)
+ROWS_PER_ROUND = 1000
+
+
+def _most_violated(built: mdl.Built, todo: list, cap: int) -> list:
+    """Of the rows ``todo`` of :meth:`Network.violations` ((keys, coefficients, base flows, limits,
+    state) per family), those not in the model yet, and of them at most ``cap``: the largest flows
+    as a share of their limit first (a row over its limit before one near it)."""
+    fresh, share = [], []
+    for keys, coef, base, limit, state in todo:
+        new = np.array([key not in built.rows for key in keys], dtype=bool)
+        if not new.any():
+            continue
+        coef, base, limit = np.asarray(coef)[new], np.asarray(base)[new], np.asarray(limit)[new]
+        keys = [k for k, m in zip(keys, new) if m]
+        x = np.array([_value(v) for v in built.loads[state][:coef.shape[1]]])
+        side = np.array([k[-1] for k in keys], dtype=float)
+        share.append(side * (base + coef @ x) / np.maximum(np.abs(limit), 1e-9))
+        fresh.append((keys, coef, base, limit, state))
+    if sum(len(f[0]) for f in fresh) <= cap:
+        return fresh
+    ratio = np.concatenate(share)
+    cut = np.sort(ratio)[-cap]  # the cap-th largest share
+    take = [s >= cut for s in share]
+    return [([k for k, m in zip(keys, t) if m], coef[t], base[t], limit[t], state)
+            for (keys, coef, base, limit, state), t in zip(fresh, take) if t.any()]
+
+
 def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline,
                 quiet: bool = False, start: np.ndarray | None = None, nudged: bool = False) -> LazySolve:
     """Solve with lazy network rows until no monitored branch (or branch-outage pair) is over its
     limit. A MILP on the live HiGHS model first converges its LP relaxation (warm re-solves after
-    each batch of rows), then solves the MILP once with those rows, and again only if the integer
-    allocation still violates a row. ``start``: a solution the first MILP solve may start from
+    each batch of rows, at most :data:`ROWS_PER_ROUND` rows a round), then solves the MILP once with
+    those rows, and again only if the integer allocation still violates a row. ``start``: a solution the first MILP solve may start from
     (every column, in the live model's order; a solution that meets every row added so far).
     ``nudged``: the limits in the model are raised a hair (:func:`_fix_and_price`), so a row of the
     model may be over its true limit by that much; only rows not in the model yet are added."""
@@ -308,6 +338,7 @@ def _lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadl
             if rounds >= params.max_lazy_rounds:
                 raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
                                   "raise max_lazy_rounds")
+            todo = _most_violated(built, todo, ROWS_PER_ROUND)
             n = sum(mdl.add_rows(built, keys, coef, base, limit, state) for keys, coef, base, limit, state in todo)
             added += n
             if not quiet:
