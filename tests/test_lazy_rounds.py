@@ -16,7 +16,7 @@ import pytest
 import planner
 from planner.optimization import solve
 
-UNBOUNDED = {"ROWS_PER_ROUND": 10**9}
+UNBOUNDED = {"ROWS_PER_ROUND": 10**9, "PARK_SLACK_MW": np.inf}
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,17 @@ def test_a_round_adds_at_most_the_cap_and_the_answer_does_not_change(texas, site
     assert 0 < max(_added_per_round(log)) <= 5
     assert capped.summary["network"]["lazy_rounds"] > free.summary["network"]["lazy_rounds"]
     _assert_same_answer(capped, free)
+
+
+def test_a_milp_gets_the_rows_near_their_limits_and_parked_rows_come_back(texas, sites, monkeypatch, caplog):
+    free, _ = _plan(texas, sites, monkeypatch, caplog)
+    parked, log = _plan(texas, sites, monkeypatch, caplog, PARK_SLACK_MW=20.0)
+    kept = [re.search(r"MILP with (\d+) of (\d+) network rows", line) for line in log]
+    kept = [(int(m.group(1)), int(m.group(2))) for m in kept if m]
+    assert kept and kept[0][0] < kept[0][1]  # some rows were parked
+    _assert_same_answer(parked, free)
+    # every row parked (a slack of more than -1 MW: all of them): the MILP's first allocation is over
+    # some, which are handed back, and the pricing LP after it has every row again
+    everything, log = _plan(texas, sites, monkeypatch, caplog, PARK_SLACK_MW=-1.0)
+    assert any(re.search(r"lazy round \d+ \(MILP\): .*\((\d+) of them parked before\)", line) for line in log)
+    _assert_same_answer(everything, free)
