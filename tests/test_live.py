@@ -115,3 +115,25 @@ def test_a_row_with_an_unknown_variable_is_refused():
                               "bad", 1.0)
     with pytest.raises(ValueError, match="stranger, which was not in the problem"):
         live.run(False)
+
+
+def test_a_relaxed_row_is_free_in_highs_until_its_bounds_are_put_back():
+    """``relax_rows`` frees a row in HiGHS only (the PuLP row keeps its limit); ``row_slack`` reads how
+    far the last solution is from each row's own limit (negative: over it); ``update_rows`` puts the
+    limit back. max x + y with x, y <= 3 and x + y <= 4, x - y >= -1."""
+    prob = pulp.LpProblem("r", pulp.LpMaximize)
+    x, y = prob.add_variable("x", 0, 3), prob.add_variable("y", 0, 3)
+    prob += x + y
+    cap = pulp.LpConstraint(x + y, pulp.LpConstraintLE, "cap", 4)
+    low = pulp.LpConstraint(x - y, pulp.LpConstraintGE, "low", -1)
+    prob += cap
+    prob += low
+    live = LiveModel(prob, {"threads": 1})
+    assert live.run(False).status == "optimal" and live.objective() == pytest.approx(4.0)
+    assert live.row_slack([cap]) == pytest.approx([0.0], abs=1e-9)
+    live.relax_rows([cap])
+    assert live.run(False).status == "optimal" and live.objective() == pytest.approx(6.0)
+    assert cap.constant == -4 and cap.sense == pulp.LpConstraintLE  # the PuLP row is as it was
+    assert live.row_slack([cap, low]) == pytest.approx([-2.0, 1.0], abs=1e-9)  # 6 against 4; 0 against -1
+    live.update_rows([cap])
+    assert live.run(False).status == "optimal" and live.objective() == pytest.approx(4.0)

@@ -204,6 +204,22 @@ class LiveModel:
         lo, up = zip(*(_bounds(c) for c in constraints))
         self._check(self.h.changeRowsBounds(len(idx), idx, np.array(lo), np.array(up)), "changeRowsBounds")
 
+    def relax_rows(self, rows) -> None:
+        """Free the bounds of rows already handed over, in HiGHS only (the rows keep theirs: put them
+        back with :meth:`update_rows`). A row so freed costs the MILP nothing (presolve drops it)."""
+        idx = np.array([self.row[r.name] for r in rows], dtype=np.int32)
+        if len(idx):
+            self._check(self.h.changeRowsBounds(len(idx), idx, np.full(len(idx), -np.inf),
+                                                np.full(len(idx), np.inf)), "changeRowsBounds")
+
+    def row_slack(self, rows) -> np.ndarray:
+        """How far the last solution keeps each of ``rows`` (handed over, with their own bounds) from
+        its nearer bound, in the row's units (negative: over it)."""
+        idx = np.array([self.row[r.name] for r in rows], dtype=np.int32)
+        value = np.asarray(self.h.getSolution().row_value)[idx] if len(idx) else np.zeros(0)
+        lo, up = (np.array(b, dtype=float) for b in zip(*(_bounds(r) for r in rows))) if rows else (value, value)
+        return np.minimum(up - value, value - lo)
+
     def _set_integer(self, integer: bool) -> None:
         if integer == self._integer or len(self.int_cols) == 0:
             return

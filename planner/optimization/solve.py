@@ -13,9 +13,12 @@ and first solved without network rows, as an LP (the binaries relaxed). The flow
 of every monitored branch are then computed with numpy (base flow plus
 sensitivity times bus loads); the rows of violated branches — and of those above
 ``near_binding`` of their limit, which would likely be violated next — are added
-to the live model, and the LP is re-solved warm, until no branch is violated.
-Then the MILP is solved once with those rows (and again only if its allocation
-violates a row the relaxation did not need). Screening
+to the live model (at most ``ROWS_PER_ROUND`` a round, the most violated first),
+and the LP is re-solved warm, until no branch is violated.
+Then the MILP is solved with the rows the relaxation holds within ``PARK_SLACK_MW``
+of their limits (the others parked: left in the model with free bounds, which
+HiGHS's presolve drops), and again only if its allocation is over a row it was
+not handed. Screening
 (:func:`planner.network.sensitivity.screen`) first removes the branches that no
 allocation could overload, so only those can ever get a row. With
 ``solver=cbc`` every round solves the MILP through PuLP.
@@ -271,50 +274,121 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
     return {state: np.array([_value(v) for v in vec]) for state, vec in built.loads.items()}
 
 
+#: at most this many network rows are added in one lazy round: the most violated first (the first
+#: round of a large case finds tens of thousands over their limit, of which a few hundred bind)
+ROWS_PER_ROUND = 1000
+
+
+def _most_violated(built: mdl.Built, todo: list, cap: int) -> list:
+    """Of the rows ``todo`` of :meth:`Network.violations` ((keys, coefficients, base flows, limits,
+    state) per family), those not in the model yet, and of them at most ``cap``: the largest flows
+    as a share of their limit first (a row over its limit before one near it)."""
+    fresh, share = [], []
+    for keys, coef, base, limit, state in todo:
+        new = np.array([key not in built.rows for key in keys], dtype=bool)
+        if not new.any():
+            continue
+        coef, base, limit = np.asarray(coef)[new], np.asarray(base)[new], np.asarray(limit)[new]
+        keys = [k for k, m in zip(keys, new) if m]
+        x = np.array([_value(v) for v in built.loads[state][:coef.shape[1]]])
+        side = np.array([k[-1] for k in keys], dtype=float)
+        share.append(side * (base + coef @ x) / np.maximum(np.abs(limit), 1e-9))
+        fresh.append((keys, coef, base, limit, state))
+    if sum(len(f[0]) for f in fresh) <= cap:
+        return fresh
+    ratio = np.concatenate(share)
+    cut = np.sort(ratio)[-cap]  # the cap-th largest share
+    take = [s >= cut for s in share]
+    return [([k for k, m in zip(keys, t) if m], coef[t], base[t], limit[t], state)
+            for (keys, coef, base, limit, state), t in zip(fresh, take) if t.any()]
+
+
+#: a MILP is handed only the network rows its LP relaxation holds within this many MW of their
+#: limit (:func:`_park`); the others, the most of them on a large grid, are parked: still checked
+#: after every solve, and handed back the moment the MILP's allocation is over one
+PARK_SLACK_MW = 20.0
+
+
+def _park(built: mdl.Built, live: LiveModel) -> dict:
+    """Park the network rows the last LP solution keeps more than :data:`PARK_SLACK_MW` from their
+    limit (:meth:`LiveModel.relax_rows`); return them by key (:func:`_unpark` hands them back)."""
+    live.add_net_rows(built.pending)
+    built.pending = []
+    rows = list(built.rows.values())
+    far = live.row_slack(rows) > PARK_SLACK_MW if rows else np.zeros(0, bool)
+    parked = {r.key: r for r, f in zip(rows, far) if f}
+    live.relax_rows(parked.values())
+    return parked
+
+
+def _unpark(live: LiveModel, parked: dict, keys) -> int:
+    """Hand the parked rows of ``keys`` back to the solver (all of them: ``keys`` None); return how many."""
+    rows = [parked.pop(k) for k in (list(parked) if keys is None else keys) if k in parked]
+    live.update_rows(rows)
+    return len(rows)
+
+
 def lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadline,
                 quiet: bool = False, start: np.ndarray | None = None, nudged: bool = False) -> LazySolve:
     """Solve with lazy network rows until no monitored branch (or branch-outage pair) is over its
     limit. A MILP on the live HiGHS model first converges its LP relaxation (warm re-solves after
-    each batch of rows), then solves the MILP once with those rows, and again only if the integer
-    allocation still violates a row. ``start``: a solution the first MILP solve may start from
-    (every column, in the live model's order; a solution that meets every row added so far).
-    ``nudged``: the limits in the model are raised a hair (:func:`_fix_and_price`), so a row of the
-    model may be over its true limit by that much; only rows not in the model yet are added."""
+    each batch of rows, at most :data:`ROWS_PER_ROUND` rows a round), then solves the MILP with the
+    rows its relaxation holds near their limits (the others parked: :func:`_park`), and again only
+    if the integer allocation is over a row not handed to it. ``start``: a solution the first MILP
+    solve may start from (every column, in the live model's order; a solution that meets every row
+    added so far). ``nudged``: the limits in the model are raised a hair (:func:`_fix_and_price`), so
+    a row of the model may be over its true limit by that much; only rows not in the model yet are
+    added."""
     rounds = lp_rounds = added = 0
     status, gap = "optimal", None
     solve_s = highs_s = check_s = 0.0
-    phases = [False, True] if mip and built.z and _live(built, params) is not None else [mip]
-    for phase_mip in phases:
-        while True:
-            rounds += 1
-            lp_rounds += not phase_mip
-            t = time.perf_counter()
-            status, gap, run_s = run_once(built, params, phase_mip, deadline, start=start if phase_mip else None)
-            start = None if phase_mip else start
-            solve_s += time.perf_counter() - t
-            highs_s += run_s
-            if status not in STATUS_OK:
+    live = _live(built, params)
+    phases = [False, True] if mip and built.z and live is not None else [mip]
+    parked: dict = {}
+    try:
+        for phase_mip in phases:
+            if phase_mip and len(phases) == 2:
+                parked = _park(built, live)
+                if not quiet:
+                    logger.info(f"MILP with {len(built.rows) - len(parked)} of {len(built.rows)} network rows "
+                                f"(the others more than {PARK_SLACK_MW:g} MW from their limit: parked)")
+            while True:
+                rounds += 1
+                lp_rounds += not phase_mip
+                t = time.perf_counter()
+                status, gap, run_s = run_once(built, params, phase_mip, deadline, start=start if phase_mip else None)
+                start = None if phase_mip else start
+                solve_s += time.perf_counter() - t
+                highs_s += run_s
+                if status not in STATUS_OK:
+                    break
+                t = time.perf_counter()
+                todo, n_over = net.violations(_state_loads(built), params.near_binding) if net is not None else ([], 0)
+                check_s += time.perf_counter() - t
+                if n_over == 0:
+                    break
+                if rounds >= params.max_lazy_rounds:
+                    raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
+                                      "raise max_lazy_rounds")
+                back = _unpark(live, parked, [k for keys, *_ in todo for k in keys]) if parked else 0
+                todo = _most_violated(built, todo, ROWS_PER_ROUND)
+                n = back + sum(mdl.add_rows(built, keys, coef, base, limit, state)
+                               for keys, coef, base, limit, state in todo)
+                added += n
+                if not quiet:
+                    logger.info(f"lazy round {rounds} ({'MILP' if phase_mip else 'LP'}): {n_over} rows or "
+                                f"branch-outage pairs over their limit, {n} rows added" +
+                                (f" ({back} of them parked before)" if back else ""))
+                if n == 0 and nudged:
+                    break
+                if n == 0:
+                    raise SolverError("a violated network row was already in the model: numerical trouble; "
+                                      "try solver=cbc")
+            if status == "infeasible" or (phase_mip == mip and status not in STATUS_OK):
                 break
-            t = time.perf_counter()
-            todo, n_over = net.violations(_state_loads(built), params.near_binding) if net is not None else ([], 0)
-            check_s += time.perf_counter() - t
-            if n_over == 0:
-                break
-            if rounds >= params.max_lazy_rounds:
-                raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
-                                  "raise max_lazy_rounds")
-            n = sum(mdl.add_rows(built, keys, coef, base, limit, state) for keys, coef, base, limit, state in todo)
-            added += n
-            if not quiet:
-                logger.info(f"lazy round {rounds} ({'MILP' if phase_mip else 'LP'}): {n_over} rows or "
-                            f"branch-outage pairs over their limit, {n} rows added")
-            if n == 0 and nudged:
-                break
-            if n == 0:
-                raise SolverError("a violated network row was already in the model: numerical trouble; "
-                                  "try solver=cbc")
-        if status == "infeasible" or (phase_mip == mip and status not in STATUS_OK):
-            break
+    finally:
+        if parked:
+            _unpark(live, parked, None)
     return LazySolve(status=status, gap=gap, rounds=rounds, lp_rounds=lp_rounds, rows_added=added,
                      solve_s=solve_s, solver_s=highs_s, check_s=check_s)
 
