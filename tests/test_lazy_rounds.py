@@ -51,8 +51,8 @@ def _plan(texas, sites, monkeypatch, caplog, **consts):
 
 def _assert_same_answer(a, b):
     assert a.status == b.status == "optimal"
-    assert a.summary["tie_break"]["status"] == b.summary["tie_break"]["status"] == "optimal"
-    assert a.summary["objective_usd"] == b.summary["objective_usd"]
+    assert a.summary.tie_break["status"] == b.summary.tie_break["status"] == "optimal"
+    assert a.summary.objective_usd == b.summary.objective_usd
     for col in ("ai_mw", "ai_cloud_mw", "kept_mining_mw", "new_mining_mw", "marginal_value_usd_per_mw"):
         np.testing.assert_allclose(a.allocation[col].to_numpy(float), b.allocation[col].to_numpy(float),
                                    atol=1e-6, rtol=0, err_msg=col)
@@ -69,7 +69,7 @@ def test_a_round_adds_at_most_the_cap_and_the_answer_does_not_change(texas, site
     assert max(_added_per_round(free_log)) > 5  # without the cap, a round adds more than 5 rows
     capped, log = _plan(texas, sites, monkeypatch, caplog, ROWS_PER_ROUND=5)
     assert 0 < max(_added_per_round(log)) <= 5
-    assert capped.summary["network"]["lazy_rounds"] > free.summary["network"]["lazy_rounds"]
+    assert capped.summary.network["lazy_rounds"] > free.summary.network["lazy_rounds"]
     _assert_same_answer(capped, free)
 
 
