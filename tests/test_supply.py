@@ -216,7 +216,10 @@ def test_every_supply_response_equals_brute_force(supply, rows, pool, rate):
                             else {}, overload_dfax=0.0)
     expected = brute_force(g, sites, supply, regions, params.supply_pools_mw.get("A"))
     got = planner.plan(g, sites, params).summary.objective_usd
-    assert got == pytest.approx(expected, rel=1e-6, abs=1.0)
+    # both sides are HiGHS optima in million $: a value below its optimality tolerance (1e-7 per MW,
+    # i.e. $0.1 per MW, e.g. a site worth $0.09/MW) is noise to either, up to $0.1 x every site's MW
+    noise = 0.1 * float(sites["poi_mw"].sum())
+    assert got == pytest.approx(expected, rel=1e-6, abs=max(1.0, noise))
 
 
 #: Regression values, from planner itself: objective_usd of the shipped scenarios (AC check off)
