@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from planner.network import sensitivity as sens
 
@@ -65,7 +66,8 @@ class Rows:
     state: str             # "peak" | "offpeak"
     branch: np.ndarray     # model branch position each row limits
     outage: np.ndarray     # model branch position of the outage (-1: none)
-    sens: np.ndarray       # rows x candidate buses (N-0: the network's one matrix, shared by the states)
+    sens: np.ndarray       # rows x candidate buses (N-0: the network's one matrix, shared by the states;
+                           # N-1 pairs over without new load with a DFAX cut-off: a sparse matrix)
     base: np.ndarray
     limit: np.ndarray
     screened: np.ndarray   # rows some allocation in the box could overload
@@ -94,6 +96,8 @@ class Rows:
     def rows(self, ids: np.ndarray):
         """(coefficients, base flow, limit) of some rows."""
         coef = self.sens[ids]
+        if sp.issparse(coef):   # the N-1 pairs over without new load, with a DFAX cut-off
+            coef = coef.toarray()
         if self.patch_ids is not None:
             at = np.searchsorted(self.patch_ids, ids)
             hit = (at < len(self.patch_ids)) & (self.patch_ids[np.minimum(at, len(self.patch_ids) - 1)] == ids)
@@ -377,22 +381,33 @@ class Contingencies:
         pre = hit & (np.abs(post0) > self.emergency * (1 + 1e-6) + 1e-6)
         return worst, worst_k, pre
 
-    def preexisting(self, state: State, s: np.ndarray, dfax: float, block: int = 65536) -> Rows:
+    def preexisting(self, state: State, s: np.ndarray, dfax: float, block: int | None = None,
+                    block_mb: float = 64.0) -> Rows:
         """Pairs over the emergency rating without any new load in a state: every one is listed
         (``state.pre_pairs``) and left out of the N-1 check; those a new load can worsen (a
-        coefficient of at least the DFAX cut-off) become explicit rows, added when over."""
+        coefficient of at least the DFAX cut-off) become explicit rows, added when over.
+
+        The coefficients are formed ``block`` pairs at a time (default: a block of about ``block_mb``
+        MB); with a DFAX cut-off they are kept as a sparse matrix (only the coefficients at or above
+        the cut-off are non-zero), else dense."""
         l, k, lo, post0 = self.preexisting_pairs(state.model.flow_mw[self.mon])
         state.pre_pairs, state.pre_values = (l, k), (lo, post0)
+        block = block or max(1, int(block_mb * 2**20 / (8 * max(s.shape[1], 1))))
         coefs, active = [], []
         for a in range(0, len(l), block):   # blocks of pairs: never all pairs x buses at once
             coef = s[l[a:a + block]] + lo[a:a + block, None] * s[k[a:a + block]]
             if dfax > 0:
                 coef[np.abs(coef) < dfax] = 0.0
             live = np.flatnonzero(np.any(coef != 0.0, axis=1))
-            coefs.append(coef[live])
+            coefs.append(sp.csr_matrix(coef[live]) if dfax > 0 else coef[live])
             active.append(a + live)
+            del coef
         active = np.concatenate(active) if active else np.zeros(0, np.int64)
-        coef = np.vstack(coefs) if coefs else np.zeros((0, s.shape[1]))
+        if dfax > 0:
+            coef = sp.vstack(coefs, format="csr") if coefs else sp.csr_matrix((0, s.shape[1]))
+        else:
+            coef = np.vstack(coefs) if coefs else np.zeros((0, s.shape[1]))
+        del coefs
         if len(active) < len(l):
             logger.info(f"N-1 ({state.name}): {len(l):,} pairs over without new load, {len(active):,} of them "
                         f"with a distribution factor of at least {dfax:g} (rows when over)")
