@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from planner import economics as econ
 from planner.core.errors import InputError
 from planner.network import sensitivity as sens
-from planner.network.security import Contingencies, Rows, State, over_limit, state_specs
+from planner.network.security import Contingencies, Found, Rows, State, most_violated, over_limit, state_specs
 
 logger = logging.getLogger(__name__)
 
@@ -222,8 +222,9 @@ class RedispatchNetwork:
         l, k = st.pre_pairs
         return f[l] + self.pre_lodf[state] * f[k]
 
-    def violations(self, xs: dict[str, np.ndarray], near: float):
-        out, n_over = [], 0
+    def violations(self, xs: dict[str, np.ndarray], near: float, cap: int | None = None, known=None):
+        """As :meth:`planner.network.security.Network.violations`."""
+        found, n_over = [], 0
         for st in self.states:
             x = xs[st.name]
             f = self.flows_mon(st.name, x)
@@ -235,7 +236,9 @@ class RedispatchNetwork:
             if len(pick):
                 sides = np.where(f[pick] >= 0, 1, -1)
                 keys = [("n-0", st.name, int(i), int(sd)) for i, sd in zip(pick, sides)]
-                out.append((keys, self.coef(pick), base[pick], st.n0.limit[pick], st.name))
+                found.append(Found.of(keys, f[pick], st.n0.limit[pick], st.name,
+                                      lambda at, p=pick, st=st: (self.coef(p[at]), st.n0.base[p[at]],
+                                                                 st.n0.limit[p[at]])))
             l0, k0 = st.pre_pairs
             if len(l0):
                 lo = self.pre_lodf[st.name]
@@ -246,8 +249,10 @@ class RedispatchNetwork:
                 if len(pick):
                     sides = np.where(post[pick] >= 0, 1, -1)
                     keys = [("n-1 pre-existing", st.name, int(i), int(sd)) for i, sd in zip(pick, sides)]
-                    out.append((keys, self.coef(l0[pick], k0[pick], lo[pick]), st.pre.base[pick],
-                                st.pre.limit[pick], st.name))
+                    found.append(Found.of(keys, post[pick], st.pre.limit[pick], st.name,
+                                          lambda at, p=pick, st=st, l0=l0, k0=k0, lo=lo: (
+                                              self.coef(l0[p[at]], k0[p[at]], lo[p[at]]),
+                                              st.pre.base[p[at]], st.pre.limit[p[at]])))
             if self.contingencies is not None:
                 c = self.contingencies
                 l, k, lo, post, n, _, _ = c.violations(st, f, near)
@@ -256,8 +261,12 @@ class RedispatchNetwork:
                     base0 = st.model.flow_mw[self.mon]
                     sides = np.where(post >= 0, 1, -1)
                     keys = [("n-1", st.name, (int(a), int(b)), int(sd)) for a, b, sd in zip(l, k, sides)]
-                    out.append((keys, self.coef(l, k, lo), base0[l] + lo * base0[k], c.emergency[l], st.name))
-        return out, n_over
+                    found.append(Found.of(keys, post, c.emergency[l], st.name,
+                                          lambda at, l=l, k=k, lo=lo, base0=base0: (
+                                              self.coef(l[at], k[at], lo[at]), base0[l[at]] + lo[at] * base0[k[at]],
+                                              c.emergency[l[at]])))
+        out, seen = most_violated(found, cap, known)
+        return out, n_over, seen
 
 
 def build_network(model: sens.DCModel, grid, cand, params, contingencies: Contingencies | None,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from planner.network import sensitivity as sens
 
@@ -65,7 +66,8 @@ class Rows:
     state: str             # "peak" | "offpeak"
     branch: np.ndarray     # model branch position each row limits
     outage: np.ndarray     # model branch position of the outage (-1: none)
-    sens: np.ndarray       # rows x candidate buses (N-0: the network's one matrix, shared by the states)
+    sens: np.ndarray       # rows x candidate buses (N-0: the network's one matrix, shared by the states;
+                           # N-1 pairs over without new load with a DFAX cut-off: a sparse matrix)
     base: np.ndarray
     limit: np.ndarray
     screened: np.ndarray   # rows some allocation in the box could overload
@@ -81,24 +83,69 @@ class Rows:
         return flow
 
     def violations(self, x: np.ndarray, near: float):
-        """(row ids, sides, number over): rows over their limit, and screened rows above
-        ``near`` of it (likely the next to be violated)."""
+        """(row ids, sides, number over, flows of those rows): rows over their limit, and screened
+        rows above ``near`` of it (likely the next to be violated)."""
         flow = self.flows(x)
         over = over_limit(flow, self.limit)
         pick = over.copy()
         s = self.screened
         pick[s] |= np.abs(flow[s]) >= near * self.limit[s]
         ids = np.flatnonzero(pick)
-        return ids, np.where(flow[ids] >= 0, 1, -1), int(over.sum())
+        return ids, np.where(flow[ids] >= 0, 1, -1), int(over.sum()), flow[ids]
 
     def rows(self, ids: np.ndarray):
         """(coefficients, base flow, limit) of some rows."""
         coef = self.sens[ids]
+        if sp.issparse(coef):   # the N-1 pairs over without new load, with a DFAX cut-off
+            coef = coef.toarray()
         if self.patch_ids is not None:
             at = np.searchsorted(self.patch_ids, ids)
             hit = (at < len(self.patch_ids)) & (self.patch_ids[np.minimum(at, len(self.patch_ids) - 1)] == ids)
             coef[hit] = self.patch[at[hit]]
         return coef, self.base[ids], self.limit[ids]
+
+
+@dataclass
+class Found:
+    """The rows of one family a check found over (or near) their limit, before any coefficient is
+    formed: their keys ``(kind, state, row id, side)``, their flows as a share of their limit on
+    their side, and ``form``: positions into ``keys`` -> (coefficients, base flows, limits)."""
+
+    keys: list
+    share: np.ndarray
+    state: str
+    form: object
+
+    @classmethod
+    def of(cls, keys: list, flow: np.ndarray, limit: np.ndarray, state: str, form) -> Found:
+        side = np.array([k[-1] for k in keys], dtype=float)
+        return cls(keys, side * flow / np.maximum(np.abs(limit), 1e-9), state, form)
+
+
+def most_violated(found: list[Found], cap: int | None, known=None) -> tuple[list, list]:
+    """The rows to add of the :class:`Found` of a check: those whose key is not in ``known`` (the
+    rows already in the model), and of them at most ``cap`` (None: all): the largest flows as a
+    share of their limit first (a row over its limit before one near it; every row tied with the
+    ``cap``-th largest share is kept). Coefficients are formed for those rows only.
+
+    Returns (rows to add: (keys, coefficients, base flows, limits, state) per family, the keys of
+    the rows found that are in ``known`` already)."""
+    fresh, seen = [], []
+    for f in found:
+        new = np.ones(len(f.keys), dtype=bool) if known is None else \
+            np.array([k not in known for k in f.keys], dtype=bool)
+        seen += [k for k, m in zip(f.keys, new) if not m]
+        if new.any():
+            fresh.append((f, np.flatnonzero(new)))
+    if cap is not None and sum(len(i) for _, i in fresh) > cap:
+        cut = np.sort(np.concatenate([f.share[i] for f, i in fresh]))[-cap]  # the cap-th largest share
+        fresh = [(f, i[f.share[i] >= cut]) for f, i in fresh]
+    out = []
+    for f, i in fresh:
+        if len(i):
+            coef, base, limit = f.form(i)
+            out.append(([f.keys[j] for j in i], coef, base, limit, f.state))
+    return out, seen
 
 
 @dataclass
@@ -334,22 +381,33 @@ class Contingencies:
         pre = hit & (np.abs(post0) > self.emergency * (1 + 1e-6) + 1e-6)
         return worst, worst_k, pre
 
-    def preexisting(self, state: State, s: np.ndarray, dfax: float, block: int = 65536) -> Rows:
+    def preexisting(self, state: State, s: np.ndarray, dfax: float, block: int | None = None,
+                    block_mb: float = 64.0) -> Rows:
         """Pairs over the emergency rating without any new load in a state: every one is listed
         (``state.pre_pairs``) and left out of the N-1 check; those a new load can worsen (a
-        coefficient of at least the DFAX cut-off) become explicit rows, added when over."""
+        coefficient of at least the DFAX cut-off) become explicit rows, added when over.
+
+        The coefficients are formed ``block`` pairs at a time (default: a block of about ``block_mb``
+        MB); with a DFAX cut-off they are kept as a sparse matrix (only the coefficients at or above
+        the cut-off are non-zero), else dense."""
         l, k, lo, post0 = self.preexisting_pairs(state.model.flow_mw[self.mon])
         state.pre_pairs, state.pre_values = (l, k), (lo, post0)
+        block = block or max(1, int(block_mb * 2**20 / (8 * max(s.shape[1], 1))))
         coefs, active = [], []
         for a in range(0, len(l), block):   # blocks of pairs: never all pairs x buses at once
             coef = s[l[a:a + block]] + lo[a:a + block, None] * s[k[a:a + block]]
             if dfax > 0:
                 coef[np.abs(coef) < dfax] = 0.0
             live = np.flatnonzero(np.any(coef != 0.0, axis=1))
-            coefs.append(coef[live])
+            coefs.append(sp.csr_matrix(coef[live]) if dfax > 0 else coef[live])
             active.append(a + live)
+            del coef
         active = np.concatenate(active) if active else np.zeros(0, np.int64)
-        coef = np.vstack(coefs) if coefs else np.zeros((0, s.shape[1]))
+        if dfax > 0:
+            coef = sp.vstack(coefs, format="csr") if coefs else sp.csr_matrix((0, s.shape[1]))
+        else:
+            coef = np.vstack(coefs) if coefs else np.zeros((0, s.shape[1]))
+        del coefs
         if len(active) < len(l):
             logger.info(f"N-1 ({state.name}): {len(l):,} pairs over without new load, {len(active):,} of them "
                         f"with a distribution factor of at least {dfax:g} (rows when over)")
@@ -492,20 +550,23 @@ class Network:
         """Post-contingency flows of the pairs already over without new load (N-1)."""
         return self.state(state).pre.flows(x)
 
-    def violations(self, loads: dict[str, np.ndarray], near: float):
-        """Rows to add: a list of (keys, coefficients, base flows, limits, state), and the
-        number of rows and branch-outage pairs over their limit.
+    def violations(self, loads: dict[str, np.ndarray], near: float, cap: int | None = None, known=None):
+        """Rows to add: a list of (keys, coefficients, base flows, limits, state), the number of
+        rows and branch-outage pairs over their limit, and the keys of the rows found that are in
+        ``known`` (the rows already in the model, which are not added again). Of the others at
+        most ``cap`` are added (None: all), the most violated first (:func:`most_violated`); the
+        coefficients of the rows left out are never formed.
 
         N-1: for each monitored branch only its worst outage is added in a round (the
         next round finds the next one if it is still over)."""
-        out, n_over = [], 0
+        found, n_over = [], 0
         for fam in self.families():
-            ids, sides, n = fam.violations(loads[fam.state], near)
+            ids, sides, n, flow = fam.violations(loads[fam.state], near)
             n_over += n
             if len(ids):
-                coef, base, limit = fam.rows(ids)
                 keys = [(fam.kind, fam.state, int(i), int(sd)) for i, sd in zip(ids, sides)]
-                out.append((keys, coef, base, limit, fam.state))
+                found.append(Found.of(keys, flow, fam.limit[ids], fam.state,
+                                      lambda at, fam=fam, ids=ids: fam.rows(ids[at])))
         if self.contingencies is not None:
             c = self.contingencies
             for st in self.states:
@@ -514,12 +575,14 @@ class Network:
                 l, k, lo, post, n, _, _ = c.violations(st, flow_mon, near)
                 n_over += n
                 if len(l):
-                    coef = self.sens[l] + lo[:, None] * self.sens[k]
-                    base = base0[l] + lo * base0[k]
                     sides = np.where(post >= 0, 1, -1)
                     keys = [("n-1", st.name, (int(a), int(b)), int(sd)) for a, b, sd in zip(l, k, sides)]
-                    out.append((keys, coef, base, c.emergency[l], st.name))
-        return out, n_over
+                    found.append(Found.of(keys, post, c.emergency[l], st.name,
+                                          lambda at, l=l, k=k, lo=lo, base0=base0: (
+                                              self.sens[l[at]] + lo[at, None] * self.sens[k[at]],
+                                              base0[l[at]] + lo[at] * base0[k[at]], c.emergency[l[at]])))
+        out, seen = most_violated(found, cap, known)
+        return out, n_over, seen
 
 
 def state_shares(params) -> dict[str, dict[str, float]]:

@@ -279,30 +279,6 @@ def _state_loads(built: mdl.Built) -> dict[str, np.ndarray]:
 ROWS_PER_ROUND = 1000
 
 
-def _most_violated(built: mdl.Built, todo: list, cap: int) -> list:
-    """Of the rows ``todo`` of :meth:`Network.violations` ((keys, coefficients, base flows, limits,
-    state) per family), those not in the model yet, and of them at most ``cap``: the largest flows
-    as a share of their limit first (a row over its limit before one near it)."""
-    fresh, share = [], []
-    for keys, coef, base, limit, state in todo:
-        new = np.array([key not in built.rows for key in keys], dtype=bool)
-        if not new.any():
-            continue
-        coef, base, limit = np.asarray(coef)[new], np.asarray(base)[new], np.asarray(limit)[new]
-        keys = [k for k, m in zip(keys, new) if m]
-        x = np.array([_value(v) for v in built.loads[state][:coef.shape[1]]])
-        side = np.array([k[-1] for k in keys], dtype=float)
-        share.append(side * (base + coef @ x) / np.maximum(np.abs(limit), 1e-9))
-        fresh.append((keys, coef, base, limit, state))
-    if sum(len(f[0]) for f in fresh) <= cap:
-        return fresh
-    ratio = np.concatenate(share)
-    cut = np.sort(ratio)[-cap]  # the cap-th largest share
-    take = [s >= cut for s in share]
-    return [([k for k, m in zip(keys, t) if m], coef[t], base[t], limit[t], state)
-            for (keys, coef, base, limit, state), t in zip(fresh, take) if t.any()]
-
-
 #: a MILP is handed only the network rows its LP relaxation holds within this many MW of their
 #: limit (:func:`_park`); the others, the most of them on a large grid, are parked: still checked
 #: after every solve, and handed back the moment the MILP's allocation is over one
@@ -363,15 +339,17 @@ def lazy_solve(built: mdl.Built, net: Network, params: Params, mip: bool, deadli
                 if status not in STATUS_OK:
                     break
                 t = time.perf_counter()
-                todo, n_over = net.violations(_state_loads(built), params.near_binding) if net is not None else ([], 0)
+                # the rows not in the model yet, at most ROWS_PER_ROUND of them (the most violated), and
+                # the keys of those in it already (parked ones come back)
+                todo, n_over, seen = net.violations(_state_loads(built), params.near_binding, cap=ROWS_PER_ROUND,
+                                                    known=built.rows) if net is not None else ([], 0, [])
                 check_s += time.perf_counter() - t
                 if n_over == 0:
                     break
                 if rounds >= params.max_lazy_rounds:
                     raise SolverError(f"network rows still violated after {rounds} lazy rounds; "
                                       "raise max_lazy_rounds")
-                back = _unpark(live, parked, [k for keys, *_ in todo for k in keys]) if parked else 0
-                todo = _most_violated(built, todo, ROWS_PER_ROUND)
+                back = _unpark(live, parked, seen) if parked else 0
                 n = back + sum(mdl.add_rows(built, keys, coef, base, limit, state)
                                for keys, coef, base, limit, state in todo)
                 added += n
