@@ -40,6 +40,7 @@ from planner.network import hosting as host
 from planner.network import redispatch
 from planner.network import security as sec
 from planner.network import sensitivity as sens
+from planner.network.hosting_redispatch import redispatch_hosting
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class Redispatch(SupplyResponse):
         """The energy payments of the plan's MW and the change of generation cost against
         ``reference`` (:func:`planner.network.redispatch.report`), with ``dispatch.csv``'s table."""
         per_mw = redispatch.period_payments(net, params, len(built.periods))
-        paid = sum(_value(v) * c for v, c in redispatch.payment_terms(built, per_mw)) * redispatch.SCALE
+        paid = sum(float(v.varValue or 0.0) * c for v, c in redispatch.payment_terms(built, per_mw)) * redispatch.SCALE
         shown = ({u: round(float(v), 0) for u, v in per_mw[0].items()} if years is None else
                  {str(y): {u: round(float(x), 0) for u, x in p.items()} for y, p in zip(years, per_mw)})
         block, table = redispatch.report(net, params, loads, reference, cand, payments=(paid, shown))
@@ -172,7 +173,7 @@ class Redispatch(SupplyResponse):
             block["energy_payment_basis"] = ("each year's MW pay for the hours of that year (the last year's: to "
                                              "the horizon); generation cost likewise, against each year's dispatch "
                                              "without new load")
-        modelled = sum(c * _value(v) for v, c in redispatch.dispatch_objective(built, net, params)) * redispatch.SCALE
+        modelled = sum(c * float(v.varValue or 0.0) for v, c in redispatch.dispatch_objective(built, net, params)) * redispatch.SCALE
         return block, table, modelled
 
     def hosting(self, grid, model, ids, *, security="n-0", use="ai", emergency_rating_factor=1.2, firm_share=None,
@@ -180,8 +181,6 @@ class Redispatch(SupplyResponse):
         """The largest load any dispatch of the generators within their limits can serve, an LP per
         bus (:mod:`planner.network.hosting_redispatch`); the headroom answer is kept for
         comparison as ``fixed_hosting_mw``."""
-        from planner.network.hosting_redispatch import redispatch_hosting
-
         t = time.perf_counter()
         fixed = KINDS["headroom"].hosting(grid, model, ids, security=security, use=use,
                                           emergency_rating_factor=emergency_rating_factor, firm_share=firm_share,
@@ -194,11 +193,6 @@ class Redispatch(SupplyResponse):
         results = redispatch_hosting(grid, [(name, m) for name, m, _ in states], ids, contingencies,
                                      progress=progress)
         return host.redispatch_frame(model, fixed, states, results)
-
-
-def _value(var) -> float:
-    v = var.varValue if var is not None else 0.0
-    return float(v) if v is not None else 0.0
 
 
 #: the supply responses by name, in the order of :data:`planner.core.errors.SUPPLY_RESPONSES`
