@@ -505,3 +505,55 @@ def test_sparse_lodf_gives_the_same_n1_checks_on_western(western):
     post = flow[high] + dense.cache[high, j] * flow[ks[high]]
     np.testing.assert_allclose(np.abs(post) / dense.emergency[high], wd[high], rtol=1e-9)
     assert (ps[high] == pd_[high]).all()
+
+
+@pytest.mark.parametrize("block", [(4096, 64), (97, 5)])
+def test_sparse_violations_reduced_by_block_equal_the_pairs_taken_at_once(texas, block, monkeypatch):
+    """Contingencies.violations on the sparse LODF reduces the candidate pairs a block at a time
+    (on usa with 2,000 sites, the pairs taken at once outgrew 14 GB): the same branches, worst
+    outages (ties to the first outage), flows, LODFs and count of pairs over as reducing every
+    pair of :meth:`candidates` at once, with pairs over without new load left out. Small blocks
+    make each branch's worst pair a merge over many blocks."""
+    from planner.network import security
+    from planner.network.security import TOL, State
+
+    monkeypatch.setattr(security, "VIOLATION_BLOCK", block)
+
+    model = sens.dc_model(texas)
+    mon = np.flatnonzero(model.monitored)
+    sparse = Contingencies(model, mon, 1.2, cache_mb=0.0)
+    base = model.flow_mw[mon]
+    rng = np.random.default_rng(3)
+    buses = rng.choice(model.bus_ids, 60, replace=False)
+    flow = base + -sens.ptdf(model, buses, rows=mon) @ rng.uniform(100, 600, len(buses))
+    st = State(name="peak", model=model, share={})
+    st.pre_pairs = sparse.preexisting_pairs(base)[:2]
+    for near in (0.9, 0.98):
+        got = sparse.violations(st, flow, near)
+        thr = np.minimum(min(near, 1.0) * sparse.emergency, sparse.emergency * (1 + TOL) + TOL) * (1 - 1e-9)
+        exact = sparse.exact_lines(np.abs(flow), np.abs(flow), thr)  # both kinds of block are exercised
+        assert len(exact) > 5
+        if near == 0.9:  # pairs left out on branches of exact rows too, their worst outage among them
+            before = dict(zip(got[0].tolist(), got[1].tolist()))
+            extra = [(ln, o) for ln in exact[::3].tolist()
+                     for o in [*sparse.outages[:40].tolist(), before.get(ln, -1)] if o not in (ln, -1)]
+            st.pre_pairs = tuple(np.r_[p, np.array(e, np.int64)] for p, e in zip(st.pre_pairs, zip(*extra)))
+            got = sparse.violations(st, flow, near)
+        l, k, lo = sparse.candidates(np.abs(flow), np.abs(flow), thr)
+        m = len(mon)
+        keep = ~np.isin(l * m + k, st.pre_pairs[0] * m + st.pre_pairs[1])
+        l, k, lo = l[keep], k[keep], lo[keep]
+        post = flow[l] + lo * flow[k]
+        ratio = np.abs(post) / sparse.emergency[l]
+        order = np.lexsort((k, -ratio, l))
+        first = order[np.r_[True, l[order][1:] != l[order][:-1]]]
+        worst = np.zeros(m)
+        worst[l[first]] = ratio[first]
+        pick = np.flatnonzero((worst > 1 + TOL + TOL / sparse.emergency) | (worst >= near))
+        at = first[np.searchsorted(l[first], pick)]
+        assert len(pick) > 20 and got[4] == int(np.count_nonzero(ratio > 1 + TOL + TOL / sparse.emergency[l]))
+        np.testing.assert_array_equal(got[0], pick)
+        np.testing.assert_array_equal(got[1], k[at])
+        np.testing.assert_array_equal(got[2], lo[at])
+        np.testing.assert_array_equal(got[3], post[at])
+        np.testing.assert_array_equal(got[5], worst)

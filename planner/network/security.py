@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 TOL = 1e-6
 #: sparse LODF (grids whose dense LODF does not fit in ``lodf_cache_mb``): entries kept from this magnitude
 SPARSE_TOL = 1e-3
+#: the N-1 check of the sparse LODF reduces its candidate pairs by blocks of this many outages (the
+#: kept entries) and this many branches (the exact rows): memory bounded whatever the load
+VIOLATION_BLOCK = (4096, 64)
 #: the N-1 loading report is exact for every branch whose worst post-contingency loading reaches this share
 REPORT_EXACT = 0.9
 
@@ -248,8 +251,25 @@ class Contingencies:
         into the monitored list, ordered as the dense chunks would list them (by chunk of outages,
         then branch, then outage). Exact in both modes: in sparse mode the pairs left out cannot
         pass unless ``reach_l + tol * max(reach_k) >= thr``, and those branches are taken from their
-        exact rows."""
+        exact rows. :meth:`candidate_blocks` yields the same pairs a block at a time."""
         ls, ks, los = [], [], []
+        for l, k, lo in self.candidate_blocks(reach_l, reach_k, thr, block):
+            ls.append(l), ks.append(k), los.append(lo)
+        l, k, lo = (np.concatenate(x) if x else np.zeros(0) for x in (ls, ks, los))
+        l, k = l.astype(np.int64), k.astype(np.int64)
+        if self.cache is None and len(l):
+            order = np.lexsort((k, l, np.searchsorted(self.outages, k) // self.chunk))
+            l, k, lo = l[order], k[order], lo[order]
+        return l, k, lo.astype(float)
+
+    def candidate_blocks(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray, block: int = 4096,
+                         lines_per_block: int = 256):
+        """The pairs of :meth:`candidates`, (l, k, LODF[l, k]) a block at a time and in no set order
+        across blocks, so a caller that reduces them never holds them all (on a large grid loaded
+        near its limits, every outage of a branch near its own limit passes: tens of millions of
+        pairs). A branch's pairs all come from blocks of one kind: the kept entries of the sparse
+        LODF (:meth:`kept_blocks`) or, where those do not suffice, its exact rows (by
+        ``lines_per_block`` branches of :meth:`exact_lines`)."""
         if self.cache is not None:
             for start, cols in self.chunks():
                 k = self.outages[start:start + cols.shape[1]]
@@ -257,35 +277,41 @@ class Contingencies:
                     keep = reach_l[:, None] + np.abs(cols) * reach_k[k][None, :] >= thr[:, None]
                 keep[k, np.arange(len(k))] = False
                 l, j = np.nonzero(keep)
-                ls.append(l), ks.append(k[j]), los.append(cols[l, j])
-        else:
-            sp_ = self.sparse
-            fk = reach_k[self.outages]
-            exact = np.flatnonzero(reach_l + sp_.tol * fk.max(initial=0.0) >= thr)
-            in_exact = np.zeros(len(self.mon), bool)
-            in_exact[exact] = True
-            m = sp_.matrix
-            for a in range(0, len(self.outages), block):
-                b = min(a + block, len(self.outages))
-                p0, p1 = m.indptr[a], m.indptr[b]
-                r = m.indices[p0:p1].astype(np.int64)
-                v = m.data[p0:p1]
-                c = np.repeat(np.arange(a, b), np.diff(m.indptr[a:b + 1]))
-                ok = (reach_l[r] + np.abs(v) * fk[c] >= thr[r]) & ~in_exact[r]
-                ls.append(r[ok]), ks.append(self.outages[c[ok]]), los.append(v[ok])
-            for a in range(0, len(exact), 256):
-                lines = exact[a:a + 256]
-                lo = self.rows(lines)
-                keep = reach_l[lines][:, None] + np.abs(lo) * fk[None, :] >= thr[lines][:, None]
-                keep[lines[:, None] == self.outages[None, :]] = False
-                i, j = np.nonzero(keep)
-                ls.append(lines[i]), ks.append(self.outages[j]), los.append(lo[i, j])
-        l, k, lo = (np.concatenate(x) if x else np.zeros(0) for x in (ls, ks, los))
-        l, k = l.astype(np.int64), k.astype(np.int64)
-        if self.cache is None and len(l):
-            order = np.lexsort((k, l, np.searchsorted(self.outages, k) // self.chunk))
-            l, k, lo = l[order], k[order], lo[order]
-        return l, k, lo.astype(float)
+                yield l.astype(np.int64), k[j].astype(np.int64), cols[l, j].astype(float)
+            return
+        exact = self.exact_lines(reach_l, reach_k, thr)
+        yield from self.kept_blocks(reach_l, reach_k, thr, exact, block)
+        fk = reach_k[self.outages]
+        for a in range(0, len(exact), lines_per_block):
+            lines = exact[a:a + lines_per_block]
+            lo = self.rows(lines)
+            keep = reach_l[lines][:, None] + np.abs(lo) * fk[None, :] >= thr[lines][:, None]
+            keep[lines[:, None] == self.outages[None, :]] = False
+            i, j = np.nonzero(keep)
+            yield lines[i].astype(np.int64), self.outages[j].astype(np.int64), lo[i, j].astype(float)
+
+    def exact_lines(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray) -> np.ndarray:
+        """Sparse LODF: the branches a pair could bring to ``thr`` through entries left out of the
+        kept ones (``reach_l + tol * max(reach_k) >= thr``): their pairs come from exact rows."""
+        fk = reach_k[self.outages]
+        return np.flatnonzero(reach_l + self.sparse.tol * fk.max(initial=0.0) >= thr)
+
+    def kept_blocks(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray, exact: np.ndarray,
+                    block: int = 4096):
+        """Sparse LODF: the candidate pairs (l, k, LODF[l, k]) among the kept entries, by ``block``
+        outages in outage order, of every branch but those of ``exact``."""
+        in_exact = np.zeros(len(self.mon), bool)
+        in_exact[exact] = True
+        fk = reach_k[self.outages]
+        m = self.sparse.matrix
+        for a in range(0, len(self.outages), block):
+            b = min(a + block, len(self.outages))
+            p0, p1 = m.indptr[a], m.indptr[b]
+            r = m.indices[p0:p1].astype(np.int64)
+            v = m.data[p0:p1]
+            c = np.repeat(np.arange(a, b), np.diff(m.indptr[a:b + 1]))
+            ok = (reach_l[r] + np.abs(v) * fk[c] >= thr[r]) & ~in_exact[r]
+            yield r[ok], self.outages[c[ok]].astype(np.int64), v[ok].astype(float)
 
     def post_flows(self, flow_mon: np.ndarray, start: int, cols: np.ndarray) -> np.ndarray:
         """Post-contingency flows (monitored x chunk) of a chunk; the outaged branch carries 0."""
@@ -456,30 +482,60 @@ class Contingencies:
 
     def _sparse_violations(self, state: State, flow_mon: np.ndarray, near: float):
         """:meth:`violations` from the pairs that can reach ``near`` of the emergency rating (or
-        its limit), found by :meth:`candidates`; ``worst`` is exact where it reaches that share
-        and 0 elsewhere."""
+        its limit), those of :meth:`candidates`, reduced a block at a time (per branch its worst
+        pair, ties to the first outage): the kept entries by blocks of outages, the branches of
+        exact rows by blocks of rows (dense); ``worst`` is exact where it reaches that share and 0
+        elsewhere."""
         m = len(self.mon)
         a = np.abs(flow_mon)
         share = min(float(near), 1.0)
-        l, k, lo = self.candidates(a, a, np.minimum(share * self.emergency, self.emergency * (1 + TOL) + TOL)
-                                   * (1 - 1e-9))
+        thr = np.minimum(share * self.emergency, self.emergency * (1 + TOL) + TOL) * (1 - 1e-9)
         pl, pk = state.pre_pairs
-        if len(pk) and len(l):  # pairs over without new load are checked as explicit rows instead
-            keep = ~np.isin(l * m + k, pl * m + pk)
-            l, k, lo = l[keep], k[keep], lo[keep]
-        post = flow_mon[l] + lo * flow_mon[k]
-        ratio = np.abs(post) / self.emergency[l]
-        n_over = int(np.count_nonzero(ratio > 1 + TOL + TOL / self.emergency[l]))
+        pre = np.unique(pl * m + pk) if len(pk) else None
+        over = 1 + TOL + TOL / self.emergency          # a pair is over above this share of its rating
+        n_over = 0
         worst = np.zeros(m)
         worst_k = np.full(m, -1, dtype=np.int64)
         worst_lo = np.zeros(m)
         worst_post = np.zeros(m)
-        if len(l):
+        exact = self.exact_lines(a, a, thr)
+        for l, k, lo in self.kept_blocks(a, a, thr, exact, VIOLATION_BLOCK[0]):
+            if pre is not None and len(l):  # pairs over without new load are checked as explicit rows instead
+                code = l * m + k
+                at = np.minimum(np.searchsorted(pre, code), len(pre) - 1)
+                keep = pre[at] != code
+                l, k, lo = l[keep], k[keep], lo[keep]
+            if not len(l):
+                continue
+            post = flow_mon[l] + lo * flow_mon[k]
+            ratio = np.abs(post) / self.emergency[l]
+            n_over += int(np.count_nonzero(ratio > over[l]))
             order = np.lexsort((k, -ratio, l))          # per branch: the worst outage, ties to the first
             first = order[np.r_[True, l[order][1:] != l[order][:-1]]]
-            worst[l[first]], worst_k[l[first]] = ratio[first], k[first]
-            worst_lo[l[first]], worst_post[l[first]] = lo[first], post[first]
-        pick = np.flatnonzero((worst > 1 + TOL + TOL / self.emergency) | (worst >= near))
+            lf, rf, kf = l[first], ratio[first], k[first]
+            better = (worst_k[lf] < 0) | (rf > worst[lf]) | ((rf == worst[lf]) & (kf < worst_k[lf]))
+            lf, first = lf[better], first[better]
+            worst[lf], worst_k[lf] = ratio[first], k[first]
+            worst_lo[lf], worst_post[lf] = lo[first], post[first]
+        fk = flow_mon[self.outages]
+        for s0 in range(0, len(exact), VIOLATION_BLOCK[1]):   # exact rows: a dense block of whole rows
+            lines = exact[s0:s0 + VIOLATION_BLOCK[1]]
+            lo = self.rows(lines)
+            post = flow_mon[lines][:, None] + lo * fk[None, :]
+            keep = a[lines][:, None] + np.abs(lo) * np.abs(fk)[None, :] >= thr[lines][:, None]
+            keep[lines[:, None] == self.outages[None, :]] = False
+            sel = np.flatnonzero(np.isin(pl, lines)) if pre is not None else []
+            if len(sel):                                # pairs over without new load: explicit rows instead
+                keep[np.searchsorted(lines, pl[sel]), np.searchsorted(self.outages, pk[sel])] = False
+            ratio = np.where(keep, np.abs(post) / self.emergency[lines][:, None], -1.0)
+            n_over += int(np.count_nonzero(keep & (ratio > over[lines][:, None])))
+            arg = np.argmax(ratio, axis=1)              # the first of the worst: the smallest outage
+            rows = np.arange(len(lines))
+            hit = keep[rows, arg]
+            lf, j = lines[hit], arg[hit]
+            worst[lf], worst_k[lf] = ratio[rows[hit], j], self.outages[j]
+            worst_lo[lf], worst_post[lf] = lo[rows[hit], j], post[rows[hit], j]
+        pick = np.flatnonzero((worst > over) | (worst >= near))
         return pick, worst_k[pick], worst_lo[pick], worst_post[pick], n_over, worst, worst_k
 
 
@@ -558,7 +614,12 @@ class Network:
         coefficients of the rows left out are never formed.
 
         N-1: for each monitored branch only its worst outage is added in a round (the
-        next round finds the next one if it is still over)."""
+        next round finds the next one if it is still over). When the explicit rows (N-0 and the
+        pairs over without new load) alone fill a capped round, the outages wait for a later one:
+        an allocation far over its N-0 limits (the first round of a large case) is over for
+        nearly every branch-outage pair (usa with 2,000 sites: 983 million), and checking them
+        would cost minutes for rows that N-0 rows make moot. The loop ends only on a round that
+        checked every outage."""
         found, n_over = [], 0
         for fam in self.families():
             ids, sides, n, flow = fam.violations(loads[fam.state], near)
@@ -567,7 +628,7 @@ class Network:
                 keys = [(fam.kind, fam.state, int(i), int(sd)) for i, sd in zip(ids, sides)]
                 found.append(Found.of(keys, flow, fam.limit[ids], fam.state,
                                       lambda at, fam=fam, ids=ids: fam.rows(ids[at])))
-        if self.contingencies is not None:
+        if self.contingencies is not None and (cap is None or n_over < cap):
             c = self.contingencies
             for st in self.states:
                 base0 = st.model.flow_mw[self.mon]
