@@ -94,7 +94,10 @@ class Warm:
     fixed for the duals, and re-solves warm with the network rows found so far (rows are never
     wrong, only sometimes unneeded). Anything else builds from scratch, and the new plan is kept.
     Sensitivities, screening, the redispatch reference dispatch and the existing-load check do
-    not depend on prices and are reused as they are.
+    not depend on prices and are reused as they are. The last plan's allocation (every column of
+    the live model) is handed to the next MILP as a start: prices move the optimum, not the
+    feasible set, so the solver begins with an incumbent (the answer does not depend on it: the
+    MILP is solved to optimality and the tie-break decides among equal optima).
     """
 
     grid: object = None
@@ -108,6 +111,7 @@ class Warm:
     reference: dict | None = None   # redispatch: the dispatch without new load
     existing: float | None = None   # the existing-load check
     repriced: int = 0               # plans solved warm with this object
+    start: np.ndarray | None = None  # the last plan's value of every live-model column (HiGHS)
 
     def keep(self, **parts) -> None:
         for k, v in parts.items():
@@ -822,7 +826,9 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
             ref_xs = _reference_dispatch(cand, net, params, deadline, tl)
             timings["reference_dispatch"] = time.perf_counter() - t
     t = time.perf_counter()
-    mip = lazy_solve(built, net, params, mip=True, deadline=deadline)
+    start = warm.start if repriced and built.live is not None and warm.start is not None \
+        and len(warm.start) == len(built.live.vars) else None
+    mip = lazy_solve(built, net, params, mip=True, deadline=deadline, start=start)
     # "solve" is the solver's own time; handing the model to it (PuLP) is counted with the build
     timings["solve"] = mip.solver_s if np.isfinite(mip.solver_s) else mip.solve_s
     timings["pulp_to_solver"] = mip.solve_s - timings["solve"]
@@ -858,6 +864,8 @@ def _plan(grid, sites, params: Params, tl: Timeline | None, *, model, scenario, 
     if warm is not None and not repriced:
         warm.keep(grid=grid, sites=sites, params=params, timeline=tl, model=model, cand=cand,
                   net=net, built=built, reference=ref_xs, existing=existing)
+    if warm is not None:
+        warm.start = None if built.live is None else np.array([_value(v) for v in built.live.vars])
     if not single:
         requested = sum(float(v[-1]) for v in tl.requested_mw.values()) if tl.requested_mw else None
         end_params = dataclasses.replace(end_params, requested_ai_mw=requested
