@@ -95,9 +95,10 @@ class Warm:
     wrong, only sometimes unneeded). Anything else builds from scratch, and the new plan is kept.
     Sensitivities, screening, the redispatch reference dispatch and the existing-load check do
     not depend on prices and are reused as they are. The last plan's allocation (every column of
-    the live model) is handed to the next MILP as a start: prices move the optimum, not the
-    feasible set, so the solver begins with an incumbent (the answer does not depend on it: the
-    MILP is solved to optimality and the tie-break decides among equal optima).
+    the live model) is handed to the next MILP as a start: prices change the objective and the
+    budget row only, so the solver usually begins with an incumbent (HiGHS checks the start and
+    drops one the new budget rules out). The answer does not depend on it: the MILP is solved to
+    optimality and the tie-break decides among equal optima.
     """
 
     grid: object = None
