@@ -281,12 +281,7 @@ class Contingencies:
             return
         exact = self.exact_lines(reach_l, reach_k, thr)
         yield from self.kept_blocks(reach_l, reach_k, thr, exact, block)
-        fk = reach_k[self.outages]
-        for a in range(0, len(exact), lines_per_block):
-            lines = exact[a:a + lines_per_block]
-            lo = self.rows(lines)
-            keep = reach_l[lines][:, None] + np.abs(lo) * fk[None, :] >= thr[lines][:, None]
-            keep[lines[:, None] == self.outages[None, :]] = False
+        for lines, lo, keep in self.exact_blocks(reach_l, reach_k, thr, exact, lines_per_block):
             i, j = np.nonzero(keep)
             yield lines[i].astype(np.int64), self.outages[j].astype(np.int64), lo[i, j].astype(float)
 
@@ -295,6 +290,18 @@ class Contingencies:
         kept ones (``reach_l + tol * max(reach_k) >= thr``): their pairs come from exact rows."""
         fk = reach_k[self.outages]
         return np.flatnonzero(reach_l + self.sparse.tol * fk.max(initial=0.0) >= thr)
+
+    def exact_blocks(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray, exact: np.ndarray,
+                     lines_per_block: int):
+        """Sparse LODF: the branches ``exact`` by ``lines_per_block``, each block as (lines, exact LODF
+        rows: lines x outages, the candidate pairs among them: a boolean mask of the same shape)."""
+        fk = reach_k[self.outages]
+        for a in range(0, len(exact), lines_per_block):
+            lines = exact[a:a + lines_per_block]
+            lo = self.rows(lines)
+            keep = reach_l[lines][:, None] + np.abs(lo) * fk[None, :] >= thr[lines][:, None]
+            keep[lines[:, None] == self.outages[None, :]] = False
+            yield lines, lo, keep
 
     def kept_blocks(self, reach_l: np.ndarray, reach_k: np.ndarray, thr: np.ndarray, exact: np.ndarray,
                     block: int = 4096):
@@ -518,12 +525,8 @@ class Contingencies:
             worst[lf], worst_k[lf] = ratio[first], k[first]
             worst_lo[lf], worst_post[lf] = lo[first], post[first]
         fk = flow_mon[self.outages]
-        for s0 in range(0, len(exact), VIOLATION_BLOCK[1]):   # exact rows: a dense block of whole rows
-            lines = exact[s0:s0 + VIOLATION_BLOCK[1]]
-            lo = self.rows(lines)
+        for lines, lo, keep in self.exact_blocks(a, a, thr, exact, VIOLATION_BLOCK[1]):  # dense blocks of whole rows
             post = flow_mon[lines][:, None] + lo * fk[None, :]
-            keep = a[lines][:, None] + np.abs(lo) * np.abs(fk)[None, :] >= thr[lines][:, None]
-            keep[lines[:, None] == self.outages[None, :]] = False
             sel = np.flatnonzero(np.isin(pl, lines)) if pre is not None else []
             if len(sel):                                # pairs over without new load: explicit rows instead
                 keep[np.searchsorted(lines, pl[sel]), np.searchsorted(self.outages, pk[sel])] = False
